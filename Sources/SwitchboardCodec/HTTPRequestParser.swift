@@ -1,0 +1,175 @@
+/// Why a request head was refused; `status` is the HTTP status to answer with.
+public enum HTTPParseError: Error, Sendable, Hashable {
+    /// The request line is not `method SP target SP HTTP/d.d` (400).
+    case invalidRequestLine
+    /// The request line names an HTTP major version other than 1 (505).
+    case versionNotSupported
+    /// A header line is malformed: bad name, missing colon, control character (400).
+    case invalidHeader
+    /// A header line starts with whitespace (obsolete line folding, RFC 9112 section 5.2) (400).
+    case obsoleteLineFolding
+    /// The head is longer than `maxHeaderBytes` (431).
+    case headTooLarge
+    /// The head has more than `maxHeaderCount` header fields (431).
+    case tooManyHeaders
+
+    /// The HTTP status code to answer with: 400, 431 or 505.
+    public var status: Int {
+        switch self {
+        case .invalidRequestLine, .invalidHeader, .obsoleteLineFolding: return 400
+        case .headTooLarge, .tooManyHeaders: return 431
+        case .versionNotSupported: return 505
+        }
+    }
+
+    /// The reason phrase that goes with `status`.
+    public var reasonPhrase: String {
+        switch status {
+        case 431: return "Request Header Fields Too Large"
+        case 505: return "HTTP Version Not Supported"
+        default: return "Bad Request"
+        }
+    }
+}
+
+/// The outcome of feeding bytes to an `HTTPRequestParser`.
+public enum HTTPParseResult: Sendable, Equatable {
+    /// The head is not complete yet; every byte fed so far was consumed.
+    case needMore
+    /// The head is complete; `consumed` bytes of this feed belong to it, the rest follow it on the stream.
+    case complete(HTTPRequestHead, consumed: Int)
+    /// The head is malformed or too large; the connection should be answered and closed.
+    case failed(HTTPParseError)
+}
+
+/// Incremental HTTP/1.1 request-head parser: accepts input split anywhere, CRLF or bare LF line
+/// ends, ignores empty lines before the request line, and rejects obsolete line folding.
+///
+/// After `.complete` or `.failed`, further feeds return the same result (with `consumed: 0`)
+/// until `reset()`.
+public struct HTTPRequestParser: Sendable {
+    /// The largest head accepted, in bytes, counting line ends and the final empty line.
+    public let maxHeaderBytes: Int
+    /// The largest number of header fields accepted.
+    public let maxHeaderCount: Int
+
+    private var line: [UInt8] = []
+    private var headBytes = 0
+    private var requestLine: (method: String, target: String, version: HTTPVersion)?
+    private var headers: [(name: String, value: String)] = []
+    private var finished: HTTPParseResult?
+
+    /// A parser refusing heads over `maxHeaderBytes` bytes or with more than `maxHeaderCount` fields.
+    public init(maxHeaderBytes: Int = 16384, maxHeaderCount: Int = 100) {
+        self.maxHeaderBytes = maxHeaderBytes
+        self.maxHeaderCount = maxHeaderCount
+    }
+
+    /// Forgets everything, ready for a new request head.
+    public mutating func reset() {
+        self = HTTPRequestParser(maxHeaderBytes: maxHeaderBytes, maxHeaderCount: maxHeaderCount)
+    }
+
+    /// Consumes the next bytes of the stream, up to the end of the head.
+    public mutating func feed(_ bytes: UnsafeRawBufferPointer) -> HTTPParseResult {
+        if let finished {
+            if case .complete(let head, _) = finished { return .complete(head, consumed: 0) }
+            return finished
+        }
+        let count = bytes.count
+        guard count > 0, let base = bytes.baseAddress else { return .needMore }
+        var index = 0
+        while index < count {
+            // Find the next LF in this feed.
+            var end = index
+            while end < count && base.load(fromByteOffset: end, as: UInt8.self) != 0x0A { end += 1 }
+            let lineEnded = end < count
+            let taken = end - index + (lineEnded ? 1 : 0)
+            if headBytes + taken > maxHeaderBytes { return fail(.headTooLarge) }
+            headBytes += taken
+            line.append(contentsOf: UnsafeRawBufferPointer(start: base + index, count: end - index))
+            index += taken
+            guard lineEnded else { break }
+            if let result = finishLine() {
+                if case .complete(let head, _) = result {
+                    finished = .complete(head, consumed: 0)
+                    return .complete(head, consumed: index)
+                }
+                return result
+            }
+        }
+        return .needMore
+    }
+
+    private mutating func fail(_ error: HTTPParseError) -> HTTPParseResult {
+        line = []
+        headers = []
+        finished = .failed(error)
+        return .failed(error)
+    }
+
+    /// Handles the line now in `line` (without its LF); non-nil when the head is finished.
+    private mutating func finishLine() -> HTTPParseResult? {
+        defer { line.removeAll(keepingCapacity: true) }
+        if line.last == 0x0D { line.removeLast() }
+        guard let request = requestLine else {
+            if line.isEmpty { return nil }  // RFC 9112 section 2.2: ignore empty lines before the request line.
+            guard let parsed = Self.parseRequestLine(line) else { return fail(.invalidRequestLine) }
+            guard parsed.version.major == 1 else { return fail(.versionNotSupported) }
+            requestLine = parsed
+            return nil
+        }
+        if line.isEmpty {
+            let head = HTTPRequestHead(method: request.method, target: request.target,
+                                       version: request.version, headers: headers)
+            return .complete(head, consumed: 0)
+        }
+        if line[0] == 0x20 || line[0] == 0x09 { return fail(.obsoleteLineFolding) }
+        guard headers.count < maxHeaderCount else { return fail(.tooManyHeaders) }
+        guard let field = Self.parseHeaderLine(line) else { return fail(.invalidHeader) }
+        headers.append(field)
+        return nil
+    }
+
+    /// `method SP request-target SP HTTP/d.d`, single spaces, nothing else.
+    static func parseRequestLine(_ line: [UInt8]) -> (method: String, target: String, version: HTTPVersion)? {
+        let parts = line.split(separator: 0x20, maxSplits: 3, omittingEmptySubsequences: false)
+        guard parts.count == 3 else { return nil }
+        let method = parts[0], target = parts[1], version = parts[2]
+        guard !method.isEmpty, method.allSatisfy(isTokenByte) else { return nil }
+        guard !target.isEmpty, target.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) else { return nil }
+        guard version.count == 8, version.starts(with: Array("HTTP/".utf8)) else { return nil }
+        let v = Array(version)
+        guard isDigit(v[5]), v[6] == UInt8(ascii: "."), isDigit(v[7]) else { return nil }
+        return (String(decoding: method, as: UTF8.self), String(decoding: target, as: UTF8.self),
+                HTTPVersion(major: v[5] - 0x30, minor: v[7] - 0x30))
+    }
+
+    /// `name ":" OWS value OWS`; the name must be a token, the value free of control characters but HTAB.
+    static func parseHeaderLine(_ line: [UInt8]) -> (name: String, value: String)? {
+        guard let colon = line.firstIndex(of: UInt8(ascii: ":")), colon > 0 else { return nil }
+        let name = line[..<colon]
+        guard name.allSatisfy(isTokenByte) else { return nil }
+        let value = trimOWS(line[(colon + 1)...])
+        guard value.allSatisfy({ $0 == 0x09 || ($0 >= 0x20 && $0 != 0x7F) }) else { return nil }
+        let lowered = name.map { $0 >= UInt8(ascii: "A") && $0 <= UInt8(ascii: "Z") ? $0 | 0x20 : $0 }
+        return (String(decoding: lowered, as: UTF8.self), String(decoding: value, as: UTF8.self))
+    }
+}
+
+@inline(__always)
+func isDigit(_ byte: UInt8) -> Bool { byte >= 0x30 && byte <= 0x39 }
+
+/// RFC 9110 `tchar`.
+func isTokenByte(_ byte: UInt8) -> Bool {
+    switch byte {
+    case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), 0x30...0x39:
+        return true
+    case UInt8(ascii: "!"), UInt8(ascii: "#"), UInt8(ascii: "$"), UInt8(ascii: "%"), UInt8(ascii: "&"),
+         UInt8(ascii: "'"), UInt8(ascii: "*"), UInt8(ascii: "+"), UInt8(ascii: "-"), UInt8(ascii: "."),
+         UInt8(ascii: "^"), UInt8(ascii: "_"), UInt8(ascii: "`"), UInt8(ascii: "|"), UInt8(ascii: "~"):
+        return true
+    default:
+        return false
+    }
+}

@@ -1,0 +1,35 @@
+/// How to answer a request head, per PROTOCOL.md section 1 and RFC 6455 section 4.2.
+public enum UpgradeDecision: Sendable, Hashable {
+    /// A valid opening handshake: answer `HTTPResponse.switchingProtocols(key:)`.
+    /// `extensions` and `protocols` are the offered list elements, trimmed, case preserved.
+    case upgrade(key: String, extensions: [String], protocols: [String])
+    /// An upgrade attempt with a missing or unsupported `Sec-WebSocket-Version`: answer 426.
+    case versionNotSupported
+    /// Any other broken upgrade attempt: answer 500 "WebSocket upgrade failed".
+    case upgradeFailed
+    /// Not an upgrade attempt (other path, or no `Upgrade: websocket`): ordinary HTTP.
+    case notAnUpgrade
+}
+
+/// Classifies `head` for the WebSocket endpoint at `path` (compared with the target's path, query ignored).
+///
+/// An attempt is a request to `path` whose `Upgrade` header has the token `websocket`. Then, in
+/// order: `Sec-WebSocket-Version` must be exactly 13 (else 426); the method must be GET, the
+/// version at least HTTP/1.1, `Connection` must list `upgrade`, and `Sec-WebSocket-Key` must be
+/// base64 of 16 bytes (else 500).
+public func classifyUpgrade(_ head: HTTPRequestHead, path: String) -> UpgradeDecision {
+    guard head.path == path, head.headerTokens("upgrade").contains("websocket") else { return .notAnUpgrade }
+    guard head.header("sec-websocket-version") == "13" else { return .versionNotSupported }
+    guard head.method == "GET", head.version >= .http1_1,
+          head.headerTokens("connection").contains("upgrade"),
+          let key = head.header("sec-websocket-key"), isValidWebSocketKey(key)
+    else { return .upgradeFailed }
+    return .upgrade(key: key,
+                    extensions: head.headerList("sec-websocket-extensions"),
+                    protocols: head.headerList("sec-websocket-protocol"))
+}
+
+/// Whether `key` is a valid `Sec-WebSocket-Key`: 24 characters of base64 that decode to 16 bytes.
+public func isValidWebSocketKey(_ key: String) -> Bool {
+    key.utf8.count == 24 && Base64.decode(key)?.count == 16
+}
