@@ -1,0 +1,99 @@
+import SwitchboardJSON
+
+/// The cross-instance envelope of PROTOCOL.md 8, byte-compatible with the original:
+/// `{"serverId","type","target"?,"event","data","exclude"?}`.
+public struct BusEnvelope: Equatable, Sendable {
+    public enum Kind: String, Sendable, CaseIterable {
+        case client, user, room, broadcast
+    }
+    public var serverID: String
+    public var kind: Kind
+    public var target: String?
+    public var event: String
+    public var data: JSONValue?
+    public var exclude: [String]?
+
+    public init(serverID: String, kind: Kind, target: String? = nil, event: String,
+                data: JSONValue?, exclude: [String]? = nil) {
+        self.serverID = serverID
+        self.kind = kind
+        self.target = target
+        self.event = event
+        self.data = data
+        self.exclude = exclude
+    }
+
+    /// The channel this envelope is published on.
+    public var channel: String {
+        switch kind {
+        case .broadcast: Channels.broadcast
+        case .room: Channels.room(target ?? "")
+        case .client: Channels.client(target ?? "")
+        case .user: Channels.user(target ?? "")
+        }
+    }
+
+    /// JSON in the original's field order; `data` null when absent (JSON.stringify keeps null).
+    public func encoded() -> [UInt8] {
+        var members: [(String, JSONValue)] = [("serverId", .string(serverID)), ("type", .string(kind.rawValue))]
+        if let target { members.append(("target", .string(target))) }
+        members.append(("event", .string(event)))
+        members.append(("data", data ?? .null))
+        if let exclude, !exclude.isEmpty { members.append(("exclude", .array(exclude.map { .string($0) }))) }
+        var out: [UInt8] = []
+        out.reserveCapacity(64)
+        JSONValue.object(JSONObject(members)).serialize(into: &out)
+        return out
+    }
+
+    public enum DecodeError: Error, Equatable, Sendable, CustomStringConvertible {
+        case invalidJSON
+        case notAnObject
+        case missingField(String)
+        case badField(String)
+        public var description: String {
+            switch self {
+            case .invalidJSON: "not valid JSON"
+            case .notAnObject: "not a JSON object"
+            case .missingField(let name): "missing field `\(name)`"
+            case .badField(let name): "field `\(name)` has the wrong type"
+            }
+        }
+    }
+
+    /// Reads an envelope; anything malformed is an error (the caller logs and drops it).
+    public static func decode(_ bytes: [UInt8]) -> Result<BusEnvelope, DecodeError> {
+        guard let value = try? JSONValue.parse(bytes) else { return .failure(.invalidJSON) }
+        guard case .object(let object) = value else { return .failure(.notAnObject) }
+        guard let serverValue = object["serverId"] else { return .failure(.missingField("serverId")) }
+        guard case .string(let serverID) = serverValue else { return .failure(.badField("serverId")) }
+        guard let typeValue = object["type"] else { return .failure(.missingField("type")) }
+        guard case .string(let typeName) = typeValue, let kind = Kind(rawValue: typeName) else {
+            return .failure(.badField("type"))
+        }
+        guard let eventValue = object["event"] else { return .failure(.missingField("event")) }
+        guard case .string(let event) = eventValue, !event.isEmpty else { return .failure(.badField("event")) }
+        var target: String?
+        switch object["target"] {
+        case nil, .null?: target = nil
+        case .string(let t)?: target = t
+        default: return .failure(.badField("target"))
+        }
+        if kind != .broadcast, target == nil { return .failure(.missingField("target")) }
+        var exclude: [String]?
+        switch object["exclude"] {
+        case nil, .null?: exclude = nil
+        case .array(let items)?:
+            var ids: [String] = []
+            ids.reserveCapacity(items.count)
+            for item in items {
+                guard case .string(let id) = item else { return .failure(.badField("exclude")) }
+                ids.append(id)
+            }
+            exclude = ids
+        default: return .failure(.badField("exclude"))
+        }
+        return .success(BusEnvelope(serverID: serverID, kind: kind, target: target, event: event,
+                                    data: object["data"], exclude: exclude))
+    }
+}

@@ -1,0 +1,62 @@
+import SwitchboardJSON
+
+/// What the kernel keeps for one connected client. Internal and mutable in place; the public
+/// view is `ClientInfo`.
+final class ClientRecord {
+    let handle: ClientHandle
+    let id: String
+    var state: ClientState = .initial
+    var userID: String?
+    var metadata: JSONValue?
+    var encrypted = false
+    var rooms: Set<String> = []
+    var lastActivity: Int64
+    /// The current hook attempt; answers for another one are stale.
+    var attempt: AttemptID?
+    /// Generation of each armed timer by `TimerKind.rawValue`; 0 = not armed.
+    var timers: [UInt64] = Array(repeating: 0, count: TimerKind.allCases.count)
+    /// The `authenticate` data, kept for handshakeFn until the handshake is called.
+    var authData: JSONValue?
+    var serverPublicKey: String?
+    var salt: String?
+
+    init(handle: ClientHandle, id: String, now: Int64) {
+        self.handle = handle
+        self.id = id
+        self.lastActivity = now
+    }
+
+    var info: ClientInfo {
+        ClientInfo(handle: handle, id: id, state: state, userID: userID, metadata: metadata,
+                   encrypted: encrypted, rooms: rooms.sorted(), lastActivity: lastActivity)
+    }
+}
+
+/// A snapshot of one client, for queries and tests.
+public struct ClientInfo: Equatable, Sendable {
+    public let handle: ClientHandle
+    public let id: String
+    public let state: ClientState
+    public let userID: String?
+    public let metadata: JSONValue?
+    public let encrypted: Bool
+    /// Joined rooms, sorted.
+    public let rooms: [String]
+    public let lastActivity: Int64
+}
+
+/// The members of one room, split so that plain clients share one encoded payload and
+/// encrypted ones go through the outbound transformer.
+struct RoomMembers {
+    var plain = MemberList()
+    var encrypted = MemberList()
+    var isEmpty: Bool { plain.isEmpty && encrypted.isEmpty }
+    var count: Int { plain.count + encrypted.count }
+
+    mutating func insert(_ handle: ClientHandle, encrypted isEncrypted: Bool) {
+        if isEncrypted { encrypted.insert(handle) } else { plain.insert(handle) }
+    }
+    mutating func remove(_ handle: ClientHandle) {
+        if !plain.remove(handle) { encrypted.remove(handle) }
+    }
+}

@@ -1,0 +1,79 @@
+import SwitchboardJSON
+
+/// An encoded message (`{"event":..,"data":..}` as UTF-8 JSON), made once and shared by every
+/// recipient. Drivers may cache their framed form in `driverCache` (loop thread only).
+public final class Payload: @unchecked Sendable, Equatable, CustomStringConvertible {
+    public let bytes: [UInt8]
+    /// For the driver: e.g. the WebSocket frame built from `bytes`, computed once per payload.
+    public var driverCache: AnyObject?
+
+    public init(bytes: [UInt8]) { self.bytes = bytes }
+    public convenience init(event: String, data: JSONValue?) {
+        self.init(bytes: OutboundEnvelope.encode(event: event, data: data))
+    }
+    public static func == (a: Payload, b: Payload) -> Bool { a === b || a.bytes == b.bytes }
+    public var description: String { String(decoding: bytes, as: UTF8.self) }
+}
+
+/// A message from a client as the app's messageHandler sees it.
+public struct InboundMessage: Equatable, Sendable {
+    public var event: String
+    public var data: JSONValue?
+    public var id: JSONValue?
+    public init(event: String, data: JSONValue?, id: JSONValue?) {
+        self.event = event
+        self.data = data
+        self.id = id
+    }
+}
+
+public enum LogLevel: UInt8, Comparable, Sendable {
+    case debug, info, warning, error
+    public static func < (a: Self, b: Self) -> Bool { a.rawValue < b.rawValue }
+}
+
+/// What the kernel asks the driver to do. Plain values only: the driver runs one exhaustive
+/// `switch` and reports outcomes back as inputs.
+public enum Effect: Equatable, Sendable {
+    /// Write this payload to one client.
+    case send(ClientHandle, Payload)
+    /// Write the same payload to every listed client (encoded once).
+    case fanOut([ClientHandle], Payload)
+    /// Deliver `{event, data}` to an encrypted client through the outbound transformer.
+    case sendTransformed(ClientHandle, event: String, data: JSONValue?)
+    /// Send a close frame with this code and reason, then close. The client gets nothing more.
+    case close(ClientHandle, CloseCode)
+    case armTimer(TimerID, deadline: Int64)
+    case cancelTimer(TimerID)
+    case callAuthenticate(ClientHandle, AttemptID, data: JSONValue)
+    case callHandshake(ClientHandle, AttemptID, clientID: String, userID: String?, data: JSONValue)
+    case callValidateRoom(ClientHandle, AttemptID, clientID: String, userID: String?, rooms: [String])
+    case callMessageHandler(ClientHandle, clientID: String, userID: String?, message: InboundMessage)
+    case callClientConnected(ClientHandle, clientID: String, userID: String?, metadata: JSONValue?)
+    case callClientDisconnected(ClientHandle, clientID: String, userID: String?)
+    /// Publish a bus message (PROTOCOL.md 8) on this channel.
+    case publish(channel: String, message: [UInt8])
+    case log(LogLevel, String, ClientHandle?)
+    /// The kernel forgot this client; the driver may free what it keeps for it.
+    case released(ClientHandle)
+}
+
+/// authenticateFn's answer.
+public enum AuthOutcome: Equatable, Sendable {
+    case ok(userID: String?, metadata: JSONValue?)
+    case rejected
+    case threw(String)
+}
+
+/// handshakeFn's answer.
+public enum HandshakeOutcome: Equatable, Sendable {
+    case ok(serverPublicKey: String, salt: String)
+    case rejected
+    case threw(String)
+}
+
+/// validateRoomFn's answer.
+public enum RoomsOutcome: Equatable, Sendable {
+    case ok([String])
+    case threw(String)
+}

@@ -1,0 +1,45 @@
+/// A connection as the driver knows it. Assigned by the driver, never reused in a process.
+public struct ClientHandle: Hashable, Comparable, Sendable, CustomStringConvertible {
+    public let rawValue: UInt64
+    public init(_ rawValue: UInt64) { self.rawValue = rawValue }
+    public static func < (a: Self, b: Self) -> Bool { a.rawValue < b.rawValue }
+    public var description: String { "#\(rawValue)" }
+}
+
+/// One call of a hook whose answer comes back as an input; older attempts are stale.
+public struct AttemptID: Hashable, Sendable {
+    public let rawValue: UInt64
+    public init(_ rawValue: UInt64) { self.rawValue = rawValue }
+}
+
+/// A timer the kernel asked for: a client's timer of one kind, or the server's heartbeat sweep.
+/// The generation makes a replaced or cancelled timer's late firing recognisable.
+public struct TimerID: Hashable, Sendable, CustomStringConvertible {
+    public enum Owner: Hashable, Sendable {
+        case client(ClientHandle, TimerKind)
+        case heartbeatSweep
+    }
+    public let owner: Owner
+    public let generation: UInt64
+    public init(_ owner: Owner, generation: UInt64) {
+        self.owner = owner
+        self.generation = generation
+    }
+    public var description: String {
+        switch owner {
+        case .client(let handle, let kind): "\(kind.specName)\(handle)@\(generation)"
+        case .heartbeatSweep: "heartbeat_sweep@\(generation)"
+        }
+    }
+}
+
+/// The time an input happens at: a monotonic clock for timers and activity, and the wall
+/// clock for the `time` field of `connected`. Both in milliseconds; the kernel never reads a clock.
+public struct Now: Hashable, Sendable {
+    public var monotonic: Int64
+    public var wall: Int64
+    public init(monotonic: Int64, wall: Int64) {
+        self.monotonic = monotonic
+        self.wall = wall
+    }
+}

@@ -1,0 +1,40 @@
+import SwitchboardJSON
+
+/// Everything that can happen, as the kernel hears it. Client-scoped inputs are mapped onto
+/// the generated `InputKind`s and run through the table; the rest is routing.
+public enum KernelInput: Sendable {
+    /// The kernel starts: arms the heartbeat sweep.
+    case started
+    /// A WebSocket upgrade completed; `id` is the client's wire id (a UUID the driver drew).
+    case opened(ClientHandle, id: String)
+    /// A text or binary message (binary is read as UTF-8 JSON too).
+    case message(ClientHandle, [UInt8])
+    /// A ping or pong frame.
+    case activity(ClientHandle)
+    /// The connection is gone.
+    case closed(ClientHandle)
+    case authenticateReturned(ClientHandle, AttemptID, AuthOutcome)
+    case handshakeReturned(ClientHandle, AttemptID, HandshakeOutcome)
+    case validateRoomReturned(ClientHandle, AttemptID, RoomsOutcome)
+    case timerFired(TimerID)
+    /// A message for this client was dropped: its unsent bytes passed backpressureLimit.
+    case backpressured(ClientHandle)
+    /// Graceful shutdown: every client is closed with 1001.
+    case shutdown
+    /// A bus message arrived on `channel` (PROTOCOL.md 8).
+    case busMessage(channel: String, message: [UInt8])
+    /// Application delivery (PROTOCOL.md 7).
+    case deliver(Delivery)
+}
+
+/// Application delivery requests (PROTOCOL.md 7). Local unless `publish` says otherwise.
+public enum Delivery: Sendable, Equatable {
+    case toClient(id: String, event: String, data: JSONValue?)
+    case toUser(userID: String, event: String, data: JSONValue?)
+    case toRoom(room: String, event: String, data: JSONValue?, exclude: [String])
+    case broadcast(event: String, data: JSONValue?, exclude: [String])
+    /// `send(destination?, topic, data)`: local by kind of destination, and always published.
+    case send(destination: String?, topic: String, data: JSONValue?)
+    /// Publish one envelope for the other instances (no local delivery).
+    case publish(BusEnvelope)
+}

@@ -1,0 +1,389 @@
+import SwitchboardJSON
+
+/// The pure gateway kernel: `(state, input, now) -> (state', effects)` for every client.
+///
+/// It owns the client records, the room and user indexes and routing; it runs the generated
+/// `TransitionTable` for every client-scoped input and turns the table's effect templates into
+/// concrete `Effect`s. No I/O, no clock, no randomness: the same inputs give the same effects.
+public struct Kernel {
+    public let settings: KernelSettings
+    /// This instance's id on the bus (a UUID the driver drew); its own messages are ignored.
+    public let serverID: String
+
+    var clients: [ClientHandle: ClientRecord] = [:]
+    var byID: [String: ClientHandle] = [:]
+    /// Every live client, in a deterministic order (sweeps and shutdown walk it).
+    var live = MemberList()
+    var rooms: [String: RoomMembers] = [:]
+    var users: [String: MemberList] = [:]
+    /// Authenticated clients: the broadcast audience.
+    var audience = RoomMembers()
+    var generation: UInt64 = 0
+    var attempts: UInt64 = 0
+    var sweepGeneration: UInt64 = 0
+    public private(set) var isShutDown = false
+    /// `error` payloads, encoded once per kernel.
+    let errorPayloads: [Payload]
+
+    public init(settings: KernelSettings = KernelSettings(), serverID: String) {
+        self.settings = settings
+        self.serverID = serverID
+        self.errorPayloads = ErrorMessage.allCases.map {
+            Payload(event: "error", data: .object(JSONObject([("message", .string($0.text))])))
+        }
+    }
+
+    /// Handles one input, appending the effects to `out` in the order they must happen.
+    public mutating func handle(_ input: KernelInput, now: Now, into out: inout [Effect]) {
+        switch input {
+        case .started:
+            armSweep(now: now, into: &out)
+        case .opened(let handle, let id):
+            guard clients[handle] == nil, byID[id] == nil else {
+                out.append(.log(.error, "duplicate client handle or id \(id)", handle))
+                return
+            }
+            let record = ClientRecord(handle: handle, id: id, now: now.monotonic)
+            clients[handle] = record
+            byID[id] = handle
+            live.insert(handle)
+            step(record, .connectionOpened, Context(), now: now, into: &out)
+            if isShutDown, let record = clients[handle] {
+                step(record, .shutdownRequested, Context(), now: now, into: &out)
+            }
+        case .message(let handle, let bytes):
+            guard let record = clients[handle] else { return }
+            classify(record, bytes, now: now, into: &out)
+        case .activity(let handle):
+            guard let record = clients[handle] else { return }
+            step(record, .transportActivity, Context(), now: now, into: &out)
+        case .closed(let handle):
+            guard let record = clients[handle] else { return }
+            step(record, .transportClosed, Context(), now: now, into: &out)
+        case .authenticateReturned(let handle, let attempt, let outcome):
+            guard let record = clients[handle] else { return }
+            var context = Context(attempt: attempt)
+            let kind: InputKind
+            switch outcome {
+            case .ok(let userID, let metadata):
+                kind = .authenticateOk
+                context.identity = (userID, metadata)
+            case .rejected: kind = .authenticateRejected
+            case .threw(let message):
+                kind = .authenticateThrew
+                out.append(.log(.warning, "authenticateFn threw: \(message)", handle))
+            }
+            step(record, kind, context, now: now, into: &out)
+        case .handshakeReturned(let handle, let attempt, let outcome):
+            guard let record = clients[handle] else { return }
+            var context = Context(attempt: attempt)
+            let kind: InputKind
+            switch outcome {
+            case .ok(let key, let salt):
+                kind = .handshakeOk
+                context.keys = (key, salt)
+            case .rejected: kind = .handshakeRejected
+            case .threw(let message):
+                kind = .handshakeThrew
+                out.append(.log(.warning, "handshakeFn threw: \(message)", handle))
+            }
+            step(record, kind, context, now: now, into: &out)
+        case .validateRoomReturned(let handle, let attempt, let outcome):
+            guard let record = clients[handle] else { return }
+            var context = Context(attempt: attempt)
+            let kind: InputKind
+            switch outcome {
+            case .ok(let names):
+                kind = .validateRoomOk
+                context.rooms = Kernel.filterRoomNames(names.map(JSONValue.string))
+            case .threw(let message):
+                kind = .validateRoomThrew
+                out.append(.log(.warning, "validateRoomFn threw: \(message)", handle))
+            }
+            step(record, kind, context, now: now, into: &out)
+        case .timerFired(let timer):
+            timerFired(timer, now: now, into: &out)
+        case .backpressured(let handle):
+            guard let record = clients[handle] else { return }
+            step(record, .backpressureExceeded, Context(), now: now, into: &out)
+        case .shutdown:
+            guard !isShutDown else { return }
+            isShutDown = true
+            if sweepGeneration != 0 {
+                out.append(.cancelTimer(TimerID(.heartbeatSweep, generation: sweepGeneration)))
+                sweepGeneration = 0
+            }
+            for handle in live.members {
+                guard let record = clients[handle] else { continue }
+                step(record, .shutdownRequested, Context(), now: now, into: &out)
+            }
+        case .busMessage(let channel, let message):
+            busMessage(channel: channel, message: message, into: &out)
+        case .deliver(let delivery):
+            deliver(delivery, into: &out)
+        }
+    }
+
+    // MARK: - Client inputs through the table
+
+    /// Input-specific facts the guards and effects read.
+    struct Context {
+        var attempt: AttemptID?
+        var timer: (kind: TimerKind, generation: UInt64)?
+        var message: InboundMessage?
+        /// join/leave: the requested rooms after the name filter; validate_room_ok: the answer.
+        var rooms: [String] = []
+        var identity: (userID: String?, metadata: JSONValue?)?
+        var keys: (serverPublicKey: String, salt: String)?
+    }
+
+    /// PROTOCOL.md 4: the envelope selects the input.
+    mutating func classify(_ record: ClientRecord, _ bytes: [UInt8], now: Now, into out: inout [Effect]) {
+        let envelope = bytes.withUnsafeBytes { InboundEnvelope.read($0) }
+        switch envelope {
+        case .invalidJSON:
+            step(record, .invalidJson, Context(), now: now, into: &out)
+        case .noEvent:
+            step(record, .missingEvent, Context(), now: now, into: &out)
+        case .message(let event, let data, let id):
+            let kind = InputKind.clientEvent(event) ?? .custom
+            var context = Context(message: InboundMessage(event: event, data: data, id: id))
+            if kind == .join || kind == .leave {
+                if case .array(let names)? = data?["rooms"] {
+                    context.rooms = kind == .join ? Kernel.filterRoomNames(names) : Kernel.strings(names)
+                }
+            }
+            step(record, kind, context, now: now, into: &out)
+        }
+    }
+
+    /// Runs one client-scoped input through the generated table.
+    mutating func step(_ record: ClientRecord, _ kind: InputKind, _ context: Context, now: Now,
+                       into out: inout [Effect]) {
+        let holding = guards(record, kind, context, now: now)
+        guard let row = TransitionTable.row(record.state, kind, holding) else {
+            // The validator proves every cell complete; reaching this is a generator bug.
+            out.append(.log(.error, "no transition for \(record.state.specName) × \(kind.specName)", record.handle))
+            return
+        }
+        if let timer = context.timer, holding.contains(.timerCurrent) {
+            record.timers[Int(timer.kind.rawValue)] = 0  // it fired: no longer armed
+        }
+        run(row, record, context, now: now, into: &out)
+    }
+
+    func guards(_ record: ClientRecord, _ kind: InputKind, _ context: Context, now: Now) -> GuardSet {
+        var holding = GuardSet()
+        for candidate in Guard.allCases {
+            let holds: Bool
+            switch candidate {
+            case .attemptCurrent:
+                holds = context.attempt != nil && context.attempt == record.attempt
+            case .timerCurrent:
+                if let timer = context.timer {
+                    holds = record.timers[Int(timer.kind.rawValue)] == timer.generation
+                } else {
+                    holds = false
+                }
+            case .requireEncryption: holds = settings.requireEncryption
+            case .handshakeConfigured: holds = settings.handshakeConfigured
+            case .validateRoomConfigured: holds = settings.validateRoomConfigured
+            case .messageHandlerConfigured: holds = settings.messageHandlerConfigured
+            case .hasRooms: holds = !context.rooms.isEmpty
+            case .heartbeatOverdue: holds = now.monotonic - record.lastActivity > settings.heartbeatTimeout
+            case .closeOnBackpressure: holds = settings.closeOnBackpressure
+            }
+            if holds { holding.insert(candidate) }
+        }
+        return holding
+    }
+
+    /// Executes a row's effect templates for one client, in order.
+    mutating func run(_ row: TransitionRow, _ record: ClientRecord, _ context: Context, now: Now,
+                      into out: inout [Effect]) {
+        let handle = record.handle
+        var released = false
+        for template in row.effects {
+            switch template {
+            case .ignore:
+                break
+            case .touch:
+                record.lastActivity = now.monotonic
+            case .log(let text):
+                out.append(.log(.debug, text, handle))
+            case .sendError(let error):
+                send(to: record, event: "error", data: .object(JSONObject([("message", .string(error.text))])),
+                     payload: errorPayloads[Int(error.rawValue)], into: &out)
+            case .close(let code):
+                out.append(.close(handle, code))
+            case .armTimer(let kind):
+                cancelTimer(kind, of: record, into: &out)
+                generation += 1
+                record.timers[Int(kind.rawValue)] = generation
+                out.append(.armTimer(TimerID(.client(handle, kind), generation: generation),
+                                     deadline: now.monotonic + kind.duration(in: settings)))
+            case .cancelTimer(let kind):
+                cancelTimer(kind, of: record, into: &out)
+            case .call(let hook):
+                call(hook, record, context, into: &out)
+            case .recordIdentity:
+                record.userID = context.identity?.userID
+                record.metadata = context.identity?.metadata
+            case .markEncrypted:
+                record.encrypted = true
+                record.serverPublicKey = context.keys?.serverPublicKey
+                record.salt = context.keys?.salt
+            case .admit:
+                admit(record)
+            case .sendConnected:
+                out.append(.send(handle, connectedPayload(record, now: now)))
+                record.serverPublicKey = nil
+                record.salt = nil
+            case .joinValidatedRooms:
+                for room in context.rooms { join(record, room) }
+            case .leaveRooms:
+                for room in context.rooms where record.rooms.contains(room) { leave(record, room) }
+            case .release:
+                release(record, into: &out)
+                released = true
+            }
+        }
+        record.state = row.next
+        if released {
+            out.append(.released(handle))
+        }
+    }
+
+    mutating func cancelTimer(_ kind: TimerKind, of record: ClientRecord, into out: inout [Effect]) {
+        let armed = record.timers[Int(kind.rawValue)]
+        guard armed != 0 else { return }
+        out.append(.cancelTimer(TimerID(.client(record.handle, kind), generation: armed)))
+        record.timers[Int(kind.rawValue)] = 0
+    }
+
+    mutating func call(_ hook: Hook, _ record: ClientRecord, _ context: Context, into out: inout [Effect]) {
+        let handle = record.handle
+        switch hook {
+        case .authenticate:
+            let data = context.message?.data ?? .object(JSONObject([]))
+            record.authData = data
+            out.append(.callAuthenticate(handle, newAttempt(record), data: data))
+        case .handshake:
+            let data = record.authData ?? .object(JSONObject([]))
+            record.authData = nil
+            out.append(.callHandshake(handle, newAttempt(record), clientID: record.id, userID: record.userID, data: data))
+        case .validateRoom:
+            out.append(.callValidateRoom(handle, newAttempt(record), clientID: record.id, userID: record.userID,
+                                         rooms: context.rooms))
+        case .messageHandler:
+            guard let message = context.message else { return }
+            out.append(.callMessageHandler(handle, clientID: record.id, userID: record.userID, message: message))
+        case .clientConnected:
+            out.append(.callClientConnected(handle, clientID: record.id, userID: record.userID, metadata: record.metadata))
+        case .clientDisconnected:
+            out.append(.callClientDisconnected(handle, clientID: record.id, userID: record.userID))
+        }
+    }
+
+    mutating func newAttempt(_ record: ClientRecord) -> AttemptID {
+        attempts += 1
+        let attempt = AttemptID(attempts)
+        record.attempt = attempt
+        return attempt
+    }
+
+    // MARK: - Indexes
+
+    /// PROTOCOL.md 5: index by user, join the broadcast audience, the own-id room and the default rooms.
+    mutating func admit(_ record: ClientRecord) {
+        if let userID = record.userID {
+            users[userID, default: MemberList()].insert(record.handle)
+        }
+        audience.insert(record.handle, encrypted: record.encrypted)
+        join(record, record.id)
+        for room in settings.defaultRooms { join(record, room) }
+    }
+
+    mutating func join(_ record: ClientRecord, _ room: String) {
+        guard record.rooms.insert(room).inserted else { return }
+        rooms[room, default: RoomMembers()].insert(record.handle, encrypted: record.encrypted)
+    }
+
+    mutating func leave(_ record: ClientRecord, _ room: String) {
+        guard record.rooms.remove(room) != nil else { return }
+        rooms[room]?.remove(record.handle)
+        if rooms[room]?.isEmpty == true { rooms[room] = nil }
+    }
+
+    /// Removes the client from every index and cancels its timers; the record is forgotten.
+    mutating func release(_ record: ClientRecord, into out: inout [Effect]) {
+        for kind in TimerKind.allCases { cancelTimer(kind, of: record, into: &out) }
+        for room in record.rooms.sorted() { leave(record, room) }
+        if let userID = record.userID, var members = users[userID] {
+            members.remove(record.handle)
+            users[userID] = members.isEmpty ? nil : members
+        }
+        audience.remove(record.handle)
+        live.remove(record.handle)
+        clients[record.handle] = nil
+        byID[record.id] = nil
+        record.authData = nil
+    }
+
+    // MARK: - Timers
+
+    mutating func armSweep(now: Now, into out: inout [Effect]) {
+        guard !isShutDown else { return }
+        generation += 1
+        sweepGeneration = generation
+        out.append(.armTimer(TimerID(.heartbeatSweep, generation: generation),
+                             deadline: now.monotonic + settings.heartbeatInterval))
+    }
+
+    mutating func timerFired(_ timer: TimerID, now: Now, into out: inout [Effect]) {
+        switch timer.owner {
+        case .heartbeatSweep:
+            guard timer.generation == sweepGeneration, !isShutDown else { return }
+            armSweep(now: now, into: &out)
+            for handle in live.members {
+                guard let record = clients[handle] else { continue }
+                step(record, .heartbeatSweep, Context(), now: now, into: &out)
+            }
+        case .client(let handle, let kind):
+            guard let record = clients[handle] else { return }
+            let input: InputKind
+            switch kind {
+            case .auth: input = .authTimerFired
+            case .authInProgress: input = .authInProgressTimerFired
+            }
+            step(record, input, Context(timer: (kind, timer.generation)), now: now, into: &out)
+        }
+    }
+
+    // MARK: - Names
+
+    /// PROTOCOL.md 4.6: strings of 1...256 characters (JavaScript length) not starting with `ws:`, deduplicated.
+    static func filterRoomNames(_ names: [JSONValue]) -> [String] {
+        var kept: [String] = []
+        for case .string(let name) in names {
+            let length = name.utf16.count
+            guard length >= RoomRules.minLength, length <= RoomRules.maxLength,
+                  !name.hasPrefix(RoomRules.reservedPrefix), !kept.contains(name) else { continue }
+            kept.append(name)
+        }
+        return kept
+    }
+
+    static func strings(_ names: [JSONValue]) -> [String] {
+        names.compactMap { if case .string(let name) = $0 { name } else { nil } }
+    }
+
+    func connectedPayload(_ record: ClientRecord, now: Now) -> Payload {
+        var members: [(String, JSONValue)] = [("id", .string(record.id))]
+        if let userID = record.userID { members.append(("userId", .string(userID))) }
+        members.append(("time", .string(iso8601(unixMilliseconds: now.wall))))
+        if let key = record.serverPublicKey { members.append(("serverPublicKey", .string(key))) }
+        if let salt = record.salt { members.append(("salt", .string(salt))) }
+        return Payload(event: "connected", data: .object(JSONObject(members)))
+    }
+}
