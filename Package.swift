@@ -45,7 +45,7 @@ let package = Package(
         ]),
 
         .executableTarget(name: "switchboard", dependencies: ["Switchboard", "SwitchboardGen"]),
-        .executableTarget(name: "switchboard-fixture", dependencies: ["Switchboard"]),
+        .executableTarget(name: "switchboard-fixture", dependencies: ["Switchboard", "SwitchboardCrypto"]),
         .executableTarget(name: "switchboard-bench", dependencies: ["SwitchboardKernel", "SwitchboardJSON"]),
 
         .testTarget(name: "GeneratorTests", dependencies: ["SwitchboardGen"],
@@ -59,6 +59,7 @@ let package = Package(
         .testTarget(name: "CodecTests", dependencies: ["SwitchboardCodec"]),
         .testTarget(name: "CryptoTests", dependencies: ["SwitchboardCrypto"]),
         .testTarget(name: "BusTests", dependencies: ["SwitchboardBus"]),
-        .testTarget(name: "EndToEndTests", dependencies: ["Switchboard"]),
+        .testTarget(name: "POSIXTests", dependencies: ["SwitchboardPOSIX"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["Switchboard", "SwitchboardCrypto"]),
     ]
 )

@@ -1,0 +1,50 @@
+# Switchboard: `make run` starts the gateway, `make test` checks everything.
+# Both install what they need on a fresh Debian machine with Swift (scripts/install-deps).
+
+SWIFT      ?= swift
+RELEASE    := .build/release
+SPEC       ?= spec/protocol.yaml
+AUTOBAHN   ?= ../shared/tools/autobahn/run
+PORT       ?= 8080
+
+.PHONY: deps build release run test unit check-generated generate conformance bench fuzz clean
+
+deps:
+	@scripts/install-deps
+
+build: deps
+	$(SWIFT) build
+
+release: deps
+	$(SWIFT) build -c release --product switchboard
+	$(SWIFT) build -c release --product switchboard-fixture
+
+# The embedded default gateway on 127.0.0.1:$(PORT).
+run: release
+	$(RELEASE)/switchboard serve --port $(PORT)
+
+generate: deps
+	$(SWIFT) run switchboard-gen generate --spec $(SPEC)
+
+check-generated: deps
+	$(SWIFT) run switchboard-gen check --spec $(SPEC)
+
+unit: deps
+	$(SWIFT) build --build-tests
+	$(SWIFT) test --skip-build
+
+# Everything CI runs: generated files current, unit/property/end-to-end tests, RFC 6455 conformance.
+test: check-generated unit conformance
+
+conformance: release
+	scripts/conformance $(AUTOBAHN)
+
+bench: deps
+	$(SWIFT) build -c release --product switchboard-bench
+	$(RELEASE)/switchboard-bench
+
+fuzz: deps
+	scripts/fuzz
+
+clean:
+	rm -rf .build
