@@ -1,0 +1,41 @@
+import COpenSSL
+
+/// SHA-1, for `Sec-WebSocket-Accept` (RFC 6455 section 4.2.2) only; it is not collision
+/// resistant and must not be used for anything else.
+public enum SHA1 {
+    /// Digest length in bytes.
+    public static let byteCount = 20
+
+    public static func hash(_ bytes: [UInt8]) -> [UInt8] {
+        bytes.withUnsafeBytes { digest(Algorithms.sha1, byteCount, $0) }
+    }
+
+    public static func hash(_ bytes: UnsafeRawBufferPointer) -> [UInt8] {
+        digest(Algorithms.sha1, byteCount, bytes)
+    }
+}
+
+/// SHA-256.
+public enum SHA256 {
+    /// Digest length in bytes.
+    public static let byteCount = 32
+
+    public static func hash(_ bytes: [UInt8]) -> [UInt8] {
+        bytes.withUnsafeBytes { digest(Algorithms.sha256, byteCount, $0) }
+    }
+
+    public static func hash(_ bytes: UnsafeRawBufferPointer) -> [UInt8] {
+        digest(Algorithms.sha256, byteCount, bytes)
+    }
+}
+
+private func digest(_ md: OpaquePointer, _ length: Int, _ input: UnsafeRawBufferPointer) -> [UInt8] {
+    [UInt8](unsafeUninitializedCapacity: length) { out, initialized in
+        var written: UInt32 = 0
+        // EVP_Digest rejects a NULL data pointer only when count > 0; empty input is fine.
+        guard EVP_Digest(input.baseAddress, input.count, out.baseAddress, &written, md, nil) == 1,
+              Int(written) == length
+        else { fatalError("OpenSSL EVP_Digest failed: \(drainErrors())") }
+        initialized = length
+    }
+}

@@ -1,0 +1,140 @@
+import Glibc
+
+/// A connection's unsent bytes: a list of segments that point either into a `SharedBytes`
+/// (never copied) or into the connection's own copy buffer, where consecutive copying
+/// writes are merged into one segment. Partially written segments keep their offset.
+struct OutboundQueue {
+    struct Segment {
+        /// nil: the bytes live in the copy buffer at `start`.
+        var shared: SharedBytes?
+        var start: Int
+        var count: Int
+    }
+
+    private var segments: [Segment] = []
+    private var head = 0
+    /// Bytes queued and not yet accepted by the kernel.
+    private(set) var bytes = 0
+    private var copyBase: UnsafeMutableRawPointer?
+    private var copyCapacity = 0
+    private var copyLength = 0
+
+    /// Copy buffers larger than this are freed when the queue empties.
+    private static let retainedCopyCapacity = 256 * 1024
+
+    var isEmpty: Bool { bytes == 0 }
+
+    mutating func append(_ shared: SharedBytes) {
+        let n = shared.bytes.count
+        guard n > 0 else { return }
+        segments.append(Segment(shared: shared, start: 0, count: n))
+        bytes += n
+    }
+
+    mutating func append(copying source: UnsafeRawBufferPointer) {
+        let n = source.count
+        guard n > 0, let from = source.baseAddress else { return }
+        reserveCopySpace(n)
+        (copyBase! + copyLength).copyMemory(from: from, byteCount: n)
+        let last = segments.count - 1
+        if last >= head, segments[last].shared == nil,
+           segments[last].start + segments[last].count == copyLength {
+            segments[last].count += n
+        } else {
+            segments.append(Segment(shared: nil, start: copyLength, count: n))
+        }
+        copyLength += n
+        bytes += n
+    }
+
+    /// Fills up to `capacity` iovecs from the head; returns how many and their byte total.
+    func fill(_ iov: UnsafeMutablePointer<iovec>, capacity: Int) -> (count: Int, total: Int) {
+        var n = 0
+        var total = 0
+        var i = head
+        while i < segments.count, n < capacity {
+            let segment = segments[i]
+            let base: UnsafeRawPointer? = segment.shared.map { $0.base } ?? UnsafeRawPointer(copyBase)
+            iov[n] = iovec(iov_base: UnsafeMutableRawPointer(mutating: base! + segment.start),
+                           iov_len: segment.count)
+            total += segment.count
+            n += 1
+            i += 1
+        }
+        return (n, total)
+    }
+
+    /// Drops `written` bytes from the head, releasing finished shared segments at once.
+    mutating func consume(_ written: Int) {
+        var left = written
+        bytes -= written
+        while left > 0 {
+            let count = segments[head].count
+            if count <= left {
+                left -= count
+                segments[head] = Segment(shared: nil, start: 0, count: 0)
+                head += 1
+            } else {
+                segments[head].start += left
+                segments[head].count -= left
+                left = 0
+            }
+        }
+        if head == segments.count {
+            resetEmpty()
+        } else if head >= 64, head * 2 >= segments.count {
+            segments.removeSubrange(0..<head)
+            head = 0
+        }
+    }
+
+    /// Discards everything and frees the copy buffer (the connection is gone).
+    mutating func discardAll() {
+        segments.removeAll()
+        head = 0
+        bytes = 0
+        copyLength = 0
+        free(copyBase)
+        copyBase = nil
+        copyCapacity = 0
+    }
+
+    private mutating func resetEmpty() {
+        segments.removeAll(keepingCapacity: segments.capacity <= 1024)
+        head = 0
+        copyLength = 0
+        if copyCapacity > Self.retainedCopyCapacity {
+            free(copyBase)
+            copyBase = nil
+            copyCapacity = 0
+        }
+    }
+
+    /// Makes room for `n` more copied bytes: slides live copied bytes down when at least
+    /// half the buffer is already written (so the memmove is paid for by freed space),
+    /// otherwise grows geometrically.
+    private mutating func reserveCopySpace(_ n: Int) {
+        if copyLength + n <= copyCapacity { return }
+        var liveStart = copyLength
+        for i in head..<segments.count where segments[i].shared == nil && segments[i].count > 0 {
+            liveStart = segments[i].start
+            break
+        }
+        if liveStart > 0, liveStart * 2 >= copyLength {
+            if let base = copyBase, copyLength > liveStart {
+                memmove(base, base + liveStart, copyLength - liveStart)
+            }
+            for i in head..<segments.count where segments[i].shared == nil {
+                segments[i].start -= liveStart
+            }
+            copyLength -= liveStart
+            if copyLength + n <= copyCapacity { return }
+        }
+        let capacity = max(copyLength + n, copyCapacity * 2, 4096)
+        guard let grown = realloc(copyBase, capacity) else {
+            fatalError("SwitchboardPOSIX: out of memory growing an output queue to \(capacity) bytes")
+        }
+        copyBase = grown
+        copyCapacity = capacity
+    }
+}
