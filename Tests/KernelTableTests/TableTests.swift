@@ -1,0 +1,167 @@
+import Testing
+@testable import SwitchboardKernel
+
+/// The generated table against an independent reading of PROTOCOL.md, in every
+/// (state × input × guard valuation): 5 × 23 × 512 cells.
+@Suite struct ExhaustiveTableTests {
+    /// PROTOCOL.md 3-6, written by hand from the document (not from the spec).
+    static func expected(_ state: ClientState, _ input: InputKind, _ g: GuardSet) -> (ClientState, [String]) {
+        let preAuth: Set<ClientState> = [.unauthorized, .authenticating, .handshaking]
+        if state == .disconnected { return (.disconnected, ["ignore"]) }
+        switch input {
+        case .invalidJson: return (state, ["touch", "sendError(invalidMessageFormat)"])
+        case .missingEvent: return (state, ["touch", "log"])
+        case .heartbeat, .transportActivity: return (state, ["touch"])
+        case .authenticate:
+            if state == .unauthorized {
+                return (.authenticating, ["touch", "cancelTimer(auth)", "armTimer(authInProgress)", "call(authenticate)"])
+            }
+            return (state, ["touch", "sendError(alreadyAuthenticated)"])
+        case .join, .leave, .custom:
+            if preAuth.contains(state) { return (state, ["touch", "sendError(notAuthenticated)"]) }
+            switch input {
+            case .join:
+                return g.contains(.hasRooms) && g.contains(.validateRoomConfigured)
+                    ? (state, ["touch", "call(validateRoom)"]) : (state, ["touch"])
+            case .leave: return (state, ["touch", "leaveRooms"])
+            default:
+                return g.contains(.messageHandlerConfigured) ? (state, ["touch", "call(messageHandler)"]) : (state, ["touch"])
+            }
+        case .authenticateOk, .authenticateRejected, .authenticateThrew:
+            guard state == .authenticating, g.contains(.attemptCurrent) else { return (state, ["log"]) }
+            switch input {
+            case .authenticateOk:
+                if !g.contains(.requireEncryption) {
+                    return (.authenticated, ["cancelTimer(authInProgress)", "recordIdentity", "admit", "sendConnected", "touch", "call(clientConnected)"])
+                }
+                if !g.contains(.handshakeConfigured) {
+                    return (.disconnected, ["cancelTimer(authInProgress)", "close(encryptionRequired)", "release"])
+                }
+                return (.handshaking, ["recordIdentity", "call(handshake)"])
+            case .authenticateRejected:
+                return (.disconnected, ["cancelTimer(authInProgress)", "sendError(authenticationFailed)", "close(authenticationFailed)", "release"])
+            default:
+                return (.disconnected, ["cancelTimer(authInProgress)", "sendError(authenticationError)", "close(authenticationFailed)", "release"])
+            }
+        case .handshakeOk, .handshakeRejected, .handshakeThrew:
+            guard state == .handshaking, g.contains(.attemptCurrent) else { return (state, ["log"]) }
+            switch input {
+            case .handshakeOk:
+                return (.authenticated, ["cancelTimer(authInProgress)", "markEncrypted", "admit", "sendConnected", "touch", "call(clientConnected)"])
+            case .handshakeRejected:
+                return (.disconnected, ["cancelTimer(authInProgress)", "sendError(encryptionHandshakeFailed)", "close(encryptionRequired)", "release"])
+            default:
+                return (.disconnected, ["cancelTimer(authInProgress)", "sendError(authenticationError)", "close(authenticationFailed)", "release"])
+            }
+        case .validateRoomOk:
+            return state == .authenticated ? (state, ["joinValidatedRooms"]) : (state, ["log"])
+        case .validateRoomThrew:
+            return (state, ["log"])
+        case .authTimerFired:
+            return state == .unauthorized && g.contains(.timerCurrent)
+                ? (.disconnected, ["close(authTimeout)", "release"]) : (state, ["ignore"])
+        case .authInProgressTimerFired:
+            return (state == .authenticating || state == .handshaking) && g.contains(.timerCurrent)
+                ? (.disconnected, ["close(authTimeout)", "release"]) : (state, ["ignore"])
+        case .heartbeatSweep:
+            return state == .authenticated && g.contains(.heartbeatOverdue)
+                ? (.disconnected, ["close(heartbeatTimeout)", "release", "call(clientDisconnected)"]) : (state, ["ignore"])
+        case .connectionOpened:
+            return state == .unauthorized ? (state, ["touch", "armTimer(auth)"]) : (state, ["ignore"])
+        case .transportClosed:
+            return state == .authenticated
+                ? (.disconnected, ["release", "call(clientDisconnected)"]) : (.disconnected, ["release"])
+        case .backpressureExceeded:
+            guard g.contains(.closeOnBackpressure) else { return (state, ["log"]) }
+            return state == .authenticated
+                ? (.disconnected, ["close(backpressure)", "release", "call(clientDisconnected)"])
+                : (.disconnected, ["close(backpressure)", "release"])
+        case .shutdownRequested:
+            return state == .authenticated
+                ? (.disconnected, ["close(serverShutdown)", "release", "call(clientDisconnected)"])
+                : (.disconnected, ["close(serverShutdown)", "release"])
+        }
+    }
+
+    static func name(_ effect: EffectTemplate) -> String {
+        switch effect {
+        case .ignore: "ignore"
+        case .touch: "touch"
+        case .log: "log"
+        case .sendError(let error): "sendError(\(error))"
+        case .close(let code): "close(\(code))"
+        case .armTimer(let kind): "armTimer(\(kind))"
+        case .cancelTimer(let kind): "cancelTimer(\(kind))"
+        case .call(let hook): "call(\(hook))"
+        case .recordIdentity: "recordIdentity"
+        case .markEncrypted: "markEncrypted"
+        case .admit: "admit"
+        case .sendConnected: "sendConnected"
+        case .joinValidatedRooms: "joinValidatedRooms"
+        case .leaveRooms: "leaveRooms"
+        case .release: "release"
+        }
+    }
+
+    @Test func everyCellAndValuationMatchesProtocol() {
+        let valuations = 1 << Guard.allCases.count
+        var checked = 0
+        for state in ClientState.allCases {
+            for input in InputKind.allCases {
+                for bits in 0..<valuations {
+                    let holding = GuardSet(rawValue: UInt32(bits))
+                    let matching = TransitionTable.cell(state, input).filter { $0.matches(holding) }
+                    #expect(matching.count == 1, "\(state) × \(input) with \(bits): \(matching.count) rows match")
+                    guard let row = matching.first else { continue }
+                    let (next, effects) = Self.expected(state, input, holding)
+                    #expect(row.next == next, "\(state) × \(input) [\(bits)] -> \(row.next), PROTOCOL.md says \(next) (spec line \(row.specLine))")
+                    #expect(row.effects.map(Self.name) == effects, "\(state) × \(input) [\(bits)] spec line \(row.specLine)")
+                    checked += 1
+                }
+            }
+        }
+        #expect(checked == ClientState.allCases.count * InputKind.allCases.count * valuations)
+    }
+
+    @Test func cellsCoverTheRowsExactly() {
+        #expect(TransitionTable.cellStart.count == ClientState.allCases.count * InputKind.allCases.count + 1)
+        #expect(Int(TransitionTable.cellStart.last!) == TransitionTable.rows.count)
+        for state in ClientState.allCases {
+            for input in InputKind.allCases {
+                for row in TransitionTable.cell(state, input) {
+                    #expect(row.state == state && row.input == input)
+                }
+            }
+        }
+    }
+
+    @Test func terminalStateAbsorbsEverything() {
+        #expect(ClientState.disconnected.isTerminal)
+        for input in InputKind.allCases {
+            for row in TransitionTable.cell(.disconnected, input) {
+                #expect(row.next == .disconnected)
+                #expect(row.effects == [.ignore])
+            }
+        }
+    }
+
+    @Test func closeCodesAreTheSeeds() {
+        let table: [(CloseCode, UInt16, String)] = [
+            (.authTimeout, 4001, "Authentication timeout"),
+            (.heartbeatTimeout, 4002, "Heartbeat timeout"),
+            (.authenticationFailed, 4003, "Authentication failed"),
+            (.encryptionRequired, 4004, "Encryption required"),
+            (.serverShutdown, 1001, "Server shutting down"),
+        ]
+        for (code, number, reason) in table {
+            #expect(code.code == number)
+            #expect(code.reason == reason)
+        }
+        #expect(CloseCode.authenticationFailed.reconnect == .withNewToken)
+        #expect(CloseCode.encryptionRequired.reconnect == .no)
+        #expect(ErrorMessage.allCases.map(\.text) == [
+            "Invalid message format", "Already authenticated", "Not authenticated",
+            "Authentication failed", "Authentication error", "Encryption handshake failed",
+        ])
+    }
+}
