@@ -1,0 +1,52 @@
+@_exported import SwitchboardKernel
+@_exported import SwitchboardJSON
+import SwitchboardPOSIX
+
+/// Immutable bytes shared by every connection they are written to (encode once, write many).
+public typealias SharedBytes = SwitchboardPOSIX.SharedBytes
+
+/// A connection as a driver names it. Never reused within a process.
+public typealias ConnectionID = UInt64
+
+/// The IO side of a server: listening, bytes, timers and a loop to run on. Switchboard ships
+/// a POSIX driver (epoll) and tests with a simulation driver; implement this protocol to run
+/// the gateway on anything else.
+///
+/// Threading: the engine calls every method but `execute` on the driver's loop, and the
+/// driver calls every `DriverEvents` method on that same loop, never re-entrantly.
+public protocol Driver: AnyObject, Sendable {
+    /// Binds the listener and starts delivering events. Returns the bound port.
+    func start(host: String, port: Int, events: DriverEvents) throws -> Int
+    /// Runs the loop on the calling thread until `stop()`.
+    func run()
+    /// Ends `run()`. Thread-safe.
+    func stop()
+    /// Stops accepting new connections (shutdown).
+    func stopAccepting()
+    /// Runs `work` on the loop soon. Thread-safe.
+    func execute(_ work: @escaping @Sendable () -> Void)
+    /// Whether the caller is on the loop thread.
+    var inLoop: Bool { get }
+    /// The time now: monotonic and wall clock, in milliseconds.
+    var now: Now { get }
+    /// Queues bytes for a connection; they go out at the end of the loop turn.
+    func write(_ connection: ConnectionID, _ bytes: SharedBytes)
+    /// Bytes queued for a connection and not yet handed to the network.
+    func bufferedAmount(_ connection: ConnectionID) -> Int
+    /// Closes a connection, after writing what is queued when `flushFirst`.
+    func close(_ connection: ConnectionID, flushFirst: Bool)
+    /// A one-shot timer; scheduling the same token again replaces it.
+    func schedule(_ token: UInt64, at deadline: Int64)
+    func cancel(_ token: UInt64)
+}
+
+/// What a driver reports; implemented by the engine.
+public protocol DriverEvents: AnyObject {
+    func connectionOpened(_ connection: ConnectionID, peer: String)
+    func bytesReceived(_ connection: ConnectionID, _ bytes: UnsafeRawBufferPointer)
+    /// The connection's queued bytes were all written after it had been backpressured.
+    func connectionDrained(_ connection: ConnectionID)
+    /// Reported exactly once per opened connection.
+    func connectionClosed(_ connection: ConnectionID)
+    func timerFired(_ token: UInt64)
+}

@@ -1,0 +1,487 @@
+import SwitchboardBus
+import SwitchboardCodec
+
+/// The sans-IO server core: bytes from the driver go through the HTTP parser and the frame
+/// decoder into the kernel; the kernel's effects come back out as driver calls, hook calls
+/// and bus publishes. Lives on the driver's loop; never blocks.
+final class Engine: DriverEvents {
+    let options: ServerOptions
+    let hooks: Hooks
+    let driver: any Driver
+    let bus: any MessageBus
+    let log: Logger
+    var kernel: Kernel
+    let stats = Stats()
+
+    private var connections: [ConnectionID: Connection] = [:]
+    private var effects: [Effect] = []
+    private var pending: [KernelInput] = []
+    private var draining = false
+    private var timerTokens: [TimerID: UInt64] = [:]
+    private var tokenTimers: [UInt64: TimerID] = [:]
+    private var nextToken: UInt64 = Engine.firstKernelToken
+    private var ids: IDGenerator
+    private var shutdown: ShutdownState?
+
+    static let idleSweepToken: UInt64 = 1
+    static let shutdownToken: UInt64 = 2
+    static let firstKernelToken: UInt64 = 16
+
+    init(options: ServerOptions, hooks: Hooks, driver: any Driver, bus: any MessageBus, serverID: String,
+         ids: IDGenerator, log: Logger) {
+        var settings = options.kernelSettings
+        settings.handshakeConfigured = hooks.handshake != nil
+        settings.validateRoomConfigured = hooks.validateRoom != nil
+        settings.messageHandlerConfigured = hooks.messageHandler != nil
+        settings.outboundTransformerConfigured = hooks.outboundTransformer != nil
+        self.options = options
+        self.hooks = hooks
+        self.driver = driver
+        self.bus = bus
+        self.ids = ids
+        self.log = log
+        self.kernel = Kernel(settings: settings, serverID: serverID)
+    }
+
+    /// Arms the kernel's sweep and the transport idle sweep. On the loop.
+    func started() {
+        input(.started)
+        scheduleIdleSweep()
+    }
+
+    // MARK: - Kernel inputs and effects
+
+    /// Feeds one input and performs its effects; inputs raised while performing are queued.
+    func input(_ input: KernelInput) {
+        pending.append(input)
+        guard !draining else { return }
+        draining = true
+        var index = 0
+        while index < pending.count {
+            let next = pending[index]
+            index += 1
+            effects.removeAll(keepingCapacity: true)
+            kernel.handle(next, now: driver.now, into: &effects)
+            for effect in effects { perform(effect) }
+        }
+        pending.removeAll(keepingCapacity: true)
+        draining = false
+    }
+
+    private func perform(_ effect: Effect) {
+        switch effect {
+        case .send(let handle, let payload):
+            guard let connection = connections[handle.rawValue] else { return }
+            deliver(frame(payload), to: connection)
+        case .fanOut(let handles, let payload):
+            let bytes = frame(payload)
+            for handle in handles {
+                guard let connection = connections[handle.rawValue] else { continue }
+                deliver(bytes, to: connection)
+            }
+            stats.fanOuts += 1
+        case .sendTransformed(let handle, let event, let data):
+            guard let connection = connections[handle.rawValue] else { return }
+            transformAndSend(connection, handle: handle, event: event, data: data)
+        case .close(let handle, let code):
+            guard let connection = connections[handle.rawValue] else { return }
+            stats.closes[code.code, default: 0] += 1
+            if shutdown != nil, code == .serverShutdown {
+                shutdown?.queue.append(connection.id)
+            } else {
+                closeConnection(connection, code: code.code, reason: code.reason)
+            }
+        case .armTimer(let timer, let deadline):
+            let token = nextToken
+            nextToken += 1
+            timerTokens[timer] = token
+            tokenTimers[token] = timer
+            driver.schedule(token, at: deadline)
+        case .cancelTimer(let timer):
+            if let token = timerTokens.removeValue(forKey: timer) {
+                tokenTimers[token] = nil
+                driver.cancel(token)
+            }
+        case .callAuthenticate(let handle, let attempt, let data):
+            guard let authenticate = hooks.authenticate else { return }
+            runHook(handle) {
+                do {
+                    if let result = try await authenticate(data) {
+                        return .authenticateReturned(handle, attempt, .ok(userID: result.userID, metadata: result.metadata))
+                    }
+                    return .authenticateReturned(handle, attempt, .rejected)
+                } catch {
+                    return .authenticateReturned(handle, attempt, .threw(String(describing: error)))
+                }
+            }
+        case .callHandshake(let handle, let attempt, let clientID, let userID, let data):
+            guard let handshake = hooks.handshake else { return }
+            runHook(handle) {
+                do {
+                    if let result = try await handshake(HandshakeRequest(clientID: clientID, userID: userID, data: data)) {
+                        return .handshakeReturned(handle, attempt, .ok(serverPublicKey: result.serverPublicKey, salt: result.salt))
+                    }
+                    return .handshakeReturned(handle, attempt, .rejected)
+                } catch {
+                    return .handshakeReturned(handle, attempt, .threw(String(describing: error)))
+                }
+            }
+        case .callValidateRoom(let handle, let attempt, let clientID, let userID, let rooms):
+            guard let validate = hooks.validateRoom else { return }
+            runHook(handle) {
+                do {
+                    let allowed = try await validate(RoomRequest(clientID: clientID, userID: userID, rooms: rooms))
+                    return .validateRoomReturned(handle, attempt, .ok(allowed))
+                } catch {
+                    return .validateRoomReturned(handle, attempt, .threw(String(describing: error)))
+                }
+            }
+        case .callMessageHandler(let handle, let clientID, let userID, let message):
+            guard let handler = hooks.messageHandler else { return }
+            do {
+                try handler(ClientMessage(clientID: clientID, userID: userID, message: message))
+            } catch {
+                stats.hookFailures += 1
+                log.warning("messageHandler threw for \(clientID): \(error)")
+            }
+            _ = handle
+        case .callClientConnected(_, let clientID, let userID, let metadata):
+            guard let connected = hooks.clientConnected else { return }
+            runCallback("clientConnectedFn") { try await connected(ClientEvent(clientID: clientID, userID: userID, metadata: metadata)) }
+        case .callClientDisconnected(_, let clientID, let userID):
+            guard let disconnected = hooks.clientDisconnected else { return }
+            runCallback("clientDisconnectedFn") { try await disconnected(ClientEvent(clientID: clientID, userID: userID, metadata: nil)) }
+        case .publish(let channel, let message):
+            stats.published += 1
+            bus.publish(channel: channel, message: message)
+        case .log(let level, let text, let handle):
+            log.write(level, handle.map { "\(text) (client \($0))" } ?? text)
+        case .released(let handle):
+            connections[handle.rawValue]?.isClient = false
+        }
+    }
+
+    /// The WebSocket frame of a payload, built once and cached on it.
+    private func frame(_ payload: Payload) -> SharedBytes {
+        if let cached = payload.driverCache as? SharedBytes { return cached }
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(payload.bytes.count + 10)
+        payload.bytes.withUnsafeBytes { FrameEncoder.encode(opcode: .text, payload: $0, into: &bytes) }
+        let shared = SharedBytes(bytes)
+        payload.driverCache = shared
+        return shared
+    }
+
+    /// PROTOCOL.md 7: backpressure is checked per message, before it is queued.
+    private func deliver(_ bytes: SharedBytes, to connection: Connection) {
+        guard !connection.closing else { return }
+        if driver.bufferedAmount(connection.id) > options.backpressureLimit {
+            connection.backpressured = true
+            stats.backpressureDrops += 1
+            if connection.isClient { input(.backpressured(ClientHandle(connection.id))) }
+            return
+        }
+        driver.write(connection.id, bytes)
+        stats.messagesOut += 1
+        stats.bytesOut += bytes.bytes.count
+    }
+
+    private func transformAndSend(_ connection: Connection, handle: ClientHandle, event: String, data: JSONValue?) {
+        guard let transform = hooks.outboundTransformer, let client = kernel.client(handle) else { return }
+        var outEvent = event
+        var outData = data
+        do {
+            if let replaced = try transform(OutboundMessage(clientID: client.id, userID: client.userID, event: event, data: data)) {
+                outEvent = replaced.event
+                outData = replaced.data
+            }
+        } catch {
+            stats.hookFailures += 1
+            log.warning("outboundTransformer threw for \(client.id): \(error); message dropped")
+            return
+        }
+        deliver(frame(Payload(event: outEvent, data: outData)), to: connection)
+    }
+
+    /// Runs an async hook off the loop; its answer comes back as a kernel input on the loop.
+    private func runHook(_ handle: ClientHandle, _ body: @escaping @Sendable () async -> KernelInput) {
+        let driver = self.driver
+        let engine = UncheckedBox(self)
+        Task {
+            let answer = await body()
+            driver.execute { engine.value.input(answer) }
+        }
+    }
+
+    /// clientConnectedFn / clientDisconnectedFn: a throw is logged and changes nothing.
+    private func runCallback(_ name: String, _ body: @escaping @Sendable () async throws -> Void) {
+        let log = self.log
+        let stats = UncheckedBox(self.stats)
+        let driver = self.driver
+        Task {
+            do { try await body() } catch {
+                log.warning("\(name) threw: \(error)")
+                driver.execute { stats.value.hookFailures += 1 }
+            }
+        }
+    }
+
+    // MARK: - Driver events
+
+    func connectionOpened(_ id: ConnectionID, peer: String) {
+        let now = driver.now.monotonic
+        let connection = Connection(id: id, now: now, maxHeaderBytes: options.maxHeaderBytes)
+        connection.peer = peer
+        connections[id] = connection
+        stats.connectionsAccepted += 1
+        if shutdown != nil { driver.close(id, flushFirst: false) }
+    }
+
+    func bytesReceived(_ id: ConnectionID, _ bytes: UnsafeRawBufferPointer) {
+        guard let connection = connections[id], !connection.closing else { return }
+        connection.lastReceive = driver.now.monotonic
+        stats.bytesIn += bytes.count
+        if connection.decoder == nil {
+            receiveHTTP(connection, bytes)
+        } else {
+            receiveFrames(connection, bytes)
+        }
+    }
+
+    func connectionDrained(_ id: ConnectionID) {
+        connections[id]?.backpressured = false
+    }
+
+    func connectionClosed(_ id: ConnectionID) {
+        guard let connection = connections.removeValue(forKey: id) else { return }
+        if connection.isClient { input(.closed(ClientHandle(id))) }
+        if shutdown != nil, connections.isEmpty { finishShutdown() }
+    }
+
+    func timerFired(_ token: UInt64) {
+        switch token {
+        case Engine.idleSweepToken:
+            idleSweep()
+        case Engine.shutdownToken:
+            shutdownStep()
+        default:
+            guard let timer = tokenTimers.removeValue(forKey: token) else { return }
+            timerTokens[timer] = nil
+            input(.timerFired(timer))
+        }
+    }
+
+    // MARK: - HTTP and frames
+
+    private func receiveHTTP(_ connection: Connection, _ bytes: UnsafeRawBufferPointer) {
+        switch connection.parser.feed(bytes) {
+        case .needMore:
+            return
+        case .failed(let error):
+            answerHTTP(connection, HTTPResponse.parseFailure(error))
+        case .complete(let head, let consumed):
+            switch classifyUpgrade(head, path: options.path) {
+            case .upgrade(let key, _, _):
+                driver.write(connection.id, SharedBytes(HTTPResponse.switchingProtocols(key: key)))
+                connection.decoder = FrameDecoder(maxMessageBytes: options.maxPayloadLength)
+                stats.upgrades += 1
+                if !options.rawEcho, shutdown == nil {
+                    connection.isClient = true
+                    input(.opened(ClientHandle(connection.id), id: ids.uuid()))
+                }
+                if consumed < bytes.count {
+                    receiveFrames(connection, UnsafeRawBufferPointer(rebasing: bytes[consumed...]))
+                }
+            case .versionNotSupported:
+                answerHTTP(connection, HTTPResponse.upgradeRequired())
+            case .upgradeFailed:
+                answerHTTP(connection, HTTPResponse.upgradeFailed())
+            case .notAnUpgrade:
+                answerHTTP(connection, HTTPResponse.simple(status: 404, reason: "Not Found", body: "Not Found"))
+            }
+        }
+    }
+
+    private func answerHTTP(_ connection: Connection, _ response: [UInt8]) {
+        connection.closing = true
+        driver.write(connection.id, SharedBytes(response))
+        driver.close(connection.id, flushFirst: true)
+    }
+
+    private func receiveFrames(_ connection: Connection, _ bytes: UnsafeRawBufferPointer) {
+        connection.decoder!.feed(bytes)
+        while !connection.closing, let event = connection.decoder!.next() {
+            let handle = ClientHandle(connection.id)
+            switch event {
+            case .text(let message), .binary(let message):
+                stats.messagesIn += 1
+                if options.rawEcho {
+                    echo(connection, event, message)
+                } else if connection.isClient {
+                    input(.message(handle, message))
+                }
+            case .ping(let payload):
+                var pong: [UInt8] = []
+                payload.withUnsafeBytes { FrameEncoder.encode(opcode: .pong, payload: $0, into: &pong) }
+                driver.write(connection.id, SharedBytes(pong))
+                if connection.isClient { input(.activity(handle)) }
+            case .pong:
+                connection.pingOutstanding = false
+                if connection.isClient { input(.activity(handle)) }
+            case .close(let code, _):
+                // Echo the peer's code (RFC 6455 5.5.1), then close; the kernel hears it at once.
+                closeConnection(connection, code: code, reason: "")
+                if connection.isClient { input(.closed(handle)) }
+            case .failure(let code, let reason):
+                stats.closes[code, default: 0] += 1
+                closeConnection(connection, code: code, reason: reason)
+                if connection.isClient { input(.closed(handle)) }
+            }
+        }
+    }
+
+    private func echo(_ connection: Connection, _ event: FrameEvent, _ message: [UInt8]) {
+        var frame: [UInt8] = []
+        frame.reserveCapacity(message.count + 10)
+        let opcode: Opcode = if case .text = event { .text } else { .binary }
+        message.withUnsafeBytes { FrameEncoder.encode(opcode: opcode, payload: $0, into: &frame) }
+        driver.write(connection.id, SharedBytes(frame))
+    }
+
+    /// Sends a close frame (nothing more is written after it) and closes once it is flushed.
+    private func closeConnection(_ connection: Connection, code: UInt16?, reason: String) {
+        guard !connection.closing else { return }
+        connection.closing = true
+        let frame = code.map { FrameEncoder.close(code: $0, reason: reason) } ?? FrameEncoder.close()
+        driver.write(connection.id, SharedBytes(frame))
+        driver.close(connection.id, flushFirst: true)
+    }
+
+    // MARK: - Idle connections (transport layer: ping, idleTimeout, slow upgrades)
+
+    private func scheduleIdleSweep() {
+        let period = max(250, min(options.idleTimeout / 4, options.upgradeTimeout / 2))
+        driver.schedule(Engine.idleSweepToken, at: driver.now.monotonic + period)
+    }
+
+    private func idleSweep() {
+        let now = driver.now.monotonic
+        var ping: SharedBytes?
+        for connection in connections.values where !connection.closing {
+            let silent = now - connection.lastReceive
+            if connection.decoder == nil {
+                if now - connection.openedAt > options.upgradeTimeout {
+                    stats.upgradeTimeouts += 1
+                    answerHTTP(connection, HTTPResponse.simple(status: 408, reason: "Request Timeout", body: "Request Timeout"))
+                }
+            } else if silent > options.idleTimeout {
+                stats.idleTimeouts += 1
+                connection.closing = true
+                driver.close(connection.id, flushFirst: false)
+            } else if options.sendPings, silent > options.idleTimeout / 2, !connection.pingOutstanding {
+                connection.pingOutstanding = true
+                if ping == nil { ping = SharedBytes(FrameEncoder.ping()) }
+                driver.write(connection.id, ping!)
+            }
+        }
+        scheduleIdleSweep()
+    }
+
+    // MARK: - Graceful shutdown
+
+    private struct ShutdownState {
+        var queue: [ConnectionID] = []
+        var next = 0
+        var deadline: Int64
+        var done: @Sendable () -> Void
+    }
+
+    /// Stops accepting, closes every client with 1001 in batches, then waits (bounded) for the
+    /// connections to go; `done` runs on the loop when all are gone or the grace ran out.
+    func beginShutdown(done: @escaping @Sendable () -> Void) {
+        guard shutdown == nil else { return }
+        shutdown = ShutdownState(deadline: driver.now.monotonic + options.shutdownGrace, done: done)
+        driver.stopAccepting()
+        input(.shutdown)
+        for connection in connections.values where !connection.isClient && !connection.closing {
+            if connection.decoder == nil {
+                answerHTTP(connection, HTTPResponse.simple(status: 503, reason: "Service Unavailable", body: "Server shutting down"))
+            } else {
+                shutdown!.queue.append(connection.id)
+            }
+        }
+        shutdownStep()
+    }
+
+    private func shutdownStep() {
+        guard var state = shutdown else { return }
+        let end = min(state.queue.count, state.next + options.shutdownBatchSize)
+        while state.next < end {
+            if let connection = connections[state.queue[state.next]] {
+                closeConnection(connection, code: CloseCode.serverShutdown.code, reason: CloseCode.serverShutdown.reason)
+            }
+            state.next += 1
+        }
+        shutdown = state
+        if connections.isEmpty || driver.now.monotonic >= state.deadline {
+            finishShutdown()
+        } else {
+            driver.schedule(Engine.shutdownToken, at: driver.now.monotonic + (state.next < state.queue.count ? 10 : 50))
+        }
+    }
+
+    private func finishShutdown() {
+        guard let state = shutdown else { return }
+        for connection in connections.values { driver.close(connection.id, flushFirst: false) }
+        driver.cancel(Engine.shutdownToken)
+        driver.cancel(Engine.idleSweepToken)
+        shutdown = ShutdownState(queue: [], next: 0, deadline: state.deadline, done: {})
+        state.done()
+    }
+}
+
+/// What the engine keeps per connection.
+final class Connection {
+    let id: ConnectionID
+    let openedAt: Int64
+    var peer = ""
+    var parser: HTTPRequestParser
+    var decoder: FrameDecoder?
+    var lastReceive: Int64
+    var pingOutstanding = false
+    /// A close frame was sent or the connection is going: nothing more is written.
+    var closing = false
+    var backpressured = false
+    /// The kernel has a record for it.
+    var isClient = false
+
+    init(id: ConnectionID, now: Int64, maxHeaderBytes: Int) {
+        self.id = id
+        self.openedAt = now
+        self.lastReceive = now
+        self.parser = HTTPRequestParser(maxHeaderBytes: maxHeaderBytes)
+    }
+}
+
+/// Counters for metrics; loop thread only.
+final class Stats {
+    var connectionsAccepted = 0
+    var upgrades = 0
+    var messagesIn = 0
+    var messagesOut = 0
+    var bytesIn = 0
+    var bytesOut = 0
+    var fanOuts = 0
+    var published = 0
+    var backpressureDrops = 0
+    var hookFailures = 0
+    var idleTimeouts = 0
+    var upgradeTimeouts = 0
+    var closes: [UInt16: Int] = [:]
+}
+
+/// Moves a loop-confined reference into a closure that runs back on the loop.
+struct UncheckedBox<T>: @unchecked Sendable {
+    let value: T
+    init(_ value: T) { self.value = value }
+}

@@ -1,0 +1,59 @@
+/// Server options; defaults are PROTOCOL.md 10, from the spec (`ProtocolDefaults`).
+public struct ServerOptions: Sendable {
+    public var host = "127.0.0.1"
+    /// 0 picks a free port.
+    public var port = 0
+    public var path = ProtocolDefaults.path
+    public var defaultRooms = ProtocolDefaults.defaultRooms
+    /// Largest message in bytes; a larger one closes with 1009.
+    public var maxPayloadLength = ProtocolDefaults.maxPayloadLength
+    /// Milliseconds without any frame before the connection is dropped (pings go out at half).
+    public var idleTimeout = ProtocolDefaults.idleTimeout
+    public var sendPings = ProtocolDefaults.sendPings
+    public var backpressureLimit = ProtocolDefaults.backpressureLimit
+    public var closeOnBackpressureLimit = ProtocolDefaults.closeOnBackpressure
+    public var authTimeout = ProtocolDefaults.authTimeout
+    public var heartbeatInterval = ProtocolDefaults.heartbeatInterval
+    public var heartbeatTimeout = ProtocolDefaults.heartbeatTimeout
+    public var requireEncryption = ProtocolDefaults.requireEncryption
+    public var encryptedBatchLimit = ProtocolDefaults.encryptedBatchLimit
+    /// `redis://host:port[/db]`; nil runs on the in-process bus; "" is a start-up error.
+    public var redis: String?
+    /// Largest HTTP request head (bytes); larger gets 431.
+    public var maxHeaderBytes = 16384
+    /// Milliseconds a connection may take to complete its upgrade request (slowloris guard).
+    public var upgradeTimeout: Int64 = 10_000
+    /// Milliseconds a graceful shutdown waits for clients to close before dropping them.
+    public var shutdownGrace: Int64 = 5_000
+    /// Close frames sent per batch during shutdown (a reconnect storm is spread out).
+    public var shutdownBatchSize = 500
+    /// Raw echo: no gateway protocol, every message echoed (RFC 6455 conformance suites).
+    public var rawEcho = false
+
+    public init() {}
+
+    var kernelSettings: KernelSettings {
+        var settings = KernelSettings()
+        settings.path = path
+        settings.defaultRooms = defaultRooms
+        settings.maxPayloadLength = maxPayloadLength
+        settings.idleTimeout = idleTimeout
+        settings.backpressureLimit = backpressureLimit
+        settings.closeOnBackpressure = closeOnBackpressureLimit
+        settings.sendPings = sendPings
+        settings.authTimeout = authTimeout
+        settings.heartbeatInterval = heartbeatInterval
+        settings.heartbeatTimeout = heartbeatTimeout
+        settings.requireEncryption = requireEncryption
+        settings.encryptedBatchLimit = encryptedBatchLimit
+        return settings
+    }
+}
+
+/// Start-up errors (PROTOCOL.md 11); texts come from the spec.
+public struct StartupError: Error, Equatable, Sendable, CustomStringConvertible {
+    public let message: String
+    public init(_ message: StartupErrorMessage) { self.message = message.text }
+    public init(message: String) { self.message = message }
+    public var description: String { message }
+}

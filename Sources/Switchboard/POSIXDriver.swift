@@ -1,0 +1,77 @@
+import SwitchboardPOSIX
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The default driver: non-blocking sockets on epoll (SwitchboardPOSIX), one loop thread.
+public final class POSIXDriver: Driver, EventLoopHandler, @unchecked Sendable {
+    private let loop: EventLoop
+    private weak var events: DriverEvents?
+    private var loopThread: pthread_t?
+
+    public init() throws {
+        self.loop = try EventLoop()
+    }
+
+    public func start(host: String, port: Int, events: DriverEvents) throws -> Int {
+        self.events = events
+        loop.handler = self
+        do {
+            return try loop.listen(host: host, port: port).port
+        } catch {
+            throw StartupError(message: "Cannot listen on \(host):\(port): \(error)")
+        }
+    }
+
+    public func run() {
+        loopThread = pthread_self()
+        loop.run()
+    }
+
+    public func stop() { loop.stop() }
+    public func stopAccepting() { loop.stopAccepting() }
+    public func execute(_ work: @escaping @Sendable () -> Void) { loop.post(work) }
+    public var inLoop: Bool { loopThread.map { pthread_equal($0, pthread_self()) != 0 } ?? false }
+
+    public var now: Now {
+        var wall = timespec()
+        clock_gettime(CLOCK_REALTIME, &wall)
+        return Now(monotonic: loop.now.milliseconds, wall: Int64(wall.tv_sec) * 1000 + Int64(wall.tv_nsec) / 1_000_000)
+    }
+
+    public func write(_ connection: ConnectionID, _ bytes: SharedBytes) {
+        loop.write(SwitchboardPOSIX.ConnectionID(rawValue: connection), bytes)
+    }
+    public func bufferedAmount(_ connection: ConnectionID) -> Int {
+        loop.bufferedAmount(SwitchboardPOSIX.ConnectionID(rawValue: connection))
+    }
+    public func close(_ connection: ConnectionID, flushFirst: Bool) {
+        loop.close(SwitchboardPOSIX.ConnectionID(rawValue: connection), flushFirst: flushFirst)
+    }
+    public func schedule(_ token: UInt64, at deadline: Int64) {
+        loop.schedule(token, at: Instant(milliseconds: deadline))
+    }
+    public func cancel(_ token: UInt64) { loop.cancel(token) }
+
+    /// Runs `handler` on the loop when one of `signals` arrives.
+    public func onSignal(_ signals: [Int32], _ handler: @escaping () -> Void) {
+        loop.onSignal(signals, handler)
+    }
+
+    // EventLoopHandler
+    public func connectionAccepted(_ id: SwitchboardPOSIX.ConnectionID, peer: PeerAddress, listener: ListenerID) {
+        events?.connectionOpened(id.rawValue, peer: peer.description)
+    }
+    public func bytesReceived(_ id: SwitchboardPOSIX.ConnectionID, _ bytes: UnsafeRawBufferPointer) {
+        events?.bytesReceived(id.rawValue, bytes)
+    }
+    public func connectionDrained(_ id: SwitchboardPOSIX.ConnectionID) {
+        events?.connectionDrained(id.rawValue)
+    }
+    public func connectionClosed(_ id: SwitchboardPOSIX.ConnectionID, reason: CloseReason) {
+        events?.connectionClosed(id.rawValue)
+    }
+    public func timerFired(_ token: UInt64) {
+        events?.timerFired(token)
+    }
+}

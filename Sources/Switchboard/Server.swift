@@ -1,0 +1,213 @@
+import SwitchboardBus
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A Switchboard gateway: the library a Swift app embeds.
+///
+/// ```swift
+/// var hooks = Hooks(authenticate: { data in
+///     guard let token = data["token"]?.stringValue else { return nil }
+///     return AuthResult(userID: try await verify(token))
+/// })
+/// let server = try Server(options: ServerOptions(), hooks: hooks)
+/// let port = try server.start()          // runs the loop on its own thread
+/// try server.sendToRoom("news", event: "headline", data: ["text": "hello"])
+/// await server.shutdown()
+/// ```
+public final class Server: @unchecked Sendable {
+    public let options: ServerOptions
+    /// This instance's id on the bus (a random UUID).
+    public let serverID: String
+    public let driver: any Driver
+    public let bus: any MessageBus
+    private let hooks: Hooks
+    private let log: Logger
+    private let state = Mutex<Phase>(.created)
+    private var engine: Engine!
+
+    private enum Phase { case created, running(port: Int), stopped }
+
+    /// Validates the configuration (PROTOCOL.md 11). Nothing is bound until `start()`/`run()`.
+    public init(options: ServerOptions = ServerOptions(), hooks: Hooks, driver: (any Driver)? = nil,
+                bus: (any MessageBus)? = nil, logger: Logger = Logger(), ids: IDGenerator = IDGenerator()) throws {
+        guard hooks.authenticate != nil || options.rawEcho else { throw StartupError(.invalidAuthenticateFn) }
+        var ids = ids
+        self.options = options
+        self.hooks = hooks
+        self.log = logger
+        self.serverID = ids.uuid()
+        if let redis = options.redis, bus == nil {
+            // A Redis bus is made by the caller (RedisBus); a bare URL here must at least be one.
+            guard !redis.isEmpty else { throw StartupError(.invalidRedisConnection) }
+            throw StartupError(message: "\(StartupErrorMessage.invalidRedisConnection.text) (no Redis bus given for \(redis))")
+        }
+        self.bus = bus ?? InProcessBus()
+        self.driver = try driver ?? POSIXDriver()
+        self.engine = Engine(options: options, hooks: hooks, driver: self.driver, bus: self.bus,
+                             serverID: serverID, ids: ids, log: logger)
+    }
+
+    /// The bound port once started.
+    public var port: Int? {
+        state.withLock { if case .running(let port) = $0 { port } else { nil } }
+    }
+
+    /// Binds, subscribes to the bus, and runs the loop on a thread of its own. Returns the port
+    /// once the listener accepts and every bus subscription is active.
+    @discardableResult
+    public func start() throws -> Int {
+        let port = try bind()
+        let driver = self.driver
+        Thread.detach { driver.run() }
+        return port
+    }
+
+    /// Like `start()`, but runs the loop on the calling thread until shutdown completes.
+    public func run(onListening: (Int) -> Void) throws {
+        let port = try bind()
+        onListening(port)
+        driver.run()
+    }
+
+    private func bind() throws -> Int {
+        let port = try driver.start(host: options.host, port: options.port, events: engine)
+        let ready = Latch<Result<Void, BusError>>()
+        let driver = self.driver
+        let engine = UncheckedBox(self.engine!)
+        bus.start(receive: { channel, message in
+            driver.execute { engine.value.input(.busMessage(channel: channel, message: message)) }
+        }, ready: { ready.set($0) })
+        if case .failure(let error) = ready.wait() {
+            throw StartupError(message: "Bus not ready: \(error)")
+        }
+        state.withLock { $0 = .running(port: port) }
+        driver.execute { engine.value.started() }
+        log.info("listening on \(options.host):\(port)\(options.path)")
+        return port
+    }
+
+    /// Graceful shutdown: stop accepting, close every client with 1001 (in batches), run the
+    /// disconnect callbacks, wait for the connections (bounded by `shutdownGrace`), close the bus.
+    public func shutdown() async {
+        let wasRunning = state.withLock { phase -> Bool in
+            guard case .running = phase else { return false }
+            phase = .stopped
+            return true
+        }
+        guard wasRunning else { return }
+        let engine = UncheckedBox(self.engine!)
+        let driver = self.driver
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            driver.execute {
+                engine.value.beginShutdown { continuation.resume() }
+            }
+        }
+        bus.close()
+        driver.stop()
+    }
+
+    // MARK: - Delivery (PROTOCOL.md 7); callable from any thread once started
+
+    /// `send(destination?, topic, data)`: broadcast, a local client, a local room, or a room
+    /// elsewhere; always published on the bus too.
+    public func send(destination: String? = nil, topic: String, data: JSONValue?) throws {
+        try submit(.send(destination: destination, topic: topic, data: data))
+    }
+    public func sendToClient(_ clientID: String, event: String, data: JSONValue?) throws {
+        try submit(.toClient(id: clientID, event: event, data: data))
+    }
+    public func sendToUser(_ userID: String, event: String, data: JSONValue?) throws {
+        try submit(.toUser(userID: userID, event: event, data: data))
+    }
+    public func sendToRoom(_ room: String, event: String, data: JSONValue?, exclude: [String] = []) throws {
+        try submit(.toRoom(room: room, event: event, data: data, exclude: exclude))
+    }
+    public func broadcast(event: String, data: JSONValue?, exclude: [String] = []) throws {
+        try submit(.broadcast(event: event, data: data, exclude: exclude))
+    }
+    /// Publishes one envelope for the other instances (no local delivery).
+    public func publish(_ kind: BusEnvelope.Kind, target: String? = nil, event: String, data: JSONValue?,
+                        exclude: [String]? = nil) throws {
+        try submit(.publish(BusEnvelope(serverID: serverID, kind: kind, target: target, event: event,
+                                         data: data, exclude: exclude)))
+    }
+
+    private func submit(_ delivery: Delivery) throws {
+        guard port != nil else { throw StartupError(.notInitialized) }
+        let engine = UncheckedBox(self.engine!)
+        if driver.inLoop {
+            engine.value.input(.deliver(delivery))
+        } else {
+            driver.execute { engine.value.input(.deliver(delivery)) }
+        }
+    }
+
+    // MARK: - Queries
+
+    /// Runs `body` against the kernel on the loop and returns its answer.
+    public func query<T: Sendable>(_ body: @escaping @Sendable (Kernel) -> T) async throws -> T {
+        guard port != nil else { throw StartupError(.notInitialized) }
+        let engine = UncheckedBox(self.engine!)
+        if driver.inLoop { return body(engine.value.kernel) }
+        return await withCheckedContinuation { continuation in
+            driver.execute { continuation.resume(returning: body(engine.value.kernel)) }
+        }
+    }
+
+    public func clients() async throws -> [ClientInfo] {
+        try await query { kernel in kernel.clientHandles.compactMap { kernel.client($0) } }
+    }
+    public func client(id: String) async throws -> ClientInfo? {
+        try await query { $0.client(id: id) }
+    }
+    public func rooms() async throws -> [String] { try await query { $0.roomNames } }
+    public func members(ofRoom room: String) async throws -> [String] { try await query { $0.members(ofRoom: room) } }
+    public func clients(ofUser userID: String) async throws -> [String] { try await query { $0.clients(ofUser: userID) } }
+}
+
+/// A one-shot value handed between threads.
+final class Latch<T: Sendable>: @unchecked Sendable {
+    private var mutex = pthread_mutex_t()
+    private var condition = pthread_cond_t()
+    private var value: T?
+
+    init() {
+        pthread_mutex_init(&mutex, nil)
+        pthread_cond_init(&condition, nil)
+    }
+    deinit {
+        pthread_cond_destroy(&condition)
+        pthread_mutex_destroy(&mutex)
+    }
+    func set(_ newValue: T) {
+        pthread_mutex_lock(&mutex)
+        if value == nil { value = newValue }
+        pthread_cond_broadcast(&condition)
+        pthread_mutex_unlock(&mutex)
+    }
+    func wait() -> T {
+        pthread_mutex_lock(&mutex)
+        while value == nil { pthread_cond_wait(&condition, &mutex) }
+        let result = value!
+        pthread_mutex_unlock(&mutex)
+        return result
+    }
+}
+
+/// A detached POSIX thread (no Foundation).
+enum Thread {
+    static func detach(_ body: @escaping @Sendable () -> Void) {
+        final class Box { let body: @Sendable () -> Void; init(_ body: @escaping @Sendable () -> Void) { self.body = body } }
+        let box = Unmanaged.passRetained(Box(body)).toOpaque()
+        var thread = pthread_t()
+        let result = pthread_create(&thread, nil, { raw in
+            let box = Unmanaged<Box>.fromOpaque(raw!).takeRetainedValue()
+            box.body()
+            return nil
+        }, box)
+        precondition(result == 0, "pthread_create failed: \(result)")
+        pthread_detach(thread)
+    }
+}

@@ -1,0 +1,187 @@
+// switchboard-fixture: the black-box contract of ../shared/CONTRACT.md, built on the public
+// library API only. Scripted hooks; LISTENING / CONNECTED / DISCONNECTED lines on stdout.
+import Switchboard
+import SwitchboardCrypto
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// One line on stdout, flushed at once; lines from concurrent hooks never interleave.
+let stdoutLock = Mutex(())
+func emit(_ line: String) {
+    stdoutLock.withLock { _ in writeAll(1, line + "\n") }
+}
+
+func fail(_ message: String) -> Never {
+    writeAll(2, message + "\n")
+    exit(1)
+}
+
+// MARK: - Flags
+
+struct Flags {
+    var options = ServerOptions()
+    var allowAllRooms = false
+    var handshake = true
+    var validateRoom = true
+    var authenticate = true
+    var tlsCert: String?
+    var tlsKey: String?
+    var perMessageDeflate = false
+}
+
+func parseFlags(_ arguments: [String]) -> Flags {
+    var flags = Flags()
+    var rest = arguments[...]
+    func value(_ name: String) -> String {
+        guard let next = rest.popFirst() else { fail("\(name) needs a value") }
+        return next
+    }
+    func number<T: FixedWidthInteger>(_ name: String, _: T.Type = T.self) -> T {
+        let text = value(name)
+        guard let parsed = T(text), parsed >= 0 else { fail("\(name): not a non-negative integer: \(text)") }
+        return parsed
+    }
+    while let flag = rest.popFirst() {
+        switch flag {
+        case "--host": flags.options.host = value(flag)
+        case "--port": flags.options.port = number(flag, Int.self)
+        case "--path": flags.options.path = value(flag)
+        case "--redis": flags.options.redis = value(flag)
+        case "--auth-timeout-ms": flags.options.authTimeout = number(flag, Int64.self)
+        case "--heartbeat-interval-ms": flags.options.heartbeatInterval = number(flag, Int64.self)
+        case "--heartbeat-timeout-ms": flags.options.heartbeatTimeout = number(flag, Int64.self)
+        case "--default-rooms": flags.options.defaultRooms = value(flag).split(separator: ",").map(String.init)
+        case "--max-payload": flags.options.maxPayloadLength = number(flag, Int.self)
+        case "--require-encryption": flags.options.requireEncryption = true
+        case "--allow-all-rooms": flags.allowAllRooms = true
+        case "--no-handshake": flags.handshake = false
+        case "--no-validate-room": flags.validateRoom = false
+        case "--no-authenticate": flags.authenticate = false
+        case "--backpressure-limit": flags.options.backpressureLimit = number(flag, Int.self)
+        case "--close-on-backpressure": flags.options.closeOnBackpressureLimit = true
+        case "--raw-echo": flags.options.rawEcho = true
+        case "--tls-cert": flags.tlsCert = value(flag)
+        case "--tls-key": flags.tlsKey = value(flag)
+        case "--per-message-deflate": flags.perMessageDeflate = true
+        default: fail("unknown flag \(flag) (see ../shared/CONTRACT.md)")
+        }
+    }
+    return flags
+}
+
+// MARK: - Scripted hooks (CONTRACT.md "Hooks")
+
+/// Encryption sessions of encrypted clients, by client id; dropped when the client leaves.
+let sessions = Mutex<[String: EncryptionSession]>([:])
+
+struct HookFailure: Error, CustomStringConvertible {
+    let description: String
+}
+
+/// `slow:<ms>:<rest>` waits, then returns `<rest>`; other tokens pass through.
+func unwrapSlow(_ token: String) async -> String {
+    guard token.hasPrefix("slow:") else { return token }
+    let parts = token.split(separator: ":", maxSplits: 2, omittingEmptySubsequences: false)
+    let milliseconds = parts.count > 1 ? UInt64(parts[1]) ?? 0 : 0
+    try? await Task.sleep(nanoseconds: milliseconds * 1_000_000)
+    return parts.count > 2 ? String(parts[2]) : ""
+}
+
+func authenticate(_ data: JSONValue) async throws -> AuthResult? {
+    let token = await unwrapSlow(data["token"]?.stringValue ?? "")
+    if token.hasPrefix("user:") {
+        return AuthResult(userID: String(token.dropFirst(5)), metadata: .object(JSONObject([("role", .string("member"))])))
+    }
+    switch token {
+    case "anon": return AuthResult()
+    case "throw": throw HookFailure(description: "scripted authenticate failure")
+    default: return nil  // "reject", "false" and anything else fail
+    }
+}
+
+func handshake(_ request: HandshakeRequest) async throws -> HandshakeResult? {
+    guard let key = request.data["publicKey"]?.stringValue else { return nil }
+    if key.hasPrefix("slow:") {
+        _ = await unwrapSlow(key + ":")
+        return nil
+    }
+    guard let decoded = try? Base64.decode(key), decoded.count == 65,
+          let result = try? EncryptionSession.handshake(clientPublicKeyBase64: key)
+    else { return nil }
+    sessions.withLock { $0[request.clientID] = result.session }
+    return HandshakeResult(serverPublicKey: result.serverPublicKeyBase64, salt: result.saltBase64)
+}
+
+/// Encrypts `{event, data}` for an encrypted client (PROTOCOL.md 9).
+func encrypt(_ message: OutboundMessage) throws -> (event: String, data: JSONValue?)? {
+    guard let session = sessions.withLock({ $0[message.clientID] }) else { return nil }
+    let plaintext = OutboundEnvelope.encode(event: message.event, data: message.data)
+    let (iv, ct) = session.encryptEnvelope(json: plaintext)
+    return ("encrypted", .object(JSONObject([("iv", .string(iv)), ("ct", .string(ct))])))
+}
+
+// MARK: - Main
+
+let flags = parseFlags(Array(CommandLine.arguments.dropFirst()))
+if flags.tlsCert != nil || flags.tlsKey != nil {
+    fail("TLS is not available in this build yet (--tls-cert/--tls-key)")
+}
+if flags.perMessageDeflate {
+    fail("permessage-deflate is not available in this build yet (--per-message-deflate)")
+}
+
+var hooks = Hooks()
+if flags.authenticate { hooks.authenticate = authenticate }
+if flags.handshake { hooks.handshake = handshake }
+if flags.validateRoom {
+    let allowAll = flags.allowAllRooms
+    hooks.validateRoom = { request in allowAll ? request.rooms : request.rooms.filter { $0.hasPrefix("public-") } }
+}
+hooks.clientConnected = { client in emit("CONNECTED \(client.clientID) \(client.userID ?? "-")") }
+hooks.clientDisconnected = { client in
+    sessions.withLock { _ = $0.removeValue(forKey: client.clientID) }
+    emit("DISCONNECTED \(client.clientID) \(client.userID ?? "-")")
+}
+if flags.options.requireEncryption { hooks.outboundTransformer = encrypt }
+
+let server: Server
+do {
+    let box = Mutex<Server?>(nil)
+    hooks.messageHandler = { message in
+        guard let server = box.withLock({ $0 }) else { return }
+        let data = message.message.data
+        switch message.message.event {
+        case "echo":
+            try server.sendToClient(message.clientID, event: "echo", data: data)
+        case "broadcast":
+            try server.send(topic: "broadcast", data: data)
+        case "to-room":
+            guard let room = data?["room"]?.stringValue else { return }
+            try server.send(destination: room, topic: "room-message", data: data?["data"])
+        case "to-user":
+            guard let userID = data?["userId"]?.stringValue else { return }
+            try server.sendToUser(userID, event: "user-message", data: data?["data"])
+            try server.publish(.user, target: userID, event: "user-message", data: data?["data"])
+        default:
+            break
+        }
+    }
+    server = try Server(options: flags.options, hooks: hooks, logger: Logger(level: .warning))
+    box.withLock { $0 = server }
+} catch {
+    fail(String(describing: error))
+}
+
+if let driver = server.driver as? POSIXDriver {
+    driver.onSignal([SIGTERM, SIGINT]) {
+        Task { await server.shutdown() }
+    }
+}
+do {
+    try server.run { port in emit("LISTENING \(port)") }
+} catch {
+    fail(String(describing: error))
+}
+exit(0)
