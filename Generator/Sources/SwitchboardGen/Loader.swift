@@ -1,0 +1,571 @@
+import Foundation
+
+/// Parse -> model -> validate: reads a spec file into a `ProtocolSpec` with its table expanded.
+public enum SpecLoader {
+    /// Loads and validates the spec at `path`. Throws every diagnostic (sorted by line) when any
+    /// is an error; warnings of a valid spec are in `ProtocolSpec.warnings`.
+    public static func load(path: String) throws(SpecDiagnostics) -> ProtocolSpec {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw SpecDiagnostics([Diagnostic(.error, file: path, line: 1, "cannot read the spec",
+                                              fix: "check the path (--spec PATH)")])
+        }
+        return try load(bytes: [UInt8](data), file: path)
+    }
+
+    /// Loads and validates spec text; `file` names it in diagnostics, stamps and remarks.
+    public static func load(bytes: [UInt8], file: String) throws(SpecDiagnostics) -> ProtocolSpec {
+        let (spec, diagnostics) = analyze(bytes: bytes, file: file)
+        guard let spec, !diagnostics.contains(where: { $0.severity == .error }) else {
+            throw SpecDiagnostics(diagnostics)
+        }
+        return spec
+    }
+
+    /// Every diagnostic of the spec (sorted by line), and the spec when it could be modelled at
+    /// all (it may still have errors).
+    public static func analyze(bytes: [UInt8], file: String) -> (ProtocolSpec?, [Diagnostic]) {
+        var sink = DiagnosticSink(file: file)
+        guard let root = YAMLReader.parse(bytes, into: &sink) else { return (nil, sink.sorted) }
+        var builder = ModelBuilder(sink: sink, spec: ProtocolSpec(file: file, sha256: SHA256.hex(bytes)))
+        builder.build(root)
+        var spec = builder.spec
+        var all = builder.sink.items
+        if builder.structural {
+            let result = Validator.check(spec)
+            spec.rows = result.rows
+            all += result.diagnostics
+        }
+        let sorted = DiagnosticSink.sort(all)
+        spec.warnings = sorted.filter { $0.severity == .warning }
+        return (spec, sorted)
+    }
+}
+
+/// The model stage: located YAML nodes -> typed sections, reporting kinds, fields and value types.
+struct ModelBuilder {
+    var sink: DiagnosticSink
+    var spec: ProtocolSpec
+    /// False when the document is so broken (no mapping at the root) that validation is pointless.
+    var structural = true
+
+    static let sections = [
+        "protocol", "states", "inputs", "guards", "hooks", "timers", "errors", "close_codes", "startup_errors",
+        "http", "defaults", "rooms", "channels", "transitions",
+    ]
+    static let requiredSections = ["protocol", "states", "inputs", "transitions"]
+
+    mutating func build(_ root: YAMLNode) {
+        guard case .mapping(let pairs) = root.value else {
+            sink.error(root.line, "the spec must be a mapping of sections, not \(root.kindName)",
+                       fix: "start with 'protocol:', 'states:', 'inputs:' and 'transitions:' sections")
+            structural = false
+            return
+        }
+        for pair in pairs {
+            guard Self.sections.contains(pair.key) else {
+                sink.error(pair.keyLine, "unknown section '\(pair.key)'",
+                           fix: Names.hint(for: pair.key, among: Self.sections,
+                                           otherwise: "remove it (sections: \(Self.sections.joined(separator: ", ")))"))
+                continue
+            }
+            spec.sectionLines[pair.key] = pair.keyLine
+            section(pair.key, pair.value)
+        }
+        for name in Self.requiredSections where spec.sectionLines[name] == nil {
+            sink.error(1, "missing section '\(name)'", fix: "add a '\(name):' section")
+        }
+    }
+
+    private mutating func section(_ name: String, _ node: YAMLNode) {
+        switch name {
+        case "protocol":
+            guard let f = fields(node, "section 'protocol'", allowed: ["name", "version"], required: ["name", "version"])
+            else { return }
+            spec.name = text(f["name"], "name", "section 'protocol'") ?? ""
+            spec.version = int(f["version"], "version", "section 'protocol'") ?? 0
+        case "states":
+            for (key, line, f) in entries(node, name, "state", allowed: ["initial", "terminal", "wire", "doc"],
+                                          required: ["wire"]) {
+                let what = "state '\(key)'"
+                var state = StateSpec(name: key, line: line)
+                state.initial = bool(f["initial"], "initial", what) ?? false
+                state.terminal = bool(f["terminal"], "terminal", what) ?? false
+                state.wire = text(f["wire"], "wire", what) ?? ""
+                state.doc = text(f["doc"], "doc", what) ?? ""
+                spec.states.append(state)
+            }
+        case "inputs":
+            for (key, line, f) in entries(node, name, "input", allowed: ["group", "event", "doc"], required: ["group"]) {
+                let what = "input '\(key)'"
+                var input = InputSpec(name: key, line: line)
+                if let pair = f["group"], let group = text(pair, "group", what) {
+                    if let value = InputGroupName(rawValue: group) {
+                        input.group = value
+                    } else {
+                        let names = InputGroupName.allCases.map(\.rawValue)
+                        sink.error(pair.value.line, "\(what) has unknown group '\(group)'",
+                                   fix: Names.hint(for: group, among: names))
+                    }
+                }
+                if let pair = f["event"] {
+                    input.event = text(pair, "event", what)
+                    input.eventLine = pair.value.line
+                }
+                input.doc = text(f["doc"], "doc", what) ?? ""
+                spec.inputs.append(input)
+            }
+        case "guards":
+            for (key, line, f) in entries(node, name, "guard", allowed: ["doc"], required: []) {
+                spec.guards.append(GuardSpec(name: key, line: line, doc: text(f["doc"], "doc", "guard '\(key)'") ?? ""))
+            }
+        case "hooks":
+            for (key, line, f) in entries(node, name, "hook", allowed: ["doc"], required: []) {
+                spec.hooks.append(HookSpec(name: key, line: line, doc: text(f["doc"], "doc", "hook '\(key)'") ?? ""))
+            }
+        case "timers":
+            for (key, line, f) in entries(node, name, "timer", allowed: ["after", "times", "doc"], required: ["after"]) {
+                let what = "timer '\(key)'"
+                var timer = TimerSpec(name: key, line: line)
+                timer.after = text(f["after"], "after", what) ?? ""
+                timer.afterLine = f["after"]?.value.line ?? line
+                if let pair = f["times"], let times = int(pair, "times", what) {
+                    if times < 1 {
+                        sink.error(pair.value.line, "\(what) has 'times: \(times)'", fix: "use a whole number of at least 1")
+                    } else {
+                        timer.times = times
+                    }
+                }
+                timer.doc = text(f["doc"], "doc", what) ?? ""
+                spec.timers.append(timer)
+            }
+        case "errors":
+            for (key, line, f) in entries(node, name, "error", allowed: ["message", "trigger", "doc"],
+                                          required: ["message", "trigger"]) {
+                let what = "error '\(key)'"
+                var error = ErrorSpec(name: key, line: line)
+                error.message = text(f["message"], "message", what) ?? ""
+                error.trigger = text(f["trigger"], "trigger", what) ?? ""
+                error.doc = text(f["doc"], "doc", what) ?? ""
+                spec.errors.append(error)
+            }
+        case "close_codes":
+            closeCodes(node)
+        case "startup_errors":
+            for (key, line, f) in entries(node, name, "startup error", allowed: ["message", "trigger"],
+                                          required: ["message", "trigger"]) {
+                let what = "startup error '\(key)'"
+                var error = StartupErrorSpec(name: key, line: line)
+                error.message = text(f["message"], "message", what) ?? ""
+                error.trigger = text(f["trigger"], "trigger", what) ?? ""
+                spec.startupErrors.append(error)
+            }
+        case "http":
+            for (key, line, f) in entries(node, name, "http answer", allowed: ["status", "body", "trigger", "doc"],
+                                          required: ["status", "body", "trigger"]) {
+                let what = "http answer '\(key)'"
+                var answer = HTTPAnswerSpec(name: key, line: line)
+                if let pair = f["status"], let status = int(pair, "status", what) {
+                    if (100...599).contains(status) {
+                        answer.status = status
+                    } else {
+                        sink.error(pair.value.line, "\(what) has status \(status), outside 100-599",
+                                   fix: "use an HTTP status code")
+                    }
+                }
+                answer.body = text(f["body"], "body", what) ?? ""
+                answer.trigger = text(f["trigger"], "trigger", what) ?? ""
+                answer.doc = text(f["doc"], "doc", what) ?? ""
+                spec.http.append(answer)
+            }
+        case "defaults":
+            for (key, line, f) in entries(node, name, "default", allowed: ["value", "type", "doc"],
+                                          required: ["value", "type"]) {
+                if let value = defaultValue(key, f) {
+                    spec.defaults.append(DefaultSpec(name: key, line: line, type: value.0, value: value.1,
+                                                     doc: text(f["doc"], "doc", "default '\(key)'") ?? ""))
+                }
+            }
+        case "rooms":
+            let what = "section 'rooms'"
+            guard let f = fields(node, what, allowed: ["min_length", "max_length", "reserved_prefix"],
+                                 required: ["min_length", "max_length", "reserved_prefix"]) else { return }
+            var rooms = RoomsSpec(line: node.line)
+            rooms.minLength = int(f["min_length"], "min_length", what) ?? 0
+            rooms.maxLength = int(f["max_length"], "max_length", what) ?? 0
+            rooms.reservedPrefix = text(f["reserved_prefix"], "reserved_prefix", what) ?? ""
+            if rooms.minLength < 0 || rooms.maxLength < rooms.minLength {
+                sink.error(f["max_length"]?.keyLine ?? node.line,
+                           "room name lengths \(rooms.minLength)...\(rooms.maxLength) are not a range",
+                           fix: "use 0 <= min_length <= max_length")
+            }
+            spec.rooms = rooms
+        case "channels":
+            channels(node)
+        case "transitions":
+            transitions(node)
+        default:
+            break
+        }
+    }
+
+    private mutating func closeCodes(_ node: YAMLNode) {
+        for (key, line, f) in entries(node, "close_codes", "close code",
+                                      allowed: ["code", "reason", "reconnect", "origin", "triggers", "advice"],
+                                      required: ["code", "reason", "reconnect"]) {
+            let what = "close code '\(key)'"
+            var close = CloseCodeSpec(name: key, line: line)
+            if let pair = f["code"], let code = int(pair, "code", what) {
+                close.code = code
+                close.codeLine = pair.value.line
+            }
+            close.reason = text(f["reason"], "reason", what) ?? ""
+            if let pair = f["reconnect"], let value = text(pair, "reconnect", what) {
+                if let advice = ReconnectAdviceName(rawValue: value) {
+                    close.reconnect = advice
+                } else {
+                    sink.error(pair.value.line, "\(what) has reconnect '\(value)'",
+                               fix: "use \"yes\", \"no\" or with_new_token")
+                }
+            }
+            if let pair = f["origin"], let value = text(pair, "origin", what) {
+                if let origin = CloseOriginName(rawValue: value) {
+                    close.origin = origin
+                } else {
+                    sink.error(pair.value.line, "\(what) has origin '\(value)'",
+                               fix: "use kernel (the default) or codec")
+                }
+            }
+            close.triggers = textList(f["triggers"], "triggers", what) ?? []
+            close.advice = text(f["advice"], "advice", what) ?? ""
+            spec.closeCodes.append(close)
+        }
+    }
+
+    private mutating func channels(_ node: YAMLNode) {
+        let what = "section 'channels'"
+        let names = ["broadcast", "room", "client", "user", "subscribe", "psubscribe", "emitter_server_id"]
+        guard let f = fields(node, what, allowed: names, required: names) else { return }
+        var channels = ChannelsSpec(line: node.line)
+        channels.broadcast = text(f["broadcast"], "broadcast", what) ?? ""
+        channels.room = text(f["room"], "room", what) ?? ""
+        channels.client = text(f["client"], "client", what) ?? ""
+        channels.user = text(f["user"], "user", what) ?? ""
+        channels.subscribe = textList(f["subscribe"], "subscribe", what) ?? []
+        channels.psubscribe = textList(f["psubscribe"], "psubscribe", what) ?? []
+        channels.emitterServerID = text(f["emitter_server_id"], "emitter_server_id", what) ?? ""
+        for name in names { channels.fieldLines[name] = f[name]?.value.line ?? node.line }
+        spec.channels = channels
+    }
+
+    private mutating func transitions(_ node: YAMLNode) {
+        guard case .sequence(let items) = node.value else {
+            if node.isNull { return }
+            sink.error(node.line, "section 'transitions' must be a sequence, not \(node.kindName)",
+                       fix: "write one '- from: ...' item per row")
+            return
+        }
+        for item in items {
+            let what = "transition"
+            guard let f = fields(item, what, allowed: ["from", "on", "when", "to", "do"], required: ["from", "on", "do"])
+            else { continue }
+            let from = selector(f["from"], "from", kind: "state")
+            let on = selector(f["on"], "on", kind: "input")
+            var row = TransitionSpec(line: item.line, from: from ?? .names([]), on: on ?? .names([]))
+            if let pair = f["when"] {
+                row.whenLine = pair.value.line
+                row.when = guardLiterals(pair)
+            }
+            if let pair = f["to"], let name = text(pair, "to", what) {
+                row.to = SpecName(name: name, line: pair.value.line)
+            }
+            if let pair = f["do"] { row.effects = effects(pair) }
+            if from != nil, on != nil { spec.transitions.append(row) }
+        }
+    }
+
+    private mutating func selector(_ pair: YAMLPair?, _ field: String, kind: String) -> Selector? {
+        guard let pair else { return nil }
+        let node = pair.value
+        switch node.value {
+        case .scalar(let text, _):
+            if text == "*" { return .all(line: node.line) }
+            if node.isNull {
+                sink.error(node.line, "'\(field)' is empty", fix: "name a \(kind), a list of them, or \"*\"")
+                return nil
+            }
+            return .names([SpecName(name: text, line: node.line)])
+        case .sequence(let items):
+            var names: [SpecName] = []
+            for item in items {
+                guard let text = item.scalar else {
+                    sink.error(item.line, "'\(field)' items must be \(kind) names, not \(item.kindName)",
+                               fix: "write a list of names: [a, b]")
+                    return nil
+                }
+                if text == "*" {
+                    sink.error(item.line, "\"*\" must stand alone in '\(field)'", fix: "write '\(field): \"*\"'")
+                    return nil
+                }
+                if let previous = names.first(where: { $0.name == text }) {
+                    sink.warning(item.line, "'\(text)' is listed twice in '\(field)' (line \(previous.line))",
+                                 fix: "remove the repetition")
+                    continue
+                }
+                names.append(SpecName(name: text, line: item.line))
+            }
+            if names.isEmpty {
+                sink.error(node.line, "'\(field)' is empty", fix: "name a \(kind), a list of them, or \"*\"")
+                return nil
+            }
+            return .names(names)
+        case .mapping:
+            sink.error(node.line, "'\(field)' must be a \(kind) name, a list or \"*\", not a mapping",
+                       fix: "write '\(field): name' or '\(field): [a, b]'")
+            return nil
+        }
+    }
+
+    private mutating func guardLiterals(_ pair: YAMLPair) -> [GuardLiteral] {
+        guard case .sequence(let items) = pair.value.value else {
+            if pair.value.isNull { return [] }
+            sink.error(pair.value.line, "'when' must be a sequence, not \(pair.value.kindName)",
+                       fix: "write a list of guards: [a, not b]")
+            return []
+        }
+        var literals: [GuardLiteral] = []
+        for item in items {
+            guard let text = item.scalar else {
+                sink.error(item.line, "'when' items must be scalars, not \(item.kindName)", fix: "write 'GUARD' or 'not GUARD'")
+                continue
+            }
+            let words = text.split(separator: " ", omittingEmptySubsequences: true)
+            let literal: GuardLiteral
+            if words.count == 1 {
+                literal = GuardLiteral(name: String(words[0]), negated: false)
+            } else if words.count == 2, words[0] == "not" {
+                literal = GuardLiteral(name: String(words[1]), negated: true)
+            } else {
+                sink.error(item.line, "'when' item '\(text)' is not 'GUARD' or 'not GUARD'", fix: "write 'GUARD' or 'not GUARD'")
+                continue
+            }
+            if literals.contains(literal) {
+                sink.warning(item.line, "'\(literal.text)' is listed twice in 'when'", fix: "remove the repetition")
+                continue
+            }
+            literals.append(literal)
+        }
+        return literals
+    }
+
+    private mutating func effects(_ pair: YAMLPair) -> [EffectSpec] {
+        guard case .sequence(let items) = pair.value.value else {
+            sink.error(pair.value.line, "'do' must be a sequence, not \(pair.value.kindName)",
+                       fix: "write a list of effects: [touch, send_error: ERROR] (or [ignore])")
+            return []
+        }
+        if items.isEmpty {
+            sink.error(pair.value.line, "'do' is empty", fix: "write 'do: [ignore]' for a row that does nothing")
+        }
+        var effects: [EffectSpec] = []
+        for item in items {
+            switch item.value {
+            case .scalar(let text, _):
+                effects.append(EffectSpec(name: text, argument: nil, line: item.line))
+            case .mapping(let pairs) where pairs.count == 1:
+                let argument = pairs[0].value
+                if argument.isNull {
+                    effects.append(EffectSpec(name: pairs[0].key, argument: nil, line: item.line))
+                } else if let text = argument.scalar {
+                    effects.append(EffectSpec(name: pairs[0].key, argument: text, line: item.line))
+                } else {
+                    sink.error(argument.line, "the argument of effect '\(pairs[0].key)' must be a scalar, not \(argument.kindName)",
+                               fix: "write '\(pairs[0].key): NAME'")
+                }
+            default:
+                sink.error(item.line, "an effect must be a name or one 'name: argument' pair, not \(item.kindName)",
+                           fix: "write 'touch' or 'send_error: ERROR'")
+            }
+        }
+        return effects
+    }
+
+    private mutating func defaultValue(_ key: String, _ f: [String: YAMLPair]) -> (DefaultType, DefaultValue)? {
+        let what = "default '\(key)'"
+        guard let typePair = f["type"], let typeName = text(typePair, "type", what), let valuePair = f["value"] else {
+            return nil
+        }
+        guard let type = DefaultType(rawValue: typeName) else {
+            sink.error(typePair.value.line, "\(what) has unknown type '\(typeName)'",
+                       fix: Names.hint(for: typeName, among: DefaultType.allCases.map(\.rawValue)))
+            return nil
+        }
+        let node = valuePair.value
+        let line = node.line
+        switch (type, node.value) {
+        case (.string, .scalar(let text, let plain)):
+            if plain, text.isEmpty || text == "~" || text == "null" || Self.integer(text) != nil || Self.boolean(text) != nil {
+                sink.error(line, "\(what) is string, but its value '\(text)' is not text",
+                           fix: "quote it: \"\(text)\"")
+                return nil
+            }
+            return (type, .string(text))
+        case (.strings, .sequence(let items)):
+            var texts: [String] = []
+            for item in items {
+                guard let text = item.scalar else {
+                    sink.error(item.line, "\(what) is strings, but an item is \(item.kindName)", fix: "write a list of texts: [a, b]")
+                    return nil
+                }
+                texts.append(text)
+            }
+            return (type, .strings(texts))
+        case (.int, .scalar(let text, true)), (.ms, .scalar(let text, true)):
+            guard let value = Self.integer(text), type == .int || value >= 0 else {
+                sink.error(line, "\(what) is \(type.rawValue), but its value '\(text)' is not \(type == .ms ? "a non-negative integer" : "an integer")",
+                           fix: type == .ms ? "write a number of milliseconds (0 or more) without quotes" : "write a whole number without quotes")
+                return nil
+            }
+            return (type, .int(value))
+        case (.bool, .scalar(let text, true)) where Self.boolean(text) != nil:
+            return (type, .bool(Self.boolean(text)!))
+        default:
+            let shown = node.scalar.map { "'\($0)'" } ?? node.kindName
+            let expected: String
+            switch type {
+            case .string: expected = "text"
+            case .strings: expected = "a list of texts"
+            case .int: expected = "an integer"
+            case .ms: expected = "a non-negative integer"
+            case .bool: expected = "true or false"
+            }
+            let fix: String
+            switch type {
+            case .string: fix = "write one text"
+            case .strings: fix = "write a list of texts: [a, b]"
+            case .int: fix = "write a whole number without quotes"
+            case .ms: fix = "write a number of milliseconds (0 or more) without quotes"
+            case .bool: fix = "write true or false without quotes"
+            }
+            sink.error(line, "\(what) is \(type.rawValue), but its value \(shown) is not \(expected)", fix: fix)
+            return nil
+        }
+    }
+
+    // MARK: - Field helpers
+
+    /// The entries of a section: name, line and checked fields.
+    private mutating func entries(_ node: YAMLNode, _ section: String, _ kind: String, allowed: [String],
+                                  required: [String]) -> [(String, Int, [String: YAMLPair])] {
+        guard case .mapping(let pairs) = node.value else {
+            if node.isNull { return [] }
+            sink.error(node.line, "section '\(section)' must be a mapping, not \(node.kindName)",
+                       fix: "write one 'name:' entry per \(kind), with its fields indented below it")
+            return []
+        }
+        var out: [(String, Int, [String: YAMLPair])] = []
+        for pair in pairs {
+            if let f = fields(pair.value, "\(kind) '\(pair.key)'", allowed: allowed, required: required,
+                              entryLine: pair.keyLine) {
+                out.append((pair.key, pair.keyLine, f))
+            }
+        }
+        return out
+    }
+
+    /// A mapping's fields by key, after reporting unknown and missing ones. A null node is an
+    /// empty mapping.
+    private mutating func fields(_ node: YAMLNode, _ what: String, allowed: [String], required: [String],
+                                 entryLine: Int? = nil) -> [String: YAMLPair]? {
+        let pairs: [YAMLPair]
+        switch node.value {
+        case .mapping(let p): pairs = p
+        case .scalar where node.isNull: pairs = []
+        default:
+            sink.error(node.line, "\(what) must be a mapping, not \(node.kindName)",
+                       fix: required.isEmpty ? "write 'doc: ...' below it, or nothing"
+                           : "give it the fields " + required.map { "'\($0)'" }.joined(separator: ", "))
+            return nil
+        }
+        var out: [String: YAMLPair] = [:]
+        for pair in pairs {
+            if allowed.contains(pair.key) {
+                out[pair.key] = pair
+            } else {
+                sink.error(pair.keyLine, "unknown field '\(pair.key)' in \(what)",
+                           fix: Names.hint(for: pair.key, among: allowed,
+                                           otherwise: "remove it (fields: \(allowed.joined(separator: ", ")))"))
+            }
+        }
+        for name in required where out[name] == nil {
+            sink.error(entryLine ?? node.line, "missing field '\(name)' in \(what)", fix: "add '\(name):' to it")
+        }
+        return out
+    }
+
+    private mutating func text(_ pair: YAMLPair?, _ field: String, _ what: String) -> String? {
+        guard let pair else { return nil }
+        guard let text = pair.value.scalar else {
+            sink.error(pair.value.line, "field '\(field)' of \(what) must be a scalar, not \(pair.value.kindName)",
+                       fix: "write a single value (quote text that contains ': ' or starts with a symbol)")
+            return nil
+        }
+        return pair.value.isNull ? "" : text
+    }
+
+    private mutating func textList(_ pair: YAMLPair?, _ field: String, _ what: String) -> [String]? {
+        guard let pair else { return nil }
+        guard case .sequence(let items) = pair.value.value else {
+            if pair.value.isNull { return [] }
+            sink.error(pair.value.line, "field '\(field)' of \(what) must be a sequence, not \(pair.value.kindName)",
+                       fix: "write a list: [a, b] or one '- item' per line")
+            return nil
+        }
+        var texts: [String] = []
+        for item in items {
+            guard let text = item.scalar else {
+                sink.error(item.line, "items of '\(field)' in \(what) must be scalars, not \(item.kindName)",
+                           fix: "quote items that contain ': '")
+                return nil
+            }
+            texts.append(text)
+        }
+        return texts
+    }
+
+    private mutating func int(_ pair: YAMLPair?, _ field: String, _ what: String) -> Int? {
+        guard let pair else { return nil }
+        guard case .scalar(let text, true) = pair.value.value, let value = Self.integer(text),
+              let small = Int(exactly: value) else {
+            let shown = pair.value.scalar.map { "'\($0)'" } ?? pair.value.kindName
+            sink.error(pair.value.line, "field '\(field)' of \(what) must be an integer, not \(shown)",
+                       fix: "write a whole number without quotes")
+            return nil
+        }
+        return small
+    }
+
+    private mutating func bool(_ pair: YAMLPair?, _ field: String, _ what: String) -> Bool? {
+        guard let pair else { return nil }
+        guard case .scalar(let text, true) = pair.value.value, let value = Self.boolean(text) else {
+            let shown = pair.value.scalar.map { "'\($0)'" } ?? pair.value.kindName
+            sink.error(pair.value.line, "field '\(field)' of \(what) must be true or false, not \(shown)",
+                       fix: "write true or false without quotes")
+            return nil
+        }
+        return value
+    }
+
+    static func integer(_ text: String) -> Int64? {
+        let digits = text.hasPrefix("-") ? text.dropFirst() : Substring(text)
+        guard !digits.isEmpty, digits.utf8.allSatisfy({ $0 >= 48 && $0 <= 57 }) else { return nil }
+        return Int64(text)
+    }
+
+    static func boolean(_ text: String) -> Bool? {
+        switch text {
+        case "true": true
+        case "false": false
+        default: nil
+        }
+    }
+}
