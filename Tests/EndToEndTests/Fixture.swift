@@ -1,0 +1,256 @@
+// Runs the `switchboard-fixture` binary (../shared/CONTRACT.md) for end-to-end tests.
+import Foundation
+import Switchboard
+import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Collects a child's output on a background thread; readers wait with a timeout.
+final class OutputCollector: @unchecked Sendable {
+    private let condition = NSCondition()
+    private var bytes: [UInt8] = []
+    private var lines: [String] = []
+    private var taken: [Bool] = []
+    private var partial: [UInt8] = []
+    private var ended = false
+    private let pipe: Pipe
+
+    init(pipe: Pipe) {
+        self.pipe = pipe
+        let thread = Thread { [self] in readLoop() }
+        thread.name = "fixture output"
+        thread.start()
+    }
+
+    private func readLoop() {
+        let fd = pipe.fileHandleForReading.fileDescriptor
+        var chunk = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let count = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+            if count < 0, errno == EINTR { continue }
+            condition.lock()
+            if count <= 0 {
+                if !partial.isEmpty { appendLine(partial) }
+                ended = true
+                condition.broadcast()
+                condition.unlock()
+                return
+            }
+            bytes.append(contentsOf: chunk[0..<count])
+            for byte in chunk[0..<count] {
+                if byte == 10 {
+                    appendLine(partial)
+                    partial.removeAll()
+                } else {
+                    partial.append(byte)
+                }
+            }
+            condition.broadcast()
+            condition.unlock()
+        }
+    }
+
+    private func appendLine(_ line: [UInt8]) {
+        lines.append(String(decoding: line, as: UTF8.self))
+        taken.append(false)
+    }
+
+    /// Everything read so far, as text.
+    var text: String {
+        condition.lock()
+        defer { condition.unlock() }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    var allLines: [String] {
+        condition.lock()
+        defer { condition.unlock() }
+        return lines
+    }
+
+    /// The first line starting with `prefix` not returned before; nil when the timeout ran
+    /// out or the stream ended without one.
+    func takeLine(prefix: String, timeout: Double) -> String? {
+        let end = Date(timeIntervalSinceNow: timeout)
+        condition.lock()
+        defer { condition.unlock() }
+        while true {
+            if let index = lines.indices.first(where: { !taken[$0] && lines[$0].hasPrefix(prefix) }) {
+                taken[index] = true
+                return lines[index]
+            }
+            if ended { return nil }
+            if !condition.wait(until: end) { return nil }
+        }
+    }
+
+    /// Waits until the stream ends; false on timeout.
+    func waitForEnd(timeout: Double) -> Bool {
+        let end = Date(timeIntervalSinceNow: timeout)
+        condition.lock()
+        defer { condition.unlock() }
+        while !ended {
+            if !condition.wait(until: end) { return ended }
+        }
+        return true
+    }
+}
+
+/// One running `switchboard-fixture`. `withFixture` kills it when the test ends; so does deinit.
+final class Fixture: @unchecked Sendable {
+    let process: Process
+    private let stdout: OutputCollector
+    private let stderr: OutputCollector
+    private let exited = DispatchSemaphore(value: 0)
+    private let exitLock = NSLock()
+    private var exitStatus: Int32?
+    /// The port of `LISTENING <port>`; 0 until it was seen.
+    private(set) var port: UInt16 = 0
+
+    /// The binary: `$SWITCHBOARD_FIXTURE`, else next to the running test bundle (same scratch
+    /// path and configuration), else `<repo>/.build/debug/switchboard-fixture`.
+    static let executablePath: String = {
+        if let path = ProcessInfo.processInfo.environment["SWITCHBOARD_FIXTURE"], !path.isEmpty { return path }
+        var folders: [URL] = []
+        if let url = Bundle.main.executableURL { folders.append(url.deletingLastPathComponent()) }
+        if let own = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe") {
+            folders.append(URL(fileURLWithPath: own).deletingLastPathComponent())
+        }
+        folders.append(URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent())
+        for folder in folders {
+            let candidate = folder.appendingPathComponent("switchboard-fixture").path
+            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+        }
+        let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
+        return repo.appendingPathComponent(".build/debug/switchboard-fixture").path
+    }()
+
+    /// Starts the fixture with `flags` (plus `--port 0`, unless a port is given).
+    init(_ flags: [String]) throws {
+        let path = Self.executablePath
+        guard FileManager.default.isExecutableFile(atPath: path) else {
+            throw E2EError("no fixture binary at \(path); build it (swift build --build-tests) or set SWITCHBOARD_FIXTURE")
+        }
+        process = Process()
+        process.executableURL = URL(fileURLWithPath: path)
+        process.arguments = flags.contains("--port") ? flags : flags + ["--port", "0"]
+        let out = Pipe()
+        let err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        process.standardInput = FileHandle.nullDevice
+        let exited = self.exited
+        process.terminationHandler = { _ in exited.signal() }
+        try process.run()
+        stdout = OutputCollector(pipe: out)
+        stderr = OutputCollector(pipe: err)
+    }
+
+    deinit { kill() }
+
+    /// Waits for `LISTENING <port>`.
+    /// - Throws: with the stderr text when the fixture exits or is silent for `timeout`.
+    func waitUntilListening(timeout: Double = 10) throws {
+        guard let line = stdout.takeLine(prefix: "LISTENING ", timeout: timeout) else {
+            throw E2EError("no LISTENING line within \(timeout) s from \(Self.executablePath) \(process.arguments ?? []);"
+                + " stdout: \(stdout.text.debugDescription) stderr: \(stderr.text.debugDescription)")
+        }
+        guard let port = UInt16(line.dropFirst("LISTENING ".count)), port != 0 else {
+            throw E2EError("malformed line \(line.debugDescription)")
+        }
+        self.port = port
+    }
+
+    /// The next stdout line starting with `prefix` (each line is returned once).
+    @discardableResult
+    func waitForLine(prefix: String, timeout: Double = 2) throws -> String {
+        guard let line = stdout.takeLine(prefix: prefix, timeout: timeout) else {
+            throw E2EError("no stdout line starting with \(prefix.debugDescription) within \(timeout) s;"
+                + " stdout: \(stdout.text.debugDescription) stderr: \(stderr.text.debugDescription)")
+        }
+        return line
+    }
+
+    var stdoutLines: [String] { stdout.allLines }
+    var stderrText: String { stderr.text }
+
+    /// The exit status once the process has exited (nil on timeout). A death by signal is
+    /// reported as 128 + signal.
+    func waitForExit(timeout: Double) -> Int32? {
+        exitLock.lock()
+        if let status = exitStatus {
+            exitLock.unlock()
+            return status
+        }
+        exitLock.unlock()
+        guard exited.wait(timeout: .now() + timeout) == .success else { return nil }
+        let status = process.terminationReason == .uncaughtSignal
+            ? 128 + process.terminationStatus : process.terminationStatus
+        exitLock.lock()
+        exitStatus = status
+        exitLock.unlock()
+        // Let the collectors see the end of their pipes.
+        _ = stdout.waitForEnd(timeout: 1)
+        _ = stderr.waitForEnd(timeout: 1)
+        return status
+    }
+
+    /// Sends `signal` without waiting.
+    func send(signal: Int32) {
+        Glibc.kill(process.processIdentifier, signal)
+    }
+
+    /// Sends `signal` and waits for the exit status.
+    /// - Throws: when the process does not exit within `timeout`.
+    func terminate(signal: Int32 = SIGTERM, timeout: Double = 5) throws -> Int32 {
+        send(signal: signal)
+        guard let status = waitForExit(timeout: timeout) else {
+            throw E2EError("the fixture did not exit within \(timeout) s after signal \(signal); stderr: \(stderrText.debugDescription)")
+        }
+        return status
+    }
+
+    /// SIGKILL if still running.
+    func kill() {
+        if process.isRunning {
+            Glibc.kill(process.processIdentifier, SIGKILL)
+            _ = waitForExit(timeout: 5)
+        }
+    }
+
+    /// Connects a WebSocket client to this fixture.
+    func client(path: String = "/ws", receiveBuffer: Int32? = nil) throws -> WSClient {
+        try WSClient(port: port, path: path, receiveBuffer: receiveBuffer)
+    }
+
+    /// A client that sent `authenticate` with `token` (and `extra` data members) and got
+    /// `connected`; returns it with the `connected` data.
+    func authenticatedClient(token: String = "user:a", extra: [(String, JSONValue)] = []) throws
+        -> (client: WSClient, connected: ConnectedInfo) {
+        let client = try self.client()
+        let info = try client.authenticate(token: token, extra: extra)
+        return (client, info)
+    }
+
+    /// Runs the fixture with `flags` until it exits (start-up errors).
+    static func runToExit(_ flags: [String], timeout: Double = 10) throws -> (status: Int32, stdout: [String], stderr: String) {
+        let fixture = try Fixture(flags)
+        defer { fixture.kill() }
+        guard let status = fixture.waitForExit(timeout: timeout) else {
+            throw E2EError("the fixture \(flags) did not exit within \(timeout) s; stdout: \(fixture.stdoutLines)"
+                + " stderr: \(fixture.stderrText.debugDescription)")
+        }
+        return (status, fixture.stdoutLines, fixture.stderrText)
+    }
+}
+
+/// Starts the fixture with `flags`, waits for LISTENING, runs `body`, and always kills the
+/// process afterwards.
+func withFixture<T>(_ flags: [String] = [], _ body: (Fixture) throws -> T) throws -> T {
+    let fixture = try Fixture(flags)
+    defer { fixture.kill() }
+    try fixture.waitUntilListening()
+    return try body(fixture)
+}

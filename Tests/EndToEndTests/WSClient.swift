@@ -1,0 +1,516 @@
+// A small blocking RFC 6455 client over POSIX sockets, for end-to-end tests only.
+import Foundation
+import Switchboard
+import SwitchboardCrypto
+import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A failure of the test harness or of the server, with the details needed to fix it.
+struct E2EError: Error, CustomStringConvertible {
+    let description: String
+    /// A wait ran out of time (as opposed to a broken connection or bad data).
+    let isTimeout: Bool
+    init(_ description: String, isTimeout: Bool = false) {
+        self.description = description
+        self.isTimeout = isTimeout
+    }
+}
+
+/// One whole message or control frame from the server.
+enum Frame: Equatable, CustomStringConvertible {
+    case text(String)
+    case binary([UInt8])
+    /// `code` is nil for a close frame without a body.
+    case close(code: UInt16?, reason: String)
+    case ping([UInt8])
+    case pong([UInt8])
+
+    /// A text or binary message.
+    var isData: Bool {
+        switch self {
+        case .text, .binary: true
+        default: false
+        }
+    }
+
+    var description: String {
+        switch self {
+        case .text(let text): "text(\(text.count > 300 ? String(text.prefix(300)) + "..." : text))"
+        case .binary(let bytes): "binary(\(bytes.count) bytes)"
+        case .close(let code, let reason): "close(\(code.map(String.init) ?? "none"), \"\(reason)\")"
+        case .ping(let bytes): "ping(\(bytes.count) bytes)"
+        case .pong(let bytes): "pong(\(bytes.count) bytes)"
+        }
+    }
+}
+
+/// A server message `{"event", "data"}`.
+struct Message: CustomStringConvertible {
+    let event: String
+    let data: JSONValue?
+    let raw: String
+    var description: String { raw }
+}
+
+/// An HTTP response read to its end.
+struct HTTPReply: CustomStringConvertible {
+    let status: Int
+    /// Header names lower-cased.
+    let headers: [String: String]
+    let body: String
+    let raw: String
+    var description: String { raw }
+}
+
+/// Seconds from now, as a deadline.
+func deadline(after seconds: Double) -> ContinuousClock.Instant {
+    .now + .milliseconds(Int(seconds * 1000))
+}
+
+/// A blocking TCP connection to 127.0.0.1 with deadline-bound reads.
+final class TCPConnection {
+    let fd: Int32
+    private(set) var isOpen = true
+
+    /// - Parameter receiveBuffer: SO_RCVBUF set before connecting (a small window makes a
+    ///   non-reading client fill the server's buffers quickly).
+    init(port: UInt16, receiveBuffer: Int32? = nil) throws {
+        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw E2EError("socket(): \(String(cString: strerror(errno)))") }
+        if var size = receiveBuffer {
+            setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size))
+        }
+        var one: Int32 = 1
+        setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
+        var sendTimeout = timeval(tv_sec: 5, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &sendTimeout, socklen_t(MemoryLayout<timeval>.size))
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = port.bigEndian
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let result = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
+        }
+        guard result == 0 else {
+            let message = String(cString: strerror(errno))
+            Glibc.close(fd)
+            throw E2EError("connect(127.0.0.1:\(port)): \(message)")
+        }
+    }
+
+    deinit { close() }
+
+    func close() {
+        guard isOpen else { return }
+        isOpen = false
+        Glibc.close(fd)
+    }
+
+    /// Writes every byte (blocking, 5 s send timeout).
+    func write(_ bytes: [UInt8]) throws {
+        var offset = 0
+        while offset < bytes.count {
+            let written = bytes.withUnsafeBytes { buffer in
+                send(fd, buffer.baseAddress! + offset, buffer.count - offset, Int32(MSG_NOSIGNAL))
+            }
+            if written < 0 {
+                if errno == EINTR { continue }
+                throw E2EError("send(): \(String(cString: strerror(errno))) after \(offset) of \(bytes.count) bytes")
+            }
+            offset += written
+        }
+    }
+
+    /// Appends what arrives before `deadline` to `buffer`; returns the count, 0 at end of stream.
+    /// - Throws: on timeout or a socket error.
+    func read(into buffer: inout [UInt8], deadline: ContinuousClock.Instant, what: String) throws -> Int {
+        while true {
+            let remaining = deadline - .now
+            let milliseconds = max(0, Int32(remaining.components.seconds * 1000
+                + remaining.components.attoseconds / 1_000_000_000_000_000))
+            var poller = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            let ready = poll(&poller, 1, milliseconds)
+            if ready < 0 {
+                if errno == EINTR { continue }
+                throw E2EError("poll(): \(String(cString: strerror(errno)))")
+            }
+            if ready == 0 { throw E2EError("timed out waiting for \(what)", isTimeout: true) }
+            var chunk = [UInt8](repeating: 0, count: 65536)
+            let count = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            if count < 0 {
+                if errno == EINTR || errno == EAGAIN { continue }
+                if errno == ECONNRESET { return 0 }
+                throw E2EError("recv(): \(String(cString: strerror(errno)))")
+            }
+            buffer.append(contentsOf: chunk[0..<count])
+            return count
+        }
+    }
+
+    /// Whether nothing (no byte, no end of stream) arrives for `seconds`; paces slow writers.
+    func staysSilent(for seconds: Double) -> Bool {
+        var poller = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+        return poll(&poller, 1, Int32(seconds * 1000)) == 0
+    }
+
+    /// Whether the peer closed (end of stream or reset) before `deadline`; bytes read meanwhile are discarded.
+    func waitForEndOfStream(deadline: ContinuousClock.Instant) -> Bool {
+        var scratch: [UInt8] = []
+        while true {
+            scratch.removeAll(keepingCapacity: true)
+            guard let count = try? read(into: &scratch, deadline: deadline, what: "end of stream") else { return false }
+            if count == 0 { return true }
+        }
+    }
+}
+
+/// Sends raw HTTP bytes and reads the response (to Content-Length or end of stream).
+func rawHTTP(port: UInt16, request: String, timeout: Double = 2) throws -> HTTPReply {
+    try rawHTTP(port: port, bytes: Array(request.utf8), timeout: timeout)
+}
+
+func rawHTTP(port: UInt16, bytes: [UInt8], timeout: Double = 2) throws -> HTTPReply {
+    let connection = try TCPConnection(port: port)
+    try connection.write(bytes)
+    var buffer: [UInt8] = []
+    let end = deadline(after: timeout)
+    while true {
+        if let reply = parseHTTPReply(buffer, complete: false) { return reply }
+        let soFar = String(decoding: buffer, as: UTF8.self)
+        let count = try connection.read(into: &buffer, deadline: end, what: "an HTTP response (got so far: \(soFar))")
+        if count == 0 {
+            if let reply = parseHTTPReply(buffer, complete: true) { return reply }
+            throw E2EError("connection closed before a complete HTTP response; got: \(String(decoding: buffer, as: UTF8.self))")
+        }
+    }
+}
+
+/// The head of an HTTP response: status and lower-cased headers; nil until `\r\n\r\n` arrived.
+private func parseHTTPHead(_ bytes: [UInt8]) -> (status: Int, headers: [String: String], bodyStart: Int)? {
+    let terminator: [UInt8] = [13, 10, 13, 10]
+    guard bytes.count >= 4,
+          let end = (0...(bytes.count - 4)).first(where: { bytes[$0..<($0 + 4)].elementsEqual(terminator) })
+    else { return nil }
+    let head = String(decoding: bytes[0..<end], as: UTF8.self)
+    var lines = head.components(separatedBy: "\r\n")
+    let statusLine = lines.removeFirst().split(separator: " ")
+    let status = statusLine.count > 1 ? Int(statusLine[1]) ?? -1 : -1
+    var headers: [String: String] = [:]
+    for line in lines {
+        guard let colon = line.firstIndex(of: ":") else { continue }
+        headers[line[..<colon].lowercased()] = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+    }
+    return (status, headers, end + 4)
+}
+
+private func parseHTTPReply(_ bytes: [UInt8], complete: Bool) -> HTTPReply? {
+    guard let head = parseHTTPHead(bytes) else { return nil }
+    let available = bytes.count - head.bodyStart
+    if let length = head.headers["content-length"].flatMap({ Int($0) }) {
+        guard available >= length else { return nil }
+        let body = String(decoding: bytes[head.bodyStart..<(head.bodyStart + length)], as: UTF8.self)
+        return HTTPReply(status: head.status, headers: head.headers, body: body,
+                         raw: String(decoding: bytes, as: UTF8.self))
+    }
+    guard complete else { return nil }
+    return HTTPReply(status: head.status, headers: head.headers,
+                     body: String(decoding: bytes[head.bodyStart...], as: UTF8.self),
+                     raw: String(decoding: bytes, as: UTF8.self))
+}
+
+/// The base64 of 16 random bytes, as a `Sec-WebSocket-Key`.
+func randomWebSocketKey() -> String {
+    var generator = SystemRandomNumberGenerator()
+    return Data((0..<16).map { _ in UInt8.random(in: 0...255, using: &generator) }).base64EncodedString()
+}
+
+/// The upgrade request `WSClient` sends.
+func upgradeRequest(port: UInt16, path: String = "/ws", key: String) -> String {
+    "GET \(path) HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        + "Sec-WebSocket-Key: \(key)\r\nSec-WebSocket-Version: 13\r\n\r\n"
+}
+
+/// A WebSocket client: handshake on init, masked frames out, whole messages in, pings answered.
+final class WSClient {
+    let connection: TCPConnection
+    let port: UInt16
+    /// Received bytes not yet parsed, from `readIndex` on.
+    private var buffer: [UInt8] = []
+    private var readIndex = 0
+    private var fragments: [UInt8] = []
+    private var fragmentOpcode: UInt8?
+    /// A close frame arrived.
+    private(set) var closeReceived = false
+    private var closeSent = false
+    /// Pings are answered with a pong and not returned by `receive`.
+    var answersPings = true
+    private var nonce = 0
+
+    static let acceptGUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+
+    /// Connects and performs the opening handshake; checks 101 and `Sec-WebSocket-Accept`.
+    init(port: UInt16, path: String = "/ws", receiveBuffer: Int32? = nil, timeout: Double = 2) throws {
+        self.port = port
+        connection = try TCPConnection(port: port, receiveBuffer: receiveBuffer)
+        let key = randomWebSocketKey()
+        try connection.write(Array(upgradeRequest(port: port, path: path, key: key).utf8))
+        try finishHandshake(key: key, timeout: timeout)
+    }
+
+    /// A client over an already connected socket whose upgrade request (with `key`) was sent.
+    init(connection: TCPConnection, port: UInt16, key: String, timeout: Double = 2) throws {
+        self.port = port
+        self.connection = connection
+        try finishHandshake(key: key, timeout: timeout)
+    }
+
+    private func finishHandshake(key: String, timeout: Double) throws {
+        let end = deadline(after: timeout)
+        while true {
+            if let head = parseHTTPHead(buffer) {
+                let raw = String(decoding: buffer[0..<head.bodyStart], as: UTF8.self)
+                guard head.status == 101 else { throw E2EError("upgrade answered \(head.status), not 101:\n\(raw)") }
+                let expected = Base64.encode(SHA1.hash(Array((key + Self.acceptGUID).utf8)))
+                guard head.headers["sec-websocket-accept"] == expected else {
+                    throw E2EError("Sec-WebSocket-Accept is \(head.headers["sec-websocket-accept"] ?? "missing"), expected \(expected):\n\(raw)")
+                }
+                readIndex = head.bodyStart
+                return
+            }
+            let soFar = String(decoding: buffer, as: UTF8.self)
+            let count = try connection.read(into: &buffer, deadline: end, what: "the upgrade response (so far: \(soFar))")
+            if count == 0 {
+                throw E2EError("connection closed during the upgrade; got: \(String(decoding: buffer, as: UTF8.self))")
+            }
+        }
+    }
+
+    func close() { connection.close() }
+
+    // MARK: Sending
+
+    /// Sends one frame; client frames are masked unless `masked` is false (a protocol error).
+    func sendFrame(opcode: UInt8, payload: [UInt8], fin: Bool = true, masked: Bool = true) throws {
+        var frame: [UInt8] = []
+        frame.reserveCapacity(payload.count + 14)
+        frame.append((fin ? 0x80 : 0) | opcode)
+        let maskBit: UInt8 = masked ? 0x80 : 0
+        if payload.count < 126 {
+            frame.append(maskBit | UInt8(payload.count))
+        } else if payload.count <= 0xFFFF {
+            frame.append(maskBit | 126)
+            frame.append(UInt8(payload.count >> 8))
+            frame.append(UInt8(payload.count & 0xFF))
+        } else {
+            frame.append(maskBit | 127)
+            for shift in stride(from: 56, through: 0, by: -8) { frame.append(UInt8((UInt64(payload.count) >> UInt64(shift)) & 0xFF)) }
+        }
+        if masked {
+            var generator = SystemRandomNumberGenerator()
+            let mask = (0..<4).map { _ in UInt8.random(in: 0...255, using: &generator) }
+            frame.append(contentsOf: mask)
+            for (index, byte) in payload.enumerated() { frame.append(byte ^ mask[index & 3]) }
+        } else {
+            frame.append(contentsOf: payload)
+        }
+        try connection.write(frame)
+    }
+
+    func sendText(_ text: String) throws { try sendFrame(opcode: 0x1, payload: Array(text.utf8)) }
+    func sendBinary(_ bytes: [UInt8]) throws { try sendFrame(opcode: 0x2, payload: bytes) }
+    /// Bytes as they are, no framing (garbage, hand-made frames).
+    func sendRaw(_ bytes: [UInt8]) throws { try connection.write(bytes) }
+
+    /// Sends `{"event": event, "data": data}` as a text frame.
+    func send(_ event: String, _ data: JSONValue? = nil) throws {
+        var object = JSONObject()
+        object.append(key: "event", value: .string(event))
+        if let data { object.append(key: "data", value: data) }
+        try sendText(JSONValue.object(object).serialized())
+    }
+
+    /// A close frame with `code` (masked).
+    func sendClose(code: UInt16 = 1000) throws {
+        closeSent = true
+        try sendFrame(opcode: 0x8, payload: [UInt8(code >> 8), UInt8(code & 0xFF)])
+    }
+
+    // MARK: Receiving
+
+    /// The next whole message or control frame. Fragmented messages are reassembled; pings
+    /// are answered (and skipped while `answersPings`).
+    /// - Throws: on timeout, end of stream, or a malformed server frame.
+    func receive(timeout: Double = 2) throws -> Frame {
+        let end = deadline(after: timeout)
+        while true {
+            if let frame = try parseFrame() {
+                switch frame {
+                case .ping(let payload):
+                    if !closeSent { try? sendFrame(opcode: 0xA, payload: payload) }
+                    if answersPings { continue }
+                case .close:
+                    closeReceived = true
+                default:
+                    break
+                }
+                return frame
+            }
+            let count = try connection.read(into: &buffer, deadline: end, what: "a frame (\(timeout) s)")
+            if count == 0 { throw E2EError("connection closed without a close frame while waiting for a frame") }
+        }
+    }
+
+    /// The next frame, or nil when none arrives within `timeout`.
+    func receiveIfAny(timeout: Double) throws -> Frame? {
+        do {
+            return try receive(timeout: timeout)
+        } catch let error as E2EError where error.isTimeout {
+            return nil
+        }
+    }
+
+    /// The next message, which must be a text (or binary) JSON object with a string `event`.
+    func receiveJSON(timeout: Double = 2) throws -> Message {
+        let frame = try receive(timeout: timeout)
+        let text: String
+        switch frame {
+        case .text(let string): text = string
+        case .binary(let bytes): text = String(decoding: bytes, as: UTF8.self)
+        default: throw E2EError("expected a JSON message, got \(frame)")
+        }
+        guard let value = try? JSONValue.parse(text) else { throw E2EError("server sent invalid JSON: \(text)") }
+        guard case .object(let object) = value, let event = object["event"]?.stringValue else {
+            throw E2EError("server message is not {\"event\",\"data\"}: \(text)")
+        }
+        return Message(event: event, data: object["data"], raw: text)
+    }
+
+    /// The next message, which must be the event `event`; returns its data.
+    @discardableResult
+    func receiveEvent(_ event: String, timeout: Double = 2) throws -> JSONValue? {
+        let message = try receiveJSON(timeout: timeout)
+        guard message.event == event else { throw E2EError("expected event \"\(event)\", got \(message)") }
+        return message.data
+    }
+
+    /// The next frame must be a close frame with `code` and `reason` (nil: any reason). The
+    /// close is answered, and the server must then end the TCP connection. With
+    /// `skippingMessages`, data messages before the close are counted and skipped.
+    @discardableResult
+    func expectClose(code: UInt16, reason: String?, timeout: Double = 2, skippingMessages: Bool = false,
+                     sourceLocation: SourceLocation = #_sourceLocation) throws -> Int {
+        var skipped = 0
+        var frame = try receive(timeout: timeout)
+        while skippingMessages, frame.isData {
+            skipped += 1
+            frame = try receive(timeout: timeout)
+        }
+        guard case .close(let gotCode, let gotReason) = frame else {
+            Issue.record("expected close(\(code), \(reason.map { "\"\($0)\"" } ?? "any reason")), got \(frame)",
+                         sourceLocation: sourceLocation)
+            return skipped
+        }
+        #expect(gotCode == code, "close code", sourceLocation: sourceLocation)
+        if let reason { #expect(gotReason == reason, "close reason", sourceLocation: sourceLocation) }
+        if !closeSent { try? sendClose(code: gotCode ?? 1000) }
+        #expect(connection.waitForEndOfStream(deadline: deadline(after: 2)),
+                "the server did not end the TCP connection within 2 s after the close handshake",
+                sourceLocation: sourceLocation)
+        return skipped
+    }
+
+    /// What proves that nothing was sent: a follow-up that does get a reply.
+    enum Probe {
+        /// `echo` with a fresh nonce (authenticated clients): the reply echoes it.
+        case echo
+        /// `{"event":"join"}` (clients not yet authenticated): the reply is "Not authenticated".
+        case notAuthenticated
+    }
+
+    /// Proves that the server sent nothing (for inputs that get no reply): sends `probe` and
+    /// requires its reply to be the very next frame.
+    func expectNoMessage(probe: Probe, within timeout: Double = 2,
+                         sourceLocation: SourceLocation = #_sourceLocation) throws {
+        switch probe {
+        case .echo:
+            let token = nextNonce()
+            try send("echo", ["probe": .string(token)])
+            let message = try receiveJSON(timeout: timeout)
+            #expect(message.event == "echo" && message.data?["probe"]?.stringValue == token,
+                    "expected nothing before the probe's echo \(token), got \(message)", sourceLocation: sourceLocation)
+        case .notAuthenticated:
+            try sendText(#"{"event":"join"}"#)
+            let message = try receiveJSON(timeout: timeout)
+            #expect(message.event == "error" && message.data?["message"]?.stringValue == "Not authenticated",
+                    "expected nothing before the probe's \"Not authenticated\", got \(message)",
+                    sourceLocation: sourceLocation)
+        }
+    }
+
+    /// A string unique within this client.
+    func nextNonce() -> String {
+        nonce += 1
+        return "n\(nonce)-\(UInt32.random(in: 0...UInt32.max))"
+    }
+
+    /// Parses one frame from the buffer; nil when more bytes are needed. Continuation frames
+    /// are collected until the final one.
+    private func parseFrame() throws -> Frame? {
+        while true {
+            let available = buffer.count - readIndex
+            guard available >= 2 else { return nil }
+            let first = buffer[readIndex]
+            let second = buffer[readIndex + 1]
+            guard second & 0x80 == 0 else { throw E2EError("the server sent a masked frame (RFC 6455 5.1 forbids it)") }
+            guard first & 0x70 == 0 else { throw E2EError("the server set RSV bits without an extension: 0x\(String(first, radix: 16))") }
+            var length = Int(second & 0x7F)
+            var headerLength = 2
+            if length == 126 {
+                guard available >= 4 else { return nil }
+                length = Int(buffer[readIndex + 2]) << 8 | Int(buffer[readIndex + 3])
+                headerLength = 4
+            } else if length == 127 {
+                guard available >= 10 else { return nil }
+                length = (0..<8).reduce(0) { $0 << 8 | Int(buffer[readIndex + 2 + $1]) }
+                headerLength = 10
+            }
+            guard available >= headerLength + length else { return nil }
+            let payload = Array(buffer[(readIndex + headerLength)..<(readIndex + headerLength + length)])
+            readIndex += headerLength + length
+            if readIndex > 1 << 20 || readIndex == buffer.count {
+                buffer.removeFirst(readIndex)
+                readIndex = 0
+            }
+            let fin = first & 0x80 != 0
+            let opcode = first & 0x0F
+            switch opcode {
+            case 0x0:
+                guard let started = fragmentOpcode else { throw E2EError("continuation frame without a first fragment") }
+                fragments.append(contentsOf: payload)
+                guard fin else { continue }
+                fragmentOpcode = nil
+                defer { fragments.removeAll() }
+                return started == 0x1 ? .text(String(decoding: fragments, as: UTF8.self)) : .binary(fragments)
+            case 0x1, 0x2:
+                guard fragmentOpcode == nil else { throw E2EError("new data frame inside a fragmented message") }
+                if !fin {
+                    fragmentOpcode = opcode
+                    fragments = payload
+                    continue
+                }
+                return opcode == 0x1 ? .text(String(decoding: payload, as: UTF8.self)) : .binary(payload)
+            case 0x8:
+                guard payload.count >= 2 else { return .close(code: nil, reason: "") }
+                return .close(code: UInt16(payload[0]) << 8 | UInt16(payload[1]),
+                              reason: String(decoding: payload[2...], as: UTF8.self))
+            case 0x9: return .ping(payload)
+            case 0xA: return .pong(payload)
+            default: throw E2EError("unknown opcode \(opcode) from the server")
+            }
+        }
+    }
+}
