@@ -22,6 +22,8 @@ final class Engine: DriverEvents {
     private var nextToken: UInt64 = Engine.firstKernelToken
     private var ids: IDGenerator
     private var shutdown: ShutdownState?
+    /// clientConnectedFn/clientDisconnectedFn calls still running (shutdown waits for them).
+    private var callbacksRunning = 0
 
     static let idleSweepToken: UInt64 = 1
     static let shutdownToken: UInt64 = 2
@@ -216,14 +218,23 @@ final class Engine: DriverEvents {
     /// clientConnectedFn / clientDisconnectedFn: a throw is logged and changes nothing.
     private func runCallback(_ name: String, _ body: @escaping @Sendable () async throws -> Void) {
         let log = self.log
-        let stats = UncheckedBox(self.stats)
+        let engine = UncheckedBox(self)
         let driver = self.driver
+        callbacksRunning += 1
         Task {
+            var failed = false
             do { try await body() } catch {
                 log.warning("\(name) threw: \(error)")
-                driver.execute { stats.value.hookFailures += 1 }
+                failed = true
             }
+            driver.execute { [failed] in engine.value.callbackFinished(failed: failed) }
         }
+    }
+
+    private func callbackFinished(failed: Bool) {
+        callbacksRunning -= 1
+        if failed { stats.hookFailures += 1 }
+        if shutdown != nil, connections.isEmpty, callbacksRunning == 0 { finishShutdown() }
     }
 
     // MARK: - Driver events
@@ -255,7 +266,7 @@ final class Engine: DriverEvents {
     func connectionClosed(_ id: ConnectionID) {
         guard let connection = connections.removeValue(forKey: id) else { return }
         if connection.isClient { input(.closed(ClientHandle(id))) }
-        if shutdown != nil, connections.isEmpty { finishShutdown() }
+        if shutdown != nil, connections.isEmpty, callbacksRunning == 0 { finishShutdown() }
     }
 
     func timerFired(_ token: UInt64) {
@@ -423,7 +434,7 @@ final class Engine: DriverEvents {
             state.next += 1
         }
         shutdown = state
-        if connections.isEmpty || driver.now.monotonic >= state.deadline {
+        if (connections.isEmpty && callbacksRunning == 0) || driver.now.monotonic >= state.deadline {
             finishShutdown()
         } else {
             driver.schedule(Engine.shutdownToken, at: driver.now.monotonic + (state.next < state.queue.count ? 10 : 50))

@@ -176,7 +176,7 @@ do {
 
 if let driver = server.driver as? POSIXDriver {
     driver.onSignal([SIGTERM, SIGINT]) {
-        Task { await server.shutdown() }
+        Task.detached { await server.shutdown() }
     }
 }
 do {
