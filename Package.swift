@@ -22,6 +22,7 @@ let package = Package(
         .systemLibrary(name: "CYAML", pkgConfig: "yaml-0.1", providers: [.apt(["libyaml-dev"])]),
         .systemLibrary(name: "COpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
         .systemLibrary(name: "CHiredis", pkgConfig: "hiredis", providers: [.apt(["libhiredis-dev"])]),
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
 
         // Generator: spec/protocol.yaml -> Sources/SwitchboardKernel/Generated + docs/.
         .target(name: "SwitchboardGen", dependencies: ["CYAML"], path: "Generator/Sources/SwitchboardGen"),
@@ -32,11 +33,11 @@ let package = Package(
         .target(name: "SwitchboardJSON"),
         .target(name: "SwitchboardKernel", dependencies: ["SwitchboardJSON"]),
         .target(name: "SwitchboardCrypto", dependencies: ["COpenSSL"]),
-        .target(name: "SwitchboardCodec", dependencies: ["COpenSSL"]),
+        .target(name: "SwitchboardCodec", dependencies: ["COpenSSL", "CZlib"]),
         .target(name: "SwitchboardBus", dependencies: ["SwitchboardJSON", "CHiredis"]),
 
         // IO: the POSIX driver (epoll, sockets, timers, writev).
-        .target(name: "SwitchboardPOSIX"),
+        .target(name: "SwitchboardPOSIX", dependencies: ["COpenSSL"]),
 
         // Public API: Server, Options, Hooks, Driver protocol, Emitter.
         .target(name: "Switchboard", dependencies: [
@@ -44,7 +45,12 @@ let package = Package(
             "SwitchboardBus", "SwitchboardPOSIX",
         ]),
 
-        .executableTarget(name: "switchboard", dependencies: ["Switchboard", "SwitchboardGen"]),
+        // A deterministic simulation driver: virtual clock, sockets, bus and hooks from one seed.
+        .target(name: "SwitchboardSim", dependencies: ["Switchboard", "SwitchboardCodec"]),
+        // `switchboard serve`: config file, JWT/token auth, room policy, demo page, metrics.
+        .target(name: "SwitchboardServe", dependencies: ["Switchboard", "SwitchboardGen", "SwitchboardCrypto", "COpenSSL"]),
+
+        .executableTarget(name: "switchboard", dependencies: ["Switchboard", "SwitchboardGen", "SwitchboardServe"]),
         .executableTarget(name: "switchboard-fixture", dependencies: ["Switchboard", "SwitchboardCrypto"]),
         .executableTarget(name: "switchboard-bench", dependencies: ["SwitchboardKernel", "SwitchboardJSON"]),
 
@@ -61,5 +67,7 @@ let package = Package(
         .testTarget(name: "BusTests", dependencies: ["SwitchboardBus"]),
         .testTarget(name: "POSIXTests", dependencies: ["SwitchboardPOSIX"]),
         .testTarget(name: "EndToEndTests", dependencies: ["Switchboard", "SwitchboardCrypto"]),
+        .testTarget(name: "SimTests", dependencies: ["SwitchboardSim"]),
+        .testTarget(name: "ServeTests", dependencies: ["SwitchboardServe"]),
     ]
 )

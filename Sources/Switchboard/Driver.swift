@@ -38,6 +38,15 @@ public protocol Driver: AnyObject, Sendable {
     /// A one-shot timer; scheduling the same token again replaces it.
     func schedule(_ token: UInt64, at deadline: Int64)
     func cancel(_ token: UInt64)
+    /// Runs an application hook off the loop. The default is a `Task`; a simulation runs it
+    /// to completion at once and delivers its answer (via `execute`) at a virtual time.
+    func spawn(_ operation: @escaping @Sendable () async -> Void)
+}
+
+extension Driver {
+    public func spawn(_ operation: @escaping @Sendable () async -> Void) {
+        Task { await operation() }
+    }
 }
 
 /// What a driver reports; implemented by the engine.

@@ -25,6 +25,9 @@ final class Engine: DriverEvents {
     /// clientConnectedFn/clientDisconnectedFn calls still running (shutdown waits for them).
     private var callbacksRunning = 0
 
+    var connectionCount: Int { connections.count }
+    var backpressuredCount: Int { connections.values.reduce(0) { $0 + ($1.backpressured ? 1 : 0) } }
+
     static let idleSweepToken: UInt64 = 1
     static let shutdownToken: UInt64 = 2
     static let firstKernelToken: UInt64 = 16
@@ -209,7 +212,7 @@ final class Engine: DriverEvents {
     private func runHook(_ handle: ClientHandle, _ body: @escaping @Sendable () async -> KernelInput) {
         let driver = self.driver
         let engine = UncheckedBox(self)
-        Task {
+        driver.spawn {
             let answer = await body()
             driver.execute { engine.value.input(answer) }
         }
@@ -221,7 +224,7 @@ final class Engine: DriverEvents {
         let engine = UncheckedBox(self)
         let driver = self.driver
         callbacksRunning += 1
-        Task {
+        driver.spawn {
             var failed = false
             do { try await body() } catch {
                 log.warning("\(name) threw: \(error)")
@@ -308,9 +311,23 @@ final class Engine: DriverEvents {
             case .upgradeFailed:
                 answerHTTP(connection, HTTPResponse.upgradeFailed())
             case .notAnUpgrade:
-                answerHTTP(connection, HTTPResponse.simple(status: 404, reason: "Not Found", body: "Not Found"))
+                answerHTTP(connection, httpAnswer(head))
             }
         }
+    }
+
+    /// An ordinary HTTP request: the app's handler (demo page, metrics, health), else 404.
+    private func httpAnswer(_ head: HTTPRequestHead) -> [UInt8] {
+        if let handler = hooks.httpHandler {
+            let request = HTTPRequest(method: head.method, path: head.path, target: head.target,
+                                      headers: head.headers.map { ($0.name, $0.value) })
+            if let response = handler(request) {
+                return HTTPResponse.simple(status: response.status, reason: response.reason,
+                                           contentType: response.contentType, body: response.body,
+                                           extraHeaders: response.headers.map { (name: $0.0, value: $0.1) })
+            }
+        }
+        return HTTPResponse.simple(status: 404, reason: "Not Found", body: "Not Found")
     }
 
     private func answerHTTP(_ connection: Connection, _ response: [UInt8]) {

@@ -68,7 +68,47 @@ public struct Hooks: Sendable {
     /// Replaces `{event, data}` for an encrypted client; nil keeps the original.
     public var outboundTransformer: (@Sendable (OutboundMessage) throws -> (event: String, data: JSONValue?)?)?
 
+    /// Answers ordinary HTTP requests (not upgrades) on the loop: nil means 404.
+    public var httpHandler: (@Sendable (HTTPRequest) -> HTTPAnswerBody?)?
+
     public init(authenticate: (@Sendable (JSONValue) async throws -> AuthResult?)? = nil) {
         self.authenticate = authenticate
+    }
+}
+
+/// An ordinary HTTP request that reached the server (lower-cased header names).
+public struct HTTPRequest: Sendable {
+    public let method: String
+    /// The path without the query string.
+    public let path: String
+    /// The request target as sent (path and query).
+    public let target: String
+    public let headers: [(String, String)]
+
+    public func header(_ name: String) -> String? {
+        let lowered = name.lowercased()
+        return headers.first { $0.0 == lowered }?.1
+    }
+}
+
+/// What an `httpHandler` answers; the connection closes after it.
+public struct HTTPAnswerBody: Sendable {
+    public var status: Int
+    public var reason: String
+    public var contentType: String
+    public var body: [UInt8]
+    public var headers: [(String, String)]
+
+    public init(status: Int = 200, reason: String = "OK", contentType: String = "text/plain; charset=utf-8",
+                body: [UInt8], headers: [(String, String)] = []) {
+        self.status = status
+        self.reason = reason
+        self.contentType = contentType
+        self.body = body
+        self.headers = headers
+    }
+    public init(status: Int = 200, reason: String = "OK", contentType: String = "text/plain; charset=utf-8",
+                text: String, headers: [(String, String)] = []) {
+        self.init(status: status, reason: reason, contentType: contentType, body: Array(text.utf8), headers: headers)
     }
 }

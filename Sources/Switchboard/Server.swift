@@ -156,6 +156,22 @@ public final class Server: @unchecked Sendable {
         }
     }
 
+    /// Counters and gauges for `/metrics`.
+    public func metrics() async throws -> ServerMetrics {
+        guard port != nil else { throw StartupError(.notInitialized) }
+        let engine = UncheckedBox(self.engine!)
+        if driver.inLoop { return engine.value.metrics() }
+        return await withCheckedContinuation { continuation in
+            driver.execute { continuation.resume(returning: engine.value.metrics()) }
+        }
+    }
+
+    /// The same snapshot, for handlers that run on the loop (e.g. an `httpHandler`).
+    public func metricsOnLoop() -> ServerMetrics? {
+        guard driver.inLoop else { return nil }
+        return engine.metrics()
+    }
+
     public func clients() async throws -> [ClientInfo] {
         try await query { kernel in kernel.clientHandles.compactMap { kernel.client($0) } }
     }

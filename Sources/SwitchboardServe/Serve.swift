@@ -1,0 +1,1 @@
+// SwitchboardServe (placeholder until it lands).

@@ -1,0 +1,1 @@
+// SwitchboardSim: the deterministic simulation driver (placeholder until it lands).
