@@ -10,13 +10,19 @@ final class Engine: DriverEvents {
     let driver: any Driver
     let bus: any MessageBus
     let log: Logger
-    var kernel: Kernel
+    @exclusivity(unchecked) var kernel: Kernel
     let stats = Stats()
 
-    private var connections: [ConnectionID: Connection] = [:]
-    private var effects: [Effect] = []
-    private var pending: [KernelInput] = []
-    private var draining = false
+    /// Connections by the driver's id (driver events) ...
+    @exclusivity(unchecked) private var connections: [ConnectionID: Connection] = [:]
+    /// ... and by slot (the kernel's `ClientHandle` is slot | generation << 32), so fan-out
+    /// finds each recipient with an array index instead of a hash lookup.
+    @exclusivity(unchecked) private var slots: [Connection?] = []
+    private var freeSlots: [Int] = []
+    private var generation: UInt64 = 0
+    @exclusivity(unchecked) private var effects: [Effect] = []
+    @exclusivity(unchecked) private var pending: [KernelInput] = []
+    @exclusivity(unchecked) private var draining = false
     private var timerTokens: [TimerID: UInt64] = [:]
     private var tokenTimers: [UInt64: TimerID] = [:]
     private var nextToken: UInt64 = Engine.firstKernelToken
@@ -76,20 +82,20 @@ final class Engine: DriverEvents {
     private func perform(_ effect: Effect) {
         switch effect {
         case .send(let handle, let payload):
-            guard let connection = connections[handle.rawValue] else { return }
+            guard let connection = connection(for: handle) else { return }
             deliver(frame(payload), to: connection)
         case .fanOut(let handles, let payload):
             let bytes = frame(payload)
             for handle in handles {
-                guard let connection = connections[handle.rawValue] else { continue }
+                guard let connection = connection(for: handle) else { continue }
                 deliver(bytes, to: connection)
             }
             stats.fanOuts += 1
         case .sendTransformed(let handle, let event, let data):
-            guard let connection = connections[handle.rawValue] else { return }
+            guard let connection = connection(for: handle) else { return }
             transformAndSend(connection, handle: handle, event: event, data: data)
         case .close(let handle, let code):
-            guard let connection = connections[handle.rawValue] else { return }
+            guard let connection = connection(for: handle) else { return }
             stats.closes[code.code, default: 0] += 1
             if shutdown != nil, code == .serverShutdown {
                 shutdown?.queue.append(connection.id)
@@ -162,7 +168,7 @@ final class Engine: DriverEvents {
         case .log(let level, let text, let handle):
             log.write(level, handle.map { "\(text) (client \($0))" } ?? text)
         case .released(let handle):
-            connections[handle.rawValue]?.isClient = false
+            connection(for: handle)?.isClient = false
         }
     }
 
@@ -183,12 +189,19 @@ final class Engine: DriverEvents {
         if driver.bufferedAmount(connection.id) > options.backpressureLimit {
             connection.backpressured = true
             stats.backpressureDrops += 1
-            if connection.isClient { input(.backpressured(ClientHandle(connection.id))) }
+            if connection.isClient { input(.backpressured(connection.handle)) }
             return
         }
         driver.write(connection.id, bytes)
         stats.messagesOut += 1
         stats.bytesOut += bytes.bytes.count
+    }
+
+    @inline(__always)
+    private func connection(for handle: ClientHandle) -> Connection? {
+        let slot = Int(truncatingIfNeeded: handle.rawValue & 0xFFFF_FFFF)
+        guard slot < slots.count, let connection = slots[slot], connection.handle == handle else { return nil }
+        return connection
     }
 
     private func transformAndSend(_ connection: Connection, handle: ClientHandle, event: String, data: JSONValue?) {
@@ -244,9 +257,14 @@ final class Engine: DriverEvents {
 
     func connectionOpened(_ id: ConnectionID, peer: String) {
         let now = driver.now.monotonic
-        let connection = Connection(id: id, now: now, maxHeaderBytes: options.maxHeaderBytes)
+        let slot = freeSlots.popLast() ?? slots.count
+        if slot == slots.count { slots.append(nil) }
+        generation += 1
+        let connection = Connection(id: id, handle: ClientHandle(generation << 32 | UInt64(slot)), now: now,
+                                    maxHeaderBytes: options.maxHeaderBytes)
         connection.peer = peer
         connections[id] = connection
+        slots[slot] = connection
         stats.connectionsAccepted += 1
         if shutdown != nil { driver.close(id, flushFirst: false) }
     }
@@ -268,7 +286,10 @@ final class Engine: DriverEvents {
 
     func connectionClosed(_ id: ConnectionID) {
         guard let connection = connections.removeValue(forKey: id) else { return }
-        if connection.isClient { input(.closed(ClientHandle(id))) }
+        let slot = Int(connection.handle.rawValue & 0xFFFF_FFFF)
+        slots[slot] = nil
+        freeSlots.append(slot)
+        if connection.isClient { input(.closed(connection.handle)) }
         if shutdown != nil, connections.isEmpty, callbacksRunning == 0 { finishShutdown() }
     }
 
@@ -301,7 +322,7 @@ final class Engine: DriverEvents {
                 stats.upgrades += 1
                 if !options.rawEcho, shutdown == nil {
                     connection.isClient = true
-                    input(.opened(ClientHandle(connection.id), id: ids.uuid()))
+                    input(.opened(connection.handle, id: ids.uuid()))
                 }
                 if consumed < bytes.count {
                     receiveFrames(connection, UnsafeRawBufferPointer(rebasing: bytes[consumed...]))
@@ -339,7 +360,7 @@ final class Engine: DriverEvents {
     private func receiveFrames(_ connection: Connection, _ bytes: UnsafeRawBufferPointer) {
         connection.decoder!.feed(bytes)
         while !connection.closing, let event = connection.decoder!.next() {
-            let handle = ClientHandle(connection.id)
+            let handle = connection.handle
             switch event {
             case .text(let message), .binary(let message):
                 stats.messagesIn += 1
@@ -471,20 +492,22 @@ final class Engine: DriverEvents {
 /// What the engine keeps per connection.
 final class Connection {
     let id: ConnectionID
+    let handle: ClientHandle
     let openedAt: Int64
-    var peer = ""
-    var parser: HTTPRequestParser
-    var decoder: FrameDecoder?
-    var lastReceive: Int64
-    var pingOutstanding = false
+    @exclusivity(unchecked) var peer = ""
+    @exclusivity(unchecked) var parser: HTTPRequestParser
+    @exclusivity(unchecked) var decoder: FrameDecoder?
+    @exclusivity(unchecked) var lastReceive: Int64
+    @exclusivity(unchecked) var pingOutstanding = false
     /// A close frame was sent or the connection is going: nothing more is written.
-    var closing = false
-    var backpressured = false
+    @exclusivity(unchecked) var closing = false
+    @exclusivity(unchecked) var backpressured = false
     /// The kernel has a record for it.
-    var isClient = false
+    @exclusivity(unchecked) var isClient = false
 
-    init(id: ConnectionID, now: Int64, maxHeaderBytes: Int) {
+    init(id: ConnectionID, handle: ClientHandle, now: Int64, maxHeaderBytes: Int) {
         self.id = id
+        self.handle = handle
         self.openedAt = now
         self.lastReceive = now
         self.parser = HTTPRequestParser(maxHeaderBytes: maxHeaderBytes)
@@ -493,19 +516,19 @@ final class Connection {
 
 /// Counters for metrics; loop thread only.
 final class Stats {
-    var connectionsAccepted = 0
-    var upgrades = 0
-    var messagesIn = 0
-    var messagesOut = 0
-    var bytesIn = 0
-    var bytesOut = 0
-    var fanOuts = 0
-    var published = 0
-    var backpressureDrops = 0
-    var hookFailures = 0
-    var idleTimeouts = 0
-    var upgradeTimeouts = 0
-    var closes: [UInt16: Int] = [:]
+    @exclusivity(unchecked) var connectionsAccepted = 0
+    @exclusivity(unchecked) var upgrades = 0
+    @exclusivity(unchecked) var messagesIn = 0
+    @exclusivity(unchecked) var messagesOut = 0
+    @exclusivity(unchecked) var bytesIn = 0
+    @exclusivity(unchecked) var bytesOut = 0
+    @exclusivity(unchecked) var fanOuts = 0
+    @exclusivity(unchecked) var published = 0
+    @exclusivity(unchecked) var backpressureDrops = 0
+    @exclusivity(unchecked) var hookFailures = 0
+    @exclusivity(unchecked) var idleTimeouts = 0
+    @exclusivity(unchecked) var upgradeTimeouts = 0
+    @exclusivity(unchecked) var closes: [UInt16: Int] = [:]
 }
 
 /// Moves a loop-confined reference into a closure that runs back on the loop.

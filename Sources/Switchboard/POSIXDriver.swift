@@ -9,8 +9,15 @@ public final class POSIXDriver: Driver, EventLoopHandler, @unchecked Sendable {
     private weak var events: DriverEvents?
     private var loopThread: pthread_t?
 
+    /// Wall clock minus monotonic clock, read once: `now` costs no system call.
+    private let wallOffset: Int64
+
     public init() throws {
         self.loop = try EventLoop()
+        var wall = timespec()
+        clock_gettime(CLOCK_REALTIME, &wall)
+        let wallNow = Int64(wall.tv_sec) * 1000 + Int64(wall.tv_nsec) / 1_000_000
+        self.wallOffset = wallNow - Instant.monotonic.milliseconds
     }
 
     public func start(host: String, port: Int, events: DriverEvents) throws -> Int {
@@ -33,10 +40,11 @@ public final class POSIXDriver: Driver, EventLoopHandler, @unchecked Sendable {
     public func execute(_ work: @escaping @Sendable () -> Void) { loop.post(work) }
     public var inLoop: Bool { loopThread.map { pthread_equal($0, pthread_self()) != 0 } ?? false }
 
+    /// Cached per loop turn by the event loop; the wall clock follows the monotonic one
+    /// from start-up (a jump of the system clock does not move `connected.time`).
     public var now: Now {
-        var wall = timespec()
-        clock_gettime(CLOCK_REALTIME, &wall)
-        return Now(monotonic: loop.now.milliseconds, wall: Int64(wall.tv_sec) * 1000 + Int64(wall.tv_nsec) / 1_000_000)
+        let monotonic = loop.now.milliseconds
+        return Now(monotonic: monotonic, wall: monotonic + wallOffset)
     }
 
     public func write(_ connection: ConnectionID, _ bytes: SharedBytes) {

@@ -5,20 +5,20 @@ import SwitchboardJSON
 final class ClientRecord {
     let handle: ClientHandle
     let id: String
-    var state: ClientState = .initial
-    var userID: String?
-    var metadata: JSONValue?
-    var encrypted = false
-    var rooms: Set<String> = []
-    var lastActivity: Int64
+    @exclusivity(unchecked) var state: ClientState = .initial
+    @exclusivity(unchecked) var userID: String?
+    @exclusivity(unchecked) var metadata: JSONValue?
+    @exclusivity(unchecked) var encrypted = false
+    @exclusivity(unchecked) var rooms: Set<String> = []
+    @exclusivity(unchecked) var lastActivity: Int64
     /// The current hook attempt; answers for another one are stale.
-    var attempt: AttemptID?
+    @exclusivity(unchecked) var attempt: AttemptID?
     /// Generation of each armed timer by `TimerKind.rawValue`; 0 = not armed.
-    var timers: [UInt64] = Array(repeating: 0, count: TimerKind.allCases.count)
+    @exclusivity(unchecked) var timers: [UInt64] = Array(repeating: 0, count: TimerKind.allCases.count)
     /// The `authenticate` data, kept for handshakeFn until the handshake is called.
-    var authData: JSONValue?
-    var serverPublicKey: String?
-    var salt: String?
+    @exclusivity(unchecked) var authData: JSONValue?
+    @exclusivity(unchecked) var serverPublicKey: String?
+    @exclusivity(unchecked) var salt: String?
 
     init(handle: ClientHandle, id: String, now: Int64) {
         self.handle = handle
