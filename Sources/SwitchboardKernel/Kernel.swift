@@ -10,7 +10,7 @@ public struct Kernel {
     /// This instance's id on the bus (a UUID the driver drew); its own messages are ignored.
     public let serverID: String
 
-    var clients: [ClientHandle: ClientRecord] = [:]
+    var clients = HandleMap<ClientRecord>()
     var byID: [String: ClientHandle] = [:]
     /// Every live client, in a deterministic order (sweeps and shutdown walk it).
     var live = MemberList()

@@ -145,7 +145,11 @@ extension Kernel {
         var expectedRooms: [String: Set<ClientHandle>] = [:]
         var expectedUsers: [String: Set<ClientHandle>] = [:]
         var expectedAudience = Set<ClientHandle>()
-        for (handle, record) in clients {
+        for handle in live.members {
+            guard let record = clients[handle] else {
+                problems.append("\(handle) is live but has no record")
+                continue
+            }
             if record.state == .disconnected { problems.append("\(handle) is disconnected but still recorded") }
             if byID[record.id] != handle { problems.append("\(handle) missing from the id index") }
             if !live.contains(handle) { problems.append("\(handle) missing from the live list") }
@@ -175,7 +179,8 @@ extension Kernel {
     /// Timers the kernel believes armed (client timers plus the sweep), for leak checks.
     public var armedTimers: Set<TimerID> {
         var timers = Set<TimerID>()
-        for (handle, record) in clients {
+        for handle in live.members {
+            guard let record = clients[handle] else { continue }
             for kind in TimerKind.allCases where record.timers[Int(kind.rawValue)] != 0 {
                 timers.insert(TimerID(.client(handle, kind), generation: record.timers[Int(kind.rawValue)]))
             }
