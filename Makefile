@@ -39,9 +39,9 @@ test: check-generated unit conformance
 conformance: release
 	scripts/conformance $(AUTOBAHN)
 
+# Kernel throughput, then wsload against the peers (Bun, Hummingbird, Python) in one run.
 bench: deps
-	$(SWIFT) build -c release --product switchboard-bench
-	$(RELEASE)/switchboard-bench
+	scripts/bench
 
 fuzz: deps
 	scripts/fuzz
