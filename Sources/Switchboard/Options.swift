@@ -17,8 +17,11 @@ public struct ServerOptions: Sendable {
     public var heartbeatTimeout = ProtocolDefaults.heartbeatTimeout
     public var requireEncryption = ProtocolDefaults.requireEncryption
     public var encryptedBatchLimit = ProtocolDefaults.encryptedBatchLimit
-    /// `redis://host:port[/db]`; nil runs on the in-process bus; "" is a start-up error.
+    /// `redis://[:password@]host:port[/db]`, or a cluster's nodes `redis://a:1,b:2,c:3`;
+    /// nil runs on the in-process bus; "" is a start-up error.
     public var redis: String?
+    /// With Redis down at start-up: fail at once (true) or retry with backoff until it is up.
+    public var redisFailFast = false
     /// Largest HTTP request head (bytes); larger gets 431.
     public var maxHeaderBytes = 16384
     /// Milliseconds a connection may take to complete its upgrade request (slowloris guard).

@@ -39,11 +39,17 @@ public final class Server: @unchecked Sendable {
         self.log = logger
         self.serverID = ids.uuid()
         if let redis = options.redis, bus == nil {
-            // A Redis bus is made by the caller (RedisBus); a bare URL here must at least be one.
             guard !redis.isEmpty else { throw StartupError(.invalidRedisConnection) }
-            throw StartupError(message: "\(StartupErrorMessage.invalidRedisConnection.text) (no Redis bus given for \(redis))")
+            let url: RedisURL
+            do { url = try RedisURL(redis) } catch {
+                throw StartupError(message: "\(StartupErrorMessage.invalidRedisConnection.text) (\(error))")
+            }
+            self.bus = RedisBus(url: url, channels: Channels.subscribe, patterns: Channels.psubscribe,
+                                options: RedisBusOptions(failFast: options.redisFailFast),
+                                log: { logger.warning("redis: \($0)") })
+        } else {
+            self.bus = bus ?? InProcessBus()
         }
-        self.bus = bus ?? InProcessBus()
         self.driver = try driver ?? POSIXDriver()
         self.engine = Engine(options: options, hooks: hooks, driver: self.driver, bus: self.bus,
                              serverID: serverID, ids: ids, log: logger)

@@ -48,7 +48,14 @@ func parseFlags(_ arguments: [String]) -> Flags {
         case "--host": flags.options.host = value(flag)
         case "--port": flags.options.port = number(flag, Int.self)
         case "--path": flags.options.path = value(flag)
-        case "--redis": flags.options.redis = value(flag)
+        case "--redis":
+            // Repeated --redis flags name the nodes of a cluster.
+            let url = value(flag)
+            if let previous = flags.options.redis, !previous.isEmpty, !url.isEmpty {
+                flags.options.redis = previous + "," + (url.hasPrefix("redis://") ? String(url.dropFirst(8)) : url)
+            } else {
+                flags.options.redis = url
+            }
         case "--auth-timeout-ms": flags.options.authTimeout = number(flag, Int64.self)
         case "--heartbeat-interval-ms": flags.options.heartbeatInterval = number(flag, Int64.self)
         case "--heartbeat-timeout-ms": flags.options.heartbeatTimeout = number(flag, Int64.self)

@@ -1,0 +1,54 @@
+import SwitchboardBus
+
+/// Publishes to the clients of a Switchboard fleet from a process that runs no server
+/// (a worker, a cron job): each call publishes one envelope (PROTOCOL.md 8) with serverId
+/// `emitter`, which every instance delivers to its local clients.
+///
+/// Publishes never block: they are buffered (bounded) and sent in order, across reconnects.
+public final class Emitter: Sendable {
+    private let bus: any MessageBus
+
+    /// `redis://[:password@]host:port[/db]` or a cluster's nodes.
+    public init(redis: String, logger: Logger = Logger()) throws {
+        guard !redis.isEmpty else { throw StartupError(.invalidRedisConnection) }
+        let url: RedisURL
+        do { url = try RedisURL(redis) } catch {
+            throw StartupError(message: "\(StartupErrorMessage.invalidRedisConnection.text) (\(error))")
+        }
+        self.bus = RedisBus(url: url, channels: [], patterns: [], log: { logger.warning("redis: \($0)") })
+    }
+
+    /// Any bus, e.g. an `InProcessBus` shared with servers in the same process.
+    public init(bus: any MessageBus) {
+        self.bus = bus
+    }
+
+    /// Connects; returns once the bus is ready (or throws what stopped it).
+    public func start() throws {
+        let ready = Latch<Result<Void, BusError>>()
+        bus.start(receive: { _, _ in }, ready: { ready.set($0) })
+        if case .failure(let error) = ready.wait() { throw StartupError(message: "Bus not ready: \(error)") }
+    }
+
+    public func toClient(_ clientID: String, event: String, data: JSONValue?) {
+        publish(BusEnvelope(serverID: Channels.emitterServerID, kind: .client, target: clientID, event: event, data: data))
+    }
+    public func toUser(_ userID: String, event: String, data: JSONValue?) {
+        publish(BusEnvelope(serverID: Channels.emitterServerID, kind: .user, target: userID, event: event, data: data))
+    }
+    public func toRoom(_ room: String, event: String, data: JSONValue?, exclude: [String] = []) {
+        publish(BusEnvelope(serverID: Channels.emitterServerID, kind: .room, target: room, event: event, data: data,
+                            exclude: exclude.isEmpty ? nil : exclude))
+    }
+    public func broadcast(event: String, data: JSONValue?, exclude: [String] = []) {
+        publish(BusEnvelope(serverID: Channels.emitterServerID, kind: .broadcast, event: event, data: data,
+                            exclude: exclude.isEmpty ? nil : exclude))
+    }
+
+    public func publish(_ envelope: BusEnvelope) {
+        bus.publish(channel: envelope.channel, message: envelope.encoded())
+    }
+
+    /// Flushes what it can and disconnects.
+    public func close() { bus.close() }
+}
