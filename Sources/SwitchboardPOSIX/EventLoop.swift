@@ -1,3 +1,4 @@
+import COpenSSL
 import Glibc
 import Synchronization
 
@@ -21,6 +22,21 @@ final class Connection {
     /// The epoll mask currently registered.
     var interest: UInt32 = 0
     var queue = OutboundQueue()
+
+    /// TLS connections only: the `SSL *` (owned, freed on close).
+    var ssl: OpaquePointer?
+    /// Accepted on a TLS listener and the handshake is not finished.
+    var tlsHandshaking = false
+    /// `SSL_do_handshake` or `SSL_read` is waiting for the socket to become writable.
+    var tlsNeedsWritable = false
+    /// `SSL_write` or `SSL_shutdown` is waiting for the socket to become readable.
+    var tlsWriteNeedsReadable = false
+    /// In `EventLoop.tlsReadAgain`: OpenSSL holds input that epoll will not report again.
+    var tlsReadQueued = false
+    /// Set by `writeTLS` while more records follow the one being written (`MSG_MORE`).
+    var tlsMoreToSend = false
+    /// The BIO's last `recv` returned less than it asked for: the socket was empty then.
+    var tlsInputDrained = false
 }
 
 /// A single-threaded epoll loop that accepts TCP connections, reads into one reusable buffer,
@@ -37,6 +53,9 @@ final class Connection {
 /// `loopTurnEnded` and the flush. Closes and drains raised inside a callback are queued and
 /// delivered after it returns.
 ///
+/// TLS (listeners given a `TLSContext`): see `EventLoop+TLS.swift`. Handlers see the same
+/// events as for plain connections, with plaintext bytes.
+///
 /// Everything except `stop()`, `post(_:)` and setting `handler` must be called on the loop
 /// thread (or before `run()` on the thread that will call it).
 public final class EventLoop: @unchecked Sendable {
@@ -50,7 +69,7 @@ public final class EventLoop: @unchecked Sendable {
     private static let tagWake: UInt64 = 0
     private static let tagSignal: UInt64 = 1
     private static let tagListenerBase: UInt64 = 2
-    private static let readBufferSize = 64 * 1024
+    static let readBufferSize = 64 * 1024
     private static let maxEvents = 1024
 
     private let sys = LinuxCalls.shared
@@ -59,21 +78,31 @@ public final class EventLoop: @unchecked Sendable {
     private var signalFD: Int32 = -1
     private var spareFD: Int32
     private let eventBuffer: UnsafeMutableRawPointer
-    private let readBuffer: UnsafeMutableRawPointer
+    let readBuffer: UnsafeMutableRawPointer
     private let iovecs: UnsafeMutablePointer<iovec>
 
     private var slots: [Connection] = []
     private var freeSlots: [Int] = []
     public private(set) var connectionCount = 0
     private var listeners: [Int32] = []
+    /// The TLS context of each listener (parallel to `listeners`), nil for plain TCP.
+    private var listenerTLS: [TLSContext?] = []
+    /// One record of plaintext, gathered from small queued segments before `SSL_write`.
+    var tlsStaging: UnsafeMutableRawPointer?
+    /// TLS connections to read in the next turn (input buffered inside OpenSSL).
+    var tlsReadAgain: [UInt64] = []
+    var tlsReadBatch: [UInt64] = []
+    /// Handshake deadlines, keyed by connection id.
+    var handshakeTimers = TimerHeap()
+    var dueHandshakes: [TimerHeap.Entry] = []
 
     private var dirty: [UInt64] = []
     private var flushing: [UInt64] = []
-    private enum Note {
+    enum Note {
         case closed(UInt64, CloseReason)
         case drained(UInt64)
     }
-    private var notes: [Note] = []
+    var notes: [Note] = []
     private var delivering = false
 
     private var timers = TimerHeap()
@@ -81,9 +110,9 @@ public final class EventLoop: @unchecked Sendable {
     private var lingers: [(deadline: Int64, id: UInt64)] = []
     private var lingerHead = 0
 
-    private var cachedNow: Instant
+    var cachedNow: Instant
     /// Strong copy of `handler` for the current turn (one weak load per turn).
-    private var turnHandler: EventLoopHandler?
+    var turnHandler: EventLoopHandler?
     private var wakeReady = false
 
     private struct PostQueue {
@@ -126,6 +155,7 @@ public final class EventLoop: @unchecked Sendable {
 
     deinit {
         for c in slots where c.id != 0 {
+            if let ssl = c.ssl { SSL_free(ssl) }
             Glibc.close(c.fd)
             c.queue.discardAll()
         }
@@ -141,6 +171,7 @@ public final class EventLoop: @unchecked Sendable {
         eventBuffer.deallocate()
         readBuffer.deallocate()
         iovecs.deallocate()
+        tlsStaging?.deallocate()
     }
 
     // MARK: - Cross-thread
@@ -197,11 +228,13 @@ public final class EventLoop: @unchecked Sendable {
                 dispatch(flags, data)
                 deliverNotes()
             }
+            if !tlsReadAgain.isEmpty { readQueuedTLS() }
             if wakeReady {
                 wakeReady = false
                 runPosted()
             }
             fireTimers()
+            if handshakeTimers.count > 0 { expireHandshakes() }
             expireLingers()
             endTurn()
             turnHandler = nil
@@ -221,10 +254,13 @@ public final class EventLoop: @unchecked Sendable {
     }
 
     private func nextTimeout() -> Int32 {
-        if !dirty.isEmpty || !notes.isEmpty { return 0 }
+        if !dirty.isEmpty || !notes.isEmpty || !tlsReadAgain.isEmpty { return 0 }
         var next = timers.nextDeadline()
         if lingerHead < lingers.count {
             next = min(next ?? .max, lingers[lingerHead].deadline)
+        }
+        if handshakeTimers.count > 0, let handshake = handshakeTimers.nextDeadline() {
+            next = min(next ?? .max, handshake)
         }
         guard let deadline = next else { return -1 }
         let delta = deadline - cachedNow.milliseconds
@@ -247,7 +283,7 @@ public final class EventLoop: @unchecked Sendable {
 
     /// Delivers queued closes and drains. Runs only at the top of the loop, never inside a
     /// handler callback, so callbacks are never re-entered.
-    private func deliverNotes() {
+    func deliverNotes() {
         guard !notes.isEmpty, !delivering else { return }
         delivering = true
         var i = 0
@@ -299,8 +335,10 @@ public final class EventLoop: @unchecked Sendable {
 
     /// Binds and listens (non-blocking, `SO_REUSEADDR`). `host` is an IPv4 or IPv6 literal
     /// (`[::1]` brackets allowed), `localhost`, or empty/`*` for all IPv4 addresses.
-    /// Port 0 picks a free port; the bound port is returned.
-    public func listen(host: String, port: Int, backlog: Int32 = 4096) throws(ListenError) -> (ListenerID, port: Int) {
+    /// Port 0 picks a free port; the bound port is returned. With `tls`, every connection
+    /// accepted here speaks TLS (see `EventLoop+TLS.swift`).
+    public func listen(host: String, port: Int, backlog: Int32 = 4096,
+                       tls: TLSContext? = nil) throws(ListenError) -> (ListenerID, port: Int) {
         var literal = host
         if literal.hasPrefix("["), literal.hasSuffix("]") { literal = String(literal.dropFirst().dropLast()) }
         if literal.isEmpty || literal == "*" { literal = "0.0.0.0" }
@@ -358,6 +396,10 @@ public final class EventLoop: @unchecked Sendable {
             throw abandon("epoll_ctl")
         }
         listeners.append(fd)
+        listenerTLS.append(tls)
+        if tls != nil, tlsStaging == nil {
+            tlsStaging = .allocate(byteCount: TLSOptions.recordSize, alignment: 64)
+        }
         return (ListenerID(rawValue: index), port: boundPort)
     }
 
@@ -394,8 +436,19 @@ public final class EventLoop: @unchecked Sendable {
                 Glibc.close(fd)
                 continue
             }
-            turnHandler?.connectionAccepted(ConnectionID(rawValue: c.id), peer: PeerAddress(storage),
+            let raw = c.id
+            let tls = listenerTLS[index]
+            if let tls {
+                guard let ssl = tls.makeConnection(for: c) else {
+                    unregister(c)  // out of memory: dropped before anyone saw it
+                    continue
+                }
+                startHandshake(c, ssl, tls)
+            }
+            turnHandler?.connectionAccepted(ConnectionID(rawValue: raw), peer: PeerAddress(storage),
                                             listener: ListenerID(rawValue: index))
+            // The ClientHello has usually arrived by the time the accept is reported.
+            if tls != nil, c.id == raw { advanceHandshake(c) }
         }
     }
 
@@ -435,10 +488,21 @@ public final class EventLoop: @unchecked Sendable {
         return c
     }
 
+    /// Undoes `register` for a connection that was never reported.
+    private func unregister(_ c: Connection) {
+        _ = control(LinuxABI.epollCtlDel, c.fd, 0, 0)
+        Glibc.close(c.fd)
+        freeSlots.append(Int(truncatingIfNeeded: c.id & Self.slotMask))
+        c.id = 0
+        c.fd = -1
+        c.interest = 0
+        connectionCount -= 1
+    }
+
     // MARK: - Connections
 
     @inline(__always)
-    private func lookup(_ raw: UInt64) -> Connection? {
+    func lookup(_ raw: UInt64) -> Connection? {
         let slot = Int(truncatingIfNeeded: raw & Self.slotMask)
         guard slot < slots.count else { return nil }
         let c = slots[slot]
@@ -447,6 +511,10 @@ public final class EventLoop: @unchecked Sendable {
 
     private func connectionEvent(_ flags: UInt32, _ raw: UInt64) {
         guard let c = lookup(raw) else { return }
+        if let ssl = c.ssl {
+            tlsEvent(c, ssl, flags, raw)
+            return
+        }
         if flags & LinuxABI.epollErr != 0 {
             let code = socketError(c.fd)
             if code != 0 {
@@ -491,26 +559,37 @@ public final class EventLoop: @unchecked Sendable {
         }
     }
 
-    private func socketError(_ fd: Int32) -> Int32 {
+    func socketError(_ fd: Int32) -> Int32 {
         var code: Int32 = 0
         var length = socklen_t(MemoryLayout<Int32>.size)
         guard getsockopt(fd, SOL_SOCKET, SO_ERROR, &code, &length) == 0 else { return errno }
         return code
     }
 
-    private func fail(_ c: Connection, _ code: Int32) {
+    func fail(_ c: Connection, _ code: Int32) {
         let reason: CloseReason = c.closing ? .closedLocally : (code == ECONNRESET ? .reset : .error(code))
         destroy(c, reason)
     }
 
     /// Closes the descriptor, frees the slot and queues the single close notification.
-    private func destroy(_ c: Connection, _ reason: CloseReason, drainInput: Bool = false) {
+    func destroy(_ c: Connection, _ reason: CloseReason, drainInput: Bool = false) {
         let raw = c.id
         _ = control(LinuxABI.epollCtlDel, c.fd, 0, 0)
         if drainInput {
             // Unread input makes close() send RST; discard a bounded amount first.
             var reads = 0
             while reads < 16, recv(c.fd, readBuffer, Self.readBufferSize, 0) > 0 { reads += 1 }
+        }
+        if let ssl = c.ssl {
+            SSL_free(ssl)
+            c.ssl = nil
+            if c.tlsHandshaking { handshakeTimers.cancel(raw) }
+            c.tlsHandshaking = false
+            c.tlsNeedsWritable = false
+            c.tlsWriteNeedsReadable = false
+            c.tlsReadQueued = false
+            c.tlsMoreToSend = false
+            c.tlsInputDrained = false
         }
         Glibc.close(c.fd)
         c.queue.discardAll()
@@ -529,17 +608,21 @@ public final class EventLoop: @unchecked Sendable {
     }
 
     @inline(__always)
-    private func markDirty(_ c: Connection) {
+    func markDirty(_ c: Connection) {
         if !c.inDirtyList {
             c.inDirtyList = true
             dirty.append(c.id)
         }
     }
 
-    private func updateInterest(_ c: Connection) {
+    func updateInterest(_ c: Connection) {
         var wanted: UInt32 = 0
         if !c.paused || c.closing { wanted |= LinuxABI.epollIn }
         if c.blocked { wanted |= LinuxABI.epollOut }
+        if c.ssl != nil {
+            if c.tlsHandshaking || c.tlsWriteNeedsReadable { wanted |= LinuxABI.epollIn }
+            if c.tlsNeedsWritable { wanted |= LinuxABI.epollOut }
+        }
         if wanted != c.interest, control(LinuxABI.epollCtlMod, c.fd, wanted, c.id) == 0 {
             c.interest = wanted
         }
@@ -560,6 +643,10 @@ public final class EventLoop: @unchecked Sendable {
     private enum WriteOutcome { case complete, blocked, failed(Int32) }
 
     private func flush(_ c: Connection) {
+        if let ssl = c.ssl {
+            flushTLS(c, ssl)
+            return
+        }
         if !c.queue.isEmpty, !c.blocked {
             switch writeOut(c) {
             case .failed(let code):
@@ -622,7 +709,8 @@ public final class EventLoop: @unchecked Sendable {
         if !c.blocked { markDirty(c) }
     }
 
-    /// Bytes queued and not yet accepted by the kernel; 0 for unknown connections.
+    /// Bytes queued and not yet accepted by the kernel (for TLS: plaintext not yet accepted
+    /// by `SSL_write`); 0 for unknown connections.
     public func bufferedAmount(_ id: ConnectionID) -> Int {
         lookup(id.rawValue)?.queue.bytes ?? 0
     }
@@ -650,6 +738,8 @@ public final class EventLoop: @unchecked Sendable {
         guard let c = lookup(id.rawValue), c.paused != paused else { return }
         c.paused = paused
         updateInterest(c)
+        // OpenSSL may hold decrypted or buffered input that epoll will not report again.
+        if !paused, c.ssl != nil, !c.tlsHandshaking { queueTLSRead(c) }
     }
 
     private func expireLingers() {

@@ -64,6 +64,30 @@ struct OutboundQueue {
         return (n, total)
     }
 
+    /// The first segment's bytes; empty if the queue is empty.
+    func firstSegment() -> UnsafeRawBufferPointer {
+        guard head < segments.count else { return UnsafeRawBufferPointer(start: nil, count: 0) }
+        let segment = segments[head]
+        let base: UnsafeRawPointer? = segment.shared.map { $0.base } ?? UnsafeRawPointer(copyBase)
+        return UnsafeRawBufferPointer(start: base! + segment.start, count: segment.count)
+    }
+
+    /// Copies up to `capacity` bytes from the head into `buffer` (without consuming them);
+    /// returns how many.
+    func gather(into buffer: UnsafeMutableRawPointer, capacity: Int) -> Int {
+        var n = 0
+        var i = head
+        while i < segments.count, n < capacity {
+            let segment = segments[i]
+            let base: UnsafeRawPointer? = segment.shared.map { $0.base } ?? UnsafeRawPointer(copyBase)
+            let take = min(segment.count, capacity - n)
+            (buffer + n).copyMemory(from: base! + segment.start, byteCount: take)
+            n += take
+            i += 1
+        }
+        return n
+    }
+
     /// Drops `written` bytes from the head, releasing finished shared segments at once.
     mutating func consume(_ written: Int) {
         var left = written

@@ -59,6 +59,10 @@ public enum CloseReason: Hashable, Sendable {
     case reset
     /// Any other socket error, with its errno (for example `EPIPE`, `ETIMEDOUT`).
     case error(Int32)
+    /// TLS listeners only: the handshake failed or timed out, or the peer broke the TLS
+    /// protocol. Carries OpenSSL's reason (`http request` for plain HTTP sent to the TLS
+    /// port, `wrong version number`, `tlsv1 alert unknown ca`, ...) or `handshake timed out`.
+    case tlsFailed(String)
 }
 
 /// The remote address of an accepted connection.

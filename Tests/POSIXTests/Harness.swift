@@ -23,7 +23,8 @@ struct Events {
 /// A handler that records every callback (checking it is neither re-entered nor off the
 /// loop thread) and optionally echoes or closes on input.
 final class Recorder: EventLoopHandler, @unchecked Sendable {
-    enum OnInput { case record, echo, closeImmediately }
+    /// `echoOnly` echoes without recording the bytes (for throughput measurements).
+    enum OnInput { case record, echo, echoOnly, closeImmediately }
 
     private let condition = NSCondition()
     private var events = Events()
@@ -82,10 +83,14 @@ final class Recorder: EventLoopHandler, @unchecked Sendable {
 
     func bytesReceived(_ id: ConnectionID, _ bytes: UnsafeRawBufferPointer) {
         enter(); defer { leave() }
+        if onInput == .echoOnly {
+            loop.write(id, copying: bytes)
+            return
+        }
         with { $0.received[id, default: []].append(contentsOf: bytes) }
         switch onInput {
         case .record: break
-        case .echo: loop.write(id, copying: bytes)
+        case .echo, .echoOnly: loop.write(id, copying: bytes)
         case .closeImmediately:
             loop.close(id, flushFirst: false)
             loop.close(id, flushFirst: false)  // second close of a dead id is ignored
@@ -121,13 +126,14 @@ final class Server: @unchecked Sendable {
     private let finished = DispatchSemaphore(value: 0)
     private var stopped = false
 
-    init(onInput: Recorder.OnInput = .echo, lingerMilliseconds: Int64 = 2000,
+    /// With `tls`, the one listener is a TLS listener.
+    init(onInput: Recorder.OnInput = .echo, lingerMilliseconds: Int64 = 2000, tls: TLSContext? = nil,
          beforeRun: (@Sendable (EventLoop) -> Void)? = nil) throws {
         loop = try EventLoop(lingerMilliseconds: lingerMilliseconds)
         recorder = Recorder(onInput: onInput)
         recorder.loop = loop
         loop.handler = recorder
-        port = try loop.listen(host: "127.0.0.1", port: 0).port
+        port = try loop.listen(host: "127.0.0.1", port: 0, tls: tls).port
         let loop = self.loop, finished = self.finished, recorder = self.recorder
         let started = DispatchSemaphore(value: 0)
         Thread {
