@@ -11,8 +11,13 @@
 public struct FrameDecoder: Sendable {
     /// The largest message accepted, in payload bytes summed over its fragments (larger -> 1009).
     public let maxMessageBytes: Int
+    /// The largest compressed (RSV1) message accepted, in payload bytes as received, summed over
+    /// its fragments (larger -> 1009). Defaults to `maxMessageBytes`; the inflated size is the
+    /// caller's to check (`PerMessageDeflate.inflate(_:maxOutput:)`).
+    public var maxCompressedMessageBytes: Int
     /// Whether RSV1 may be set on the first frame of a data message (permessage-deflate negotiated).
-    /// Such a message is delivered as is, not UTF-8 checked; `lastMessageWasCompressed` flags it.
+    /// Such a message is delivered as is, not UTF-8 checked; `lastMessageWasCompressed` flags it,
+    /// and the caller inflates it (`PerMessageDeflate.inflateMessage(_:maxOutput:)`).
     public var allowsRSV1: Bool
     /// Whether the last `.text` or `.binary` returned by `next()` had RSV1 set.
     public private(set) var lastMessageWasCompressed = false
@@ -58,6 +63,7 @@ public struct FrameDecoder: Sendable {
     public init(maxMessageBytes: Int, allowsRSV1: Bool = false) {
         precondition(maxMessageBytes >= 0, "maxMessageBytes must not be negative")
         self.maxMessageBytes = maxMessageBytes
+        self.maxCompressedMessageBytes = maxMessageBytes
         self.allowsRSV1 = allowsRSV1
         headerStash.reserveCapacity(14)
     }
@@ -189,7 +195,8 @@ public struct FrameDecoder: Sendable {
         }
         if !opcode.isControl {
             let already = opcode == .continuation ? message.count : 0
-            if length > maxMessageBytes - already {
+            let compressed = opcode == .continuation ? messageCompressed : rsv1
+            if length > (compressed ? maxCompressedMessageBytes : maxMessageBytes) - already {
                 return .failure(WebSocketCloseCode.messageTooBig, "Message too big")
             }
         }
