@@ -83,12 +83,12 @@ final class Engine: DriverEvents {
         switch effect {
         case .send(let handle, let payload):
             guard let connection = connection(for: handle) else { return }
-            deliver(frame(payload), to: connection)
+            deliver(frame(payload, for: connection), to: connection)
         case .fanOut(let handles, let payload):
-            let bytes = frame(payload)
+            let plain = frame(payload)
             for handle in handles {
                 guard let connection = connection(for: handle) else { continue }
-                deliver(bytes, to: connection)
+                deliver(connection.deflate == nil ? plain : frame(payload, for: connection), to: connection)
             }
             stats.fanOuts += 1
         case .sendTransformed(let handle, let event, let data):
@@ -174,14 +174,47 @@ final class Engine: DriverEvents {
 
     /// The WebSocket frame of a payload, built once and cached on it.
     private func frame(_ payload: Payload) -> SharedBytes {
-        if let cached = payload.driverCache as? SharedBytes { return cached }
+        let cache = frames(of: payload)
+        if let plain = cache.plain { return plain }
         var bytes: [UInt8] = []
         bytes.reserveCapacity(payload.bytes.count + 10)
         payload.bytes.withUnsafeBytes { FrameEncoder.encode(opcode: .text, payload: $0, into: &bytes) }
         let shared = SharedBytes(bytes)
-        payload.driverCache = shared
+        cache.plain = shared
         return shared
     }
+
+    /// The frame for one connection: compressed (once per payload and window size: the server
+    /// keeps no context, so one compressed frame suits every recipient) or plain.
+    private func frame(_ payload: Payload, for connection: Connection) -> SharedBytes {
+        guard let parameters = connection.deflate?.parameters, payload.bytes.count >= options.compressionThreshold else {
+            return frame(payload)
+        }
+        let cache = frames(of: payload)
+        let bits = parameters.compressionWindowBits
+        if let compressed = cache.compressed, cache.compressedBits == bits { return compressed }
+        let deflated = PerMessageDeflate.deflateOnce(payload.bytes, windowBits: bits, level: parameters.compressionLevel,
+                                                     memoryLevel: parameters.memoryLevel)
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(deflated.count + 10)
+        deflated.withUnsafeBytes { FrameEncoder.encode(opcode: .text, payload: $0, rsv1: true, into: &bytes) }
+        let shared = SharedBytes(bytes)
+        cache.compressed = shared
+        cache.compressedBits = bits
+        stats.compressedPayloads += 1
+        return shared
+    }
+
+    private func frames(of payload: Payload) -> FrameCache {
+        if let cache = payload.driverCache as? FrameCache { return cache }
+        let cache = FrameCache()
+        payload.driverCache = cache
+        return cache
+    }
+
+    /// The server's permessage-deflate policy: no server context (compress once per publish),
+    /// no client context (no zlib memory held per connection).
+    static let deflatePolicy = DeflateOptions(serverNoContextTakeover: true, clientNoContextTakeover: true)
 
     /// PROTOCOL.md 7: backpressure is checked per message, before it is queued.
     private func deliver(_ bytes: SharedBytes, to connection: Connection) {
@@ -316,9 +349,19 @@ final class Engine: DriverEvents {
             answerHTTP(connection, HTTPResponse.parseFailure(error))
         case .complete(let head, let consumed):
             switch classifyUpgrade(head, path: options.path) {
-            case .upgrade(let key, _, _):
-                driver.write(connection.id, SharedBytes(HTTPResponse.switchingProtocols(key: key)))
-                connection.decoder = FrameDecoder(maxMessageBytes: options.maxPayloadLength)
+            case .upgrade(let key, let extensions, _):
+                var headers: [(name: String, value: String)] = []
+                if options.perMessageDeflate,
+                   let (header, parameters) = PerMessageDeflate.negotiate(offers: extensions, policy: Engine.deflatePolicy) {
+                    headers.append((name: "Sec-WebSocket-Extensions", value: header))
+                    connection.deflate = PerMessageDeflate(parameters: parameters)
+                }
+                driver.write(connection.id, SharedBytes(HTTPResponse.switchingProtocols(key: key, extraHeaders: headers)))
+                var decoder = FrameDecoder(maxMessageBytes: options.maxPayloadLength, allowsRSV1: connection.deflate != nil)
+                if connection.deflate != nil {
+                    decoder.maxCompressedMessageBytes = PerMessageDeflate.compressedLimit(forMessageLimit: options.maxPayloadLength)
+                }
+                connection.decoder = decoder
                 stats.upgrades += 1
                 if !options.rawEcho, shutdown == nil {
                     connection.isClient = true
@@ -359,7 +402,11 @@ final class Engine: DriverEvents {
 
     private func receiveFrames(_ connection: Connection, _ bytes: UnsafeRawBufferPointer) {
         connection.decoder!.feed(bytes)
-        while !connection.closing, let event = connection.decoder!.next() {
+        while !connection.closing, var event = connection.decoder!.next() {
+            if connection.decoder!.lastMessageWasCompressed {
+                // Inflated within maxPayloadLength (1009 past it), UTF-8 checked after inflating.
+                event = connection.deflate!.inflateMessage(event, maxOutput: options.maxPayloadLength)
+            }
             let handle = connection.handle
             switch event {
             case .text(let message), .binary(let message):
@@ -391,9 +438,15 @@ final class Engine: DriverEvents {
 
     private func echo(_ connection: Connection, _ event: FrameEvent, _ message: [UInt8]) {
         var frame: [UInt8] = []
-        frame.reserveCapacity(message.count + 10)
         let opcode: Opcode = if case .text = event { .text } else { .binary }
-        message.withUnsafeBytes { FrameEncoder.encode(opcode: opcode, payload: $0, into: &frame) }
+        if connection.deflate != nil {
+            let compressed = connection.deflate!.deflate(message)
+            frame.reserveCapacity(compressed.count + 10)
+            compressed.withUnsafeBytes { FrameEncoder.encode(opcode: opcode, payload: $0, rsv1: true, into: &frame) }
+        } else {
+            frame.reserveCapacity(message.count + 10)
+            message.withUnsafeBytes { FrameEncoder.encode(opcode: opcode, payload: $0, into: &frame) }
+        }
         driver.write(connection.id, SharedBytes(frame))
     }
 
@@ -402,6 +455,7 @@ final class Engine: DriverEvents {
         guard !connection.closing else { return }
         connection.closing = true
         let frame = code.map { FrameEncoder.close(code: $0, reason: reason) } ?? FrameEncoder.close()
+        connection.deflate = nil
         driver.write(connection.id, SharedBytes(frame))
         driver.close(connection.id, flushFirst: true)
     }
@@ -502,6 +556,8 @@ final class Connection {
     /// A close frame was sent or the connection is going: nothing more is written.
     @exclusivity(unchecked) var closing = false
     @exclusivity(unchecked) var backpressured = false
+    /// Negotiated permessage-deflate.
+    var deflate: PerMessageDeflate?
     /// The kernel has a record for it.
     @exclusivity(unchecked) var isClient = false
 
@@ -529,6 +585,14 @@ final class Stats {
     @exclusivity(unchecked) var idleTimeouts = 0
     @exclusivity(unchecked) var upgradeTimeouts = 0
     @exclusivity(unchecked) var closes: [UInt16: Int] = [:]
+    @exclusivity(unchecked) var compressedPayloads = 0
+}
+
+/// A payload's frames, plain and compressed, built on first use.
+final class FrameCache {
+    var plain: SharedBytes?
+    var compressed: SharedBytes?
+    var compressedBits = 0
 }
 
 /// Moves a loop-confined reference into a closure that runs back on the loop.

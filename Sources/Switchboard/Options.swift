@@ -30,6 +30,14 @@ public struct ServerOptions: Sendable {
     public var shutdownGrace: Int64 = 5_000
     /// Close frames sent per batch during shutdown (a reconnect storm is spread out).
     public var shutdownBatchSize = 500
+    /// Serve `wss://` with these PEM files (certificate chain and private key).
+    public var tlsCertificateFile: String?
+    public var tlsKeyFile: String?
+    /// Negotiate permessage-deflate (RFC 7692) when a client offers it. The server never keeps
+    /// compression context, so a fan-out message is compressed once for every recipient.
+    public var perMessageDeflate = false
+    /// Messages shorter than this go out uncompressed even on a compressing connection.
+    public var compressionThreshold = 64
     /// Raw echo: no gateway protocol, every message echoed (RFC 6455 conformance suites).
     public var rawEcho = false
 

@@ -11,8 +11,21 @@ public final class POSIXDriver: Driver, EventLoopHandler, @unchecked Sendable {
 
     /// Wall clock minus monotonic clock, read once: `now` costs no system call.
     private let wallOffset: Int64
+    private let tls: TLSContext?
 
-    public init() throws {
+    /// `tlsCertificateFile`/`tlsKeyFile`: serve `wss://`; a file that cannot be loaded is a
+    /// start-up error naming it.
+    public init(tlsCertificateFile: String? = nil, tlsKeyFile: String? = nil) throws {
+        switch (tlsCertificateFile, tlsKeyFile) {
+        case (nil, nil):
+            self.tls = nil
+        case (let certificate?, let key?):
+            do { self.tls = try TLSContext(certificateChainFile: certificate, privateKeyFile: key) } catch {
+                throw StartupError(message: "TLS: \(error)")
+            }
+        default:
+            throw StartupError(message: "TLS needs both a certificate file and a key file")
+        }
         self.loop = try EventLoop()
         var wall = timespec()
         clock_gettime(CLOCK_REALTIME, &wall)
@@ -24,7 +37,7 @@ public final class POSIXDriver: Driver, EventLoopHandler, @unchecked Sendable {
         self.events = events
         loop.handler = self
         do {
-            return try loop.listen(host: host, port: port).port
+            return try loop.listen(host: host, port: port, tls: tls).port
         } catch {
             throw StartupError(message: "Cannot listen on \(host):\(port): \(error)")
         }

@@ -50,7 +50,7 @@ public final class Server: @unchecked Sendable {
         } else {
             self.bus = bus ?? InProcessBus()
         }
-        self.driver = try driver ?? POSIXDriver()
+        self.driver = try driver ?? POSIXDriver(tlsCertificateFile: options.tlsCertificateFile, tlsKeyFile: options.tlsKeyFile)
         self.engine = Engine(options: options, hooks: hooks, driver: self.driver, bus: self.bus,
                              serverID: serverID, ids: ids, log: logger)
     }

@@ -132,12 +132,10 @@ func encrypt(_ message: OutboundMessage) throws -> (event: String, data: JSONVal
 // MARK: - Main
 
 let flags = parseFlags(Array(CommandLine.arguments.dropFirst()))
-if flags.tlsCert != nil || flags.tlsKey != nil {
-    fail("TLS is not available in this build yet (--tls-cert/--tls-key)")
-}
-if flags.perMessageDeflate {
-    fail("permessage-deflate is not available in this build yet (--per-message-deflate)")
-}
+var options = flags.options
+options.tlsCertificateFile = flags.tlsCert
+options.tlsKeyFile = flags.tlsKey
+options.perMessageDeflate = flags.perMessageDeflate
 
 var hooks = Hooks()
 if flags.authenticate { hooks.authenticate = authenticate }
@@ -151,7 +149,7 @@ hooks.clientDisconnected = { client in
     sessions.withLock { _ = $0.removeValue(forKey: client.clientID) }
     emit("DISCONNECTED \(client.clientID) \(client.userID ?? "-")")
 }
-if flags.options.requireEncryption { hooks.outboundTransformer = encrypt }
+if options.requireEncryption { hooks.outboundTransformer = encrypt }
 
 let server: Server
 do {
@@ -175,7 +173,7 @@ do {
             break
         }
     }
-    server = try Server(options: flags.options, hooks: hooks, logger: Logger(level: .warning))
+    server = try Server(options: options, hooks: hooks, logger: Logger(level: .warning))
     box.withLock { $0 = server }
 } catch {
     fail(String(describing: error))
