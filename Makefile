@@ -7,7 +7,7 @@ SPEC       ?= spec/protocol.yaml
 AUTOBAHN   ?= ../shared/tools/autobahn/run
 PORT       ?= 8080
 
-.PHONY: deps build release run test unit check-generated generate conformance bench fuzz clean
+.PHONY: deps build release run test unit check-generated generate conformance conformance-deflate bench fuzz clean
 
 deps:
 	@scripts/install-deps
@@ -40,6 +40,10 @@ conformance: release
 	scripts/conformance $(AUTOBAHN)
 
 # Kernel throughput, then wsload against the peers (Bun, Hummingbird, Python) in one run.
+# permessage-deflate cases 12.* and 13.* (216 cases; the Python 2 client needs 10-20 minutes).
+conformance-deflate: release
+	FIXTURE_FLAGS=--per-message-deflate scripts/conformance $(AUTOBAHN) --cases '12.*,13.*'
+
 bench: deps
 	scripts/bench
 
