@@ -48,7 +48,9 @@ let package = Package(
         // A deterministic simulation driver: virtual clock, sockets, bus and hooks from one seed.
         .target(name: "SwitchboardSim", dependencies: ["Switchboard", "SwitchboardCodec"]),
         // `switchboard serve`: config file, JWT/token auth, room policy, demo page, metrics.
-        .target(name: "SwitchboardServe", dependencies: ["Switchboard", "SwitchboardGen", "SwitchboardCrypto", "COpenSSL"]),
+        .target(name: "SwitchboardServe", dependencies: [
+            "Switchboard", "SwitchboardGen", "SwitchboardCrypto", "SwitchboardBus", "COpenSSL", "CYAML",
+        ]),
 
         .executableTarget(name: "switchboard", dependencies: ["Switchboard", "SwitchboardGen", "SwitchboardServe"]),
         .executableTarget(name: "switchboard-fixture", dependencies: ["Switchboard", "SwitchboardCrypto"]),
@@ -68,6 +70,6 @@ let package = Package(
         .testTarget(name: "POSIXTests", dependencies: ["SwitchboardPOSIX"]),
         .testTarget(name: "EndToEndTests", dependencies: ["Switchboard", "SwitchboardCrypto"]),
         .testTarget(name: "SimTests", dependencies: ["SwitchboardSim"]),
-        .testTarget(name: "ServeTests", dependencies: ["SwitchboardServe"]),
+        .testTarget(name: "ServeTests", dependencies: ["SwitchboardServe", "Switchboard", "SwitchboardCrypto", "SwitchboardBus"]),
     ]
 )

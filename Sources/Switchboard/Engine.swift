@@ -168,7 +168,9 @@ final class Engine: DriverEvents {
         case .log(let level, let text, let handle):
             log.write(level, handle.map { "\(text) (client \($0))" } ?? text)
         case .released(let handle):
-            connection(for: handle)?.isClient = false
+            guard let connection = connection(for: handle) else { return }
+            connection.isClient = false
+            if let clientID = connection.clientID { hooks.clientReleased?(clientID) }
         }
     }
 
@@ -365,7 +367,9 @@ final class Engine: DriverEvents {
                 stats.upgrades += 1
                 if !options.rawEcho, shutdown == nil {
                     connection.isClient = true
-                    input(.opened(connection.handle, id: ids.uuid()))
+                    let clientID = ids.uuid()
+                    connection.clientID = clientID
+                    input(.opened(connection.handle, id: clientID))
                 }
                 if consumed < bytes.count {
                     receiveFrames(connection, UnsafeRawBufferPointer(rebasing: bytes[consumed...]))
@@ -556,6 +560,8 @@ final class Connection {
     /// A close frame was sent or the connection is going: nothing more is written.
     @exclusivity(unchecked) var closing = false
     @exclusivity(unchecked) var backpressured = false
+    /// The client's wire id once upgraded.
+    var clientID: String?
     /// Negotiated permessage-deflate.
     var deflate: PerMessageDeflate?
     /// The kernel has a record for it.

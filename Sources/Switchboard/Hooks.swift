@@ -68,6 +68,9 @@ public struct Hooks: Sendable {
     /// Replaces `{event, data}` for an encrypted client; nil keeps the original.
     public var outboundTransformer: (@Sendable (OutboundMessage) throws -> (event: String, data: JSONValue?)?)?
 
+    /// Runs on the loop when the server forgets a client, whatever its state (connected or
+    /// not): the place to drop per-client secrets such as encryption keys.
+    public var clientReleased: (@Sendable (String) -> Void)?
     /// Answers ordinary HTTP requests (not upgrades) on the loop: nil means 404.
     public var httpHandler: (@Sendable (HTTPRequest) -> HTTPAnswerBody?)?
 

@@ -20,6 +20,8 @@ public struct ServerMetrics: Sendable, Equatable {
     public var closes: [UInt16: Int] = [:]
     public var rooms = 0
     public var users = 0
+
+    public init() {}
 }
 
 extension Engine {

@@ -172,6 +172,13 @@ public final class Server: @unchecked Sendable {
         }
     }
 
+    /// Runs `body` against the kernel when called on the loop (hooks such as `messageHandler`
+    /// and `httpHandler` run there); nil elsewhere.
+    public func queryOnLoop<T>(_ body: (Kernel) -> T) -> T? {
+        guard driver.inLoop, let engine else { return nil }
+        return body(engine.kernel)
+    }
+
     /// The same snapshot, for handlers that run on the loop (e.g. an `httpHandler`).
     public func metricsOnLoop() -> ServerMetrics? {
         guard driver.inLoop else { return nil }

@@ -145,10 +145,9 @@ if flags.validateRoom {
     hooks.validateRoom = { request in allowAll ? request.rooms : request.rooms.filter { $0.hasPrefix("public-") } }
 }
 hooks.clientConnected = { client in emit("CONNECTED \(client.clientID) \(client.userID ?? "-")") }
-hooks.clientDisconnected = { client in
-    sessions.withLock { _ = $0.removeValue(forKey: client.clientID) }
-    emit("DISCONNECTED \(client.clientID) \(client.userID ?? "-")")
-}
+hooks.clientDisconnected = { client in emit("DISCONNECTED \(client.clientID) \(client.userID ?? "-")") }
+// Keys are dropped when the client leaves, in any state (also mid-handshake).
+hooks.clientReleased = { clientID in sessions.withLock { _ = $0.removeValue(forKey: clientID) } }
 if options.requireEncryption { hooks.outboundTransformer = encrypt }
 
 let server: Server

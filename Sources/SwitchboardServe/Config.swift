@@ -1,0 +1,181 @@
+import Switchboard
+import SwitchboardBus
+
+/// Everything `switchboard serve` is configured with: defaults, then the YAML file, then
+/// `SWITCHBOARD_<SECTION>_<KEY>` environment variables, then command-line flags.
+/// Durations are milliseconds; sizes are bytes. docs/configuration.md is the reference.
+public struct ServeConfig: Sendable {
+    public var host = "127.0.0.1"
+    public var port = 8080
+    public var path = ProtocolDefaults.path
+
+    public var maxPayloadLength = ProtocolDefaults.maxPayloadLength
+    public var backpressureLimit = ProtocolDefaults.backpressureLimit
+    public var closeOnBackpressure = ProtocolDefaults.closeOnBackpressure
+    public var maxHeaderBytes = 16384
+    /// Negotiate permessage-deflate (RFC 7692) with clients that offer it.
+    public var perMessageDeflate = false
+    /// Messages shorter than this (bytes) go out uncompressed.
+    public var compressionThreshold = 64
+
+    public var authTimeout = ProtocolDefaults.authTimeout
+    public var heartbeatInterval = ProtocolDefaults.heartbeatInterval
+    public var heartbeatTimeout = ProtocolDefaults.heartbeatTimeout
+    public var idleTimeout = ProtocolDefaults.idleTimeout
+    public var sendPings = ProtocolDefaults.sendPings
+    public var upgradeTimeout: Int64 = 10_000
+    public var shutdownGrace: Int64 = 5_000
+
+    public var defaultRooms = ProtocolDefaults.defaultRooms
+    public var rooms = RoomPolicyConfig()
+
+    /// nil: the in-process bus (one instance).
+    public var redis: RedisURL?
+    public var tls: TLSFiles?
+    public var encryption = EncryptionMode.off
+    public var auth = AuthConfig()
+    public var abuse = AbuseLimits()
+    /// Whether the `broadcast` custom event is accepted.
+    public var allowBroadcast = false
+    public var logLevel = LogLevel.info
+
+    /// Where each key was set (`listen.port` -> file:line or environment variable), for
+    /// errors found after parsing (unreadable key files, conflicting keys).
+    public var locations: [String: ConfigLocation] = [:]
+    /// Problems that do not stop the server (unknown `SWITCHBOARD_*` variables).
+    public var warnings: [ConfigError] = []
+
+    public init() {}
+
+    /// The library options this configuration stands for.
+    public var serverOptions: ServerOptions {
+        var options = ServerOptions()
+        options.host = host
+        options.port = port
+        options.path = path
+        options.defaultRooms = defaultRooms
+        options.maxPayloadLength = maxPayloadLength
+        options.idleTimeout = idleTimeout
+        options.sendPings = sendPings
+        options.backpressureLimit = backpressureLimit
+        options.closeOnBackpressureLimit = closeOnBackpressure
+        options.authTimeout = authTimeout
+        options.heartbeatInterval = heartbeatInterval
+        options.heartbeatTimeout = heartbeatTimeout
+        options.requireEncryption = encryption == .required
+        options.maxHeaderBytes = maxHeaderBytes
+        options.upgradeTimeout = upgradeTimeout
+        options.shutdownGrace = shutdownGrace
+        options.tlsCertificateFile = tls?.certificate
+        options.tlsKeyFile = tls?.privateKey
+        options.perMessageDeflate = perMessageDeflate
+        options.compressionThreshold = compressionThreshold
+        return options
+    }
+
+    /// The error for a problem with an already parsed key, at the place it was set.
+    func error(_ key: String, _ message: String) -> ConfigError {
+        let location = locations[key] ?? ConfigLocation(file: "configuration", line: nil)
+        return ConfigError(file: location.file, line: location.line, key: key, message)
+    }
+}
+
+public struct TLSFiles: Sendable, Equatable {
+    public var certificate: String
+    public var privateKey: String
+}
+
+public enum EncryptionMode: String, Sendable, CaseIterable {
+    /// No handshake; a `publicKey` in `authenticate` data is ignored.
+    case off
+    /// Clients that send a `publicKey` are encrypted, others stay plain (needs library support).
+    case optional
+    /// Every client must complete the handshake (requireEncryption), else 4004.
+    case required
+}
+
+public struct AuthConfig: Sendable {
+    public var jwt: JWTConfig?
+    /// A file of `token: userId` lines (development).
+    public var tokensFile: String?
+    public var isConfigured: Bool { jwt != nil || tokensFile != nil }
+}
+
+public struct JWTConfig: Sendable, Equatable {
+    public enum Key: Sendable, Equatable {
+        case hs256Secret([UInt8])
+        case hs256SecretFile(String)
+        /// A PEM public key: RSA (RS256) or EC P-256 (ES256).
+        case publicKeyFile(String)
+    }
+    public var key: Key?
+    public var issuer: String?
+    public var audience: String?
+    public var clockSkewSeconds = 30
+    /// Tokens without `exp` are rejected.
+    public var requireExp = true
+}
+
+/// Room names a client may join (validateRoom), in addition to the kernel's name filter.
+public struct RoomPolicyConfig: Sendable, Equatable {
+    /// Rooms starting with one of these are allowed.
+    public var allowPrefixes: [String] = []
+    /// Glob patterns (`*` any run, `?` one character) of allowed rooms.
+    public var allowPatterns: [String] = []
+    /// `user:{userId}` is allowed for that user only, and denied to everyone else.
+    public var userRooms = true
+    /// Rooms a client may hold besides its own-id room and the default rooms; 0 = no cap.
+    public var maxPerClient = 0
+}
+
+/// Abuse limits; docs/configuration.md says where each is enforced.
+public struct AbuseLimits: Sendable, Equatable {
+    /// 0 = no cap. Needs library support (hooks do not see the peer address).
+    public var maxConnectionsPerIP = 0
+    /// Authenticated clients one user may hold on this instance; 0 = no cap.
+    public var maxClientsPerUser = 0
+    /// Custom events per second per client (token bucket); 0 = no limit.
+    public var messagesPerSecond = 0
+    /// Bucket size; 0 = `messagesPerSecond`.
+    public var messageBurst = 0
+    /// 0 = no cap. Needs library support (the kernel answers these without a hook).
+    public var maxMessagesBeforeAuth = 0
+}
+
+/// Where a configuration value came from.
+public struct ConfigLocation: Sendable, Equatable, CustomStringConvertible {
+    public var file: String
+    /// nil for an environment variable or a flag.
+    public var line: Int?
+    public var description: String { line.map { "\(file):\($0)" } ?? file }
+}
+
+/// One configuration problem: `FILE:LINE: KEY: MESSAGE`.
+public struct ConfigError: Error, Sendable, Equatable, CustomStringConvertible {
+    public var file: String
+    public var line: Int?
+    /// The dotted key (`listen.port`), when the problem belongs to one.
+    public var key: String?
+    public var message: String
+
+    public init(file: String, line: Int?, key: String?, _ message: String) {
+        self.file = file
+        self.line = line
+        self.key = key
+        self.message = message
+    }
+
+    public var description: String {
+        var text = file
+        if let line { text += ":\(line)" }
+        if let key { text += ": \(key)" }
+        return text + ": " + message
+    }
+}
+
+/// Every problem found; a configuration with any is not used.
+public struct ConfigErrors: Error, Sendable, CustomStringConvertible {
+    public var errors: [ConfigError]
+    public init(_ errors: [ConfigError]) { self.errors = errors }
+    public var description: String { errors.map(\.description).joined(separator: "\n") }
+}

@@ -1,0 +1,150 @@
+import Switchboard
+import SwitchboardBus
+import Synchronization
+
+/// Counters of the serve command's own hooks (on top of the library's `ServerMetrics`).
+public struct ServeCounters: Sendable, Equatable {
+    public var authSucceeded = 0
+    /// By `AuthFailure.label`.
+    public var authFailed: [String: Int] = [:]
+    public var rateLimited = 0
+    public var roomsDenied = 0
+    public var roomsOverLimit = 0
+    /// By kind: `send`, `direct`, `broadcast`, `invalid`, `other`.
+    public var customEvents: [String: Int] = [:]
+    public var decryptFailures = 0
+
+    public init() {}
+
+    public static let eventKinds = ["send", "direct", "broadcast", "invalid", "other"]
+}
+
+/// A thread-safe `ServeCounters`.
+final class ServeStats: Sendable {
+    private let counters = Mutex(ServeCounters())
+    func update(_ change: (inout ServeCounters) -> Void) { counters.withLock { change(&$0) } }
+    var snapshot: ServeCounters { counters.withLock { $0 } }
+}
+
+/// The Redis bus figures `/metrics` shows.
+public struct RedisGauges: Sendable, Equatable {
+    public var connected: Bool
+    public var reconnects: Int
+    public var published: Int
+    public var dropped: Int
+    public var received: Int
+    public var buffered: Int
+
+    public init(connected: Bool, reconnects: Int, published: Int, dropped: Int, received: Int, buffered: Int) {
+        self.connected = connected
+        self.reconnects = reconnects
+        self.published = published
+        self.dropped = dropped
+        self.received = received
+        self.buffered = buffered
+    }
+
+    public init(_ stats: RedisBusStats) {
+        self.init(connected: stats.connected, reconnects: stats.reconnects, published: stats.published,
+                  dropped: stats.dropped, received: stats.received, buffered: stats.buffered)
+    }
+}
+
+/// The Prometheus text exposition format, version 0.0.4.
+public enum PrometheusText {
+    public static let contentType = "text/plain; version=0.0.4; charset=utf-8"
+
+    /// Close codes always listed (zeros included); others appear once seen.
+    static let knownCloseCodes: [UInt16] = [1000, 1001, 1002, 1003, 1007, 1008, 1009, 1011, 4001, 4002, 4003, 4004]
+
+    public static func render(server: ServerMetrics, serve: ServeCounters, redis: RedisGauges?) -> String {
+        var out = Writer()
+        out.family("switchboard_clients", "gauge", "Clients by protocol state.")
+        for state in ClientState.allCases where !state.isTerminal {
+            out.sample("switchboard_clients", ["state": state.specName], server.clientsByState[state.specName] ?? 0)
+        }
+        out.single("switchboard_connections", "gauge", "Open TCP connections, upgraded or not.", server.connections)
+        out.single("switchboard_connections_accepted_total", "counter", "TCP connections accepted.", server.connectionsAccepted)
+        out.single("switchboard_upgrades_total", "counter", "Successful WebSocket upgrades.", server.upgrades)
+        out.single("switchboard_messages_received_total", "counter", "WebSocket data messages received.", server.messagesIn)
+        out.single("switchboard_messages_sent_total", "counter", "WebSocket messages written to clients.", server.messagesOut)
+        out.single("switchboard_received_bytes_total", "counter", "Bytes read from connections.", server.bytesIn)
+        out.single("switchboard_sent_bytes_total", "counter", "Bytes of messages written to clients.", server.bytesOut)
+        out.single("switchboard_bus_published_total", "counter", "Envelopes this instance published on the bus.", server.published)
+
+        out.family("switchboard_closes_total", "counter", "Close frames sent, by close code.")
+        var codes = Dictionary(uniqueKeysWithValues: knownCloseCodes.map { ("\($0)", 0) })
+        for (code, count) in server.closes { codes[closeLabel(code), default: 0] += count }
+        for code in codes.keys.sorted() { out.sample("switchboard_closes_total", ["code": code], codes[code]!) }
+
+        out.single("switchboard_hook_failures_total", "counter", "Hooks that threw (callbacks, messageHandler, transformer).", server.hookFailures)
+        out.single("switchboard_backpressure_drops_total", "counter", "Messages dropped for a client over backpressureLimit.", server.backpressureDrops)
+        out.single("switchboard_backpressured_clients", "gauge", "Connections marked backpressured now.", server.backpressuredClients)
+        out.single("switchboard_idle_timeouts_total", "counter", "Connections dropped after idleTimeout without a frame.", server.idleTimeouts)
+        out.single("switchboard_upgrade_timeouts_total", "counter", "Connections that did not finish the upgrade in time.", server.upgradeTimeouts)
+        out.single("switchboard_rooms", "gauge", "Rooms with at least one local member.", server.rooms)
+        out.single("switchboard_users", "gauge", "Distinct authenticated users on this instance.", server.users)
+
+        out.family("switchboard_auth_total", "counter", "authenticate outcomes.")
+        out.sample("switchboard_auth_total", ["outcome": "ok"], serve.authSucceeded)
+        for label in AuthFailure.labels { out.sample("switchboard_auth_total", ["outcome": label], serve.authFailed[label] ?? 0) }
+        out.single("switchboard_rate_limited_total", "counter", "Custom events dropped by abuse.messages_per_second.", serve.rateLimited)
+        out.family("switchboard_room_joins_refused_total", "counter", "Requested rooms not joined, by reason.")
+        out.sample("switchboard_room_joins_refused_total", ["reason": "policy"], serve.roomsDenied)
+        out.sample("switchboard_room_joins_refused_total", ["reason": "limit"], serve.roomsOverLimit)
+        out.family("switchboard_custom_events_total", "counter", "Custom events handled, by kind.")
+        for kind in ServeCounters.eventKinds {
+            out.sample("switchboard_custom_events_total", ["kind": kind], serve.customEvents[kind] ?? 0)
+        }
+        out.single("switchboard_decrypt_failures_total", "counter", "Inbound encrypted messages that did not decrypt.", serve.decryptFailures)
+
+        if let redis {
+            out.single("switchboard_redis_connected", "gauge", "1 while every Redis subscription is confirmed.", redis.connected ? 1 : 0)
+            out.single("switchboard_redis_reconnects_total", "counter", "Redis subscriptions restored after a lost connection.", redis.reconnects)
+            out.single("switchboard_redis_published_total", "counter", "Messages Redis accepted.", redis.published)
+            out.single("switchboard_redis_dropped_total", "counter", "Messages lost (buffer full or PUBLISH rejected).", redis.dropped)
+            out.single("switchboard_redis_received_total", "counter", "Messages received from Redis.", redis.received)
+            out.single("switchboard_redis_buffered", "gauge", "Messages waiting to be published.", redis.buffered)
+        }
+        return out.text
+    }
+
+    /// Codes outside the registered ranges share one label, so the label set stays bounded.
+    static func closeLabel(_ code: UInt16) -> String {
+        (1000...1015).contains(code) || (3000...4999).contains(code) ? "\(code)" : "other"
+    }
+
+    private struct Writer {
+        var text = ""
+
+        mutating func family(_ name: String, _ type: String, _ help: String) {
+            text += "# HELP \(name) \(help)\n# TYPE \(name) \(type)\n"
+        }
+
+        mutating func sample(_ name: String, _ labels: [String: String], _ value: Int) {
+            text += name
+            if !labels.isEmpty {
+                text += "{" + labels.sorted { $0.key < $1.key }.map { "\($0.key)=\"\(escape($0.value))\"" }.joined(separator: ",") + "}"
+            }
+            text += " \(value)\n"
+        }
+
+        mutating func single(_ name: String, _ type: String, _ help: String, _ value: Int) {
+            family(name, type, help)
+            sample(name, [:], value)
+        }
+
+        private func escape(_ value: String) -> String {
+            var out = ""
+            for character in value {
+                switch character {
+                case "\\": out += "\\\\"
+                case "\"": out += "\\\""
+                case "\n": out += "\\n"
+                default: out.append(character)
+                }
+            }
+            return out
+        }
+    }
+}

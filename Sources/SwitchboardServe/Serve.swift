@@ -1,1 +1,0 @@
-// SwitchboardServe (placeholder until it lands).
