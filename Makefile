@@ -7,7 +7,7 @@ SPEC       ?= spec/protocol.yaml
 AUTOBAHN   ?= ../shared/tools/autobahn/run
 PORT       ?= 8080
 
-.PHONY: deps build release run test unit check-generated generate conformance conformance-deflate bench fuzz clean
+.PHONY: deps build release run test unit check-generated generate conformance conformance-deflate browser sim soak bench fuzz clean
 
 deps:
 	@scripts/install-deps
@@ -33,8 +33,9 @@ unit: deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
 
-# Everything CI runs: generated files current, unit/property/end-to-end tests, RFC 6455 conformance.
-test: check-generated unit conformance
+# Everything CI runs: generated files current, unit/property/end-to-end/simulation tests,
+# RFC 6455 conformance, and the demo page in a headless browser.
+test: check-generated unit conformance browser
 
 conformance: release
 	scripts/conformance $(AUTOBAHN)
@@ -43,6 +44,19 @@ conformance: release
 # permessage-deflate cases 12.* and 13.* (216 cases; the Python 2 client needs 10-20 minutes).
 conformance-deflate: release
 	FIXTURE_FLAGS=--per-message-deflate scripts/conformance $(AUTOBAHN) --cases '12.*,13.*'
+
+# The demo page in headless Chromium: two sessions exchange a message through a room.
+browser: release
+	SWITCHBOARD_BIN=$(RELEASE)/switchboard Tests/Browser/run
+
+# One simulation seed, replayed exactly: make sim SEED=42 (no SEED: a random one, printed).
+sim: deps
+	scripts/sim $(SEED)
+
+# Random simulation seeds for SOAK_SECONDS (default 600).
+SOAK_SECONDS ?= 600
+soak: deps
+	scripts/sim --soak $(SOAK_SECONDS)
 
 bench: deps
 	scripts/bench
