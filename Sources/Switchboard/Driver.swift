@@ -51,6 +51,7 @@ extension Driver {
 
 /// What a driver reports; implemented by the engine.
 public protocol DriverEvents: AnyObject {
+    /// `peer` is the client's address (host only), used for per-address limits and logs.
     func connectionOpened(_ connection: ConnectionID, peer: String)
     func bytesReceived(_ connection: ConnectionID, _ bytes: UnsafeRawBufferPointer)
     /// The connection's queued bytes were all written after it had been backpressured.

@@ -28,6 +28,8 @@ final class Engine: DriverEvents {
     private var nextToken: UInt64 = Engine.firstKernelToken
     private var ids: IDGenerator
     private var shutdown: ShutdownState?
+    /// Open connections per peer address (only with maxConnectionsPerIP).
+    private var connectionsPerPeer: [String: Int] = [:]
     /// clientConnectedFn/clientDisconnectedFn calls still running (shutdown waits for them).
     private var callbacksRunning = 0
 
@@ -291,6 +293,14 @@ final class Engine: DriverEvents {
     // MARK: - Driver events
 
     func connectionOpened(_ id: ConnectionID, peer: String) {
+        if options.maxConnectionsPerIP > 0 {
+            if connectionsPerPeer[peer, default: 0] >= options.maxConnectionsPerIP {
+                stats.rejectedConnections += 1
+                driver.close(id, flushFirst: false)
+                return
+            }
+            connectionsPerPeer[peer, default: 0] += 1
+        }
         let now = driver.now.monotonic
         let slot = freeSlots.popLast() ?? slots.count
         if slot == slots.count { slots.append(nil) }
@@ -321,6 +331,9 @@ final class Engine: DriverEvents {
 
     func connectionClosed(_ id: ConnectionID) {
         guard let connection = connections.removeValue(forKey: id) else { return }
+        if options.maxConnectionsPerIP > 0, let count = connectionsPerPeer[connection.peer] {
+            connectionsPerPeer[connection.peer] = count > 1 ? count - 1 : nil
+        }
         let slot = Int(connection.handle.rawValue & 0xFFFF_FFFF)
         slots[slot] = nil
         freeSlots.append(slot)
@@ -592,6 +605,7 @@ final class Stats {
     @exclusivity(unchecked) var upgradeTimeouts = 0
     @exclusivity(unchecked) var closes: [UInt16: Int] = [:]
     @exclusivity(unchecked) var compressedPayloads = 0
+    @exclusivity(unchecked) var rejectedConnections = 0
 }
 
 /// A payload's frames, plain and compressed, built on first use.

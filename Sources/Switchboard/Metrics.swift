@@ -16,6 +16,10 @@ public struct ServerMetrics: Sendable, Equatable {
     public var hookFailures = 0
     public var idleTimeouts = 0
     public var upgradeTimeouts = 0
+    /// Connections closed at accept by maxConnectionsPerIP.
+    public var rejectedConnections = 0
+    /// Payloads compressed for permessage-deflate (once per payload, not per recipient).
+    public var compressedPayloads = 0
     /// Close frames sent, by code.
     public var closes: [UInt16: Int] = [:]
     public var rooms = 0
@@ -44,6 +48,8 @@ extension Engine {
         snapshot.hookFailures = stats.hookFailures
         snapshot.idleTimeouts = stats.idleTimeouts
         snapshot.upgradeTimeouts = stats.upgradeTimeouts
+        snapshot.rejectedConnections = stats.rejectedConnections
+        snapshot.compressedPayloads = stats.compressedPayloads
         snapshot.closes = stats.closes
         snapshot.rooms = kernel.roomNames.count
         snapshot.users = kernel.userIDs.count

@@ -30,6 +30,10 @@ public struct ServerOptions: Sendable {
     public var shutdownGrace: Int64 = 5_000
     /// Close frames sent per batch during shutdown (a reconnect storm is spread out).
     public var shutdownBatchSize = 500
+    /// Abuse limits (0 = off): messages a client may send before `connected` (then 4008), and
+    /// open connections per client address (further ones are closed at accept).
+    public var maxMessagesBeforeAuth = ProtocolDefaults.maxMessagesBeforeAuth
+    public var maxConnectionsPerIP = 0
     /// Serve `wss://` with these PEM files (certificate chain and private key).
     public var tlsCertificateFile: String?
     public var tlsKeyFile: String?
@@ -57,6 +61,7 @@ public struct ServerOptions: Sendable {
         settings.heartbeatTimeout = heartbeatTimeout
         settings.requireEncryption = requireEncryption
         settings.encryptedBatchLimit = encryptedBatchLimit
+        settings.maxMessagesBeforeAuth = maxMessagesBeforeAuth
         return settings
     }
 }

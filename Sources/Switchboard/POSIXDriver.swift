@@ -12,6 +12,8 @@ public final class POSIXDriver: Driver, EventLoopHandler, @unchecked Sendable {
     /// Wall clock minus monotonic clock, read once: `now` costs no system call.
     private let wallOffset: Int64
     private let tls: TLSContext?
+    /// Where failed TLS handshakes are reported (the server sets it to its logger).
+    public var logTLSFailure: (@Sendable (String) -> Void)?
 
     /// `tlsCertificateFile`/`tlsKeyFile`: serve `wss://`; a file that cannot be loaded is a
     /// start-up error naming it.
@@ -81,7 +83,7 @@ public final class POSIXDriver: Driver, EventLoopHandler, @unchecked Sendable {
 
     // EventLoopHandler
     public func connectionAccepted(_ id: SwitchboardPOSIX.ConnectionID, peer: PeerAddress, listener: ListenerID) {
-        events?.connectionOpened(id.rawValue, peer: peer.description)
+        events?.connectionOpened(id.rawValue, peer: peer.host)
     }
     public func bytesReceived(_ id: SwitchboardPOSIX.ConnectionID, _ bytes: UnsafeRawBufferPointer) {
         events?.bytesReceived(id.rawValue, bytes)
@@ -90,6 +92,7 @@ public final class POSIXDriver: Driver, EventLoopHandler, @unchecked Sendable {
         events?.connectionDrained(id.rawValue)
     }
     public func connectionClosed(_ id: SwitchboardPOSIX.ConnectionID, reason: CloseReason) {
+        if case .tlsFailed(let why) = reason { logTLSFailure?("TLS handshake failed: \(why)") }
         events?.connectionClosed(id.rawValue)
     }
     public func timerFired(_ token: UInt64) {

@@ -50,7 +50,13 @@ public final class Server: @unchecked Sendable {
         } else {
             self.bus = bus ?? InProcessBus()
         }
-        self.driver = try driver ?? POSIXDriver(tlsCertificateFile: options.tlsCertificateFile, tlsKeyFile: options.tlsKeyFile)
+        if let driver {
+            self.driver = driver
+        } else {
+            let posix = try POSIXDriver(tlsCertificateFile: options.tlsCertificateFile, tlsKeyFile: options.tlsKeyFile)
+            posix.logTLSFailure = { logger.info($0) }
+            self.driver = posix
+        }
         self.engine = Engine(options: options, hooks: hooks, driver: self.driver, bus: self.bus,
                              serverID: serverID, ids: ids, log: logger)
     }

@@ -19,6 +19,8 @@ final class ClientRecord {
     @exclusivity(unchecked) var authData: JSONValue?
     @exclusivity(unchecked) var serverPublicKey: String?
     @exclusivity(unchecked) var salt: String?
+    /// Messages received before `connected` (for maxMessagesBeforeAuth).
+    @exclusivity(unchecked) var messagesBeforeAuth = 0
 
     init(handle: ClientHandle, id: String, now: Int64) {
         self.handle = handle

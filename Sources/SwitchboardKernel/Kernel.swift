@@ -139,6 +139,13 @@ public struct Kernel {
 
     /// PROTOCOL.md 4: the envelope selects the input.
     mutating func classify(_ record: ClientRecord, _ bytes: [UInt8], now: Now, into out: inout [Effect]) {
+        if settings.maxMessagesBeforeAuth > 0, record.state != .authenticated {
+            record.messagesBeforeAuth += 1
+            if record.messagesBeforeAuth > settings.maxMessagesBeforeAuth {
+                step(record, .messageLimitExceeded, Context(), now: now, into: &out)
+                return
+            }
+        }
         let envelope = bytes.withUnsafeBytes { InboundEnvelope.read($0) }
         switch envelope {
         case .invalidJSON:

@@ -13,6 +13,8 @@ public struct KernelSettings: Sendable, Equatable {
     public var heartbeatTimeout: Int64 = ProtocolDefaults.heartbeatTimeout
     public var requireEncryption: Bool = ProtocolDefaults.requireEncryption
     public var encryptedBatchLimit: Int = ProtocolDefaults.encryptedBatchLimit
+    /// Messages a client may send before `connected`; 0 = no limit.
+    public var maxMessagesBeforeAuth: Int = ProtocolDefaults.maxMessagesBeforeAuth
 
     /// Which optional hooks the application configured (guards read these).
     public var handshakeConfigured = true

@@ -24,6 +24,7 @@ import Testing
         settings.outboundTransformerConfigured = true
         settings.closeOnBackpressure = true
         settings.validateRoomConfigured = false
+        settings.maxMessagesBeforeAuth = 3
         await propertyCheck(count: 150, input: Self.ops) { ops in
             var driver = FakeDriver(settings: settings)
             for op in ops { driver.apply(op) }

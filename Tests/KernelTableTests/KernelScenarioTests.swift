@@ -203,6 +203,19 @@ import Testing
         #expect(m.kernel.clientCount == 0)
     }
 
+    @Test func floodingBeforeConnectedCloses4008WhenLimited() {
+        var m = Machine { $0.maxMessagesBeforeAuth = 2 }
+        _ = m.feed(.opened(ClientHandle(1), id: "c1"))
+        #expect(Self.sent(m.text(1, #"{"event":"heartbeat"}"#)) == [])
+        #expect(Self.sent(m.text(1, #"{"event":"chat"}"#)) == [#"1 {"event":"error","data":{"message":"Not authenticated"}}"#])
+        #expect(Self.sent(m.text(1, #"{"event":"heartbeat"}"#)) == ["1 close 4008 Too many messages before authentication"])
+        #expect(m.kernel.clientCount == 0)
+        var unlimited = Machine()
+        _ = unlimited.feed(.opened(ClientHandle(1), id: "c1"))
+        for _ in 0..<100 { _ = unlimited.text(1, #"{"event":"heartbeat"}"#) }
+        #expect(unlimited.kernel.clientCount == 1)
+    }
+
     @Test func iso8601MatchesJavaScript() {
         #expect(iso8601(unixMilliseconds: 0) == "1970-01-01T00:00:00.000Z")
         #expect(iso8601(unixMilliseconds: 951_782_400_000) == "2000-02-29T00:00:00.000Z")

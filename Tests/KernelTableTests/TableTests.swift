@@ -76,6 +76,8 @@ import Testing
             return state == .authenticated
                 ? (.disconnected, ["close(backpressure)", "release", "call(clientDisconnected)"])
                 : (.disconnected, ["close(backpressure)", "release"])
+        case .messageLimitExceeded:
+            return state == .authenticated ? (state, ["ignore"]) : (.disconnected, ["close(tooManyMessages)", "release"])
         case .shutdownRequested:
             return state == .authenticated
                 ? (.disconnected, ["close(serverShutdown)", "release", "call(clientDisconnected)"])
