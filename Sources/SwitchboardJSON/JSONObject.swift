@@ -47,7 +47,7 @@ public struct JSONObject: Hashable, Sendable {
                     members.append(Member(key: key, value: newValue))
                 }
             } else {
-                members.removeAll { $0.key == key }
+                members.removeAll { sameKey($0.key, key) }
             }
         }
     }
@@ -64,7 +64,7 @@ public struct JSONObject: Hashable, Sendable {
         var index = members.count
         while index > 0 {
             index -= 1
-            if members[index].key == key { return index }
+            if sameKey(members[index].key, key) { return index }
         }
         return nil
     }

@@ -132,7 +132,7 @@ extension JSONValue {
             let bit: UInt64 = 1 << (hash >> 7 & 63)
             if seen & bit != 0 {
                 let key = members[index].key
-                if members[..<index].contains(where: { $0.key == key }) {
+                if members[..<index].contains(where: { sameKey($0.key, key) }) {
                     inOrder = false
                     break
                 }
@@ -161,13 +161,16 @@ extension JSONValue {
     /// (key member, value member) pairs in JS property order: one per distinct key, at its first
     /// position, holding its last value; array-index keys first, ascending.
     static func javaScriptOrder(_ members: [JSONObject.Member]) -> [(key: Int, value: Int)] {
-        var slotOfKey: [String: Int] = [:]
+        // Keyed by UTF-8 bytes: JS keys differ whenever their code units do, while Swift's
+        // String equality would merge canonically equivalent spellings (é vs e + U+0301).
+        var slotOfKey: [[UInt8]: Int] = [:]
         var slots: [(key: Int, value: Int, arrayIndex: UInt32?)] = []
         for (index, member) in members.enumerated() {
-            if let slot = slotOfKey[member.key] {
+            let bytes = Array(member.key.utf8)
+            if let slot = slotOfKey[bytes] {
                 slots[slot].value = index
             } else {
-                slotOfKey[member.key] = slots.count
+                slotOfKey[bytes] = slots.count
                 var key = member.key
                 slots.append((index, index, key.withUTF8 { arrayIndex($0) }))
             }
@@ -189,4 +192,10 @@ extension JSONValue {
         }
         return value <= 4_294_967_294 ? UInt32(value) : nil
     }
+}
+
+/// Key equality as JavaScript sees it: same UTF-8 bytes (no Unicode canonical equivalence).
+@inline(__always)
+func sameKey(_ a: String, _ b: String) -> Bool {
+    a.utf8.elementsEqual(b.utf8)
 }

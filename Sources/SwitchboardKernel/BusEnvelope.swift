@@ -33,13 +33,14 @@ public struct BusEnvelope: Equatable, Sendable {
         }
     }
 
-    /// JSON in the original's field order; `data` null when absent (JSON.stringify keeps null).
+    /// JSON in the original's field order. As `JSON.stringify` does, an absent `data` or
+    /// `exclude` is left out and a present one is written as is (`[]` included).
     public func encoded() -> [UInt8] {
         var members: [(String, JSONValue)] = [("serverId", .string(serverID)), ("type", .string(kind.rawValue))]
         if let target { members.append(("target", .string(target))) }
         members.append(("event", .string(event)))
-        members.append(("data", data ?? .null))
-        if let exclude, !exclude.isEmpty { members.append(("exclude", .array(exclude.map { .string($0) }))) }
+        if let data { members.append(("data", data)) }
+        if let exclude { members.append(("exclude", .array(exclude.map { .string($0) }))) }
         var out: [UInt8] = []
         out.reserveCapacity(64)
         JSONValue.object(JSONObject(members)).serialize(into: &out)

@@ -129,3 +129,16 @@ import Testing
         }
     }
 }
+
+/// Found by fuzzing (fuzz/json/regressions): keys that Swift's String equality merges
+/// (canonically equivalent spellings) are distinct keys in JavaScript.
+@Suite struct CanonicallyEquivalentKeyTests {
+    @Test func equivalentSpellingsStayDistinctKeys() throws {
+        // {"é":1,"é":2,"0":3} with é precomposed, then e + U+0301: JS keeps both.
+        let text = "{\"\u{E9}\":1,\"e\u{301}\":2,\"0\":3}"
+        let value = try JSONValue.parse(text)
+        #expect(value.serialized() == "{\"0\":3,\"\u{E9}\":1,\"e\u{301}\":2}")
+        #expect(value["e\u{301}"] == 2)
+        #expect(value["\u{E9}"] == 1)
+    }
+}
