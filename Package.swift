@@ -54,7 +54,9 @@ let package = Package(
 
         .executableTarget(name: "switchboard", dependencies: ["Switchboard", "SwitchboardGen", "SwitchboardServe"]),
         .executableTarget(name: "switchboard-fixture", dependencies: ["Switchboard", "SwitchboardCrypto"]),
-        .executableTarget(name: "switchboard-bench", dependencies: ["SwitchboardKernel", "SwitchboardJSON"]),
+        .executableTarget(name: "switchboard-bench", dependencies: [
+            "SwitchboardKernel", "SwitchboardJSON", "SwitchboardCrypto", "SwitchboardCodec",
+        ]),
 
         .testTarget(name: "GeneratorTests", dependencies: ["SwitchboardGen"],
                     resources: [.copy("Specs")]),
