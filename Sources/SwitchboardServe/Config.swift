@@ -70,6 +70,8 @@ public struct ServeConfig: Sendable {
         options.tlsKeyFile = tls?.privateKey
         options.perMessageDeflate = perMessageDeflate
         options.compressionThreshold = compressionThreshold
+        options.maxConnectionsPerIP = abuse.maxConnectionsPerIP
+        options.maxMessagesBeforeAuth = abuse.maxMessagesBeforeAuth
         return options
     }
 

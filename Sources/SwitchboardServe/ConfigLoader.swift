@@ -83,14 +83,6 @@ public enum ConfigLoader {
             errors.append(config.error("encryption", "'optional' needs library support that is not there yet (the kernel runs "
                 + "handshakeFn only when requireEncryption is on); use off or required"))
         }
-        if config.abuse.maxConnectionsPerIP != 0 {
-            errors.append(config.error("abuse.max_connections_per_ip", "not enforceable yet: the library does not show "
-                + "the peer address to any hook; use 0 (a proxy in front can cap it)"))
-        }
-        if config.abuse.maxMessagesBeforeAuth != 0 {
-            errors.append(config.error("abuse.max_messages_before_auth", "not enforceable yet: the kernel answers "
-                + "messages before authentication without a hook; use 0 (auth_timeout bounds the window)"))
-        }
         if config.abuse.messageBurst != 0, config.abuse.messagesPerSecond == 0 {
             errors.append(config.error("abuse.message_burst", "needs abuse.messages_per_second"))
         }

@@ -195,11 +195,17 @@ private func errors(_ yaml: String?, env: [String: String] = [:]) -> [String] {
             == ["test.yaml:2: auth.jwt: needs hs256_secret, hs256_secret_file or public_key_file"])
         #expect(errors("tls:\n  cert: c.pem\n") == ["test.yaml:2: tls.cert: tls needs both cert and key"])
         #expect(errors("encryption: optional\n").first?.hasPrefix("test.yaml:1: encryption: 'optional' needs library support") == true)
-        #expect(errors("abuse:\n  max_connections_per_ip: 5\n").first?.hasPrefix("test.yaml:2: abuse.max_connections_per_ip: not enforceable yet") == true)
-        #expect(errors("abuse:\n  max_messages_before_auth: 3\n").first?.hasPrefix("test.yaml:2: abuse.max_messages_before_auth: not enforceable yet") == true)
         #expect(errors("abuse:\n  message_burst: 3\n") == ["test.yaml:2: abuse.message_burst: needs abuse.messages_per_second"])
         #expect(errors("timers:\n  heartbeat_timeout: 1s\n")
             == ["test.yaml:2: timers.heartbeat_timeout: heartbeat_timeout (1000 ms) is shorter than heartbeat_interval (30000 ms)"])
+    }
+
+    @Test func connectionAndPreAuthLimitsReachTheServerOptions() throws {
+        let config = try ConfigLoader.load(bytes: Array("abuse:\n  max_connections_per_ip: 5\n  max_messages_before_auth: 3\n".utf8),
+                                           file: "test.yaml", baseDirectory: ".", environment: [:])
+        #expect(config.serverOptions.maxConnectionsPerIP == 5)
+        #expect(config.serverOptions.maxMessagesBeforeAuth == 3)
+        #expect(errors("abuse:\n  max_connections_per_ip: -1\n").first?.hasPrefix("test.yaml:2: abuse.max_connections_per_ip:") == true)
     }
 
     @Test func keyFilesAreCheckedAtTheKeyThatNamesThem() throws {

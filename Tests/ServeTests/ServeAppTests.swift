@@ -122,6 +122,23 @@ final class RunningApp: @unchecked Sendable {
         #expect(running.app.counters.rateLimited == 1)
     }
 
+    @Test func connectionsPerIPAndMessagesBeforeAuthAreCapped() async throws {
+        let running = try RunningApp("abuse:\n  max_connections_per_ip: 2\n  max_messages_before_auth: 2\n")
+        defer { Task { await running.stop() } }
+        let (first, _) = try running.login("alice-token")
+        let second = try WSClient(port: running.port)
+        // A third connection from 127.0.0.1 is closed at accept: the upgrade never succeeds.
+        #expect(throws: (any Error).self) { try WSClient(port: running.port) }
+        // The second client floods before authenticating: the third message closes it with 4008.
+        try second.send("heartbeat", nil)
+        try second.send("heartbeat", nil)
+        try second.send("heartbeat", nil)
+        #expect(try second.receive() == nil && second.closeCode == 4008)
+        // The authenticated client is unaffected.
+        try first.send("heartbeat", nil)
+        #expect(running.app.server.port != nil)
+    }
+
     @Test func developmentModeSignsADemoToken() async throws {
         let config = try ConfigLoader.load(bytes: Array("listen:\n  port: 0\n".utf8), file: "t.yaml", baseDirectory: ".", environment: [:])
         let app = try ServeApp(config: config, logger: Logger(level: .error))
