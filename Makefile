@@ -55,10 +55,12 @@ browser: release
 sim: deps
 	scripts/sim $(SEED)
 
-# Random simulation seeds for SOAK_SECONDS (default 600).
+# Random simulation seeds for SOAK_SECONDS (default 600), then the real server under hostile
+# input and 10,000 idle connections for SOAK_SECONDS, with memory checked flat (docs/soak.md).
 SOAK_SECONDS ?= 600
 soak: deps
 	scripts/sim --soak $(SOAK_SECONDS)
+	scripts/soak-hostile $(SOAK_SECONDS)
 
 bench: deps
 	scripts/bench
