@@ -46,7 +46,7 @@ let package = Package(
         ]),
 
         // A deterministic simulation driver: virtual clock, sockets, bus and hooks from one seed.
-        .target(name: "SwitchboardSim", dependencies: ["Switchboard", "SwitchboardCodec"]),
+        .target(name: "SwitchboardSim", dependencies: ["Switchboard", "SwitchboardCodec", "SwitchboardBus"]),
         // `switchboard serve`: config file, JWT/token auth, room policy, demo page, metrics.
         .target(name: "SwitchboardServe", dependencies: [
             "Switchboard", "SwitchboardGen", "SwitchboardCrypto", "SwitchboardBus", "COpenSSL", "CYAML",
@@ -71,7 +71,7 @@ let package = Package(
         .testTarget(name: "BusTests", dependencies: ["SwitchboardBus"]),
         .testTarget(name: "POSIXTests", dependencies: ["SwitchboardPOSIX"]),
         .testTarget(name: "EndToEndTests", dependencies: ["Switchboard", "SwitchboardCrypto"]),
-        .testTarget(name: "SimTests", dependencies: ["SwitchboardSim"]),
+        .testTarget(name: "SimTests", dependencies: ["SwitchboardSim", "Switchboard"]),
         .testTarget(name: "ServeTests", dependencies: ["SwitchboardServe", "Switchboard", "SwitchboardCrypto", "SwitchboardBus"]),
     ]
 )

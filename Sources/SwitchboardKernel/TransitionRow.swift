@@ -35,7 +35,8 @@ public enum EffectTemplate: Equatable, Hashable, Sendable {
     case recordIdentity
     /// Mark the client encrypted (handshake succeeded).
     case markEncrypted
-    /// Index by user, subscribe to broadcast (unless encrypted), join own id and default rooms.
+    /// Index by user, join the broadcast audience (an encrypted client receives broadcasts
+    /// through the outbound transformer), join own id and default rooms.
     case admit
     /// Send `connected` (never through the outbound transformer).
     case sendConnected

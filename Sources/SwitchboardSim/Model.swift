@@ -1,0 +1,875 @@
+import Switchboard
+import SwitchboardCodec
+
+/// The reference model: what each client's server should do, from PROTOCOL.md alone.
+///
+/// It is written apart from the kernel and shares none of its routing. The world tells it
+/// what the servers received (each client item as its last byte arrives, hook answers, bus
+/// messages, API calls) and what they wrote (decoded where the driver takes the bytes). The
+/// model keeps its own client states, rooms, users and timers (fired lazily: every kernel timer
+/// is at an even millisecond and every input at an odd one, so the order is never in doubt),
+/// predicts every write, hook call, publish and close, and reconciles at the end of each event:
+/// a server writes synchronously, so whatever it should have written in an event is there by
+/// the event's end. The only excuse for a missing message is backpressure seen in that event.
+final class Model {
+    let config: SimConfig
+    let wallBase: Int64
+    weak var world: SimWorld?
+    var serverIDs: [String] = []
+    var clients: [Client] = []
+    private var idIndex: [String: Int] = [:]
+    private var serverDown: [Bool]
+    private var authenticated: [Set<Int>]
+    private var nextSweep: [Int64]
+    private var timers = TimerHeap()
+    private var touched: [Int] = []
+    private var touchedFlags: [Bool] = []
+    private var pendingPublishes: [Publish] = []
+    private var publishes: [Int: Publish] = [:]
+    private var expectThrow: Bool?
+    private var timedCloses: [Int] = []
+    private(set) var event = 0
+
+    var now: Int64 { world?.now ?? 0 }
+
+    struct Client {
+        enum Phase: String { case waiting, refused, accepted, unauthorized, authenticating, handshaking, authenticated, closed }
+        let index: Int
+        let server: Int
+        var phase = Phase.waiting
+        var acceptedAt: Int64 = 0
+        var lastReceive: Int64 = 0
+        var lastActivity: Int64 = 0
+        var authDeadline: Int64 = -1
+        var inProgressDeadline: Int64 = -1
+        var authData: JSONValue?
+        var userID: String?
+        var encrypted = false
+        var id: String?
+        var rooms: Set<String> = []
+        var ownRoom = false
+        var admitted = false
+        /// The server stops reading: close frame or HTTP answer written, or dropped.
+        var closing = false
+        var aborted = false
+        var overLimitEvent = -1
+        var everOverLimit = false
+        var connectedCalls = 0
+        var disconnectedCalls = 0
+        // Expectations for the current event (and a close that may come later).
+        var expectHTTP: [Int] = []
+        var expectErrors: [String] = []
+        var expectConnected: Connected?
+        var expectDeliveries: [Tag: (event: String, wrapped: Bool)] = [:]
+        var expectHooks: [HookCall] = []
+        var expectClose: Close?
+        var expectPongs = 0
+
+        var isLive: Bool { [.unauthorized, .authenticating, .handshaking, .authenticated].contains(phase) }
+    }
+
+    struct Connected {
+        var userID: String?
+        var keys: (key: String, salt: String)?
+    }
+
+    /// The close frame a client must get: one of `options` (reason nil: any).
+    struct Close {
+        var options: [(code: UInt16?, reason: String?)]
+        var at: Int64
+        /// Shutdown closes go out in batches, maybe in a later event.
+        var batched: Bool
+        /// From a timer the model fired lazily: due by the end of its millisecond, not of this event.
+        var timed = false
+
+        func matches(_ code: UInt16?, _ reason: String) -> Bool {
+            options.contains { $0.code == code && ($0.reason == nil || $0.reason == reason) }
+        }
+        var text: String { options.map { "\($0.code.map(String.init) ?? "-") \($0.reason ?? "*")" }.joined(separator: " | ") }
+    }
+
+    struct Publish {
+        var server: Int
+        var channel: String
+        var type: String
+        var target: String?
+        var event: String
+        var tag: Tag
+        var exclude: [String]
+    }
+
+    init(config: SimConfig, wallBase: Int64) {
+        self.config = config
+        self.wallBase = wallBase
+        serverDown = Array(repeating: false, count: config.serverCount)
+        authenticated = Array(repeating: [], count: config.serverCount)
+        nextSweep = Array(repeating: config.options.heartbeatInterval, count: config.serverCount)
+    }
+
+    func setUp(clients plans: [ClientPlan]) {
+        clients = plans.enumerated().map { Client(index: $0.offset, server: $0.element.server) }
+        touchedFlags = Array(repeating: false, count: plans.count)
+    }
+
+    private func problem(_ text: String) { world?.record(text) }
+
+    private func touch(_ k: Int) {
+        if !touchedFlags[k] {
+            touchedFlags[k] = true
+            touched.append(k)
+        }
+    }
+
+    // MARK: - Ids
+
+    func client(forID id: String) -> Int? { idIndex[id] }
+    func id(ofClient k: Int) -> String? { clients.indices.contains(k) ? clients[k].id : nil }
+    /// Ids of authenticated clients anywhere, by client index.
+    func knownIDs() -> [String] {
+        clients.filter { $0.phase == .authenticated }.compactMap(\.id)
+    }
+
+    private func learnID(_ id: String, for k: Int) {
+        if let known = clients[k].id {
+            if known != id { problem("c\(k) has id \(id) but was \(known)") }
+            return
+        }
+        if let other = idIndex[id], other != k { problem("c\(k) and c\(other) share the id \(id)") }
+        let parts = id.split(separator: "-")
+        if id.count != 36 || parts.map(\.count) != [8, 4, 4, 4, 12] || parts[2].first != "4" {
+            problem("c\(k) id \(id) is not a version-4 UUID")
+        }
+        clients[k].id = id
+        idIndex[id] = k
+    }
+
+    // MARK: - Timers (fired lazily, in time order)
+
+    /// Fires every model timer and heartbeat sweep due at or before now.
+    private func advance() {
+        let t = now
+        while true {
+            var sweepServer = -1
+            var sweepTime = Int64.max
+            for s in 0..<config.serverCount where !serverDown[s] && nextSweep[s] < sweepTime {
+                sweepTime = nextSweep[s]
+                sweepServer = s
+            }
+            let timerTime = timers.top?.deadline ?? .max
+            guard min(sweepTime, timerTime) <= t else { return }
+            if timerTime <= sweepTime {
+                let entry = timers.pop()!
+                fire(entry)
+            } else {
+                nextSweep[sweepServer] += config.options.heartbeatInterval
+                sweep(sweepServer, at: sweepTime)
+            }
+        }
+    }
+
+    private func fire(_ entry: TimerHeap.Entry) {
+        let c = clients[entry.client]
+        switch entry.kind {
+        case .auth:
+            guard c.phase == .unauthorized, c.authDeadline == entry.deadline else { return }
+        case .inProgress:
+            guard c.phase == .authenticating || c.phase == .handshaking, c.inProgressDeadline == entry.deadline else { return }
+        }
+        closeClient(entry.client, [(4001, "Authentication timeout")], at: entry.deadline)
+    }
+
+    private func sweep(_ s: Int, at time: Int64) {
+        for k in authenticated[s].sorted() where time - clients[k].lastActivity > config.options.heartbeatTimeout {
+            closeClient(k, [(4002, "Heartbeat timeout")], at: time)
+        }
+    }
+
+    // MARK: - Client lifecycle
+
+    /// The kernel forgets the client: out of every index; a close frame is expected.
+    private func closeClient(_ k: Int, _ options: [(UInt16?, String?)], at time: Int64? = nil, batched: Bool = false) {
+        release(k)
+        if !options.isEmpty {
+            clients[k].expectClose = Close(options: options.map { (code: $0.0, reason: $0.1) }, at: time ?? now,
+                                           batched: batched, timed: time != nil)
+            if time != nil { timedCloses.append(k) }
+        }
+        touch(k)
+    }
+
+    private func release(_ k: Int) {
+        var c = clients[k]
+        if c.phase == .authenticated { authenticated[c.server].remove(k) }
+        c.phase = .closed
+        c.rooms = []
+        c.ownRoom = false
+        clients[k] = c
+    }
+
+    func accepted(client k: Int, connection: ConnectionID) {
+        advance()
+        let s = clients[k].server
+        if serverDown[s] { problem("c\(k) accepted by S\(s) after it stopped accepting") }
+        clients[k].phase = .accepted
+        clients[k].acceptedAt = now
+        clients[k].lastReceive = now
+    }
+
+    func refused(client k: Int) {
+        advance()
+        let s = clients[k].server
+        if !serverDown[s] { problem("c\(k) refused by S\(s) while it accepts") }
+        clients[k].phase = .refused
+    }
+
+    func chunkArrived(client k: Int) {
+        advance()
+        if !clients[k].closing { clients[k].lastReceive = now }
+    }
+
+    /// An item the client sent is complete at the server, which processes it next.
+    func itemArrived(client k: Int, _ item: SentItem) {
+        advance()
+        var c = clients[k]
+        guard !c.closing else { return }
+        if case .ping = item {
+            // RFC 6455 5.5.2: answered at once, whatever the client's state.
+            clients[k].expectPongs += 1
+            c.expectPongs += 1
+            touch(k)
+        }
+        if c.phase == .closed {
+            // Released by shutdown but still waiting for its 1001 batch: the engine answers
+            // a close frame or a protocol error itself.
+            guard var close = c.expectClose, close.batched else { return }
+            switch item {
+            case .close(let code): close.options.append((code: code, reason: ""))
+            case .violation(let violation): close.options.append((code: violation.closeCode, reason: nil))
+            default: break
+            }
+            clients[k].expectClose = close
+            return
+        }
+        if c.phase == .accepted {
+            guard case .upgrade(let style) = item else {
+                problem("c\(k) sent \(item.label) before its upgrade completed")
+                return
+            }
+            touch(k)
+            if style == .normal {
+                c.phase = .unauthorized
+                c.lastActivity = now
+                c.authDeadline = now + config.options.authTimeout
+                timers.push(.init(deadline: c.authDeadline, client: k, kind: .auth))
+                c.expectHTTP = [101]
+            } else {
+                c.phase = .closed
+                c.expectHTTP = [style.expectedStatus ?? 0]
+            }
+            clients[k] = c
+            return
+        }
+        guard c.isLive else {
+            problem("c\(k) item \(item.label) in phase \(c.phase)")
+            return
+        }
+        touch(k)
+        switch item {
+        case .upgrade:
+            problem("c\(k) upgraded twice")
+        case .ping, .pong, .fragment:
+            // PROTOCOL.md 1: every frame received from a client counts as activity.
+            clients[k].lastActivity = now
+        case .close(let code):
+            closeClient(k, [(code, "")])
+        case .violation(let violation):
+            closeClient(k, [(violation.closeCode, nil)])
+        case .message(let inbound):
+            clients[k].lastActivity = now
+            message(k, inbound)
+        }
+    }
+
+    /// PROTOCOL.md 4, in its order.
+    private func message(_ k: Int, _ inbound: Inbound) {
+        let c = clients[k]
+        switch inbound {
+        case .invalidJSON:
+            clients[k].expectErrors.append("Invalid message format")
+        case .noEvent, .heartbeat:
+            break
+        case .authenticate(let data):
+            guard c.phase == .unauthorized else {
+                clients[k].expectErrors.append("Already authenticated")
+                return
+            }
+            clients[k].phase = .authenticating
+            clients[k].authDeadline = -1
+            clients[k].inProgressDeadline = now + 3 * config.options.authTimeout
+            timers.push(.init(deadline: clients[k].inProgressDeadline, client: k, kind: .inProgress))
+            clients[k].authData = data
+            clients[k].expectHooks.append(.authenticate(client: k, data: data))
+        case .join, .leave, .custom, .app:
+            guard c.phase == .authenticated else {
+                clients[k].expectErrors.append("Not authenticated")
+                return
+            }
+            switch inbound {
+            case .join(let data):
+                var rooms: [String] = []
+                for case .string(let name) in data?["rooms"]?.arrayValue ?? [] {
+                    let length = name.utf16.count
+                    if length >= 1, length <= 256, !name.hasPrefix("ws:"), !rooms.contains(name) { rooms.append(name) }
+                }
+                if !rooms.isEmpty, config.hooks.validateRoomConfigured {
+                    clients[k].expectHooks.append(.validateRoom(client: k, clientID: c.id ?? "?", userID: c.userID, rooms: rooms))
+                }
+            case .leave(let data):
+                for case .string(let name) in data?["rooms"]?.arrayValue ?? [] {
+                    if name == c.id { clients[k].ownRoom = false }
+                    clients[k].rooms.remove(name)
+                }
+            case .app(let target, let tag):
+                appMessage(from: k, target, tag)
+            default:
+                break
+            }
+        }
+    }
+
+    /// The app's messageHandler routing (AppHooks.handleMessage), predicted.
+    private func appMessage(from k: Int, _ target: Target, _ tag: Tag) {
+        let s = clients[k].server
+        switch target {
+        case .echo:
+            expect(k, tag, "echo")
+        case .broadcast:
+            send(server: s, destination: nil, event: "broadcast", tag: tag)
+        case .room(let room):
+            send(server: s, destination: room, event: "room-message", tag: tag)
+        case .client(let id):
+            send(server: s, destination: id, event: "client-message", tag: tag)
+        case .user(let user):
+            for r in userMembers(s, user) { expect(r, tag, "user-message") }
+            expectPublish(Publish(server: s, channel: "ws:user:\(user)", type: "user", target: user, event: "user-message", tag: tag, exclude: []))
+        }
+    }
+
+    /// `Server.send(destination?, topic, data)`: PROTOCOL.md 7.
+    private func send(server s: Int, destination: String?, event: String, tag: Tag) {
+        guard let destination else {
+            for r in authenticated[s] { expect(r, tag, event) }
+            expectPublish(Publish(server: s, channel: "ws:broadcast", type: "broadcast", target: nil, event: event, tag: tag, exclude: []))
+            return
+        }
+        if let r = idIndex[destination], clients[r].server == s, clients[r].isLive {
+            if clients[r].phase == .authenticated { expect(r, tag, event) }
+            expectPublish(Publish(server: s, channel: "ws:client:\(destination)", type: "client", target: destination, event: event, tag: tag, exclude: []))
+        } else {
+            for r in roomMembers(s, destination) { expect(r, tag, event) }
+            expectPublish(Publish(server: s, channel: "ws:room:\(destination)", type: "room", target: destination, event: event, tag: tag, exclude: []))
+        }
+    }
+
+    private func roomMembers(_ s: Int, _ room: String) -> [Int] {
+        authenticated[s].filter { clients[$0].rooms.contains(room) || (clients[$0].ownRoom && clients[$0].id == room) }
+    }
+
+    private func userMembers(_ s: Int, _ user: String) -> [Int] {
+        authenticated[s].filter { clients[$0].userID == user }
+    }
+
+    private func expect(_ k: Int, _ tag: Tag, _ event: String) {
+        touch(k)
+        if clients[k].expectDeliveries[tag] != nil { problem("model: c\(k) expects \(tag) twice in one event") }
+        clients[k].expectDeliveries[tag] = (event, config.options.requireEncryption && clients[k].encrypted && event != "echo")
+    }
+
+    private func expectError(_ k: Int, _ message: String) {
+        touch(k)
+        clients[k].expectErrors.append(message)
+    }
+
+    private func expectPublish(_ publish: Publish) { pendingPublishes.append(publish) }
+
+    // MARK: - Hooks
+
+    func hookCalled(_ call: HookCall) {
+        switch call {
+        case .authenticate(let k, let data):
+            guard let index = clients[k].expectHooks.firstIndex(where: {
+                if case .authenticate(_, let expected) = $0 { return expected == data }
+                return false
+            }) else {
+                problem("authenticateFn called for c\(k) unexpectedly (phase \(clients[k].phase))")
+                return
+            }
+            clients[k].expectHooks.remove(at: index)
+        case .handshake(let k, let clientID, let userID, let data):
+            guard let index = clients[k].expectHooks.firstIndex(where: {
+                if case .handshake = $0 { return true }
+                return false
+            }) else {
+                problem("handshakeFn called for c\(k) unexpectedly (phase \(clients[k].phase))")
+                return
+            }
+            clients[k].expectHooks.remove(at: index)
+            learnID(clientID, for: k)
+            if userID != clients[k].userID { problem("handshakeFn for c\(k): userId \(userID ?? "nil"), expected \(clients[k].userID ?? "nil")") }
+            if data != clients[k].authData { problem("handshakeFn for c\(k): data \(data), expected the authenticate data") }
+        case .validateRoom(let k, let clientID, let userID, let rooms):
+            guard let index = clients[k].expectHooks.firstIndex(where: {
+                if case .validateRoom(_, _, _, let expected) = $0 { return expected == rooms }
+                return false
+            }) else {
+                problem("validateRoomFn called for c\(k) with \(rooms) unexpectedly (expected \(clients[k].expectHooks))")
+                return
+            }
+            clients[k].expectHooks.remove(at: index)
+            if clientID != clients[k].id || userID != clients[k].userID {
+                problem("validateRoomFn for c\(k): client \(clientID)/\(userID ?? "nil"), expected \(clients[k].id ?? "?")/\(clients[k].userID ?? "nil")")
+            }
+        }
+    }
+
+    func hookAnswered(_ answer: HookAnswer, server: Int) {
+        advance()
+        switch answer {
+        case .callback:
+            return
+        case .authenticate(let k, let outcome):
+            guard clients[k].phase == .authenticating else { return stale() }
+            touch(k)
+            switch outcome {
+            case .ok(let user):
+                clients[k].userID = user
+                if config.options.requireEncryption {
+                    if config.hooks.handshakeConfigured {
+                        clients[k].phase = .handshaking
+                        clients[k].expectHooks.append(.handshake(client: k, clientID: "", userID: user, data: clients[k].authData ?? [:]))
+                    } else {
+                        closeClient(k, [(4004, "Encryption required")])
+                    }
+                } else {
+                    admit(k, keys: nil)
+                }
+            case .rejected:
+                expectError(k, "Authentication failed")
+                closeClient(k, [(4003, "Authentication failed")])
+            case .threw:
+                expectError(k, "Authentication error")
+                closeClient(k, [(4003, "Authentication failed")])
+            }
+        case .handshake(let k, let outcome):
+            guard clients[k].phase == .handshaking else { return stale() }
+            touch(k)
+            switch outcome {
+            case .ok(let key, let salt):
+                clients[k].encrypted = true
+                admit(k, keys: (key, salt))
+            case .rejected:
+                expectError(k, "Encryption handshake failed")
+                closeClient(k, [(4004, "Encryption required")])
+            case .threw:
+                expectError(k, "Authentication error")
+                closeClient(k, [(4003, "Authentication failed")])
+            }
+        case .validateRoom(let k, let rooms):
+            guard clients[k].phase == .authenticated else { return stale() }
+            for room in rooms ?? [] {
+                if room == clients[k].id { clients[k].ownRoom = true } else { clients[k].rooms.insert(room) }
+            }
+        }
+    }
+
+    private func stale() { world?.stats.staleAnswers += 1 }
+
+    /// PROTOCOL.md 5: index, rooms, `connected`, state AUTHENTICATED, lastActivity = now.
+    private func admit(_ k: Int, keys: (key: String, salt: String)?) {
+        var c = clients[k]
+        c.phase = .authenticated
+        c.admitted = true
+        c.lastActivity = now
+        c.inProgressDeadline = -1
+        c.ownRoom = true
+        c.rooms = Set(config.options.defaultRooms)
+        c.expectConnected = Connected(userID: c.userID, keys: keys)
+        clients[k] = c
+        authenticated[c.server].insert(k)
+        touch(k)
+    }
+
+    func callback(connected: Bool, client k: Int, userID: String?, metadata: JSONValue?) {
+        if userID != clients[k].userID { problem("client\(connected ? "Connected" : "Disconnected")Fn for c\(k) with userId \(userID ?? "nil")") }
+        if connected {
+            clients[k].connectedCalls += 1
+            if metadata != ["k": JSONValue(k)] { problem("clientConnectedFn for c\(k) with metadata \(metadata.map { "\($0)" } ?? "nil")") }
+            if !clients[k].admitted { problem("clientConnectedFn for c\(k), which was never admitted") }
+        } else {
+            clients[k].disconnectedCalls += 1
+            if clients[k].isLive { problem("clientDisconnectedFn for c\(k) while it is \(clients[k].phase)") }
+        }
+    }
+
+    // MARK: - What the servers wrote
+
+    func serverWrote(client k: Int, _ event: FrameReader.Event) {
+        advance()
+        switch event {
+        case .http(let status, _):
+            if let index = clients[k].expectHTTP.firstIndex(of: status) {
+                clients[k].expectHTTP.remove(at: index)
+            } else if status == 408, clients[k].phase == .accepted,
+                      now - clients[k].acceptedAt > config.options.upgradeTimeout {
+                clients[k].phase = .closed
+            } else {
+                problem("S\(clients[k].server) answered c\(k) HTTP \(status) (phase \(clients[k].phase), expected \(clients[k].expectHTTP))")
+            }
+            if status != 101 { clients[k].closing = true }
+        case .text(let payload), .binary(let payload):
+            wroteMessage(k, payload)
+        case .close(let code, let reason):
+            wroteClose(k, code, reason)
+        case .pong:
+            if clients[k].expectPongs > 0 { clients[k].expectPongs -= 1 } else { problem("S\(clients[k].server) sent c\(k) a pong it did not ask for") }
+        case .ping:
+            let silent = now - clients[k].lastReceive
+            if !config.options.sendPings || silent <= config.options.idleTimeout / 2 {
+                problem("S\(clients[k].server) pinged c\(k) after \(silent) ms of silence (sendPings \(config.options.sendPings), idleTimeout \(config.options.idleTimeout))")
+            }
+        case .malformed(let why):
+            problem("S\(clients[k].server) wrote malformed bytes to c\(k): \(why)")
+        }
+    }
+
+    private func wroteMessage(_ k: Int, _ payload: [UInt8]) {
+        guard let value = try? JSONValue.parse(payload), var event = value["event"]?.stringValue else {
+            problem("S\(clients[k].server) wrote c\(k) a message that is no envelope: \(String(decoding: payload.prefix(100), as: UTF8.self))")
+            return
+        }
+        var data = value["data"]
+        var wrapped = false
+        if event == "encrypted", let inner = data?["wrapped"], let innerEvent = inner["event"]?.stringValue {
+            wrapped = true
+            event = innerEvent
+            data = inner["data"]
+            if data == .null { data = nil }
+        }
+        let c = clients[k]
+        switch event {
+        case "connected":
+            guard let expected = c.expectConnected else {
+                problem("c\(k) got an unexpected `connected` (phase \(c.phase))")
+                return
+            }
+            clients[k].expectConnected = nil
+            if wrapped { problem("c\(k) got `connected` through the transformer") }
+            guard let id = data?["id"]?.stringValue else {
+                problem("c\(k) got `connected` without an id: \(value)")
+                return
+            }
+            learnID(id, for: k)
+            if data?["userId"]?.stringValue != expected.userID { problem("c\(k) `connected` userId \(data?["userId"].map { "\($0)" } ?? "absent"), expected \(expected.userID ?? "absent")") }
+            let time = isoTime(unixMilliseconds: wallBase + now)
+            if data?["time"]?.stringValue != time { problem("c\(k) `connected` time \(data?["time"].map { "\($0)" } ?? "absent"), expected \(time)") }
+            if data?["serverPublicKey"]?.stringValue != expected.keys?.key || data?["salt"]?.stringValue != expected.keys?.salt {
+                problem("c\(k) `connected` keys \(data.map { "\($0)" } ?? "nil"), expected \(expected.keys.map { "\($0)" } ?? "none")")
+            }
+        case "error":
+            let message = data?["message"]?.stringValue ?? "?"
+            guard let first = c.expectErrors.first else {
+                problem("c\(k) got an unexpected error \"\(message)\" (phase \(c.phase))")
+                return
+            }
+            if first != message { problem("c\(k) got error \"\(message)\", expected \"\(first)\"") }
+            clients[k].expectErrors.removeFirst()
+            if wrapped != (config.options.requireEncryption && c.encrypted) { problem("c\(k) error \(wrapped ? "" : "not ")wrapped (encrypted: \(c.encrypted))") }
+        default:
+            guard let tag = Tag(data) else {
+                problem("c\(k) got an untagged `\(event)`: \(value)")
+                return
+            }
+            guard let expected = clients[k].expectDeliveries.removeValue(forKey: tag) else {
+                problem("c\(k) got `\(event)` \(tag) it should not get (phase \(c.phase), rooms \(c.rooms.sorted()))")
+                return
+            }
+            world?.stats.deliveriesChecked += 1
+            if expected.event != event { problem("c\(k) got \(tag) as `\(event)`, expected `\(expected.event)`") }
+            if expected.wrapped != wrapped { problem("c\(k) got \(tag) \(wrapped ? "" : "not ")wrapped") }
+        }
+    }
+
+    private func wroteClose(_ k: Int, _ code: UInt16?, _ reason: String) {
+        touch(k)
+        var c = clients[k]
+        c.closing = true
+        defer { clients[k] = c }
+        if let close = c.expectClose, close.matches(code, reason) {
+            c.expectClose = nil
+            return
+        }
+        if code == 1008, c.overLimitEvent == event || world?.isOverLimit(client: k) == true, c.isLive,
+           config.options.closeOnBackpressureLimit {
+            if reason != "Backpressure limit exceeded" { problem("c\(k) 1008 with reason \"\(reason)\"") }
+            clients[k] = c
+            release(k)
+            c = clients[k]
+            return
+        }
+        let text = "\(code.map(String.init) ?? "no code") \"\(reason)\""
+        problem("c\(k) got close \(text); expected \(c.expectClose?.text ?? "none") (phase \(c.phase)\(c.everOverLimit ? ", was over the limit" : ""))")
+        c.expectClose = nil
+        if c.isLive {
+            clients[k] = c
+            release(k)
+            c = clients[k]
+        }
+    }
+
+    enum AbortReason { case abort, shutdown, linger }
+
+    /// The server dropped the connection without a close handshake.
+    func serverAborted(client k: Int, why: AbortReason) {
+        advance()
+        touch(k)
+        var c = clients[k]
+        switch why {
+        case .linger, .shutdown:
+            break
+        case .abort:
+            if !c.closing, now - c.lastReceive <= config.options.idleTimeout {
+                problem("S\(c.server) dropped c\(k) after \(now - c.lastReceive) ms of silence (idleTimeout \(config.options.idleTimeout), phase \(c.phase))")
+            }
+        }
+        if let close = c.expectClose, close.at == now || close.batched {
+            c.expectClose = nil  // a tie with the idle sweep, or the shutdown grace ran out
+        }
+        c.aborted = true
+        c.closing = true
+        clients[k] = c
+        if clients[k].isLive || clients[k].phase == .accepted { release(k) }
+    }
+
+    /// The engine heard `connectionClosed`.
+    func transportClosed(client k: Int) {
+        advance()
+        if clients[k].isLive || clients[k].phase == .accepted {
+            touch(k)
+            release(k)
+        }
+        // A shutdown close still queued for its batch can no longer be written.
+        if clients[k].expectClose?.batched == true { clients[k].expectClose = nil }
+    }
+
+    func overLimit(client k: Int) {
+        clients[k].overLimitEvent = event
+        clients[k].everOverLimit = true
+    }
+
+    func shutdownBegan(server s: Int) {
+        advance()
+        serverDown[s] = true
+        for k in clients.indices where clients[k].server == s {
+            if clients[k].phase == .accepted {
+                touch(k)
+                clients[k].expectHTTP.append(503)
+                release(k)
+            } else if clients[k].isLive {
+                closeClient(k, [(1001, "Server shutting down")], batched: true)
+            }
+        }
+    }
+
+    // MARK: - Bus and API calls
+
+    func published(server s: Int, serial: Int, channel: String, message: [UInt8], lost: Bool) {
+        guard let value = try? JSONValue.parse(message), let tag = Tag(value["data"]) else {
+            problem("S\(s) published an envelope the model cannot read on \(channel): \(String(decoding: message.prefix(120), as: UTF8.self))")
+            return
+        }
+        guard let index = pendingPublishes.firstIndex(where: { $0.server == s && $0.channel == channel && $0.tag == tag }) else {
+            problem("S\(s) published \(tag) on \(channel) unexpectedly")
+            return
+        }
+        let expected = pendingPublishes.remove(at: index)
+        let exclude = value["exclude"]?.arrayValue?.compactMap(\.stringValue) ?? []
+        if value["serverId"]?.stringValue != serverIDs[s] || value["type"]?.stringValue != expected.type
+            || value["target"]?.stringValue != expected.target || value["event"]?.stringValue != expected.event
+            || exclude != expected.exclude {
+            problem("S\(s) published \(String(decoding: message, as: UTF8.self)); expected type \(expected.type) target \(expected.target ?? "none") event \(expected.event) exclude \(expected.exclude)")
+        }
+        if !lost { publishes[serial] = expected }
+    }
+
+    func busArrived(_ delivery: BusDelivery) {
+        advance()
+        guard let publish = publishes[delivery.serial] else {
+            problem("bus message m\(delivery.serial) arrived but was never published (or was lost)")
+            return
+        }
+        let s = delivery.to
+        guard s != publish.server, !serverDown[s] else { return }
+        switch publish.type {
+        case "broadcast":
+            for r in authenticated[s] where !excluded(r, publish.exclude) { expect(r, publish.tag, publish.event) }
+        case "room":
+            for r in roomMembers(s, publish.target ?? "") where !excluded(r, publish.exclude) { expect(r, publish.tag, publish.event) }
+        case "user":
+            for r in userMembers(s, publish.target ?? "") { expect(r, publish.tag, publish.event) }
+        default:
+            if let r = idIndex[publish.target ?? ""], clients[r].server == s, clients[r].phase == .authenticated {
+                expect(r, publish.tag, publish.event)
+            }
+        }
+    }
+
+    private func excluded(_ k: Int, _ ids: [String]) -> Bool {
+        guard let id = clients[k].id else { return false }
+        return ids.contains(id)
+    }
+
+    func appCall(server s: Int, _ call: SimWorld.ResolvedCall, tag: Tag) {
+        advance()
+        guard world?.shutdownRequested[s] != true else {
+            expectThrow = true
+            return
+        }
+        expectThrow = false
+        switch call {
+        case .broadcast(let exclude):
+            for r in authenticated[s] where !excluded(r, exclude) { expect(r, tag, "app") }
+        case .toRoom(let room, let exclude):
+            for r in roomMembers(s, room) where !excluded(r, exclude) { expect(r, tag, "app") }
+        case .toUser(let user):
+            for r in userMembers(s, user) { expect(r, tag, "app") }
+        case .toClient(let id):
+            if let r = idIndex[id], clients[r].server == s, clients[r].phase == .authenticated { expect(r, tag, "app") }
+        case .send(let destination):
+            send(server: s, destination: destination, event: "app", tag: tag)
+        case .publishBroadcast(let exclude):
+            expectPublish(Publish(server: s, channel: "ws:broadcast", type: "broadcast", target: nil, event: "app", tag: tag, exclude: exclude))
+        case .publishRoom(let room, let exclude):
+            expectPublish(Publish(server: s, channel: "ws:room:\(room)", type: "room", target: room, event: "app", tag: tag, exclude: exclude))
+        }
+    }
+
+    func appCallReturned(server s: Int, threw: String?) {
+        if expectThrow == true, threw != "WebSocket not initialized" {
+            problem("S\(s) API call after shutdown: \(threw.map { "threw \($0)" } ?? "did not throw"), expected \"WebSocket not initialized\"")
+        }
+        if expectThrow == false, let threw { problem("S\(s) API call threw \(threw)") }
+        expectThrow = nil
+    }
+
+    // MARK: - Reconciliation
+
+    /// Every write, hook call and publish of an event happens within it.
+    func endOfEvent() {
+        for k in touched {
+            touchedFlags[k] = false
+            var c = clients[k]
+            // Over the limit now means over it at the engine's check too: within an event the
+            // send buffer only grows (drains are events of their own).
+            let excused = c.overLimitEvent == event || world?.isOverLimit(client: k) == true
+            var missing: [String] = []
+            missing += c.expectErrors.map { "error \"\($0)\"" }
+            if c.expectConnected != nil { missing.append("`connected`") }
+            missing += c.expectDeliveries.sorted { $0.key.description < $1.key.description }.map { "`\($0.value.event)` \($0.key)" }
+            if !missing.isEmpty {
+                if excused {
+                    world?.stats.excusedLosses += missing.count
+                } else {
+                    problem("c\(k) never got \(missing.joined(separator: ", ")) (phase \(c.phase))")
+                }
+            }
+            if !c.expectHooks.isEmpty { problem("c\(k): hooks not called: \(c.expectHooks)") }
+            if c.expectPongs > 0 { problem("c\(k): \(c.expectPongs) ping(s) not answered") }
+            c.expectPongs = 0
+            if !c.expectHTTP.isEmpty { problem("c\(k): HTTP \(c.expectHTTP) not answered") }
+            if let close = c.expectClose, !close.batched, !close.timed, !c.aborted {
+                problem("c\(k) never got close \(close.text) (phase \(c.phase))")
+                c.expectClose = nil
+            }
+            c.expectErrors = []
+            c.expectConnected = nil
+            c.expectDeliveries = [:]
+            c.expectHooks = []
+            c.expectHTTP = []
+            clients[k] = c
+        }
+        touched.removeAll(keepingCapacity: true)
+        for publish in pendingPublishes {
+            problem("S\(publish.server) never published \(publish.tag) on \(publish.channel)")
+        }
+        pendingPublishes.removeAll()
+        if !timedCloses.isEmpty {
+            let time = now
+            timedCloses.removeAll { k in
+                guard let close = clients[k].expectClose, close.timed else { return true }
+                guard (world?.queue.nextTime ?? .max) > close.at || time > close.at else { return false }
+                if !clients[k].aborted { problem("c\(k) never got close \(close.text) due at \(close.at) (phase \(clients[k].phase))") }
+                clients[k].expectClose = nil
+                return true
+            }
+        }
+        event += 1
+    }
+
+    /// After the run: every client gone, every close sent, callbacks exactly once.
+    func finish() {
+        advance()
+        for c in clients {
+            if c.phase != .closed && c.phase != .refused {
+                problem("c\(c.index) still \(c.phase) at S\(c.server) at the end")
+            }
+            if let close = c.expectClose, !c.aborted { problem("c\(c.index) never got close \(close.text)") }
+            let expected = c.admitted ? 1 : 0
+            if c.connectedCalls != expected { problem("clientConnectedFn ran \(c.connectedCalls)x for c\(c.index) (expected \(expected))") }
+            if c.disconnectedCalls != expected { problem("clientDisconnectedFn ran \(c.disconnectedCalls)x for c\(c.index) (expected \(expected))") }
+        }
+    }
+}
+
+/// The model's per-client timers: a min-heap with lazy invalidation.
+struct TimerHeap {
+    enum Kind { case auth, inProgress }
+    struct Entry {
+        var deadline: Int64
+        var client: Int
+        var kind: Kind
+    }
+    private var entries: [Entry] = []
+
+    var top: Entry? { entries.first }
+
+    mutating func push(_ entry: Entry) {
+        entries.append(entry)
+        var child = entries.count - 1
+        while child > 0 {
+            let parent = (child - 1) / 2
+            guard entries[child].deadline < entries[parent].deadline else { break }
+            entries.swapAt(child, parent)
+            child = parent
+        }
+    }
+
+    mutating func pop() -> Entry? {
+        guard !entries.isEmpty else { return nil }
+        let top = entries[0]
+        let last = entries.removeLast()
+        if !entries.isEmpty {
+            entries[0] = last
+            var parent = 0
+            while true {
+                let left = 2 * parent + 1
+                guard left < entries.count else { break }
+                var smallest = left
+                if left + 1 < entries.count, entries[left + 1].deadline < entries[left].deadline { smallest = left + 1 }
+                guard entries[smallest].deadline < entries[parent].deadline else { break }
+                entries.swapAt(smallest, parent)
+                parent = smallest
+            }
+        }
+        return top
+    }
+}

@@ -1,1 +1,0 @@
-// SwitchboardSim: the deterministic simulation driver (placeholder until it lands).

@@ -1,0 +1,89 @@
+import Switchboard
+import SwitchboardBus
+import Synchronization
+
+/// A `Driver` on the simulated world: virtual clock, virtual sockets (partial reads, a send
+/// buffer drained at a seeded rate, stalls and resets), timers on the world's heap, and hooks
+/// run to completion with their answers delivered after a seeded latency.
+///
+/// It is the proof that a custom IO driver plugs in: the servers of a simulation are ordinary
+/// `Server`s built with `Server(options:hooks:driver:bus:)`.
+public final class SimDriver: Driver, @unchecked Sendable {
+    unowned let world: SimWorld
+    public let index: Int
+    weak var events: DriverEvents?
+    /// Armed timers: token -> generation of the heap entry that may fire.
+    var timers: [UInt64: UInt64] = [:]
+    private var generation: UInt64 = 0
+    var accepting = true
+    let stopped = Atomic<Bool>(false)
+
+    init(world: SimWorld, index: Int) {
+        self.world = world
+        self.index = index
+    }
+
+    /// Timer tokens armed now (for leak checks).
+    public var armedTimers: [UInt64] { timers.keys.sorted() }
+    /// Whether `stop()` was called (the end of `Server.shutdown()`).
+    public var isStopped: Bool { stopped.load(ordering: .acquiring) }
+
+    public func start(host: String, port: Int, events: DriverEvents) throws -> Int {
+        self.events = events
+        return 40000 + index
+    }
+
+    /// Steps the shared world until it is idle or reaches its current horizon.
+    public func run() { world.run(until: world.horizon) }
+    public func stop() { stopped.store(true, ordering: .releasing) }
+    public func stopAccepting() { world.stopAccepting(index) }
+    public func execute(_ work: @escaping @Sendable () -> Void) { world.execute(driver: index, work) }
+    /// True on the sim thread, except inside a hook (hooks run off the loop, as with a real driver).
+    public var inLoop: Bool { world.isSimThread && !world.runningHook }
+    public var now: Now { Now(monotonic: world.now, wall: world.wallBase + world.now) }
+    public func write(_ connection: ConnectionID, _ bytes: SharedBytes) { world.serverWrite(index, connection, bytes) }
+    public func bufferedAmount(_ connection: ConnectionID) -> Int { world.sockets[connection]?.bufferedAmount ?? 0 }
+    public func close(_ connection: ConnectionID, flushFirst: Bool) { world.serverClose(index, connection, flushFirst: flushFirst) }
+
+    public func schedule(_ token: UInt64, at deadline: Int64) {
+        generation += 1
+        timers[token] = generation
+        world.push(.timer(driver: index, token: token, generation: generation), at: deadline, lane: SimWorld.timerLane(index))
+    }
+
+    public func cancel(_ token: UInt64) { timers[token] = nil }
+
+    public func spawn(_ operation: @escaping @Sendable () async -> Void) { world.spawn(driver: index, operation) }
+}
+
+/// The simulated Redis: every instance's bus on one link table. Each publisher's messages
+/// reach each subscriber in order after a seeded delay (order across publishers is free);
+/// a message published during an outage is lost for everyone, as with Redis pub/sub. Like
+/// Redis, a publisher hears its own messages (the kernel drops them by server id).
+public final class SimBus: MessageBus, @unchecked Sendable {
+    unowned let world: SimWorld
+    let server: Int
+    var receiver: (@Sendable (String, [UInt8]) -> Void)?
+    let closed = Atomic<Bool>(false)
+
+    init(world: SimWorld, server: Int) {
+        self.world = world
+        self.server = server
+    }
+
+    public var isClosed: Bool { closed.load(ordering: .acquiring) }
+
+    public func start(receive: @escaping @Sendable (String, [UInt8]) -> Void,
+                      ready: @escaping @Sendable (Result<Void, BusError>) -> Void) {
+        receiver = receive
+        ready(.success(()))
+    }
+
+    public func publish(channel: String, message: [UInt8]) {
+        world.busPublish(from: server, channel: channel, message: message)
+    }
+
+    /// Called by `Server.shutdown()` from its Task once the loop finished; only recorded, so
+    /// the run does not depend on when that thread gets to it.
+    public func close() { closed.store(true, ordering: .releasing) }
+}

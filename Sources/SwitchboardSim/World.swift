@@ -1,0 +1,732 @@
+import Dispatch
+import Switchboard
+import SwitchboardBus
+import SwitchboardCodec
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Everything that can happen in the simulated world, in one heap.
+enum SimEvent {
+    /// Work for a server's loop (`Driver.execute`), maybe a hook's answer or a bus message.
+    case work(driver: Int, body: @Sendable () -> Void, tag: WorkTag?)
+    case timer(driver: Int, token: UInt64, generation: UInt64)
+    case connect(client: Int)
+    case clientAction(client: Int, index: Int)
+    case clientFinal(client: Int)
+    case stallEnd(client: Int)
+    /// Client bytes reach the server.
+    case toServer(ConnectionID, [UInt8])
+    /// The client's FIN or RST reaches the server.
+    case finToServer(ConnectionID)
+    /// Server bytes reach the client.
+    case toClient(ConnectionID, [UInt8])
+    case eofToClient(ConnectionID)
+    case resetToClient(ConnectionID)
+    /// The network takes bytes from a connection's send buffer.
+    case drain(ConnectionID)
+    case notifyClosed(ConnectionID)
+    case notifyDrained(ConnectionID)
+    case linger(ConnectionID)
+    case bus(BusDelivery)
+    case worldAction(Int)
+    case end
+}
+
+enum WorkTag {
+    case hookAnswer(HookAnswer)
+    case bus(BusDelivery)
+}
+
+/// One virtual TCP connection: the server's send buffer drained at a seeded rate into a
+/// window the client reads (or, stalled, does not), and the client's bytes in chunks.
+final class Socket {
+    let id: ConnectionID
+    let server: Int
+    let client: Int
+    var rng: SimRandom
+    let window: Int
+    let drainPerTick: Int
+
+    /// The server's send buffer: `bufferedAmount`.
+    var out = ByteQueue()
+    var inFlight = 0
+    var drainScheduled = false
+    var backlogged = false
+    /// The engine called `close(flushFirst: true)`.
+    var closing = false
+    /// The engine called `close` at all (writes after it are a bug).
+    var closeRequested = false
+    /// Gone at the server: the engine was (or is about to be) told `connectionClosed`.
+    var destroyed = false
+    var notified = false
+    var eofSent = false
+    var lastToClient: Int64 = 0
+    var lastToServer: Int64 = 0
+    /// Client-to-server byte offsets: sent, arrived, and where each sent item ends.
+    var sentBytes = 0
+    var arrivedBytes = 0
+    var items: [(end: Int, item: SentItem)] = []
+    var itemHead = 0
+    /// The server's output, decoded where it is written.
+    var serverOut = FrameReader()
+    var maxBuffered = 0
+
+    init(id: ConnectionID, server: Int, client: Int, rng: SimRandom, network: NetworkSettings) {
+        self.id = id
+        self.server = server
+        self.client = client
+        var rng = rng
+        self.window = rng.int(network.window)
+        self.drainPerTick = rng.int(network.drainPerTick)
+        self.rng = rng
+    }
+
+    var bufferedAmount: Int { destroyed ? 0 : out.count }
+}
+
+/// The shared simulated world: one virtual clock and event heap for every server instance,
+/// client and bus link. Runs on one thread; hooks run in Tasks while that thread waits.
+public final class SimWorld: @unchecked Sendable {
+    public let config: SimConfig
+    /// Virtual milliseconds since the start of the run.
+    public private(set) var now: Int64 = 0
+    /// The wall clock at virtual time 0 (2025-11-25T22:00:00.000Z).
+    public let wallBase: Int64 = 1_764_108_000_000
+    public private(set) var drivers: [SimDriver] = []
+    public private(set) var servers: [Server] = []
+    var buses: [SimBus] = []
+    var clients: [SimClient] = []
+    var sockets: [ConnectionID: Socket] = [:]
+    var nextConnection: ConnectionID = 1
+    var queue = EventQueue<SimEvent>()
+    var trace = Trace()
+    let model: Model
+    var busRNG: [SimRandom] = []
+    var lastBus: [Int64] = []
+    var busSerial = 0
+    var busDetached: [Bool] = []
+    var worldRNG: SimRandom
+    var appSeq: [Int] = []
+    /// How far a driver's `run()` steps (servers start at time 0; the simulation then steps
+    /// the world itself with `run(until:)`).
+    var horizon: Int64 = 0
+    var running = false
+    var aborted = false
+    var problems: [String] = []
+    var stats = SimStats()
+
+    // Threading: the sim thread owns everything. Hooks run in Tasks whose jobs the sim thread
+    // runs itself (`spawn`); other threads reach the world only through `execute` (`foreign`).
+    var simThread: pthread_t?
+    var spawnContext: SpawnContext?
+    /// A hook's Task is running (on this thread, through `hookExecutor`).
+    var runningHook = false
+    let hookExecutor = InlineExecutor()
+    var currentBus: BusDelivery?
+    let foreign = Locked<[(driver: Int, work: @Sendable () -> Void)]>([])
+    let foreignSignal = DispatchSemaphore(value: 0)
+    let shutdownReturned: Locked<[Bool]>
+    var shutdownRequested: [Bool] = []
+    var writesThisEvent: [(ConnectionID, Int)] = []
+    var firstProblemLine = 0
+    var serverOutcomes: [ServerOutcome] = []
+
+    struct SpawnContext {
+        var driver: Int
+        var latency: Int64?
+        var answer: HookAnswer?
+    }
+
+    public init(config: SimConfig) {
+        var config = config
+        config.normalize()
+        self.config = config
+        self.worldRNG = SimRandom(seed: config.seed, domain: 3)
+        self.model = Model(config: config, wallBase: wallBase)
+        self.shutdownReturned = Locked(Array(repeating: false, count: config.serverCount))
+    }
+
+    var isSimThread: Bool {
+        guard let simThread else { return false }
+        return pthread_equal(simThread, pthread_self()) != 0
+    }
+
+    // MARK: - Lanes and scheduling
+
+    static let controlLane: UInt64 = 0
+    static func timerLane(_ driver: Int) -> UInt64 { 10 + 2 * UInt64(driver) }
+    static func workLane(_ driver: Int) -> UInt64 { 11 + 2 * UInt64(driver) }
+    static func busLane(_ from: Int, _ to: Int) -> UInt64 { 100 + 16 * UInt64(from) + UInt64(to) }
+    static func clientLane(_ client: Int) -> UInt64 { 1000 + UInt64(client) }
+    static func connectionLane(_ connection: ConnectionID) -> UInt64 { 1_000_000 + connection }
+
+    func push(_ event: SimEvent, at time: Int64, lane: UInt64) {
+        queue.push(event, at: max(time, now), lane: lane)
+    }
+
+    /// Inputs from outside the servers arrive at odd milliseconds (see `SimConfig.normalize`).
+    static func odd(_ time: Int64) -> Int64 { time | 1 }
+
+    func record(_ problem: String) {
+        if problems.isEmpty { firstProblemLine = trace.lines }
+        problems.append("t=\(now) \(problem)")
+    }
+
+    // MARK: - Set-up
+
+    func startServers() throws {
+        simThread = pthread_self()
+        model.world = self
+        busRNG = (0..<(config.serverCount * config.serverCount)).map { SimRandom(seed: config.seed, domain: 4, index: UInt64($0)) }
+        lastBus = Array(repeating: 0, count: config.serverCount * config.serverCount)
+        busDetached = Array(repeating: false, count: config.serverCount)
+        shutdownRequested = Array(repeating: false, count: config.serverCount)
+        appSeq = Array(repeating: 0, count: config.serverCount)
+        for (index, plan) in config.clients.enumerated() {
+            clients.append(SimClient(index: index, plan: plan, seed: config.seed))
+        }
+        model.setUp(clients: config.clients)
+        for index in 0..<config.serverCount {
+            let driver = SimDriver(world: self, index: index)
+            let bus = SimBus(world: self, server: index)
+            drivers.append(driver)
+            buses.append(bus)
+            let ref = WorldRef(self)
+            let logger = Logger(level: .warning) { level, message in ref.world?.log(level, message) }
+            let idSource = Locked(SimRandom(seed: config.seed, domain: 5, index: UInt64(index)))
+            let ids = IDGenerator { idSource.withLock { ($0.next(), $0.next()) } }
+            let server = try Server(options: config.options, hooks: makeHooks(server: index), driver: driver, bus: bus,
+                                    logger: logger, ids: ids)
+            servers.append(server)
+            model.serverIDs.append(server.serverID)
+            try server.run { _ in }
+        }
+        for (index, plan) in config.clients.enumerated() {
+            push(.connect(client: index), at: SimWorld.odd(plan.connectAt), lane: SimWorld.clientLane(index))
+        }
+        for (index, action) in config.actions.enumerated() {
+            push(.worldAction(index), at: SimWorld.odd(action.at), lane: SimWorld.controlLane)
+        }
+        push(.end, at: SimWorld.odd(config.duration), lane: SimWorld.controlLane)
+    }
+
+    func log(_ level: LogLevel, _ message: String) {
+        trace.append("\(now) log \(level) \(message.prefix(160))")
+    }
+
+    // MARK: - Running
+
+    /// Steps events up to virtual time `deadline` (inclusive), or until nothing is left.
+    public func run(until deadline: Int64) {
+        guard !running else { return }
+        running = true
+        defer { running = false }
+        while !aborted, let time = queue.nextTime, time <= deadline {
+            let (key, event) = queue.pop()!
+            now = key.time
+            writesThisEvent.removeAll(keepingCapacity: true)
+            let line = process(event)
+            if !writesThisEvent.isEmpty {
+                writesThisEvent.sort { $0.0 < $1.0 }
+                trace.append("\(now) \(line) w" + writesThisEvent.map { "\($0.0):\($0.1)" }.joined(separator: ","))
+            } else {
+                trace.append("\(now) \(line)")
+            }
+            stats.events += 1
+            // A Task that waited on this event (Server.shutdown) goes on now, on this thread.
+            if hookExecutor.hasJobs { hookExecutor.runPending() }
+            model.endOfEvent()
+        }
+        if deadline > now, queue.nextTime.map({ $0 > deadline }) ?? true { now = deadline }
+    }
+
+    private func process(_ event: SimEvent) -> String {
+        switch event {
+        case .work(let driver, let body, let tag):
+            switch tag {
+            case .hookAnswer(let answer)?:
+                model.hookAnswered(answer, server: driver)
+                body()
+                return "S\(driver) answer \(answer.label)"
+            case .bus(let delivery)?:
+                model.busArrived(delivery)
+                body()
+                return "S\(driver) bus-in m\(delivery.serial) \(delivery.channel)"
+            case nil:
+                body()
+                return "S\(driver) work"
+            }
+        case .timer(let driver, let token, let generation):
+            guard drivers[driver].timers[token] == generation else { return "S\(driver) stale-timer \(token)" }
+            drivers[driver].timers[token] = nil
+            drivers[driver].events?.timerFired(token)
+            return "S\(driver) timer \(token)"
+        case .connect(let k):
+            return connect(k)
+        case .clientAction(let k, let index):
+            return clients[k].perform(index, world: self)
+        case .clientFinal(let k):
+            return clients[k].performFinal(world: self)
+        case .stallEnd(let k):
+            return clients[k].stallEnded(world: self)
+        case .toServer(let id, let bytes):
+            return arriveAtServer(id, bytes)
+        case .finToServer(let id):
+            guard let socket = sockets[id], !socket.destroyed else { return "#\(id) fin (gone)" }
+            destroy(socket)
+            return "#\(id) fin"
+        case .toClient(let id, let bytes):
+            guard let socket = sockets[id] else { return "#\(id) >cli (gone)" }
+            socket.inFlight -= bytes.count
+            clients[socket.client].receive(bytes, world: self)
+            return "#\(id) >c\(socket.client) \(bytes.count)B"
+        case .eofToClient(let id):
+            guard let socket = sockets[id] else { return "#\(id) eof" }
+            clients[socket.client].receiveEOF(world: self)
+            return "#\(id) eof>c\(socket.client)"
+        case .resetToClient(let id):
+            guard let socket = sockets[id] else { return "#\(id) rst" }
+            clients[socket.client].receiveReset(world: self)
+            return "#\(id) rst>c\(socket.client)"
+        case .drain(let id):
+            return drain(id)
+        case .notifyClosed(let id):
+            guard let socket = sockets[id], !socket.notified else { return "#\(id) closed (again)" }
+            socket.notified = true
+            model.transportClosed(client: socket.client)
+            drivers[socket.server].events?.connectionClosed(id)
+            return "S\(socket.server) #\(id) closed"
+        case .notifyDrained(let id):
+            guard let socket = sockets[id], !socket.destroyed, !socket.closing else { return "#\(id) drained (gone)" }
+            drivers[socket.server].events?.connectionDrained(id)
+            return "S\(socket.server) #\(id) drained"
+        case .linger(let id):
+            guard let socket = sockets[id], !socket.destroyed else { return "#\(id) linger (done)" }
+            model.serverAborted(client: socket.client, why: .linger)
+            destroy(socket, resetClient: true)
+            return "S\(socket.server) #\(id) linger-expired"
+        case .bus(let delivery):
+            guard !busDetached[delivery.to], let receive = buses[delivery.to].receiver else {
+                return "bus m\(delivery.serial) to S\(delivery.to) dropped (detached)"
+            }
+            currentBus = delivery
+            receive(delivery.channel, delivery.message)
+            currentBus = nil
+            return "bus m\(delivery.serial) S\(delivery.from)>S\(delivery.to)"
+        case .worldAction(let index):
+            return performWorldAction(config.actions[index])
+        case .end:
+            return end()
+        }
+    }
+
+    // MARK: - Connections
+
+    private func connect(_ k: Int) -> String {
+        let client = clients[k]
+        let s = client.plan.server
+        guard drivers[s].accepting else {
+            client.refused = true
+            client.done = true
+            model.refused(client: k)
+            return "c\(k) refused by S\(s)"
+        }
+        let id = nextConnection
+        nextConnection += 1
+        let socket = Socket(id: id, server: s, client: k, rng: SimRandom(seed: config.seed, domain: 6, index: id),
+                            network: config.network)
+        sockets[id] = socket
+        client.conn = id
+        model.accepted(client: k, connection: id)
+        drivers[s].events?.connectionOpened(id, peer: "sim-client-\(k)")
+        client.opened(world: self)
+        return "c\(k) connect S\(s) #\(id)"
+    }
+
+    /// Bytes a client writes: split at seeded points, each chunk arriving after a latency,
+    /// in order. `item` ends where these bytes end.
+    func clientWrite(_ socket: Socket, _ bytes: [UInt8], item: SentItem?) {
+        guard !bytes.isEmpty else { return }
+        socket.sentBytes += bytes.count
+        if let item { socket.items.append((socket.sentBytes, item)) }
+        var cuts: [Int] = []
+        if bytes.count > 1, socket.rng.chance(config.network.splitChance) {
+            for _ in 0..<socket.rng.int(1...3) { cuts.append(socket.rng.int(1...(bytes.count - 1))) }
+            cuts.sort()
+        }
+        var start = 0
+        for cut in cuts + [bytes.count] where cut > start {
+            let chunk = Array(bytes[start..<cut])
+            start = cut
+            let time = SimWorld.odd(max(now + socket.rng.int64(config.network.latency), socket.lastToServer))
+            socket.lastToServer = time
+            push(.toServer(socket.id, chunk), at: time, lane: SimWorld.connectionLane(socket.id))
+        }
+    }
+
+    /// The client's FIN (after it saw EOF) or RST, behind its bytes.
+    func clientFinish(_ socket: Socket) {
+        let time = SimWorld.odd(max(now + socket.rng.int64(config.network.latency), socket.lastToServer))
+        socket.lastToServer = time
+        push(.finToServer(socket.id), at: time, lane: SimWorld.connectionLane(socket.id))
+    }
+
+    /// A chunk at the server: fed to the engine in pieces that end where the client's items
+    /// end, so the model hears of each item right before the server processes it.
+    private func arriveAtServer(_ id: ConnectionID, _ chunk: [UInt8]) -> String {
+        guard let socket = sockets[id] else { return "#\(id) >srv (unknown)" }
+        guard !socket.destroyed else { return "#\(id) >srv \(chunk.count)B dropped" }
+        model.chunkArrived(client: socket.client)
+        var cursor = 0
+        var labels: [String] = []
+        while cursor < chunk.count, !socket.destroyed {
+            var end = chunk.count
+            var completed: SentItem?
+            if socket.itemHead < socket.items.count {
+                let itemEnd = socket.items[socket.itemHead].end - socket.arrivedBytes
+                if itemEnd <= chunk.count - cursor {
+                    end = cursor + itemEnd
+                    completed = socket.items[socket.itemHead].item
+                    socket.itemHead += 1
+                }
+            }
+            if let completed {
+                labels.append(completed.label)
+                model.itemArrived(client: socket.client, completed)
+                // An upgrade cannot close the connection, so the item behind it may share the
+                // read (a client that pipelines): the engine handles both in one call.
+                if case .upgrade(.normal) = completed, socket.itemHead < socket.items.count,
+                   socket.items[socket.itemHead].end - socket.arrivedBytes <= chunk.count - cursor {
+                    end = cursor + socket.items[socket.itemHead].end - socket.arrivedBytes
+                    let next = socket.items[socket.itemHead].item
+                    socket.itemHead += 1
+                    labels.append(next.label)
+                    model.itemArrived(client: socket.client, next)
+                }
+            }
+            let piece = chunk[cursor..<end]
+            socket.arrivedBytes += piece.count
+            cursor = end
+            piece.withUnsafeBytes { drivers[socket.server].events?.bytesReceived(id, $0) }
+        }
+        if socket.itemHead > 256 {
+            socket.items.removeFirst(socket.itemHead)
+            socket.itemHead = 0
+        }
+        return "S\(socket.server) #\(id) <c\(socket.client) \(chunk.count)B \(labels.joined(separator: " "))"
+    }
+
+    /// Gone at the server: queued output dropped, the engine told once (after this event).
+    func destroy(_ socket: Socket, resetClient: Bool = false) {
+        guard !socket.destroyed else { return }
+        socket.destroyed = true
+        socket.out.removeAll()
+        if resetClient {
+            let time = max(now + socket.rng.int64(config.network.latency), socket.lastToClient)
+            push(.resetToClient(socket.id), at: time, lane: SimWorld.connectionLane(socket.id))
+        }
+        push(.notifyClosed(socket.id), at: now, lane: SimWorld.connectionLane(socket.id))
+    }
+
+    func scheduleDrain(_ socket: Socket) {
+        guard !socket.drainScheduled, !socket.destroyed else { return }
+        socket.drainScheduled = true
+        push(.drain(socket.id), at: now, lane: SimWorld.connectionLane(socket.id))
+    }
+
+    private func drain(_ id: ConnectionID) -> String {
+        guard let socket = sockets[id] else { return "#\(id) drain (gone)" }
+        socket.drainScheduled = false
+        guard !socket.destroyed else { return "#\(id) drain (destroyed)" }
+        let client = clients[socket.client]
+        let room = socket.window - socket.inFlight - client.unreadBytes
+        let n = min(socket.out.count, socket.drainPerTick, max(0, room))
+        if n > 0 {
+            let bytes = socket.out.take(n)
+            socket.inFlight += n
+            let time = max(now + socket.rng.int64(config.network.latency), socket.lastToClient)
+            socket.lastToClient = time
+            push(.toClient(id, bytes), at: time, lane: SimWorld.connectionLane(id))
+        }
+        if !socket.out.isEmpty {
+            socket.backlogged = true
+            if n > 0 {
+                socket.drainScheduled = true
+                push(.drain(id), at: now + config.network.tick, lane: SimWorld.connectionLane(id))
+            }
+            // A full window waits for the client to read (`clientConsumed`).
+        } else {
+            if socket.backlogged {
+                socket.backlogged = false
+                if !socket.closing { push(.notifyDrained(id), at: now, lane: SimWorld.connectionLane(id)) }
+            }
+            if socket.closing, !socket.eofSent {
+                socket.eofSent = true
+                push(.eofToClient(id), at: max(now, socket.lastToClient), lane: SimWorld.connectionLane(id))
+            }
+        }
+        return "#\(id) drain \(n)B left \(socket.out.count)B"
+    }
+
+    /// The client read what it had: the window opened.
+    func clientConsumed(_ socket: Socket) {
+        if !socket.out.isEmpty || (socket.closing && !socket.eofSent) { scheduleDrain(socket) }
+    }
+
+    // MARK: - Driver operations (called by SimDriver on the sim thread)
+
+    func serverWrite(_ driver: Int, _ id: ConnectionID, _ bytes: SharedBytes) {
+        guard let socket = sockets[id], socket.server == driver else { return }
+        if socket.closeRequested {
+            record("S\(driver) wrote \(bytes.count) bytes to #\(id) after closing it")
+            return
+        }
+        guard !socket.destroyed else { return }
+        socket.out.append(bytes.bytes)
+        writesThisEvent.append((id, bytes.count))
+        stats.bytesWritten += bytes.count
+        var events: [FrameReader.Event] = []
+        socket.serverOut.feed(bytes.bytes, into: &events)
+        for event in events { model.serverWrote(client: socket.client, event) }
+        socket.maxBuffered = max(socket.maxBuffered, socket.out.count)
+        if socket.out.count > config.options.backpressureLimit { model.overLimit(client: socket.client) }
+        scheduleDrain(socket)
+    }
+
+    func serverClose(_ driver: Int, _ id: ConnectionID, flushFirst: Bool) {
+        guard let socket = sockets[id], socket.server == driver, !socket.destroyed else { return }
+        socket.closeRequested = true
+        if !flushFirst {
+            model.serverAborted(client: socket.client, why: drivers[driver].accepting ? .abort : .shutdown)
+            destroy(socket, resetClient: true)
+            return
+        }
+        guard !socket.closing else { return }
+        socket.closing = true
+        push(.linger(id), at: now + config.network.linger, lane: SimWorld.connectionLane(id))
+        scheduleDrain(socket)
+    }
+
+    func stopAccepting(_ driver: Int) {
+        guard drivers[driver].accepting else { return }
+        drivers[driver].accepting = false
+        busDetached[driver] = true
+        model.shutdownBegan(server: driver)
+    }
+
+    /// `Driver.execute`: from a hook's Task (after its latency), from the loop (now), or from
+    /// another thread (collected; the sim thread takes it at its next synchronisation point).
+    func execute(driver: Int, _ work: @escaping @Sendable () -> Void) {
+        if runningHook, let context = spawnContext {
+            let latency = context.latency ?? 1
+            push(.work(driver: driver, body: work, tag: context.answer.map(WorkTag.hookAnswer)),
+                 at: SimWorld.odd(now + max(1, latency)), lane: SimWorld.workLane(driver))
+            spawnContext?.answer = nil
+            return
+        }
+        if isSimThread {
+            push(.work(driver: driver, body: work, tag: currentBus.map(WorkTag.bus)), at: now, lane: SimWorld.workLane(driver))
+            return
+        }
+        foreign.withLock { $0.append((driver, work)) }
+        foreignSignal.signal()
+    }
+
+    /// `Driver.spawn`: runs the hook's Task to completion before going on, on this thread (the
+    /// Task prefers `hookExecutor`, whose jobs run here), so no other thread takes part. Its
+    /// answer comes back through `execute` with the latency the hook chose.
+    func spawn(driver: Int, _ operation: @escaping @Sendable () async -> Void) {
+        precondition(isSimThread && !runningHook, "spawn off the sim loop")
+        spawnContext = SpawnContext(driver: driver)
+        runningHook = true
+        let finished = Locked(false)
+        Task(executorPreference: hookExecutor) {
+            await operation()
+            finished.withLock { $0 = true }
+        }
+        if !hookExecutor.run(until: { finished.withLock { $0 } }) {
+            record("a hook did not finish within 60 real seconds (it must not wait on the simulation)")
+            aborted = true
+        }
+        runningHook = false
+        spawnContext = nil
+        stats.spawns += 1
+    }
+
+    // MARK: - Bus
+
+    func busPublish(from server: Int, channel: String, message: [UInt8]) {
+        busSerial += 1
+        let serial = busSerial
+        let lost = config.bus.isDown(at: now)
+        model.published(server: server, serial: serial, channel: channel, message: message, lost: lost)
+        stats.published += 1
+        guard !lost else {
+            stats.busLost += 1
+            trace.append("\(now) bus m\(serial) S\(server) \(channel) LOST (outage)")
+            return
+        }
+        for to in 0..<config.serverCount where !busDetached[to] {
+            let link = server * config.serverCount + to
+            let time = SimWorld.odd(max(now + busRNG[link].int64(config.bus.delay), lastBus[link]))
+            lastBus[link] = time
+            push(.bus(BusDelivery(serial: serial, from: server, to: to, channel: channel, message: message)),
+                 at: time, lane: SimWorld.busLane(server, to))
+        }
+    }
+
+    // MARK: - World actions
+
+    private func performWorldAction(_ action: WorldAction) -> String {
+        switch action.kind {
+        case .shutdown(let server):
+            beginShutdown(server)
+            return "S\(server) shutdown requested"
+        case .app(let server, let call):
+            return appCall(server: server, call)
+        }
+    }
+
+    private func end() -> String {
+        switch config.ending {
+        case .clientsLeave:
+            for client in clients where !client.done {
+                push(.clientFinal(client: client.index), at: now + worldRNG.int64(0...20), lane: SimWorld.clientLane(client.index))
+            }
+            return "end: clients leave"
+        case .shutdown:
+            for server in 0..<config.serverCount { beginShutdown(server) }
+            return "end: every server shuts down"
+        }
+    }
+
+    /// `Server.shutdown()` in a Task whose jobs this thread runs: it posts its work to the loop
+    /// (at the current virtual time) and waits; when the loop finishes it resumes, after that
+    /// event, and closes the bus and stops the driver.
+    func beginShutdown(_ server: Int) {
+        guard !shutdownRequested[server] else { return }
+        shutdownRequested[server] = true
+        let instance = servers[server]
+        let returned = shutdownReturned
+        Task(executorPreference: hookExecutor) {
+            await instance.shutdown()
+            returned.withLock { $0[server] = true }
+        }
+        hookExecutor.runPending()
+    }
+
+    /// Runs an async call against the servers (e.g. `Server.query`) on this thread; work it
+    /// posts from elsewhere is taken from `foreign`. Only at quiet points: it does not step time.
+    func bridge<T: Sendable>(_ operation: @escaping @Sendable () async -> T) -> T? {
+        let box = Locked<T?>(nil)
+        let signal = foreignSignal
+        Task(executorPreference: hookExecutor) {
+            let value = await operation()
+            box.withLock { $0 = value }
+            signal.signal()
+        }
+        while true {
+            hookExecutor.runPending()
+            if let value = box.withLock({ $0 }) { return value }
+            let works = foreign.withLock { list -> [(driver: Int, work: @Sendable () -> Void)] in
+                defer { list.removeAll() }
+                return list
+            }
+            for (_, work) in works { work() }
+            if !works.isEmpty { continue }
+            if foreignSignal.wait(timeout: .now() + .seconds(60)) == .timedOut {
+                record("a query never finished")
+                return nil
+            }
+        }
+    }
+
+    /// Whether every requested `Server.shutdown()` returned.
+    func shutdownTasksReturned() -> Bool {
+        let pending = shutdownReturned.withLock { returned in
+            returned.indices.filter { shutdownRequested[$0] && !returned[$0] }
+        }
+        if !pending.isEmpty { record("Server.shutdown() of \(pending.map { "S\($0)" }.joined(separator: ",")) never returned") }
+        return pending.isEmpty
+    }
+}
+
+/// A weak handle for closures the servers keep (hooks, logger), so no cycle outlives the run.
+final class WorldRef: @unchecked Sendable {
+    weak var world: SimWorld?
+    init(_ world: SimWorld) { self.world = world }
+}
+
+/// Counters for the report.
+public struct SimStats: Sendable, CustomStringConvertible {
+    public var events = 0
+    public var spawns = 0
+    public var published = 0
+    public var busLost = 0
+    public var bytesWritten = 0
+    public var deliveriesChecked = 0
+    public var excusedLosses = 0
+    public var staleAnswers = 0
+    public var closes: [String: Int] = [:]
+
+    public var description: String {
+        let closeText = closes.sorted { $0.key < $1.key }.map { "\($0.key)x\($0.value)" }.joined(separator: " ")
+        return "events \(events), hooks \(spawns), deliveries \(deliveriesChecked) (excused \(excusedLosses)), "
+            + "published \(published) (lost \(busLost)), stale answers \(staleAnswers), closes [\(closeText)]"
+    }
+}
+
+extension SimWorld {
+    /// Whether the client's connection has more unsent bytes than backpressureLimit.
+    func isOverLimit(client k: Int) -> Bool {
+        guard let id = clients[k].conn, let socket = sockets[id], !socket.destroyed else { return false }
+        return socket.out.count > config.options.backpressureLimit
+    }
+}
+
+/// A value behind a mutex, shareable by reference.
+final class Locked<Value>: @unchecked Sendable {
+    private let mutex: Mutex<Value>
+    init(_ value: sending Value) { mutex = Mutex(value) }
+    func withLock<R>(_ body: (inout sending Value) throws -> sending R) rethrows -> R {
+        try mutex.withLock(body)
+    }
+}
+
+/// A task executor whose jobs run on the thread that calls `run(until:)`: the sim thread runs a
+/// hook's Task to completion itself. A job enqueued from elsewhere (a hook that really waits)
+/// wakes it.
+final class InlineExecutor: TaskExecutor, @unchecked Sendable {
+    private let jobs = Locked<[UnownedJob]>([])
+    private let signal = DispatchSemaphore(value: 0)
+
+    func enqueue(_ job: consuming ExecutorJob) {
+        let job = UnownedJob(job)
+        jobs.withLock { $0.append(job) }
+        signal.signal()
+    }
+
+    var hasJobs: Bool { jobs.withLock { !$0.isEmpty } }
+
+    /// Runs the jobs queued now, and those they queue.
+    func runPending() {
+        while let next = jobs.withLock({ $0.isEmpty ? nil : $0.removeFirst() }) {
+            next.runSynchronously(on: asUnownedTaskExecutor())
+        }
+    }
+
+    /// Runs jobs until `done()`; false if nothing happened for 60 real seconds.
+    func run(until done: () -> Bool) -> Bool {
+        while !done() {
+            let next = jobs.withLock { $0.isEmpty ? nil : $0.removeFirst() }
+            if let next {
+                next.runSynchronously(on: asUnownedTaskExecutor())
+            } else if signal.wait(timeout: .now() + .seconds(60)) == .timedOut {
+                return false
+            }
+        }
+        return true
+    }
+}
