@@ -36,6 +36,8 @@ final class Engine: DriverEvents {
     var connectionCount: Int { connections.count }
     var backpressuredCount: Int { connections.values.reduce(0) { $0 + ($1.backpressured ? 1 : 0) } }
 
+    /// Frames up to this size are copied into the per-connection buffer rather than shared.
+    static let copyThreshold = 512
     static let idleSweepToken: UInt64 = 1
     static let shutdownToken: UInt64 = 2
     static let firstKernelToken: UInt64 = 16
@@ -229,7 +231,13 @@ final class Engine: DriverEvents {
             if connection.isClient { input(.backpressured(connection.handle)) }
             return
         }
-        driver.write(connection.id, bytes)
+        if bytes.bytes.count <= Engine.copyThreshold {
+            // Small frames are copied into the connection's cork buffer: a turn's messages
+            // leave in one iovec instead of one per message.
+            bytes.bytes.withUnsafeBytes { driver.write(connection.id, copying: $0) }
+        } else {
+            driver.write(connection.id, bytes)
+        }
         stats.messagesOut += 1
         stats.bytesOut += bytes.bytes.count
     }
@@ -418,8 +426,17 @@ final class Engine: DriverEvents {
     }
 
     private func receiveFrames(_ connection: Connection, _ bytes: UnsafeRawBufferPointer) {
+        let framesBefore = connection.decoder!.framesCompleted
         connection.decoder!.feed(bytes)
+        var eventsSeen = 0
+        defer {
+            // Fragments of a message not yet complete are frames too: they count as activity.
+            if connection.isClient, !connection.closing, connection.decoder!.framesCompleted - framesBefore > eventsSeen {
+                input(.activity(connection.handle))
+            }
+        }
         while !connection.closing, var event = connection.decoder!.next() {
+            eventsSeen += 1
             if connection.decoder!.lastMessageWasCompressed {
                 // Inflated within maxPayloadLength (1009 past it), UTF-8 checked after inflating.
                 event = connection.deflate!.inflateMessage(event, maxOutput: options.maxPayloadLength)

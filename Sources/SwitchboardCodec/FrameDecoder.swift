@@ -21,6 +21,9 @@ public struct FrameDecoder: Sendable {
     public var allowsRSV1: Bool
     /// Whether the last `.text` or `.binary` returned by `next()` had RSV1 set.
     public private(set) var lastMessageWasCompressed = false
+    /// Frames completed so far, fragments and control frames included: every frame is
+    /// activity (PROTOCOL.md 1), even the non-final fragments that emit no event.
+    public private(set) var framesCompleted = 0
 
     struct Header {
         var fin: Bool
@@ -288,6 +291,7 @@ public struct FrameDecoder: Sendable {
     /// Completes the current frame: emits control events and, on FIN, the reassembled message.
     private mutating func finishFrame() {
         inPayload = false
+        framesCompleted &+= 1
         switch frameOpcode {
         case .ping:
             emit(.ping(control))
