@@ -1,4 +1,8 @@
 import SwitchboardBus
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Publishes to the clients of a Switchboard fleet from a process that runs no server
 /// (a worker, a cron job): each call publishes one envelope (PROTOCOL.md 8) with serverId
@@ -7,6 +11,8 @@ import SwitchboardBus
 /// Publishes never block: they are buffered (bounded) and sent in order, across reconnects.
 public final class Emitter: Sendable {
     private let bus: any MessageBus
+    /// Envelopes handed to the bus so far (close waits until Redis acknowledged them).
+    private let enqueued = Mutex(0)
 
     /// `redis://[:password@]host:port[/db]` or a cluster's nodes.
     public init(redis: String, logger: Logger = Logger()) throws {
@@ -46,9 +52,23 @@ public final class Emitter: Sendable {
     }
 
     public func publish(_ envelope: BusEnvelope) {
+        enqueued.withLock { $0 += 1 }
         bus.publish(channel: envelope.channel, message: envelope.encoded())
     }
 
-    /// Flushes what it can and disconnects.
-    public func close() { bus.close() }
+    /// Waits (at most `flushTimeout`) until Redis has acknowledged every publish, then
+    /// disconnects: a worker that publishes and exits loses nothing while Redis is reachable.
+    public func close(flushTimeout: Duration = .seconds(5)) {
+        if let redis = bus as? RedisBus {
+            let target = enqueued.withLock { $0 }
+            let deadline = ContinuousClock.now + flushTimeout
+            // Nothing to await here: the publisher thread reports through its counters.
+            while ContinuousClock.now < deadline {
+                let stats = redis.stats
+                if stats.published + stats.dropped >= target { break }
+                usleep(1000)
+            }
+        }
+        bus.close()
+    }
 }

@@ -1,0 +1,185 @@
+// Publishing from outside the fleet: `switchboard emit` (CONTRACT.md) and the library's
+// `Emitter`, delivered by two fixtures on one Redis.
+import Foundation
+import Switchboard
+import Testing
+
+/// Peers on two instances: a1 (u1) and b1 (u3), b3 (u4) are members of `public-x`; a2 (u2) and
+/// b2 (u1) are not.
+private struct EmitScene {
+    let a1, a2, b1, b2, b3: Peer
+    var everyone: [Peer] { [a1, a2, b1, b2, b3] }
+
+    init(redis: E2ERedisServer, a: Fixture, b: Fixture) throws {
+        a1 = try Peer(a, token: "user:u1", name: "a1 (u1, member)")
+        a2 = try Peer(a, token: "user:u2", name: "a2 (u2)")
+        b1 = try Peer(b, token: "user:u3", name: "b1 (u3, member)")
+        b2 = try Peer(b, token: "user:u1", name: "b2 (u1)")
+        b3 = try Peer(b, token: "user:u4", name: "b3 (u4, member)")
+        try join("public-x", [a1, b1, b3], everyone: [a1, a2, b1, b2, b3], redis: redis)
+    }
+}
+
+extension EndToEnd {
+    @Suite("Redis: switchboard emit and Emitter") struct RedisEmit {
+        /// Runs `switchboard emit` and requires exit 0 with nothing on stderr.
+        private func emit(_ redis: E2ERedisServer, _ arguments: [String], sourceLocation: SourceLocation = #_sourceLocation) throws {
+            let result = try switchboardEmit(["--redis", redis.url] + arguments)
+            #expect(result.status == 0 && result.stderr.isEmpty,
+                    "switchboard emit \(arguments): exit \(result.status), stderr \(result.stderr.debugDescription)",
+                    sourceLocation: sourceLocation)
+        }
+
+        @Test("switchboard emit: room (with --exclude), client, user and broadcast envelopes reach the clients")
+        func emitEveryType() throws {
+            try withTwoInstances { redis, a, b in
+                let scene = try EmitScene(redis: redis, a: a, b: b)
+                let everyone = scene.everyone
+
+                try emit(redis, ["--type", "room", "--target", "public-x", "--event", "E", "--data", #"{"a":1}"#,
+                                 "--exclude", scene.b1.id])
+                try scene.a1.client.expectMessage("E", object([("a", 1)]), who: scene.a1.name)
+                try scene.b3.client.expectMessage("E", object([("a", 1)]), who: scene.b3.name)
+                try expectFence(everyone, redis: redis)
+
+                try emit(redis, ["--type", "room", "--target", "public-x", "--event", "E2", "--data", "[1,\"two\",null]"])
+                for peer in [scene.a1, scene.b1, scene.b3] { try peer.client.expectMessage("E2", [1, "two", .null], who: peer.name) }
+                try expectFence(everyone, redis: redis)
+
+                try emit(redis, ["--type", "client", "--target", scene.b2.id, "--event", "direct", "--data", "\"hi\""])
+                try scene.b2.client.expectMessage("direct", "hi", who: scene.b2.name)
+                try expectFence(everyone, redis: redis)
+
+                try emit(redis, ["--type", "user", "--target", "u1", "--event", "to-u1", "--data", "null"])
+                try scene.a1.client.expectMessage("to-u1", .null, who: scene.a1.name)
+                try scene.b2.client.expectMessage("to-u1", .null, who: scene.b2.name)
+                try expectFence(everyone, redis: redis)
+
+                try emit(redis, ["--type", "broadcast", "--event", "news", "--data", #"{"n":2}"#,
+                                 "--exclude", "\(scene.a2.id),\(scene.b3.id)"])
+                for peer in [scene.a1, scene.b1, scene.b2] { try peer.client.expectMessage("news", object([("n", 2)]), who: peer.name) }
+                try expectFence(everyone, redis: redis)
+
+                try emit(redis, ["--type=broadcast", "--event=everyone", "--data=true"])
+                for peer in everyone { try peer.client.expectMessage("everyone", true, who: peer.name) }
+                try expectFence(everyone, redis: redis)
+            }
+        }
+
+        @Test("switchboard emit: bad arguments exit 1 with a message and publish nothing")
+        func emitBadArguments() throws {
+            try withTwoInstances { redis, a, b in
+                let scene = try EmitScene(redis: redis, a: a, b: b)
+                let url = redis.url
+                let cases: [[String]] = [
+                    [],
+                    ["--type", "room", "--target", "public-x", "--event", "E", "--data", "1"],
+                    ["--redis", url, "--type", "rooms", "--target", "public-x", "--event", "E", "--data", "1"],
+                    ["--redis", url, "--type", "room", "--event", "E", "--data", "1"],
+                    ["--redis", url, "--type", "room", "--target", "public-x", "--data", "1"],
+                    ["--redis", url, "--type", "room", "--target", "public-x", "--event", "E"],
+                    ["--redis", url, "--type", "room", "--target", "public-x", "--event", "E", "--data", "{nope"],
+                    ["--redis", url, "--type", "client", "--target", scene.b2.id, "--event", "E", "--data", "1", "--exclude", scene.b2.id],
+                    ["--redis", url, "--type", "user", "--target", "u1", "--event", "E", "--data", "1", "--exclude", "x"],
+                    ["--redis", url, "--type", "broadcast", "--target", "x", "--event", "E", "--data", "1"],
+                    ["--redis", "", "--type", "broadcast", "--event", "E", "--data", "1"],
+                    ["--redis", "http://127.0.0.1:\(redis.port)", "--type", "broadcast", "--event", "E", "--data", "1"],
+                    ["--redis", url, "--type", "broadcast", "--event", "E", "--data", "1", "--bogus", "x"],
+                    ["--redis", url, "--type", "broadcast", "--event", "E", "--data", "1", "stray"],
+                ]
+                for arguments in cases {
+                    let result = try switchboardEmit(arguments)
+                    #expect(result.status == 1, "switchboard emit \(arguments): exit \(result.status), expected 1")
+                    #expect(result.stderr.contains("switchboard emit: "),
+                            "switchboard emit \(arguments): stderr \(result.stderr.debugDescription) names no problem")
+                }
+                try expectFence(scene.everyone, redis: redis)
+            }
+        }
+
+        @Test("switchboard emit: an unreachable Redis exits 1 naming the address")
+        func emitUnreachable() throws {
+            let port = e2eFreePort()
+            let started = ContinuousClock.now
+            let result = try switchboardEmit(["--redis", "redis://127.0.0.1:\(port)", "--type", "broadcast", "--event", "E",
+                                              "--data", "1"])
+            #expect(result.status == 1, "exit \(result.status); stderr \(result.stderr.debugDescription)")
+            #expect(result.stderr.contains("127.0.0.1:\(port)"), "stderr \(result.stderr.debugDescription)")
+            #expect(seconds(since: started) < 10)
+        }
+
+        @Test("Emitter (library): every kind of envelope reaches the clients on both instances")
+        func libraryEmitter() throws {
+            try withTwoInstances { redis, a, b in
+                let scene = try EmitScene(redis: redis, a: a, b: b)
+                let everyone = scene.everyone
+                let emitter = try Emitter(redis: redis.url)
+                defer { emitter.close() }
+                try emitter.start()
+
+                emitter.toRoom("public-x", event: "lib-room", data: 1, exclude: [scene.a1.id])
+                try scene.b1.client.expectMessage("lib-room", 1, who: scene.b1.name)
+                try scene.b3.client.expectMessage("lib-room", 1, who: scene.b3.name)
+                try expectFence(everyone, redis: redis)
+
+                emitter.toClient(scene.a2.id, event: "lib-client", data: "x")
+                try scene.a2.client.expectMessage("lib-client", "x", who: scene.a2.name)
+                try expectFence(everyone, redis: redis)
+
+                emitter.toUser("u1", event: "lib-user", data: nil)
+                // `data` absent: the client sees no data member or null.
+                for peer in [scene.a1, scene.b2] {
+                    let message = try peer.client.receiveJSON(timeout: 3)
+                    #expect(message.event == "lib-user" && (message.data == nil || message.data == .null), "\(peer.name): \(message)")
+                }
+                try expectFence(everyone, redis: redis)
+
+                emitter.broadcast(event: "lib-all", data: object([("k", "v")]), exclude: [scene.b2.id])
+                for peer in [scene.a1, scene.a2, scene.b1, scene.b3] { try peer.client.expectMessage("lib-all", object([("k", "v")]), who: peer.name) }
+                try expectFence(everyone, redis: redis)
+
+                // Publishes keep their order.
+                for index in 0..<50 { emitter.toClient(scene.b1.id, event: "seq", data: JSONValue(index)) }
+                for index in 0..<50 { try scene.b1.client.expectMessage("seq", JSONValue(index), who: "b1 #\(index)") }
+                try expectFence(everyone, redis: redis)
+            }
+        }
+
+        @Test("Emitter (library): publishes made just before close() are delivered (publish and exit)")
+        func libraryEmitterFlushesOnClose() throws {
+            try withTwoInstances { redis, a, b in
+                let a1 = try Peer(a, token: "user:u1", name: "a1"), b1 = try Peer(b, token: "user:u2", name: "b1")
+                let emitter = try Emitter(redis: redis.url)
+                try emitter.start()
+                for index in 0..<20 { emitter.broadcast(event: "last-words", data: JSONValue(index)) }
+                emitter.close()
+                // close() has returned: whatever the emitter sent is in Redis before this fence.
+                let fence = uniqueData("fence")
+                try redis.publish("ws:broadcast", redisEnvelope(type: "broadcast", event: "fence", data: fence))
+                for peer in [a1, b1] {
+                    var got: [JSONValue] = []
+                    while true {
+                        let message = try peer.client.receiveJSON(timeout: 3)
+                        if message.event == "fence", message.data == fence { break }
+                        got.append(message.data ?? .null)
+                    }
+                    #expect(got == (0..<20).map { JSONValue($0) },
+                            "\(peer.name): \(got.count) of 20 publishes made before close() arrived: \(JSONValue.array(got).serialized())")
+                }
+            }
+        }
+
+        @Test("Emitter (library): an empty or non-redis URL is a start-up error")
+        func libraryEmitterBadURL() {
+            #expect(throws: StartupError(message: "Invalid redis connection!")) { try Emitter(redis: "") }
+            do {
+                _ = try Emitter(redis: "http://127.0.0.1:1")
+                Issue.record("Emitter accepted http://")
+            } catch let error as StartupError {
+                #expect(error.message.hasPrefix("Invalid redis connection!"), "\(error.message)")
+            } catch {
+                Issue.record("unexpected error \(error)")
+            }
+        }
+    }
+}
