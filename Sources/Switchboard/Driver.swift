@@ -31,6 +31,9 @@ public protocol Driver: AnyObject, Sendable {
     var now: Now { get }
     /// Queues bytes for a connection; they go out at the end of the loop turn.
     func write(_ connection: ConnectionID, _ bytes: SharedBytes)
+    /// Queues a copy of small bytes; consecutive copies for one connection may be merged
+    /// into one buffer (fewer iovecs than many shared chunks).
+    func write(_ connection: ConnectionID, copying bytes: UnsafeRawBufferPointer)
     /// Bytes queued for a connection and not yet handed to the network.
     func bufferedAmount(_ connection: ConnectionID) -> Int
     /// Closes a connection, after writing what is queued when `flushFirst`.
@@ -44,6 +47,10 @@ public protocol Driver: AnyObject, Sendable {
 }
 
 extension Driver {
+    public func write(_ connection: ConnectionID, copying bytes: UnsafeRawBufferPointer) {
+        write(connection, SharedBytes(Array(bytes)))
+    }
+
     public func spawn(_ operation: @escaping @Sendable () async -> Void) {
         Task { await operation() }
     }

@@ -65,6 +65,9 @@ public final class POSIXDriver: Driver, EventLoopHandler, @unchecked Sendable {
     public func write(_ connection: ConnectionID, _ bytes: SharedBytes) {
         loop.write(SwitchboardPOSIX.ConnectionID(rawValue: connection), bytes)
     }
+    public func write(_ connection: ConnectionID, copying bytes: UnsafeRawBufferPointer) {
+        loop.write(SwitchboardPOSIX.ConnectionID(rawValue: connection), copying: bytes)
+    }
     public func bufferedAmount(_ connection: ConnectionID) -> Int {
         loop.bufferedAmount(SwitchboardPOSIX.ConnectionID(rawValue: connection))
     }
