@@ -16,6 +16,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/x-sheep/swift-property-based", from: "2.0.1"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
     ],
     targets: [
         // C libraries of the design card, found through pkg-config.
@@ -42,7 +43,7 @@ let package = Package(
         // Public API: Server, Options, Hooks, Driver protocol, Emitter.
         .target(name: "Switchboard", dependencies: [
             "SwitchboardKernel", "SwitchboardJSON", "SwitchboardCodec", "SwitchboardCrypto",
-            "SwitchboardBus", "SwitchboardPOSIX",
+            "SwitchboardBus", "SwitchboardPOSIX", .product(name: "Logging", package: "swift-log"),
         ]),
 
         // A deterministic simulation driver: virtual clock, sockets, bus and hooks from one seed.

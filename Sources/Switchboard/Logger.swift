@@ -1,20 +1,45 @@
+import Logging
 #if canImport(Glibc)
 import Glibc
 #endif
 
-/// Log lines for operators: level-filtered, one line each, to a sink (stderr by default).
+/// Log lines for operators: level-filtered, one line each, to a sink. The default sink is
+/// swift-log (`Logging.Logger`, label `switchboard`): apps bootstrap `LoggingSystem` with any
+/// `LogHandler` (JSON, syslog, ...) and Switchboard's lines go there. The bundled commands
+/// bootstrap it to stderr (`bootstrapStandardError`), keeping stdout for their own output.
 public struct Logger: Sendable {
     public var level: LogLevel
     public var sink: @Sendable (LogLevel, String) -> Void
 
-    public init(level: LogLevel = .info, sink: @escaping @Sendable (LogLevel, String) -> Void = Logger.stderr) {
+    public init(level: LogLevel = .info, sink: @escaping @Sendable (LogLevel, String) -> Void = Logger.swiftLog()) {
         self.level = level
         self.sink = sink
+    }
+
+    /// A sink that writes through swift-log.
+    public static func swiftLog(label: String = "switchboard") -> @Sendable (LogLevel, String) -> Void {
+        var logger = Logging.Logger(label: label)
+        logger.logLevel = .trace  // filtering happens in `write`
+        return { [logger] level, message in
+            let swiftLevel: Logging.Logger.Level = switch level {
+            case .debug: .debug
+            case .info: .info
+            case .warning: .warning
+            case .error: .error
+            }
+            logger.log(level: swiftLevel, "\(message)")
+        }
     }
 
     public static let stderr: @Sendable (LogLevel, String) -> Void = { level, message in
         writeAll(2, "switchboard [\(level)] \(message)\n")
     }
+
+    /// Sends swift-log's output to stderr (once per process; later calls do nothing).
+    public static func bootstrapStandardError() {
+        _ = bootstrapOnce
+    }
+    private static let bootstrapOnce: Void = LoggingSystem.bootstrap(StreamLogHandler.standardError)
 
     public func write(_ level: LogLevel, _ message: @autoclosure () -> String) {
         guard level >= self.level else { return }

@@ -131,6 +131,7 @@ func encrypt(_ message: OutboundMessage) throws -> (event: String, data: JSONVal
 
 // MARK: - Main
 
+Logger.bootstrapStandardError()
 let flags = parseFlags(Array(CommandLine.arguments.dropFirst()))
 var options = flags.options
 options.tlsCertificateFile = flags.tlsCert

@@ -13,6 +13,7 @@ let usage = """
 
     """
 
+Logger.bootstrapStandardError()
 var arguments = Array(CommandLine.arguments.dropFirst())
 guard let command = arguments.first else {
     writeAll(2, usage)
