@@ -87,7 +87,11 @@ final class Engine: DriverEvents {
         switch effect {
         case .send(let handle, let payload):
             guard let connection = connection(for: handle) else { return }
-            deliver(frame(payload, for: connection), to: connection)
+            if connection.deflate == nil, payload.bytes.count + 10 <= Engine.copyThreshold, payload.driverCache == nil {
+                deliverSmall(payload, to: connection)
+            } else {
+                deliver(frame(payload, for: connection), to: connection)
+            }
         case .fanOut(let handles, let payload):
             let plain = frame(payload)
             for handle in handles {
@@ -240,6 +244,26 @@ final class Engine: DriverEvents {
         }
         stats.messagesOut += 1
         stats.bytesOut += bytes.bytes.count
+    }
+
+    /// A small payload for one recipient (an echo, a reply): header and payload are copied
+    /// straight into the connection's cork buffer, with no frame built or cached.
+    private func deliverSmall(_ payload: Payload, to connection: Connection) {
+        guard !connection.closing else { return }
+        if driver.bufferedAmount(connection.id) > options.backpressureLimit {
+            connection.backpressured = true
+            stats.backpressureDrops += 1
+            if connection.isClient { input(.backpressured(connection.handle)) }
+            return
+        }
+        let headerCount = withUnsafeTemporaryAllocation(byteCount: 10, alignment: 1) { header in
+            let count = FrameEncoder.writeHeader(opcode: .text, payloadCount: payload.bytes.count, to: header.baseAddress!)
+            driver.write(connection.id, copying: UnsafeRawBufferPointer(start: header.baseAddress, count: count))
+            return count
+        }
+        payload.bytes.withUnsafeBytes { driver.write(connection.id, copying: $0) }
+        stats.messagesOut += 1
+        stats.bytesOut += payload.bytes.count + headerCount
     }
 
     @inline(__always)
