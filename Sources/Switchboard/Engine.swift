@@ -226,15 +226,9 @@ final class Engine: DriverEvents {
     /// no client context (no zlib memory held per connection).
     static let deflatePolicy = DeflateOptions(serverNoContextTakeover: true, clientNoContextTakeover: true)
 
-    /// PROTOCOL.md 7: backpressure is checked per message, before it is queued.
+    /// One frame to one connection, if backpressure allows.
     private func deliver(_ bytes: SharedBytes, to connection: Connection) {
-        guard !connection.closing else { return }
-        if driver.bufferedAmount(connection.id) > options.backpressureLimit {
-            connection.backpressured = true
-            stats.backpressureDrops += 1
-            if connection.isClient { input(.backpressured(connection.handle)) }
-            return
-        }
+        guard mayWrite(to: connection) else { return }
         if bytes.bytes.count <= Engine.copyThreshold {
             // Small frames are copied into the connection's cork buffer: a turn's messages
             // leave in one iovec instead of one per message.
@@ -246,16 +240,23 @@ final class Engine: DriverEvents {
         stats.bytesOut += bytes.bytes.count
     }
 
-    /// A small payload for one recipient (an echo, a reply): header and payload are copied
-    /// straight into the connection's cork buffer, with no frame built or cached.
-    private func deliverSmall(_ payload: Payload, to connection: Connection) {
-        guard !connection.closing else { return }
-        if driver.bufferedAmount(connection.id) > options.backpressureLimit {
+    /// PROTOCOL.md 7: backpressure is checked per message, before it is queued. A message over
+    /// the limit is dropped (counted) and reported to the kernel, whose table decides on closing.
+    private func mayWrite(to connection: Connection) -> Bool {
+        guard !connection.closing else { return false }
+        guard driver.bufferedAmount(connection.id) <= options.backpressureLimit else {
             connection.backpressured = true
             stats.backpressureDrops += 1
             if connection.isClient { input(.backpressured(connection.handle)) }
-            return
+            return false
         }
+        return true
+    }
+
+    /// A small payload for one recipient (an echo, a reply): header and payload are copied
+    /// straight into the connection's cork buffer, with no frame built or cached.
+    private func deliverSmall(_ payload: Payload, to connection: Connection) {
+        guard mayWrite(to: connection) else { return }
         let headerCount = withUnsafeTemporaryAllocation(byteCount: 10, alignment: 1) { header in
             let count = FrameEncoder.writeHeader(opcode: .text, payloadCount: payload.bytes.count, to: header.baseAddress!)
             driver.write(connection.id, copying: UnsafeRawBufferPointer(start: header.baseAddress, count: count))
