@@ -68,19 +68,31 @@ final class Engine: DriverEvents {
 
     /// Feeds one input and performs its effects; inputs raised while performing are queued.
     func input(_ input: KernelInput) {
-        pending.append(input)
-        guard !draining else { return }
+        guard !draining else {
+            pending.append(input)
+            return
+        }
         draining = true
+        handle(input)
         var index = 0
         while index < pending.count {
             let next = pending[index]
             index += 1
-            effects.removeAll(keepingCapacity: true)
-            kernel.handle(next, now: driver.now, into: &effects)
-            for effect in effects { perform(effect) }
+            handle(next)
         }
         pending.removeAll(keepingCapacity: true)
         draining = false
+    }
+
+    @inline(__always)
+    private func handle(_ input: KernelInput) {
+        effects.removeAll(keepingCapacity: true)
+        kernel.handle(input, now: driver.now, into: &effects)
+        var index = 0
+        while index < effects.count {
+            perform(effects[index])
+            index += 1
+        }
     }
 
     private func perform(_ effect: Effect) {
@@ -390,12 +402,14 @@ final class Engine: DriverEvents {
     // MARK: - HTTP and frames
 
     private func receiveHTTP(_ connection: Connection, _ bytes: UnsafeRawBufferPointer) {
-        switch connection.parser.feed(bytes) {
+        guard connection.parser != nil else { return }
+        switch connection.parser!.feed(bytes) {
         case .needMore:
             return
         case .failed(let error):
             answerHTTP(connection, HTTPResponse.parseFailure(error))
         case .complete(let head, let consumed):
+            connection.parser = nil  // its buffers are not needed after the head
             switch classifyUpgrade(head, path: options.path) {
             case .upgrade(let key, let extensions, _):
                 var headers: [(name: String, value: String)] = []
@@ -608,7 +622,8 @@ final class Connection {
     let handle: ClientHandle
     let openedAt: Int64
     @exclusivity(unchecked) var peer = ""
-    @exclusivity(unchecked) var parser: HTTPRequestParser
+    /// The request-head parser; nil once the head is complete.
+    @exclusivity(unchecked) var parser: HTTPRequestParser?
     @exclusivity(unchecked) var decoder: FrameDecoder?
     @exclusivity(unchecked) var lastReceive: Int64
     @exclusivity(unchecked) var pingOutstanding = false

@@ -19,6 +19,9 @@ struct OutboundQueue {
     private var copyCapacity = 0
     private var copyLength = 0
 
+    /// A connection's first copy buffer: small, so an idle connection that was sent one
+    /// `connected` holds a few hundred bytes; busy ones grow geometrically, once.
+    private static let initialCopyCapacity = 256
     /// Copy buffers larger than this are freed when the queue empties.
     private static let retainedCopyCapacity = 256 * 1024
 
@@ -154,7 +157,7 @@ struct OutboundQueue {
             copyLength -= liveStart
             if copyLength + n <= copyCapacity { return }
         }
-        let capacity = max(copyLength + n, copyCapacity * 2, 4096)
+        let capacity = max(copyLength + n, copyCapacity * 2, Self.initialCopyCapacity)
         guard let grown = realloc(copyBase, capacity) else {
             fatalError("SwitchboardPOSIX: out of memory growing an output queue to \(capacity) bytes")
         }
