@@ -44,6 +44,10 @@ public struct ServerOptions: Sendable {
     public var compressionThreshold = 64
     /// Raw echo: no gateway protocol, every message echoed (RFC 6455 conformance suites).
     public var rawEcho = false
+    /// Run hooks on the loop's thread, between events, as the original runs them on Bun's one
+    /// JavaScript thread (no thread hop per hook; see `POSIXDriver.init`). Set it to false when
+    /// hooks block or compute for long: they then run on Swift's global concurrent pool.
+    public var hooksOnLoop = true
 
     public init() {}
 

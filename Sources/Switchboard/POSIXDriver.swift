@@ -6,18 +6,27 @@ import Glibc
 /// The default driver: non-blocking sockets on epoll (SwitchboardPOSIX), one loop thread.
 public final class POSIXDriver: Driver, EventLoopHandler, @unchecked Sendable {
     private let loop: EventLoop
-    private weak var events: DriverEvents?
+    /// The engine; not retained (the server owns both), and not weak: a weak reference gives
+    /// the engine a side table, which makes every retain of it a slow one.
+    private unowned(unsafe) var events: DriverEvents?
     private var loopThread: pthread_t?
 
     /// Wall clock minus monotonic clock, read once: `now` costs no system call.
     private let wallOffset: Int64
     private let tls: TLSContext?
+    private var executor: LoopExecutor?
     /// Where failed TLS handshakes are reported (the server sets it to its logger).
     public var logTLSFailure: (@Sendable (String) -> Void)?
 
     /// `tlsCertificateFile`/`tlsKeyFile`: serve `wss://`; a file that cannot be loaded is a
     /// start-up error naming it.
-    public init(tlsCertificateFile: String? = nil, tlsKeyFile: String? = nil) throws {
+    ///
+    /// `hooksOnLoop`: application hooks (authenticate, handshake, validateRoom, callbacks) run
+    /// as tasks on the loop's thread, between events, as the original's hooks run on Bun's one
+    /// JavaScript thread: no thread hop per hook. Their awaits still suspend without blocking
+    /// the loop; a hook that blocks or computes for long should hop off itself, or pass
+    /// `false` to run every hook on the global concurrent pool.
+    public init(tlsCertificateFile: String? = nil, tlsKeyFile: String? = nil, hooksOnLoop: Bool = true) throws {
         switch (tlsCertificateFile, tlsKeyFile) {
         case (nil, nil):
             self.tls = nil
@@ -33,6 +42,7 @@ public final class POSIXDriver: Driver, EventLoopHandler, @unchecked Sendable {
         clock_gettime(CLOCK_REALTIME, &wall)
         let wallNow = Int64(wall.tv_sec) * 1000 + Int64(wall.tv_nsec) / 1_000_000
         self.wallOffset = wallNow - Instant.monotonic.milliseconds
+        if hooksOnLoop { self.executor = LoopExecutor(loop: loop) }
     }
 
     public func start(host: String, port: Int, events: DriverEvents) throws -> Int {
@@ -52,7 +62,18 @@ public final class POSIXDriver: Driver, EventLoopHandler, @unchecked Sendable {
 
     public func stop() { loop.stop() }
     public func stopAccepting() { loop.stopAccepting() }
-    public func execute(_ work: @escaping @Sendable () -> Void) { loop.post(work) }
+    public func execute(_ work: @escaping @Sendable () -> Void) {
+        if loop.isLoopThread { loop.runSoon(work) } else { loop.post(work) }
+    }
+
+    /// Hooks run as tasks that prefer the loop's thread (see `init`), or on the global pool.
+    public func spawn(_ operation: @escaping @Sendable () async -> Void) {
+        if let executor {
+            Task(executorPreference: executor) { await operation() }
+        } else {
+            Task { await operation() }
+        }
+    }
     public var inLoop: Bool { loopThread.map { pthread_equal($0, pthread_self()) != 0 } ?? false }
 
     /// Cached per loop turn by the event loop; the wall clock follows the monotonic one

@@ -25,6 +25,8 @@ public final class Server: @unchecked Sendable {
     private let hooks: Hooks
     private let log: Logger
     private let state = Mutex<Phase>(.created)
+    /// `state` is `.running` (read without the lock on every delivery).
+    private let isRunning = Atomic<Bool>(false)
     private var engine: Engine!
 
     private enum Phase { case created, running(port: Int), stopped }
@@ -53,7 +55,8 @@ public final class Server: @unchecked Sendable {
         if let driver {
             self.driver = driver
         } else {
-            let posix = try POSIXDriver(tlsCertificateFile: options.tlsCertificateFile, tlsKeyFile: options.tlsKeyFile)
+            let posix = try POSIXDriver(tlsCertificateFile: options.tlsCertificateFile, tlsKeyFile: options.tlsKeyFile,
+                                       hooksOnLoop: options.hooksOnLoop)
             posix.logTLSFailure = { logger.info($0) }
             self.driver = posix
         }
@@ -95,6 +98,7 @@ public final class Server: @unchecked Sendable {
             throw StartupError(message: "Bus not ready: \(error)")
         }
         state.withLock { $0 = .running(port: port) }
+        isRunning.store(true, ordering: .releasing)
         driver.execute { engine.value.started() }
         log.info("listening on \(options.host):\(port)\(options.path)")
         return port
@@ -106,6 +110,7 @@ public final class Server: @unchecked Sendable {
         let wasRunning = state.withLock { phase -> Bool in
             guard case .running = phase else { return false }
             phase = .stopped
+            isRunning.store(false, ordering: .releasing)
             return true
         }
         guard wasRunning else { return }
@@ -147,11 +152,11 @@ public final class Server: @unchecked Sendable {
     }
 
     private func submit(_ delivery: Delivery) throws {
-        guard port != nil else { throw StartupError(.notInitialized) }
-        let engine = UncheckedBox(self.engine!)
+        guard isRunning.load(ordering: .acquiring) else { throw StartupError(.notInitialized) }
         if driver.inLoop {
-            engine.value.input(.deliver(delivery))
+            engine!.input(.deliver(delivery))
         } else {
+            let engine = UncheckedBox(self.engine!)
             driver.execute { engine.value.input(.deliver(delivery)) }
         }
     }

@@ -8,35 +8,35 @@ private let connectionSerial = Atomic<UInt64>(1)
 /// Per-connection state, kept in `EventLoop.slots` and reused for later connections.
 final class Connection {
     /// `ConnectionID.rawValue`; 0 while the slot is free.
-    var id: UInt64 = 0
-    var fd: Int32 = -1
-    var paused = false
+    @exclusivity(unchecked) var id: UInt64 = 0
+    @exclusivity(unchecked) var fd: Int32 = -1
+    @exclusivity(unchecked) var paused = false
     /// `close(_, flushFirst: true)` was called: flushing, then `SHUT_WR`, then waiting for EOF.
-    var closing = false
-    var shutdownSent = false
+    @exclusivity(unchecked) var closing = false
+    @exclusivity(unchecked) var shutdownSent = false
     /// The last write stopped short; EPOLLOUT is armed and writes wait for it.
-    var blocked = false
+    @exclusivity(unchecked) var blocked = false
     /// The queue was non-empty after a flush; the next empty flush reports `drained`.
-    var backlogged = false
-    var inDirtyList = false
+    @exclusivity(unchecked) var backlogged = false
+    @exclusivity(unchecked) var inDirtyList = false
     /// The epoll mask currently registered.
-    var interest: UInt32 = 0
-    var queue = OutboundQueue()
+    @exclusivity(unchecked) var interest: UInt32 = 0
+    @exclusivity(unchecked) var queue = OutboundQueue()
 
     /// TLS connections only: the `SSL *` (owned, freed on close).
-    var ssl: OpaquePointer?
+    @exclusivity(unchecked) var ssl: OpaquePointer?
     /// Accepted on a TLS listener and the handshake is not finished.
-    var tlsHandshaking = false
+    @exclusivity(unchecked) var tlsHandshaking = false
     /// `SSL_do_handshake` or `SSL_read` is waiting for the socket to become writable.
-    var tlsNeedsWritable = false
+    @exclusivity(unchecked) var tlsNeedsWritable = false
     /// `SSL_write` or `SSL_shutdown` is waiting for the socket to become readable.
-    var tlsWriteNeedsReadable = false
+    @exclusivity(unchecked) var tlsWriteNeedsReadable = false
     /// In `EventLoop.tlsReadAgain`: OpenSSL holds input that epoll will not report again.
-    var tlsReadQueued = false
+    @exclusivity(unchecked) var tlsReadQueued = false
     /// Set by `writeTLS` while more records follow the one being written (`MSG_MORE`).
-    var tlsMoreToSend = false
+    @exclusivity(unchecked) var tlsMoreToSend = false
     /// The BIO's last `recv` returned less than it asked for: the socket was empty then.
-    var tlsInputDrained = false
+    @exclusivity(unchecked) var tlsInputDrained = false
 }
 
 /// A single-threaded epoll loop that accepts TCP connections, reads into one reusable buffer,
@@ -59,7 +59,9 @@ final class Connection {
 /// Everything except `stop()`, `post(_:)` and setting `handler` must be called on the loop
 /// thread (or before `run()` on the thread that will call it).
 public final class EventLoop: @unchecked Sendable {
-    public weak var handler: EventLoopHandler?
+    /// Not retained (a weak reference would give the handler a side table and make every
+    /// retain of it a slow one): its owner keeps it alive while the loop runs.
+    public unowned(unsafe) var handler: EventLoopHandler?
 
     /// How long `close(_, flushFirst: true)` waits for the flush and the peer's FIN.
     public let lingerMilliseconds: Int64
@@ -111,7 +113,7 @@ public final class EventLoop: @unchecked Sendable {
     private var lingerHead = 0
 
     var cachedNow: Instant
-    /// Strong copy of `handler` for the current turn (one weak load per turn).
+    /// Strong copy of `handler` for the current turn.
     var turnHandler: EventLoopHandler?
     private var wakeReady = false
 
@@ -121,6 +123,11 @@ public final class EventLoop: @unchecked Sendable {
     }
     private let posted = Mutex(PostQueue())
     private var postBatch: [@Sendable () -> Void] = []
+    /// Work queued from the loop thread itself: no lock, no wake-up; runs later this turn.
+    private var localWork: [() -> Void] = []
+    private var localBatch: [() -> Void] = []
+    /// The thread running `run()`, for `isLoopThread`.
+    private var loopThread: pthread_t?
     private let stopRequested = Atomic<Bool>(false)
 
     private var signalMask = sigset_t()
@@ -195,6 +202,30 @@ public final class EventLoop: @unchecked Sendable {
         if needsWake { wake() }
     }
 
+    /// Runs `work` later in this turn (after the current event). Loop thread only; from any
+    /// other thread use `post`.
+    public func runSoon(_ work: @escaping () -> Void) {
+        localWork.append(work)
+    }
+
+    /// True on the thread running the loop.
+    public var isLoopThread: Bool {
+        guard let thread = loopThread else { return false }
+        return pthread_equal(thread, pthread_self()) != 0
+    }
+
+    /// Runs the work queued with `runSoon`, including work it queues in turn.
+    private func runLocal() {
+        while !localWork.isEmpty {
+            swap(&localWork, &localBatch)
+            for i in localBatch.indices {
+                localBatch[i]()
+                deliverNotes()
+            }
+            localBatch.removeAll(keepingCapacity: true)
+        }
+    }
+
     private func wake() {
         var one: UInt64 = 1
         _ = Glibc.write(wakeFD, &one, 8)
@@ -211,6 +242,7 @@ public final class EventLoop: @unchecked Sendable {
             limitRaised = true
             raiseDescriptorLimit()
         }
+        loopThread = pthread_self()
         while !stopRequested.exchange(false, ordering: .acquiringAndReleasing) {
             turnHandler = handler
             cachedNow = .monotonic
@@ -233,7 +265,9 @@ public final class EventLoop: @unchecked Sendable {
                 wakeReady = false
                 runPosted()
             }
+            runLocal()
             fireTimers()
+            runLocal()
             if handshakeTimers.count > 0 { expireHandshakes() }
             expireLingers()
             endTurn()
@@ -254,7 +288,7 @@ public final class EventLoop: @unchecked Sendable {
     }
 
     private func nextTimeout() -> Int32 {
-        if !dirty.isEmpty || !notes.isEmpty || !tlsReadAgain.isEmpty { return 0 }
+        if !dirty.isEmpty || !notes.isEmpty || !tlsReadAgain.isEmpty || !localWork.isEmpty { return 0 }
         var next = timers.nextDeadline()
         if lingerHead < lingers.count {
             next = min(next ?? .max, lingers[lingerHead].deadline)

@@ -265,6 +265,54 @@ struct EventLoopTests {
         #expect(server.shutdown())
     }
 
+    @Test("runSoon runs later in the same turn, in order, including work it queues itself")
+    func runSoonOrder() throws {
+        final class Log: @unchecked Sendable { var lines: [String] = [] }
+        let server = try Server()
+        let log = Log()
+        let inCaller = try #require(server.onLoop { loop -> [String] in
+            loop.runSoon {
+                log.lines.append("first")
+                loop.runSoon { log.lines.append("queued by first") }
+            }
+            loop.runSoon { log.lines.append("second") }
+            log.lines.append("caller")
+            return log.lines
+        })
+        #expect(inCaller == ["caller"])  // nothing ran inside the caller
+        let after = try #require(server.onLoop { _ in log.lines })
+        #expect(after == ["caller", "first", "second", "queued by first"])
+        #expect(server.shutdown())
+    }
+
+    @Test("tasks preferring a LoopExecutor run on the loop thread, before and after an await")
+    func loopExecutorTasks() async throws {
+        let server = try Server()
+        let loopThread = try #require(server.onLoop { _ in pthread_self() })
+        let executor = LoopExecutor(loop: server.loop)
+        // Started off the loop (posted) ...
+        let offLoop = await Task(executorPreference: executor) { () -> [Bool] in
+            let before = pthread_equal(pthread_self(), loopThread) != 0
+            try? await Task.sleep(nanoseconds: 1_000_000)
+            let after = pthread_equal(pthread_self(), loopThread) != 0
+            return [before, after]
+        }.value
+        #expect(offLoop == [true, true])
+        // ... and from the loop itself (queued with runSoon).
+        let fromLoop = await withCheckedContinuation { (done: CheckedContinuation<[Bool], Never>) in
+            server.loop.post {
+                Task(executorPreference: executor) {
+                    let first = pthread_equal(pthread_self(), loopThread) != 0
+                    await Task.yield()
+                    let second = pthread_equal(pthread_self(), loopThread) != 0
+                    done.resume(returning: [first, second])
+                }
+            }
+        }
+        #expect(fromLoop == [true, true])
+        #expect(server.shutdown())
+    }
+
     @Test("listen on port 0 returns the bound port, IPv4 and IPv6")
     func listenPortZero() throws {
         let server = try Server()
