@@ -36,6 +36,11 @@ public protocol Driver: AnyObject, Sendable {
     func write(_ connection: ConnectionID, copying bytes: UnsafeRawBufferPointer)
     /// Bytes queued for a connection and not yet handed to the network.
     func bufferedAmount(_ connection: ConnectionID) -> Int
+    /// `write(_:copying:)` unless more than `limit` bytes are queued already: then nothing is
+    /// queued and the answer is false (backpressure). One lookup for the check and the write.
+    func write(_ connection: ConnectionID, copying bytes: UnsafeRawBufferPointer, ifBufferedAtMost limit: Int) -> Bool
+    /// `write(_:_:)` unless more than `limit` bytes are queued already (then false).
+    func write(_ connection: ConnectionID, _ bytes: SharedBytes, ifBufferedAtMost limit: Int) -> Bool
     /// Closes a connection, after writing what is queued when `flushFirst`.
     func close(_ connection: ConnectionID, flushFirst: Bool)
     /// A one-shot timer; scheduling the same token again replaces it.
@@ -49,6 +54,19 @@ public protocol Driver: AnyObject, Sendable {
 extension Driver {
     public func write(_ connection: ConnectionID, copying bytes: UnsafeRawBufferPointer) {
         write(connection, SharedBytes(Array(bytes)))
+    }
+
+    public func write(_ connection: ConnectionID, copying bytes: UnsafeRawBufferPointer,
+                      ifBufferedAtMost limit: Int) -> Bool {
+        guard bufferedAmount(connection) <= limit else { return false }
+        write(connection, copying: bytes)
+        return true
+    }
+
+    public func write(_ connection: ConnectionID, _ bytes: SharedBytes, ifBufferedAtMost limit: Int) -> Bool {
+        guard bufferedAmount(connection) <= limit else { return false }
+        write(connection, bytes)
+        return true
     }
 
     public func spawn(_ operation: @escaping @Sendable () async -> Void) {

@@ -105,12 +105,7 @@ final class Engine: DriverEvents {
                 deliver(frame(payload, for: connection), to: connection)
             }
         case .fanOut(let handles, let payload):
-            let plain = frame(payload)
-            for handle in handles {
-                guard let connection = connection(for: handle) else { continue }
-                deliver(connection.deflate == nil ? plain : frame(payload, for: connection), to: connection)
-            }
-            stats.fanOuts += 1
+            fanOut(payload, to: handles)
         case .sendTransformed(let handle, let event, let data):
             guard let connection = connection(for: handle) else { return }
             transformAndSend(connection, handle: handle, event: event, data: data)
@@ -240,43 +235,68 @@ final class Engine: DriverEvents {
 
     /// One frame to one connection, if backpressure allows.
     private func deliver(_ bytes: SharedBytes, to connection: Connection) {
-        guard mayWrite(to: connection) else { return }
-        if bytes.bytes.count <= Engine.copyThreshold {
-            // Small frames are copied into the connection's cork buffer: a turn's messages
-            // leave in one iovec instead of one per message.
-            bytes.bytes.withUnsafeBytes { driver.write(connection.id, copying: $0) }
-        } else {
-            driver.write(connection.id, bytes)
-        }
+        guard !connection.closing else { return }
+        let count = bytes.bytes.count
+        let limit = options.backpressureLimit
+        // Small frames are copied into the connection's cork buffer: a turn's messages leave
+        // in one iovec instead of one per message.
+        let queued = count <= Engine.copyThreshold
+            ? bytes.bytes.withUnsafeBytes { driver.write(connection.id, copying: $0, ifBufferedAtMost: limit) }
+            : driver.write(connection.id, bytes, ifBufferedAtMost: limit)
+        guard queued else { return dropped(connection) }
         stats.messagesOut += 1
-        stats.bytesOut += bytes.bytes.count
+        stats.bytesOut += count
+    }
+
+    /// One payload to many: framed once; the same bytes go to every plain recipient, with one
+    /// driver call each for the backpressure check and the write.
+    private func fanOut(_ payload: Payload, to handles: [ClientHandle]) {
+        let plain = frame(payload)
+        let count = plain.bytes.count
+        let limit = options.backpressureLimit
+        let copy = count <= Engine.copyThreshold
+        var sent = 0
+        plain.bytes.withUnsafeBytes { frameBytes in
+            for handle in handles {
+                guard let connection = connection(for: handle), !connection.closing else { continue }
+                if connection.deflate != nil {
+                    deliver(frame(payload, for: connection), to: connection)
+                    continue
+                }
+                let queued = copy
+                    ? driver.write(connection.id, copying: frameBytes, ifBufferedAtMost: limit)
+                    : driver.write(connection.id, plain, ifBufferedAtMost: limit)
+                if queued { sent += 1 } else { dropped(connection) }
+            }
+        }
+        stats.messagesOut += sent
+        stats.bytesOut += sent * count
+        stats.fanOuts += 1
     }
 
     /// PROTOCOL.md 7: backpressure is checked per message, before it is queued. A message over
     /// the limit is dropped (counted) and reported to the kernel, whose table decides on closing.
-    private func mayWrite(to connection: Connection) -> Bool {
-        guard !connection.closing else { return false }
-        guard driver.bufferedAmount(connection.id) <= options.backpressureLimit else {
-            connection.backpressured = true
-            stats.backpressureDrops += 1
-            if connection.isClient { input(.backpressured(connection.handle)) }
-            return false
-        }
-        return true
+    private func dropped(_ connection: Connection) {
+        connection.backpressured = true
+        stats.backpressureDrops += 1
+        if connection.isClient { input(.backpressured(connection.handle)) }
     }
 
     /// A small payload for one recipient (an echo, a reply): header and payload are copied
     /// straight into the connection's cork buffer, with no frame built or cached.
     private func deliverSmall(_ payload: Payload, to connection: Connection) {
-        guard mayWrite(to: connection) else { return }
-        let headerCount = withUnsafeTemporaryAllocation(byteCount: 10, alignment: 1) { header in
-            let count = FrameEncoder.writeHeader(opcode: .text, payloadCount: payload.bytes.count, to: header.baseAddress!)
-            driver.write(connection.id, copying: UnsafeRawBufferPointer(start: header.baseAddress, count: count))
-            return count
+        guard !connection.closing else { return }
+        let payloadCount = payload.bytes.count
+        let queued = withUnsafeTemporaryAllocation(byteCount: payloadCount + 10, alignment: 1) { buffer in
+            let base = buffer.baseAddress!
+            let headerCount = FrameEncoder.writeHeader(opcode: .text, payloadCount: payloadCount, to: base)
+            payload.bytes.withUnsafeBytes { (base + headerCount).copyMemory(from: $0.baseAddress!, byteCount: payloadCount) }
+            let frame = UnsafeRawBufferPointer(start: base, count: headerCount + payloadCount)
+            return driver.write(connection.id, copying: frame, ifBufferedAtMost: options.backpressureLimit) ? frame.count : nil
         }
-        payload.bytes.withUnsafeBytes { driver.write(connection.id, copying: $0) }
+        guard let queued else { return dropped(connection) }
         stats.messagesOut += 1
-        stats.bytesOut += payload.bytes.count + headerCount
+        stats.bytesOut += queued
     }
 
     @inline(__always)

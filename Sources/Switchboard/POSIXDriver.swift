@@ -89,6 +89,13 @@ public final class POSIXDriver: Driver, EventLoopHandler, @unchecked Sendable {
     public func write(_ connection: ConnectionID, copying bytes: UnsafeRawBufferPointer) {
         loop.write(SwitchboardPOSIX.ConnectionID(rawValue: connection), copying: bytes)
     }
+    public func write(_ connection: ConnectionID, copying bytes: UnsafeRawBufferPointer,
+                      ifBufferedAtMost limit: Int) -> Bool {
+        loop.write(SwitchboardPOSIX.ConnectionID(rawValue: connection), copying: bytes, ifBufferedAtMost: limit)
+    }
+    public func write(_ connection: ConnectionID, _ bytes: SharedBytes, ifBufferedAtMost limit: Int) -> Bool {
+        loop.write(SwitchboardPOSIX.ConnectionID(rawValue: connection), bytes, ifBufferedAtMost: limit)
+    }
     public func bufferedAmount(_ connection: ConnectionID) -> Int {
         loop.bufferedAmount(SwitchboardPOSIX.ConnectionID(rawValue: connection))
     }

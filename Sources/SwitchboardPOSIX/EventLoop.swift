@@ -743,6 +743,25 @@ public final class EventLoop: @unchecked Sendable {
         if !c.blocked { markDirty(c) }
     }
 
+    /// `write(_:copying:)` unless more than `limit` bytes are queued: then false, nothing
+    /// queued. Unknown and closing connections take nothing and answer true (no backpressure).
+    public func write(_ id: ConnectionID, copying bytes: UnsafeRawBufferPointer, ifBufferedAtMost limit: Int) -> Bool {
+        guard let c = lookup(id.rawValue), !c.closing else { return true }
+        guard c.queue.bytes <= limit else { return false }
+        c.queue.append(copying: bytes)
+        if !c.blocked { markDirty(c) }
+        return true
+    }
+
+    /// `write(_:_:)` unless more than `limit` bytes are queued (then false).
+    public func write(_ id: ConnectionID, _ bytes: SharedBytes, ifBufferedAtMost limit: Int) -> Bool {
+        guard let c = lookup(id.rawValue), !c.closing else { return true }
+        guard c.queue.bytes <= limit else { return false }
+        c.queue.append(bytes)
+        if !c.blocked { markDirty(c) }
+        return true
+    }
+
     /// Bytes queued and not yet accepted by the kernel (for TLS: plaintext not yet accepted
     /// by `SSL_write`); 0 for unknown connections.
     public func bufferedAmount(_ id: ConnectionID) -> Int {
