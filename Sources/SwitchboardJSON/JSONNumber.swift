@@ -1,11 +1,34 @@
 /// A JSON number, kept as its validated literal text so that re-serialization is exact.
 ///
 /// Equality and hashing compare the literal (`1.0`, `1` and `1e0` are different values).
+/// A canonical integer literal (`0`, `-12`, no leading zeros, not `-0`) that fits an `Int`
+/// is stored as that integer: no text on the heap, and it is written straight from the value.
 public struct JSONNumber: Hashable, Sendable {
-    /// The literal text: always valid RFC 8259 number syntax.
-    public let literal: String
+    /// The literal text, or "" when the literal is `integer`'s canonical digits. Each literal
+    /// has exactly one representation, so comparing the two fields compares literals.
+    private let text: String
+    private let integer: Int
 
-    init(uncheckedLiteral literal: String) { self.literal = literal }
+    /// The literal text: always valid RFC 8259 number syntax.
+    public var literal: String { text.isEmpty ? String(integer) : text }
+
+    init(uncheckedLiteral literal: String) {
+        var text = literal
+        let integer = text.withUTF8 { JSONNumber.canonicalInteger(UnsafeRawBufferPointer($0)) }
+        self.text = integer == nil ? literal : ""
+        self.integer = integer ?? 0
+    }
+
+    /// A literal the parser has validated, straight from the input bytes.
+    init(uncheckedLiteral bytes: UnsafeRawBufferPointer) {
+        if let integer = JSONNumber.canonicalInteger(bytes) {
+            self.text = ""
+            self.integer = integer
+        } else {
+            self.text = String(decoding: bytes, as: UTF8.self)
+            self.integer = 0
+        }
+    }
 
     /// `nil` unless `literal` is exactly one JSON number (no whitespace, sign `+`, leading zeros...).
     public init?(literal: String) {
@@ -16,14 +39,69 @@ public struct JSONNumber: Hashable, Sendable {
             return end == bytes.count
         }
         guard valid else { return nil }
-        self.literal = text
+        self.init(uncheckedLiteral: text)
+    }
+
+    /// The value of a valid literal that is a canonical integer within `Int`, else nil.
+    static func canonicalInteger(_ bytes: UnsafeRawBufferPointer) -> Int? {
+        var index = 0
+        let negative = bytes.count > 0 && bytes[0] == UInt8(ascii: "-")
+        if negative { index = 1 }
+        let digits = bytes.count - index
+        guard digits > 0, digits <= 19 else { return nil }
+        if bytes[index] == UInt8(ascii: "0") {
+            return digits == 1 && !negative ? 0 : nil  // "0" only; "-0" keeps its text
+        }
+        var magnitude: UInt64 = 0
+        while index < bytes.count {
+            let digit = bytes[index] &- UInt8(ascii: "0")
+            guard digit < 10 else { return nil }  // a fraction or an exponent
+            magnitude = magnitude &* 10 &+ UInt64(digit)  // 19 digits cannot overflow UInt64
+            index += 1
+        }
+        if negative {
+            return magnitude <= UInt64(Int.max) + 1 ? Int(truncatingIfNeeded: 0 &- magnitude) : nil
+        }
+        return magnitude <= UInt64(Int.max) ? Int(magnitude) : nil
+    }
+
+    /// Appends the literal's bytes.
+    func write(to writer: inout ByteWriter) {
+        if text.isEmpty {
+            let value = integer
+            writer.reserve(20)
+            var magnitude = value.magnitude
+            var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)  // 24 bytes of scratch, filled from the end
+            withUnsafeMutableBytes(of: &digits) { scratch in
+                var at = scratch.count
+                repeat {
+                    at -= 1
+                    scratch[at] = UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: magnitude % 10)
+                    magnitude /= 10
+                } while magnitude > 0
+                if value < 0 { writer.writeReserved(UInt8(ascii: "-")) }
+                while at < scratch.count {
+                    writer.writeReserved(scratch[at])
+                    at += 1
+                }
+            }
+        } else {
+            JSONValue.writeUTF8(text, to: &writer)
+        }
     }
 
     /// The decimal digits of `value` (exact, also beyond 2^53).
-    public init(_ value: Int) { literal = String(value) }
+    public init(_ value: Int) {
+        text = ""
+        integer = value
+    }
 
     /// The decimal digits of `value` (exact, also beyond 2^53).
-    public init(_ value: some BinaryInteger) { literal = String(value) }
+    public init(_ value: some BinaryInteger) {
+        let int = Int(exactly: value)
+        text = int == nil ? String(value) : ""
+        integer = int ?? 0
+    }
 
     /// The text `JSON.stringify` writes for `value`; `nil` for NaN and infinities, which JSON
     /// cannot hold (`JSONValue(Double)` turns them into `null`, as `JSON.stringify` does).
@@ -34,7 +112,7 @@ public struct JSONNumber: Hashable, Sendable {
     /// (`100000000000000000000`), `1e+21`, `1.5e-7`, `0.000001`, `5e-324`.
     public init?(_ value: Double) {
         guard let text = JSONNumber.javaScriptText(value) else { return nil }
-        literal = text
+        self.init(uncheckedLiteral: text)
     }
 
     /// The value as a finite `Double` (the nearest one, as `JSON.parse` reads it);
@@ -47,6 +125,7 @@ public struct JSONNumber: Hashable, Sendable {
     /// The value as an `Int` if it is an integer in range: exact for integer literals
     /// (`-0` gives 0), through `Double` for literals with a fraction or exponent (`1.0`, `1e2`).
     public var int: Int? {
+        if text.isEmpty { return integer }
         if let value = Int(literal) { return value }
         var isInteger = true
         for byte in literal.utf8 where byte == UInt8(ascii: ".") || byte | 0x20 == UInt8(ascii: "e") {

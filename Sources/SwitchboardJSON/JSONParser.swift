@@ -105,8 +105,7 @@ struct JSONParser {
         case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"):
             let start = pos
             pos = try JSONParser.scanNumber(base, count: count, from: pos)
-            let text = String(decoding: UnsafeRawBufferPointer(start: base + start, count: pos - start), as: UTF8.self)
-            return .number(JSONNumber(uncheckedLiteral: text))
+            return .number(JSONNumber(uncheckedLiteral: UnsafeRawBufferPointer(start: base + start, count: pos - start)))
         default:
             throw unexpected(at: pos)
         }

@@ -36,7 +36,7 @@ extension JSONValue {
         switch self {
         case .null: writer.write("null")
         case .bool(let value): writer.write(value ? "true" : "false")
-        case .number(let number): JSONValue.writeUTF8(number.literal, to: &writer)
+        case .number(let number): number.write(to: &writer)
         case .string(let string): JSONValue.writeString(string, to: &writer)
         case .array(let elements):
             writer.write(UInt8(ascii: "["))

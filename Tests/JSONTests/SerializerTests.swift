@@ -60,6 +60,21 @@ import Testing
         #expect(try JSONValue.parse(" [ 1.50 , -0 ] ").serialized() == "[1.50,-0]")
     }
 
+    @Test func integerLiteralsAreExactAtTheEdges() throws {
+        // Canonical integers within Int are stored as values; everything else keeps its text.
+        let text = "[0,-1,7,9223372036854775807,-9223372036854775808,9223372036854775808,"
+            + "-9223372036854775809,9999999999999999999,10000000000000000000,1000000000000000000,-0,1.0,1e2]"
+        #expect(try JSONValue.parse(text).serialized() == text)
+        #expect(JSONNumber(literal: "42") == JSONNumber(42))
+        #expect(JSONNumber(literal: "42")?.hashValue == JSONNumber(42).hashValue)
+        #expect(JSONNumber(literal: "-0") != JSONNumber(0))
+        #expect(JSONNumber(literal: "42.0") != JSONNumber(42))
+        #expect(JSONNumber(Int.min).literal == "-9223372036854775808")
+        #expect(JSONNumber(UInt64.max).literal == "18446744073709551615")
+        #expect(JSONNumber(literal: "-9223372036854775808")?.int == Int.min)
+        #expect(JSONNumber(literal: "9223372036854775808")?.int == nil)
+    }
+
     static let doubles: [(Double, String)] = [
         (0, "0"), (-0.0, "0"), (1, "1"), (-1, "-1"), (100, "100"), (1.5, "1.5"), (-1.5, "-1.5"),
         (0.1, "0.1"), (0.3, "0.3"), (1.0 / 3, "0.3333333333333333"), (123.456, "123.456"),
