@@ -24,6 +24,9 @@ public struct Kernel {
     public private(set) var isShutDown = false
     /// `error` payloads, encoded once per kernel.
     let errorPayloads: [Payload]
+    /// The client whose message came in last: replies to the sender find it without hashing
+    /// its id. Forgotten when the client is released.
+    var lastSender: ClientRecord?
 
     public init(settings: KernelSettings = KernelSettings(), serverID: String) {
         self.settings = settings
@@ -53,6 +56,7 @@ public struct Kernel {
             }
         case .message(let handle, let bytes):
             guard let record = clients[handle] else { return }
+            lastSender = record
             classify(record, bytes, now: now, into: &out)
         case .activity(let handle):
             guard let record = clients[handle] else { return }
@@ -334,6 +338,7 @@ public struct Kernel {
         live.remove(record.handle)
         clients[record.handle] = nil
         byID[record.id] = nil
+        if lastSender === record { lastSender = nil }
         record.authData = nil
     }
 

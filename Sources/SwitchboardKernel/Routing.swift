@@ -46,9 +46,16 @@ extension Kernel {
         }
     }
 
+    /// The live record with this wire id; the last sender is checked first (a reply).
+    func record(id: String) -> ClientRecord? {
+        if let sender = lastSender, sender.id == id { return sender }
+        guard let handle = byID[id] else { return nil }
+        return clients[handle]
+    }
+
     /// Only authenticated clients receive deliveries: nothing but `error` precedes `connected`.
     mutating func sendToClient(_ id: String, event: String, data: JSONValue?, into out: inout [Effect]) {
-        guard let handle = byID[id], let record = clients[handle], record.state == .authenticated else { return }
+        guard let record = self.record(id: id), record.state == .authenticated else { return }
         send(to: record, event: event, data: data, payload: Payload(event: event, data: data), into: &out)
     }
 
