@@ -23,6 +23,10 @@ final class Engine: DriverEvents {
     @exclusivity(unchecked) private var effects: [Effect] = []
     @exclusivity(unchecked) private var pending: [KernelInput] = []
     @exclusivity(unchecked) private var draining = false
+    /// Small fan-outs to the same recipients, queued while one driver event is handled.
+    @exclusivity(unchecked) private var batch = FanOutBatch()
+    /// Inside `bytesReceived`: fan-outs wait in `batch` until it returns.
+    @exclusivity(unchecked) private var batching = false
     private var timerTokens: [TimerID: UInt64] = [:]
     private var tokenTimers: [UInt64: TimerID] = [:]
     private var nextToken: UInt64 = Engine.firstKernelToken
@@ -82,20 +86,29 @@ final class Engine: DriverEvents {
         }
         pending.removeAll(keepingCapacity: true)
         draining = false
+        if !batching { flushFanOuts() }
     }
 
     @inline(__always)
     private func handle(_ input: KernelInput) {
-        effects.removeAll(keepingCapacity: true)
-        kernel.handle(input, now: driver.now, into: &effects)
-        var index = 0
-        while index < effects.count {
-            perform(effects[index])
-            index += 1
-        }
+        // Performed from a local array (swapped out and back, no copy): its elements are
+        // borrowed, not retained, while they are performed.
+        var batch: [Effect] = []
+        swap(&batch, &effects)
+        batch.removeAll(keepingCapacity: true)
+        kernel.handle(input, now: driver.now, into: &batch)
+        for index in batch.indices { perform(batch[index]) }
+        swap(&batch, &effects)
     }
 
     private func perform(_ effect: Effect) {
+        switch effect {
+        case .send, .sendTransformed, .close:
+            // Writes to a connection keep their order behind the batched fan-outs.
+            if !batch.isEmpty { flushFanOuts() }
+        default:
+            break
+        }
         switch effect {
         case .send(let handle, let payload):
             guard let connection = connection(for: handle) else { return }
@@ -248,9 +261,16 @@ final class Engine: DriverEvents {
         stats.bytesOut += count
     }
 
-    /// One payload to many: framed once; the same bytes go to every plain recipient, with one
-    /// driver call each for the backpressure check and the write.
+    /// One payload to many. A small frame joins the batch of fan-outs to the same recipients
+    /// (the publishes of one read), written once per recipient when the batch is flushed.
     private func fanOut(_ payload: Payload, to handles: [ClientHandle]) {
+        if payload.bytes.count + 10 <= Engine.copyThreshold {
+            if !batch.isEmpty, !batch.hasRecipients(handles) { flushFanOuts() }
+            batch.add(payload, recipients: handles)
+            stats.fanOuts += 1
+            return
+        }
+        if !batch.isEmpty { flushFanOuts() }
         let plain = frame(payload)
         let count = plain.bytes.count
         let limit = options.backpressureLimit
@@ -272,6 +292,54 @@ final class Engine: DriverEvents {
         stats.messagesOut += sent
         stats.bytesOut += sent * count
         stats.fanOuts += 1
+    }
+
+    /// Writes the batched fan-outs: every frame at once to each plain recipient (one lookup and
+    /// one copy per recipient, not per message). Per-message backpressure is kept exactly: a
+    /// recipient gets the longest prefix of the frames each of which found at most
+    /// `backpressureLimit` bytes queued before it; the rest are dropped.
+    private func flushFanOuts() {
+        guard !batch.isEmpty else { return }
+        var work = FanOutBatch()
+        swap(&work, &batch)  // re-entrant flushes (a backpressure close) see an empty batch
+        defer {
+            work.reset()
+            if batch.isEmpty { swap(&work, &batch) }  // keep the buffers' capacity
+        }
+        let limit = options.backpressureLimit
+        let frames = work.ends.count
+        let total = work.bytes.count
+        // Every frame fits when the last one does: at most this much queued before the batch.
+        let allFit = limit - (frames > 1 ? work.ends[frames - 2] : 0)
+        var sent = 0
+        var sentBytes = 0
+        work.bytes.withUnsafeBytes { all in
+            for handle in work.handles {
+                guard let connection = connection(for: handle), !connection.closing else { continue }
+                if connection.deflate != nil {
+                    for payload in work.payloads { deliver(frame(payload, for: connection), to: connection) }
+                    continue
+                }
+                if allFit >= 0, driver.write(connection.id, copying: all, ifBufferedAtMost: allFit) {
+                    sent += frames
+                    sentBytes += total
+                    continue
+                }
+                let queued = driver.bufferedAmount(connection.id)
+                var fitting = 0
+                while fitting < frames, queued + (fitting == 0 ? 0 : work.ends[fitting - 1]) <= limit { fitting += 1 }
+                if fitting > 0 {
+                    let end = work.ends[fitting - 1]
+                    driver.write(connection.id, copying: UnsafeRawBufferPointer(rebasing: all[0..<end]))
+                    sent += fitting
+                    sentBytes += end
+                }
+                stats.backpressureDrops += frames - fitting - 1
+                dropped(connection)
+            }
+        }
+        stats.messagesOut += sent
+        stats.bytesOut += sentBytes
     }
 
     /// PROTOCOL.md 7: backpressure is checked per message, before it is queued. A message over
@@ -381,6 +449,11 @@ final class Engine: DriverEvents {
 
     func bytesReceived(_ id: ConnectionID, _ bytes: UnsafeRawBufferPointer) {
         guard let connection = connections[id], !connection.closing else { return }
+        batching = true
+        defer {
+            batching = false
+            flushFanOuts()
+        }
         connection.lastReceive = driver.now.monotonic
         stats.bytesIn += bytes.count
         if connection.decoder == nil {
@@ -510,6 +583,7 @@ final class Engine: DriverEvents {
                     input(.message(handle, message))
                 }
             case .ping(let payload):
+                if !batch.isEmpty { flushFanOuts() }
                 var pong: [UInt8] = []
                 payload.withUnsafeBytes { FrameEncoder.encode(opcode: .pong, payload: $0, into: &pong) }
                 driver.write(connection.id, SharedBytes(pong))
@@ -546,6 +620,7 @@ final class Engine: DriverEvents {
     /// Sends a close frame (nothing more is written after it) and closes once it is flushed.
     private func closeConnection(_ connection: Connection, code: UInt16?, reason: String) {
         guard !connection.closing else { return }
+        if !batch.isEmpty { flushFanOuts() }
         connection.closing = true
         let frame = code.map { FrameEncoder.close(code: $0, reason: reason) } ?? FrameEncoder.close()
         connection.deflate = nil
@@ -696,4 +771,48 @@ final class FrameCache {
 struct UncheckedBox<T>: @unchecked Sendable {
     let value: T
     init(_ value: T) { self.value = value }
+}
+
+/// Small fan-out frames to one recipient list, back to back. The list is recognized by its
+/// storage: the kernel hands out its member array itself, so consecutive broadcasts to an
+/// unchanged audience share it (and holding it here keeps it from being reused).
+struct FanOutBatch {
+    private(set) var handles: [ClientHandle] = []
+    private(set) var payloads: [Payload] = []
+    /// The plain frames, back to back ...
+    private(set) var bytes: [UInt8] = []
+    /// ... and where each one ends.
+    private(set) var ends: [Int] = []
+
+    var isEmpty: Bool { ends.isEmpty }
+
+    func hasRecipients(_ other: [ClientHandle]) -> Bool {
+        handles.count == other.count && handles.withUnsafeBufferPointer { mine in
+            other.withUnsafeBufferPointer { $0.baseAddress == mine.baseAddress }
+        }
+    }
+
+    mutating func add(_ payload: Payload, recipients: [ClientHandle]) {
+        if ends.isEmpty { handles = recipients }
+        let count = payload.bytes.count
+        let start = bytes.count
+        bytes.append(contentsOf: repeatElement(0, count: count + 10))
+        let written = bytes.withUnsafeMutableBytes { buffer in
+            let header = FrameEncoder.writeHeader(opcode: .text, payloadCount: count, to: buffer.baseAddress! + start)
+            payload.bytes.withUnsafeBytes {
+                (buffer.baseAddress! + start + header).copyMemory(from: $0.baseAddress!, byteCount: count)
+            }
+            return header + count
+        }
+        bytes.removeLast(count + 10 - written)
+        ends.append(bytes.count)
+        payloads.append(payload)
+    }
+
+    mutating func reset() {
+        handles = []
+        payloads.removeAll(keepingCapacity: true)
+        bytes.removeAll(keepingCapacity: true)
+        ends.removeAll(keepingCapacity: true)
+    }
 }
