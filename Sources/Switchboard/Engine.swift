@@ -21,6 +21,8 @@ final class Engine: DriverEvents {
     private var freeSlots: [Int] = []
     private var generation: UInt64 = 0
     @exclusivity(unchecked) private var effects: [Effect] = []
+    @exclusivity(unchecked) private var nestedEffects: [Effect] = []
+    @exclusivity(unchecked) private var handling = false
     @exclusivity(unchecked) private var pending: [KernelInput] = []
     @exclusivity(unchecked) private var draining = false
     /// Small fan-outs to the same recipients, queued while one driver event is handled.
@@ -89,16 +91,27 @@ final class Engine: DriverEvents {
         if !batching { flushFanOuts() }
     }
 
+    /// An application delivery made on the loop (a hook calling the server) is performed at
+    /// once, as `ws.send` in the original sends before the handler returns, even in the middle
+    /// of another input's effects: the kernel is between inputs whenever a hook runs.
+    func deliverNow(_ delivery: Delivery) {
+        guard draining else { return input(.deliver(delivery)) }
+        handle(.deliver(delivery))
+    }
+
     @inline(__always)
     private func handle(_ input: KernelInput) {
         // Performed from a local array (swapped out and back, no copy): its elements are
-        // borrowed, not retained, while they are performed.
+        // borrowed, not retained, while they are performed. A nested delivery has its own.
         var batch: [Effect] = []
-        swap(&batch, &effects)
+        let nested = handling
+        if nested { swap(&batch, &nestedEffects) } else { swap(&batch, &effects) }
+        handling = true
         batch.removeAll(keepingCapacity: true)
         kernel.handle(input, now: driver.now, into: &batch)
         for index in batch.indices { perform(batch[index]) }
-        swap(&batch, &effects)
+        handling = nested
+        if nested { swap(&batch, &nestedEffects) } else { swap(&batch, &effects) }
     }
 
     private func perform(_ effect: Effect) {

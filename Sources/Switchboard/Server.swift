@@ -154,7 +154,7 @@ public final class Server: @unchecked Sendable {
     private func submit(_ delivery: Delivery) throws {
         guard isRunning.load(ordering: .acquiring) else { throw StartupError(.notInitialized) }
         if driver.inLoop {
-            engine!.input(.deliver(delivery))
+            engine!.deliverNow(delivery)
         } else {
             let engine = UncheckedBox(self.engine!)
             driver.execute { engine.value.input(.deliver(delivery)) }
