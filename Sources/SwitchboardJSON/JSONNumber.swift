@@ -67,26 +67,29 @@ public struct JSONNumber: Hashable, Sendable {
 
     /// Appends the literal's bytes.
     func write(to writer: inout ByteWriter) {
-        if text.isEmpty {
-            let value = integer
-            writer.reserve(20)
-            var magnitude = value.magnitude
-            var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)  // 24 bytes of scratch, filled from the end
-            withUnsafeMutableBytes(of: &digits) { scratch in
-                var at = scratch.count
-                repeat {
-                    at -= 1
-                    scratch[at] = UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: magnitude % 10)
-                    magnitude /= 10
-                } while magnitude > 0
-                if value < 0 { writer.writeReserved(UInt8(ascii: "-")) }
-                while at < scratch.count {
-                    writer.writeReserved(scratch[at])
-                    at += 1
-                }
+        guard text.isEmpty else { return JSONValue.writeUTF8(text, to: &writer) }
+        var magnitude = integer.magnitude
+        var scratch: (UInt64, UInt64, UInt64) = (0, 0, 0)  // 24 bytes, filled from the end
+        withUnsafeMutableBytes(of: &scratch) { scratch in
+            var at = scratch.count
+            while magnitude >= 100 {  // two digits per 64-bit division
+                let pair = UInt8(truncatingIfNeeded: magnitude % 100)
+                magnitude /= 100
+                at -= 2
+                scratch[at] = UInt8(ascii: "0") &+ pair / 10
+                scratch[at + 1] = UInt8(ascii: "0") &+ pair % 10
             }
-        } else {
-            JSONValue.writeUTF8(text, to: &writer)
+            if magnitude >= 10 {
+                let pair = UInt8(truncatingIfNeeded: magnitude)
+                at -= 2
+                scratch[at] = UInt8(ascii: "0") &+ pair / 10
+                scratch[at + 1] = UInt8(ascii: "0") &+ pair % 10
+            } else {
+                at -= 1
+                scratch[at] = UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: magnitude)
+            }
+            if integer < 0 { writer.write(UInt8(ascii: "-")) }
+            writer.write(scratch.baseAddress! + at, count: scratch.count - at)
         }
     }
 

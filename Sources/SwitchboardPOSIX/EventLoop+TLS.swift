@@ -36,7 +36,9 @@ extension EventLoop {
     func startHandshake(_ c: Connection, _ ssl: OpaquePointer, _ tls: TLSContext) {
         c.ssl = ssl
         c.tlsHandshaking = true
-        handshakeTimers.schedule(c.id, at: cachedNow.milliseconds + tls.handshakeTimeoutMilliseconds)
+        // The cached clock is truncated to the millisecond: one more keeps the timeout from
+        // firing up to 1 ms before it has fully elapsed.
+        handshakeTimers.schedule(c.id, at: cachedNow.milliseconds + tls.handshakeTimeoutMilliseconds + 1)
     }
 
     func tlsEvent(_ c: Connection, _ ssl: OpaquePointer, _ flags: UInt32, _ raw: UInt64) {

@@ -707,15 +707,21 @@ public final class EventLoop: @unchecked Sendable {
         updateInterest(c)
     }
 
-    /// `sendmsg` (= `writev` plus `MSG_NOSIGNAL`, so no SIGPIPE) of up to IOV_MAX segments;
-    /// repeats only if every byte offered was taken and segments remain.
+    /// `sendmsg` (= `writev` plus `MSG_NOSIGNAL`, so no SIGPIPE) of up to IOV_MAX segments, or
+    /// `send` for one; repeats only if every byte offered was taken and segments remain.
     private func writeOut(_ c: Connection) -> WriteOutcome {
         while true {
             let (count, total) = c.queue.fill(iovecs, capacity: LinuxABI.iovMax)
-            var message = msghdr()
-            message.msg_iov = iovecs
-            message.msg_iovlen = count
-            let n = sendmsg(c.fd, &message, Int32(MSG_NOSIGNAL))
+            let n: Int
+            if count == 1 {
+                // One segment (the usual corked buffer): plain send, no msghdr or iovec import.
+                n = send(c.fd, iovecs[0].iov_base, total, Int32(MSG_NOSIGNAL))
+            } else {
+                var message = msghdr()
+                message.msg_iov = iovecs
+                message.msg_iovlen = count
+                n = sendmsg(c.fd, &message, Int32(MSG_NOSIGNAL))
+            }
             if n < 0 {
                 let code = errno
                 if code == EINTR { continue }
