@@ -6,6 +6,10 @@ import SwitchboardCodec
 /// and bus publishes. Lives on the driver's loop; never blocks.
 final class Engine: DriverEvents {
     let options: ServerOptions
+    /// Hot option values, kept apart: reading a field of the large `options` struct inside
+    /// a closure can copy (and retain) the whole struct.
+    private let backpressureLimit: Int
+    private let rawEcho: Bool
     let hooks: Hooks
     let driver: any Driver
     let bus: any MessageBus
@@ -29,11 +33,11 @@ final class Engine: DriverEvents {
     @exclusivity(unchecked) private var batch = FanOutBatch()
     /// Inside `bytesReceived`: fan-outs wait in `batch` until it returns.
     @exclusivity(unchecked) private var batching = false
-    private var timerTokens: [TimerID: UInt64] = [:]
-    private var tokenTimers: [UInt64: TimerID] = [:]
-    private var nextToken: UInt64 = Engine.firstKernelToken
+    @exclusivity(unchecked) private var timerTokens: [TimerID: UInt64] = [:]
+    @exclusivity(unchecked) private var tokenTimers: [UInt64: TimerID] = [:]
+    @exclusivity(unchecked) private var nextToken: UInt64 = Engine.firstKernelToken
     private var ids: IDGenerator
-    private var shutdown: ShutdownState?
+    @exclusivity(unchecked) private var shutdown: ShutdownState?
     /// Open connections per peer address (only with maxConnectionsPerIP).
     private var connectionsPerPeer: [String: Int] = [:]
     /// clientConnectedFn/clientDisconnectedFn calls still running (shutdown waits for them).
@@ -56,6 +60,8 @@ final class Engine: DriverEvents {
         settings.messageHandlerConfigured = hooks.messageHandler != nil
         settings.outboundTransformerConfigured = hooks.outboundTransformer != nil
         self.options = options
+        self.backpressureLimit = options.backpressureLimit
+        self.rawEcho = options.rawEcho
         self.hooks = hooks
         self.driver = driver
         self.bus = bus
@@ -101,20 +107,21 @@ final class Engine: DriverEvents {
 
     @inline(__always)
     private func handle(_ input: KernelInput) {
-        // Performed from a local array (swapped out and back, no copy): its elements are
-        // borrowed, not retained, while they are performed. A nested delivery has its own.
+        // The effects array is swapped out while it is performed: a nested delivery (a hook
+        // calling the server) fills the other one.
         var batch: [Effect] = []
         let nested = handling
         if nested { swap(&batch, &nestedEffects) } else { swap(&batch, &effects) }
         handling = true
         batch.removeAll(keepingCapacity: true)
         kernel.handle(input, now: driver.now, into: &batch)
-        for index in batch.indices { perform(batch[index]) }
+        for index in batch.indices { perform(&batch[index]) }
         handling = nested
         if nested { swap(&batch, &nestedEffects) } else { swap(&batch, &effects) }
     }
 
-    private func perform(_ effect: Effect) {
+    /// `inout` only so that the effect is used in place in its array, not copied out of it.
+    private func perform(_ effect: inout Effect) {
         switch effect {
         case .send, .sendTransformed, .close:
             // Writes to a connection keep their order behind the batched fan-outs.
@@ -263,7 +270,7 @@ final class Engine: DriverEvents {
     private func deliver(_ bytes: SharedBytes, to connection: Connection) {
         guard !connection.closing else { return }
         let count = bytes.bytes.count
-        let limit = options.backpressureLimit
+        let limit = backpressureLimit
         // Small frames are copied into the connection's cork buffer: a turn's messages leave
         // in one iovec instead of one per message.
         let queued = count <= Engine.copyThreshold
@@ -286,7 +293,7 @@ final class Engine: DriverEvents {
         if !batch.isEmpty { flushFanOuts() }
         let plain = frame(payload)
         let count = plain.bytes.count
-        let limit = options.backpressureLimit
+        let limit = backpressureLimit
         let copy = count <= Engine.copyThreshold
         var sent = 0
         plain.bytes.withUnsafeBytes { frameBytes in
@@ -319,7 +326,7 @@ final class Engine: DriverEvents {
             work.reset()
             if batch.isEmpty { swap(&work, &batch) }  // keep the buffers' capacity
         }
-        let limit = options.backpressureLimit
+        let limit = backpressureLimit
         let frames = work.ends.count
         let total = work.bytes.count
         // Every frame fits when the last one does: at most this much queued before the batch.
@@ -367,17 +374,20 @@ final class Engine: DriverEvents {
     /// straight into the connection's cork buffer, with no frame built or cached.
     private func deliverSmall(_ payload: Payload, to connection: Connection) {
         guard !connection.closing else { return }
-        let payloadCount = payload.bytes.count
-        let queued = withUnsafeTemporaryAllocation(byteCount: payloadCount + 10, alignment: 1) { buffer in
-            let base = buffer.baseAddress!
-            let headerCount = FrameEncoder.writeHeader(opcode: .text, payloadCount: payloadCount, to: base)
-            payload.bytes.withUnsafeBytes { (base + headerCount).copyMemory(from: $0.baseAddress!, byteCount: payloadCount) }
-            let frame = UnsafeRawBufferPointer(start: base, count: headerCount + payloadCount)
-            return driver.write(connection.id, copying: frame, ifBufferedAtMost: options.backpressureLimit) ? frame.count : nil
+        // Header and payload go in as two copies, which the queue merges into one segment
+        // (no temporary buffer, and no closure context retaining what it captures).
+        var header: (UInt64, UInt64) = (0, 0)
+        let headerCount = withUnsafeMutableBytes(of: &header) {
+            FrameEncoder.writeHeader(opcode: .text, payloadCount: payload.bytes.count, to: $0.baseAddress!)
         }
-        guard let queued else { return dropped(connection) }
+        let queued = withUnsafeBytes(of: &header) {
+            driver.write(connection.id, copying: UnsafeRawBufferPointer(rebasing: $0[..<headerCount]),
+                         ifBufferedAtMost: backpressureLimit)
+        }
+        guard queued else { return dropped(connection) }
+        payload.bytes.withUnsafeBytes { driver.write(connection.id, copying: $0) }
         stats.messagesOut += 1
-        stats.bytesOut += queued
+        stats.bytesOut += headerCount + payload.bytes.count
     }
 
     @inline(__always)
@@ -590,7 +600,7 @@ final class Engine: DriverEvents {
             switch event {
             case .text(let message), .binary(let message):
                 stats.messagesIn += 1
-                if options.rawEcho {
+                if rawEcho {
                     echo(connection, event, message)
                 } else if connection.isClient {
                     input(.message(handle, message))
@@ -739,9 +749,9 @@ final class Connection {
     @exclusivity(unchecked) var closing = false
     @exclusivity(unchecked) var backpressured = false
     /// The client's wire id once upgraded.
-    var clientID: String?
+    @exclusivity(unchecked) var clientID: String?
     /// Negotiated permessage-deflate.
-    var deflate: PerMessageDeflate?
+    @exclusivity(unchecked) var deflate: PerMessageDeflate?
     /// The kernel has a record for it.
     @exclusivity(unchecked) var isClient = false
 
@@ -775,9 +785,9 @@ final class Stats {
 
 /// A payload's frames, plain and compressed, built on first use.
 final class FrameCache {
-    var plain: SharedBytes?
-    var compressed: SharedBytes?
-    var compressedBits = 0
+    @exclusivity(unchecked) var plain: SharedBytes?
+    @exclusivity(unchecked) var compressed: SharedBytes?
+    @exclusivity(unchecked) var compressedBits = 0
 }
 
 /// Moves a loop-confined reference into a closure that runs back on the loop.

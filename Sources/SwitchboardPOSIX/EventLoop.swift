@@ -83,51 +83,51 @@ public final class EventLoop: @unchecked Sendable {
     let readBuffer: UnsafeMutableRawPointer
     private let iovecs: UnsafeMutablePointer<iovec>
 
-    private var slots: [Connection] = []
-    private var freeSlots: [Int] = []
-    public private(set) var connectionCount = 0
-    private var listeners: [Int32] = []
+    @exclusivity(unchecked) private var slots: [Connection] = []
+    @exclusivity(unchecked) private var freeSlots: [Int] = []
+    @exclusivity(unchecked) public private(set) var connectionCount = 0
+    @exclusivity(unchecked) private var listeners: [Int32] = []
     /// The TLS context of each listener (parallel to `listeners`), nil for plain TCP.
-    private var listenerTLS: [TLSContext?] = []
+    @exclusivity(unchecked) private var listenerTLS: [TLSContext?] = []
     /// One record of plaintext, gathered from small queued segments before `SSL_write`.
-    var tlsStaging: UnsafeMutableRawPointer?
+    @exclusivity(unchecked) var tlsStaging: UnsafeMutableRawPointer?
     /// TLS connections to read in the next turn (input buffered inside OpenSSL).
-    var tlsReadAgain: [UInt64] = []
-    var tlsReadBatch: [UInt64] = []
+    @exclusivity(unchecked) var tlsReadAgain: [UInt64] = []
+    @exclusivity(unchecked) var tlsReadBatch: [UInt64] = []
     /// Handshake deadlines, keyed by connection id.
-    var handshakeTimers = TimerHeap()
-    var dueHandshakes: [TimerHeap.Entry] = []
+    @exclusivity(unchecked) var handshakeTimers = TimerHeap()
+    @exclusivity(unchecked) var dueHandshakes: [TimerHeap.Entry] = []
 
-    private var dirty: [UInt64] = []
-    private var flushing: [UInt64] = []
+    @exclusivity(unchecked) private var dirty: [UInt64] = []
+    @exclusivity(unchecked) private var flushing: [UInt64] = []
     enum Note {
         case closed(UInt64, CloseReason)
         case drained(UInt64)
     }
-    var notes: [Note] = []
-    private var delivering = false
+    @exclusivity(unchecked) var notes: [Note] = []
+    @exclusivity(unchecked) private var delivering = false
 
-    private var timers = TimerHeap()
-    private var dueTimers: [TimerHeap.Entry] = []
-    private var lingers: [(deadline: Int64, id: UInt64)] = []
-    private var lingerHead = 0
+    @exclusivity(unchecked) private var timers = TimerHeap()
+    @exclusivity(unchecked) private var dueTimers: [TimerHeap.Entry] = []
+    @exclusivity(unchecked) private var lingers: [(deadline: Int64, id: UInt64)] = []
+    @exclusivity(unchecked) private var lingerHead = 0
 
-    var cachedNow: Instant
+    @exclusivity(unchecked) var cachedNow: Instant
     /// Strong copy of `handler` for the current turn.
-    var turnHandler: EventLoopHandler?
-    private var wakeReady = false
+    @exclusivity(unchecked) var turnHandler: EventLoopHandler?
+    @exclusivity(unchecked) private var wakeReady = false
 
     private struct PostQueue {
         var work: [@Sendable () -> Void] = []
         var wakePending = false
     }
     private let posted = Mutex(PostQueue())
-    private var postBatch: [@Sendable () -> Void] = []
+    @exclusivity(unchecked) private var postBatch: [@Sendable () -> Void] = []
     /// Work queued from the loop thread itself: no lock, no wake-up; runs later this turn.
-    private var localWork: [() -> Void] = []
-    private var localBatch: [() -> Void] = []
+    @exclusivity(unchecked) private var localWork: [() -> Void] = []
+    @exclusivity(unchecked) private var localBatch: [() -> Void] = []
     /// The thread running `run()`, for `isLoopThread`.
-    private var loopThread: pthread_t?
+    @exclusivity(unchecked) private var loopThread: pthread_t?
     private let stopRequested = Atomic<Bool>(false)
 
     private var signalMask = sigset_t()
