@@ -78,7 +78,9 @@ final class Engine: DriverEvents {
 
     // MARK: - Kernel inputs and effects
 
-    /// Feeds one input and performs its effects; inputs raised while performing are queued.
+    /// Feeds one input and performs its effects. Inputs raised while performing (backpressure,
+    /// hook answers) are queued behind it; deliveries made by hooks are performed at once
+    /// (`deliverNow`). Batched fan-outs are written when the outermost call returns.
     func input(_ input: KernelInput) {
         guard !draining else {
             pending.append(input)
@@ -109,15 +111,15 @@ final class Engine: DriverEvents {
     private func handle(_ input: KernelInput) {
         // The effects array is swapped out while it is performed: a nested delivery (a hook
         // calling the server) fills the other one.
-        var batch: [Effect] = []
+        var current: [Effect] = []
         let nested = handling
-        if nested { swap(&batch, &nestedEffects) } else { swap(&batch, &effects) }
+        if nested { swap(&current, &nestedEffects) } else { swap(&current, &effects) }
         handling = true
-        batch.removeAll(keepingCapacity: true)
-        kernel.handle(input, now: driver.now, into: &batch)
-        for index in batch.indices { perform(&batch[index]) }
+        current.removeAll(keepingCapacity: true)
+        kernel.handle(input, now: driver.now, into: &current)
+        for index in current.indices { perform(&current[index]) }
         handling = nested
-        if nested { swap(&batch, &nestedEffects) } else { swap(&batch, &effects) }
+        if nested { swap(&current, &nestedEffects) } else { swap(&current, &effects) }
     }
 
     /// `inout` only so that the effect is used in place in its array, not copied out of it.
