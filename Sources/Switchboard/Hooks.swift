@@ -54,10 +54,13 @@ public struct OutboundMessage: Sendable {
     public let data: JSONValue?
 }
 
-/// The application's callbacks. All but `authenticate` are optional. Async hooks run off the
-/// loop; their answers come back as kernel inputs, so a slow hook never blocks anyone else.
-/// `messageHandler` and `outboundTransformer` run on the loop (keep them fast; hand slow work
-/// to a Task) so that per-message work costs no thread hop.
+/// The application's callbacks. All but `authenticate` are optional. Async hooks run as tasks
+/// whose answers come back as kernel inputs, so a hook that awaits never holds anyone up. By
+/// default (`ServerOptions.hooksOnLoop`) those tasks run on the loop's thread between events,
+/// as the original's hooks share Bun's one JavaScript thread: no thread hop per hook. A hook
+/// that blocks or computes for long should hop off itself, or set `hooksOnLoop = false`.
+/// `messageHandler` and `outboundTransformer` run on the loop, synchronously (keep them fast;
+/// hand slow work to a Task); a delivery they make is performed at once.
 public struct Hooks: Sendable {
     public var authenticate: (@Sendable (JSONValue) async throws -> AuthResult?)?
     public var handshake: (@Sendable (HandshakeRequest) async throws -> HandshakeResult?)?

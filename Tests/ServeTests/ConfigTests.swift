@@ -100,6 +100,10 @@ private func errors(_ yaml: String?, env: [String: String] = [:]) -> [String] {
         #expect(config.allowBroadcast)
         #expect(config.logLevel == .warning)
         #expect(config.serverOptions.perMessageDeflate && config.serverOptions.compressionThreshold == 1024)
+        #expect(config.serverOptions.hooksOnLoop)  // HS256: verified on the loop
+        var rsa = config
+        rsa.auth.jwt?.key = .publicKeyFile("/keys/jwt.pem")
+        #expect(!rsa.serverOptions.hooksOnLoop)  // RS256/ES256: on the pool, in parallel
         #expect(config.tls == TLSFiles(certificate: "/etc/sb/cert.pem", privateKey: "/keys/key.pem"))
         #expect(config.serverOptions.tlsCertificateFile == "/etc/sb/cert.pem" && config.serverOptions.tlsKeyFile == "/keys/key.pem")
         #expect(config.locations["listen.port"] == ConfigLocation(file: "test.yaml", line: 1))
