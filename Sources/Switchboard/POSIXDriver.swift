@@ -9,7 +9,6 @@ public final class POSIXDriver: Driver, EventLoopHandler, @unchecked Sendable {
     /// The engine; not retained (the server owns both), and not weak: a weak reference gives
     /// the engine a side table, which makes every retain of it a slow one.
     private unowned(unsafe) var events: DriverEvents?
-    private var loopThread: pthread_t?
 
     /// Wall clock minus monotonic clock, read once: `now` costs no system call.
     private let wallOffset: Int64
@@ -56,7 +55,6 @@ public final class POSIXDriver: Driver, EventLoopHandler, @unchecked Sendable {
     }
 
     public func run() {
-        loopThread = pthread_self()
         loop.run()
     }
 
@@ -74,7 +72,7 @@ public final class POSIXDriver: Driver, EventLoopHandler, @unchecked Sendable {
             Task { await operation() }
         }
     }
-    public var inLoop: Bool { loopThread.map { pthread_equal($0, pthread_self()) != 0 } ?? false }
+    public var inLoop: Bool { loop.isLoopThread }
 
     /// Cached per loop turn by the event loop; the wall clock follows the monotonic one
     /// from start-up (a jump of the system clock does not move `connected.time`).

@@ -737,16 +737,12 @@ public final class EventLoop: @unchecked Sendable {
     /// Queues `bytes` without copying; written at the end of the turn. Ignored for unknown
     /// or closing connections.
     public func write(_ id: ConnectionID, _ bytes: SharedBytes) {
-        guard let c = lookup(id.rawValue), !c.closing else { return }
-        c.queue.append(bytes)
-        if !c.blocked { markDirty(c) }
+        _ = write(id, bytes, ifBufferedAtMost: .max)
     }
 
     /// Copies `copying` into the connection's queue (consecutive copies are merged).
     public func write(_ id: ConnectionID, copying bytes: UnsafeRawBufferPointer) {
-        guard let c = lookup(id.rawValue), !c.closing else { return }
-        c.queue.append(copying: bytes)
-        if !c.blocked { markDirty(c) }
+        _ = write(id, copying: bytes, ifBufferedAtMost: .max)
     }
 
     /// `write(_:copying:)` unless more than `limit` bytes are queued: then false, nothing
