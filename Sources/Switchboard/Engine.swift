@@ -48,6 +48,8 @@ final class Engine: DriverEvents {
 
     /// Frames up to this size are copied into the per-connection buffer rather than shared.
     static let copyThreshold = 512
+    /// Its frame (header at most 10 bytes) is within `copyThreshold`: copied, not shared.
+    static func isSmall(_ payload: Payload) -> Bool { payload.bytes.count + 10 <= copyThreshold }
     static let idleSweepToken: UInt64 = 1
     static let shutdownToken: UInt64 = 2
     static let firstKernelToken: UInt64 = 16
@@ -134,7 +136,7 @@ final class Engine: DriverEvents {
         switch effect {
         case .send(let handle, let payload):
             guard let connection = connection(for: handle) else { return }
-            if connection.deflate == nil, payload.bytes.count + 10 <= Engine.copyThreshold, payload.driverCache == nil {
+            if connection.deflate == nil, Engine.isSmall(payload), payload.driverCache == nil {
                 deliverSmall(payload, to: connection)
             } else {
                 deliver(frame(payload, for: connection), to: connection)
@@ -286,7 +288,7 @@ final class Engine: DriverEvents {
     /// One payload to many. A small frame joins the batch of fan-outs to the same recipients
     /// (the publishes of one read), written once per recipient when the batch is flushed.
     private func fanOut(_ payload: Payload, to handles: [ClientHandle]) {
-        if payload.bytes.count + 10 <= Engine.copyThreshold {
+        if Engine.isSmall(payload) {
             if !batch.isEmpty, !batch.hasRecipients(handles) { flushFanOuts() }
             batch.add(payload, recipients: handles)
             stats.fanOuts += 1
@@ -294,25 +296,10 @@ final class Engine: DriverEvents {
         }
         if !batch.isEmpty { flushFanOuts() }
         let plain = frame(payload)
-        let count = plain.bytes.count
-        let limit = backpressureLimit
-        let copy = count <= Engine.copyThreshold
-        var sent = 0
-        plain.bytes.withUnsafeBytes { frameBytes in
-            for handle in handles {
-                guard let connection = connection(for: handle), !connection.closing else { continue }
-                if connection.deflate != nil {
-                    deliver(frame(payload, for: connection), to: connection)
-                    continue
-                }
-                let queued = copy
-                    ? driver.write(connection.id, copying: frameBytes, ifBufferedAtMost: limit)
-                    : driver.write(connection.id, plain, ifBufferedAtMost: limit)
-                if queued { sent += 1 } else { dropped(connection) }
-            }
+        for handle in handles {
+            guard let connection = connection(for: handle) else { continue }
+            deliver(connection.deflate == nil ? plain : frame(payload, for: connection), to: connection)
         }
-        stats.messagesOut += sent
-        stats.bytesOut += sent * count
         stats.fanOuts += 1
     }
 
@@ -819,17 +806,10 @@ struct FanOutBatch {
 
     mutating func add(_ payload: Payload, recipients: [ClientHandle]) {
         if ends.isEmpty { handles = recipients }
-        let count = payload.bytes.count
-        let start = bytes.count
-        bytes.append(contentsOf: repeatElement(0, count: count + 10))
-        let written = bytes.withUnsafeMutableBytes { buffer in
-            let header = FrameEncoder.writeHeader(opcode: .text, payloadCount: count, to: buffer.baseAddress! + start)
-            payload.bytes.withUnsafeBytes {
-                (buffer.baseAddress! + start + header).copyMemory(from: $0.baseAddress!, byteCount: count)
-            }
-            return header + count
-        }
-        bytes.removeLast(count + 10 - written)
+        // Grow geometrically here: the encoder reserves exactly what one frame needs.
+        let needed = bytes.count + payload.bytes.count + 10
+        if bytes.capacity < needed { bytes.reserveCapacity(max(needed, bytes.capacity * 2)) }
+        payload.bytes.withUnsafeBytes { FrameEncoder.encode(opcode: .text, payload: $0, into: &bytes) }
         ends.append(bytes.count)
         payloads.append(payload)
     }
