@@ -10,14 +10,16 @@ public enum InboundEnvelope: Hashable, Sendable {
     /// Classifies one message. The whole text is validated, but only `event`, `data` and `id`
     /// are built; other members are checked and skipped. Duplicate keys: the last one wins, also
     /// when keys are written with escapes (`"\u0065vent"` is `event`).
+    ///
+    /// A `data` object written canonically (as `JSONValue.serialize` would write it) is kept as
+    /// its text, copied out of `bytes`, and parsed only when a member is read.
     public static func read(_ bytes: UnsafeRawBufferPointer, maxDepth: Int = JSONValue.defaultMaxDepth) -> InboundEnvelope {
-        guard let base = bytes.baseAddress, bytes.count > 0 else { return .invalidJSON }
-        var parser = JSONParser(base, count: bytes.count, maxDepth: maxDepth)
-        do {
-            return try parser.readEnvelope()
-        } catch {
-            return .invalidJSON
-        }
+        read(bytes, maxDepth: maxDepth) { ArraySlice(UnsafeRawBufferPointer(rebasing: bytes[$0])) }
+    }
+
+    /// Classifies one message; a canonical `data` object shares the array's storage (no copy).
+    public static func read(_ bytes: [UInt8], maxDepth: Int = JSONValue.defaultMaxDepth) -> InboundEnvelope {
+        bytes.withUnsafeBytes { buffer in read(buffer, maxDepth: maxDepth) { bytes[$0] } }
     }
 
     /// Classifies one message given as UTF-8 bytes; see `read(_: UnsafeRawBufferPointer)`.
@@ -25,7 +27,18 @@ public enum InboundEnvelope: Hashable, Sendable {
         if let envelope = bytes.withContiguousStorageIfAvailable({ read(UnsafeRawBufferPointer($0), maxDepth: maxDepth) }) {
             return envelope
         }
-        return Array(bytes).withUnsafeBytes { read($0, maxDepth: maxDepth) }
+        return read(Array(bytes), maxDepth: maxDepth)
+    }
+
+    private static func read(_ bytes: UnsafeRawBufferPointer, maxDepth: Int,
+                             text: (Range<Int>) -> ArraySlice<UInt8>) -> InboundEnvelope {
+        guard let base = bytes.baseAddress, bytes.count > 0 else { return .invalidJSON }
+        var parser = JSONParser(base, count: bytes.count, maxDepth: maxDepth)
+        do {
+            return try parser.readEnvelope(text: text)
+        } catch {
+            return .invalidJSON
+        }
     }
 }
 
@@ -62,7 +75,8 @@ public enum OutboundEnvelope {
 extension JSONParser {
     enum EnvelopeField { case event, data, id, other }
 
-    mutating func readEnvelope() throws(JSONParseError) -> InboundEnvelope {
+    /// `text` gives the bytes of a canonical `data` object, by its range in the input.
+    mutating func readEnvelope(text: (Range<Int>) -> ArraySlice<UInt8>) throws(JSONParseError) -> InboundEnvelope {
         skipWhitespace()
         guard pos < count else { throw JSONParseError(.unexpectedEnd, at: count) }
         guard byte(at: pos) == UInt8(ascii: "{") else {
@@ -73,6 +87,7 @@ extension JSONParser {
         try enterContainer(depth: 0)
         var event: String?
         var data: JSONValue?
+        var canonicalData: Range<Int>?  // data, if it is an object held as its text
         var id: JSONValue?
         skipWhitespace()
         if pos < count && byte(at: pos) == UInt8(ascii: "}") {
@@ -91,7 +106,15 @@ extension JSONParser {
                         event = nil
                         try skipValue(depth: 1)
                     }
-                case .data: data = try parseValue(depth: 1)
+                case .data:
+                    let start = pos
+                    if pos < count && byte(at: pos) == UInt8(ascii: "{"), try skipCanonical(depth: 1) {
+                        canonicalData = start..<pos
+                    } else {
+                        pos = start
+                        canonicalData = nil
+                        data = try parseValue(depth: 1)
+                    }
                 case .id: id = try parseValue(depth: 1)
                 case .other: try skipValue(depth: 1)
                 }
@@ -100,6 +123,7 @@ extension JSONParser {
         }
         try finish()
         guard let event, !event.isEmpty else { return .noEvent }
+        if let canonicalData { data = .object(JSONObject(text: JSONText(text(canonicalData)))) }
         return .message(event: event, data: data, id: id)
     }
 

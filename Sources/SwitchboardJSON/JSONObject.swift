@@ -3,6 +3,9 @@
 /// Lookup returns the last member with a key, as `JSON.parse` keeps the last duplicate.
 /// Serialization writes what `JSON.stringify` writes for the equivalent JS object
 /// (see `JSONValue.serialize(into:)`), so duplicates and index-like keys are handled there.
+///
+/// An object read from a message may hold only its validated text (`JSONText`) until a member
+/// is asked for: a handler that passes `data` on untouched costs no parse and no re-encoding.
 public struct JSONObject: Hashable, Sendable {
     public struct Member: Hashable, Sendable {
         public var key: String
@@ -14,21 +17,55 @@ public struct JSONObject: Hashable, Sendable {
         }
     }
 
-    /// The members in insertion order.
-    public internal(set) var members: [Member]
+    enum Storage: Sendable {
+        case members([Member])
+        /// Canonical text, parsed on first use.
+        case text(JSONText)
+    }
 
-    public init() { members = [] }
+    var storage: Storage
+
+    /// The members in insertion order.
+    public internal(set) var members: [Member] {
+        get {
+            switch storage {
+            case .members(let members): members
+            case .text(let text): text.members
+            }
+        }
+        _modify {
+            var members = self.members
+            storage = .members([])  // `members` is now the only reference: mutated in place
+            defer { storage = .members(members) }
+            yield &members
+        }
+    }
+
+    public init() { storage = .members([]) }
 
     public init(_ pairs: [(key: String, value: JSONValue)]) {
-        members = pairs.map { Member(key: $0.key, value: $0.value) }
+        storage = .members(pairs.map { Member(key: $0.key, value: $0.value) })
     }
 
     /// Members sorted by key (a `Dictionary` has no order of its own).
     public init(_ dictionary: [String: JSONValue]) {
-        members = dictionary.map { Member(key: $0.key, value: $0.value) }.sorted { $0.key < $1.key }
+        storage = .members(dictionary.map { Member(key: $0.key, value: $0.value) }.sorted { $0.key < $1.key })
     }
 
-    init(members: [Member]) { self.members = members }
+    init(members: [Member]) { storage = .members(members) }
+
+    /// An object held as its canonical text until a member is read.
+    init(text: JSONText) { storage = .text(text) }
+
+    /// Structural, as for the members (the same text is the same object without a parse).
+    public static func == (a: JSONObject, b: JSONObject) -> Bool {
+        if case .text(let x) = a.storage, case .text(let y) = b.storage, x === y { return true }
+        return a.members == b.members
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(members)
+    }
 
     /// The value of the last member named `key`.
     ///
@@ -36,12 +73,13 @@ public struct JSONObject: Hashable, Sendable {
     /// as a JS assignment keeps it), or appends a member; setting `nil` removes every member named `key`.
     public subscript(key: String) -> JSONValue? {
         get {
-            if let index = lastIndex(of: key) { return members[index].value }
+            let members = self.members
+            if let index = JSONObject.lastIndex(of: key, in: members) { return members[index].value }
             return nil
         }
         set {
             if let newValue {
-                if let index = lastIndex(of: key) {
+                if let index = JSONObject.lastIndex(of: key, in: members) {
                     members[index].value = newValue
                 } else {
                     members.append(Member(key: key, value: newValue))
@@ -60,7 +98,7 @@ public struct JSONObject: Hashable, Sendable {
     /// Keys in insertion order (duplicates included).
     public var keys: [String] { members.map(\.key) }
 
-    private func lastIndex(of key: String) -> Int? {
+    private static func lastIndex(of key: String, in members: [Member]) -> Int? {
         var index = members.count
         while index > 0 {
             index -= 1
@@ -83,6 +121,6 @@ extension JSONObject: RandomAccessCollection {
 extension JSONObject: ExpressibleByDictionaryLiteral {
     /// Members in the order written; duplicate keys are kept.
     public init(dictionaryLiteral elements: (String, JSONValue)...) {
-        members = elements.map { Member(key: $0.0, value: $0.1) }
+        storage = .members(elements.map { Member(key: $0.0, value: $0.1) })
     }
 }

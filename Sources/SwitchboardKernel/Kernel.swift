@@ -150,7 +150,7 @@ public struct Kernel {
                 return
             }
         }
-        let envelope = bytes.withUnsafeBytes { InboundEnvelope.read($0) }
+        let envelope = InboundEnvelope.read(bytes)
         switch envelope {
         case .invalidJSON:
             step(record, .invalidJson, Context(), now: now, into: &out)
