@@ -403,10 +403,10 @@ struct JSONParser {
         }
     }
 
-    /// The offset of the first `"`, `\` or byte below 0x20 at or after `start` (or `count`),
-    /// eight bytes at a time.
+    /// The offset of the first `"`, `\` or byte below 0x20 (or, if `orNonASCII`, 0x80 or above)
+    /// at or after `start` (or `count`), eight bytes at a time.
     @inline(__always)
-    static func firstSpecialByte(_ base: UnsafeRawPointer, from start: Int, count: Int) -> Int {
+    static func firstSpecialByte(_ base: UnsafeRawPointer, from start: Int, count: Int, orNonASCII: Bool = false) -> Int {
         let ones: UInt64 = 0x0101_0101_0101_0101
         let highBits: UInt64 = 0x8080_8080_8080_8080
         var i = start
@@ -418,13 +418,13 @@ struct JSONParser {
             let zeroQuote = (quotes &- ones) & ~quotes
             let zeroBackslash = (backslashes &- ones) & ~backslashes
             let control = (word &- (ones &* 0x20)) & ~word
-            let flags = (zeroQuote | zeroBackslash | control) & highBits
+            let flags = (zeroQuote | zeroBackslash | control | (orNonASCII ? word : 0)) & highBits
             if flags != 0 { return i &+ flags.trailingZeroBitCount >> 3 }
             i &+= 8
         }
         while i < count {
             let byte = base.load(fromByteOffset: i, as: UInt8.self)
-            if byte == 0x22 || byte == 0x5C || byte < 0x20 { return i }
+            if byte == 0x22 || byte == 0x5C || byte < 0x20 || (orNonASCII && byte >= 0x80) { return i }
             i &+= 1
         }
         return i

@@ -84,7 +84,7 @@ extension JSONParser {
                 guard pos < count, byte(at: pos) == UInt8(ascii: ":") else { throw unexpected(at: pos) }
                 pos += 1
                 canonical = skipNoWhitespace() && canonical
-                canonical = try skipCanonical(depth: depth + 1, keys: &keys) && canonical
+                canonical = try skipCanonicalElement(depth: depth + 1, keys: &keys) && canonical
                 canonical = skipNoWhitespace() && canonical
                 if try endOfMember(closer: UInt8(ascii: "}")) { return canonical }
             }
@@ -97,7 +97,7 @@ extension JSONParser {
             }
             while true {
                 canonical = skipNoWhitespace() && canonical
-                canonical = try skipCanonical(depth: depth + 1, keys: &keys) && canonical
+                canonical = try skipCanonicalElement(depth: depth + 1, keys: &keys) && canonical
                 canonical = skipNoWhitespace() && canonical
                 if try endOfMember(closer: UInt8(ascii: "]")) { return canonical }
             }
@@ -105,6 +105,24 @@ extension JSONParser {
             try skipValue(depth: depth)  // a literal or a number: written as it is read
             return true
         }
+    }
+
+    /// A member or element: strings and plain integers (the common values) without a call.
+    @inline(__always)
+    mutating func skipCanonicalElement(depth: Int, keys: inout KeySpans) throws(JSONParseError) -> Bool {
+        guard pos < count else { throw JSONParseError(.unexpectedEnd, at: count) }
+        let first = byte(at: pos)
+        if first == UInt8(ascii: "\"") { return try skipCanonicalString() }
+        if first &- UInt8(ascii: "1") < 9 {
+            // `[1-9][0-9]*` not followed by a fraction or an exponent; anything else takes the long way.
+            var end = pos + 1
+            while end < count, byte(at: end) &- UInt8(ascii: "0") < 10 { end += 1 }
+            if end == count || (byte(at: end) != UInt8(ascii: ".") && byte(at: end) | 0x20 != UInt8(ascii: "e")) {
+                pos = end
+                return true
+            }
+        }
+        return try skipCanonical(depth: depth, keys: &keys)
     }
 
     /// Skips whitespace; true if there was none.
@@ -118,11 +136,25 @@ extension JSONParser {
     /// Records a key (its text between the quotes) of the object whose keys start at `firstKey`;
     /// false if it is an array index (JS moves those first), a duplicate, or there is no room.
     mutating func noteKey(_ span: Range<Int>, firstKey: Int, in keys: inout KeySpans) -> Bool {
-        let key = UnsafeBufferPointer(start: base.assumingMemoryBound(to: UInt8.self) + span.lowerBound, count: span.count)
-        if let first = key.first, first &- UInt8(ascii: "0") < 10, JSONValue.arrayIndex(key) != nil { return false }
+        let length = span.count
+        let key = base + span.lowerBound
+        if length > 0 {
+            let first = key.load(as: UInt8.self)
+            if first &- UInt8(ascii: "0") < 10,
+               JSONValue.arrayIndex(UnsafeBufferPointer(start: key.assumingMemoryBound(to: UInt8.self), count: length)) != nil {
+                return false
+            }
+        }
         guard keys.count < keys.capacity else { return false }
-        for index in firstKey..<keys.count where keys.base[index].count == span.count {
-            if memcmp(base + keys.base[index].lowerBound, base + span.lowerBound, span.count) == 0 { return false }
+        for index in firstKey..<keys.count where keys.base[index].count == length {
+            let other = base + keys.base[index].lowerBound
+            // Keys are short: compare in place, the first byte first.
+            var same = true
+            for offset in 0..<length where other.load(fromByteOffset: offset, as: UInt8.self) != key.load(fromByteOffset: offset, as: UInt8.self) {
+                same = false
+                break
+            }
+            if same { return false }
         }
         keys.base[keys.count] = span
         keys.count += 1
@@ -133,16 +165,25 @@ extension JSONParser {
     /// written as `writeEscaped` would write its decoded value.
     mutating func skipCanonicalString() throws(JSONParseError) -> Bool {
         var canonical = true
-        var run = pos + 1
+        pos += 1
         while true {
-            let stop = JSONParser.firstSpecialByte(base, from: run, count: count)
+            let stop = JSONParser.firstSpecialByte(base, from: pos, count: count, orNonASCII: true)
             guard stop < count else { throw JSONParseError(.unexpectedEnd, at: count) }
-            // A multi-byte sequence never holds a quote, backslash or control byte: runs check alone.
-            if canonical && !JSONParser.isValidUTF8(base + run, count: stop - run) { canonical = false }
             let special = byte(at: stop)
             if special == UInt8(ascii: "\"") {
                 pos = stop + 1
                 return canonical
+            }
+            if special >= 0x80 {
+                // A multi-byte sequence: valid UTF-8 is kept as it is, anything else becomes U+FFFD.
+                let length = JSONParser.utf8SequenceLength(base + stop, available: count - stop)
+                if length == 0 {
+                    canonical = false
+                    pos = stop + 1
+                } else {
+                    pos = stop + length
+                }
+                continue
             }
             if special < 0x20 { throw JSONParseError(.controlCharacterInString, at: stop) }
             pos = stop + 1  // after the backslash
@@ -166,49 +207,35 @@ extension JSONParser {
             default:
                 throw JSONParseError(.invalidEscape, at: stop)
             }
-            run = pos
         }
     }
 
-    /// Whether `count` bytes at `start` are well-formed UTF-8 (RFC 3629: no overlong forms, no
-    /// surrogates, nothing past U+10FFFF), eight ASCII bytes at a time.
-    static func isValidUTF8(_ start: UnsafeRawPointer, count: Int) -> Bool {
-        var i = 0
-        while i &+ 8 <= count {
-            if start.loadUnaligned(fromByteOffset: i, as: UInt64.self) & 0x8080_8080_8080_8080 != 0 { break }
-            i &+= 8
-        }
+    /// The length of the well-formed UTF-8 sequence (RFC 3629: no overlong form, no surrogate,
+    /// nothing past U+10FFFF) whose lead byte (0x80 or above) is at `start`; 0 if there is none.
+    static func utf8SequenceLength(_ start: UnsafeRawPointer, available: Int) -> Int {
         @inline(__always) func at(_ offset: Int) -> UInt8 { start.load(fromByteOffset: offset, as: UInt8.self) }
-        @inline(__always) func continuation(_ offset: Int) -> Bool { offset < count && at(offset) & 0xC0 == 0x80 }
-        while i < count {
-            let lead = at(i)
-            if lead < 0x80 {
-                i &+= 1
-                continue
-            }
-            let length: Int
-            switch lead {
-            case 0xC2...0xDF:
-                length = 2
-            case 0xE0...0xEF:
-                guard i + 1 < count else { return false }
-                let second = at(i + 1)
-                if lead == 0xE0 && second < 0xA0 { return false }  // overlong
-                if lead == 0xED && second >= 0xA0 { return false }  // a surrogate
-                length = 3
-            case 0xF0...0xF4:
-                guard i + 1 < count else { return false }
-                let second = at(i + 1)
-                if lead == 0xF0 && second < 0x90 { return false }  // overlong
-                if lead == 0xF4 && second >= 0x90 { return false }  // past U+10FFFF
-                length = 4
-            default:
-                return false
-            }
-            for offset in 1..<length where !continuation(i + offset) { return false }
-            i &+= length
+        let lead = at(0)
+        let length: Int
+        switch lead {
+        case 0xC2...0xDF:
+            length = 2
+        case 0xE0...0xEF:
+            guard available > 1 else { return 0 }
+            let second = at(1)
+            if lead == 0xE0 && second < 0xA0 { return 0 }  // overlong
+            if lead == 0xED && second >= 0xA0 { return 0 }  // a surrogate
+            length = 3
+        case 0xF0...0xF4:
+            guard available > 1 else { return 0 }
+            let second = at(1)
+            if lead == 0xF0 && second < 0x90 { return 0 }  // overlong
+            if lead == 0xF4 && second >= 0x90 { return 0 }  // past U+10FFFF
+            length = 4
+        default:
+            return 0
         }
-        return true
+        guard available >= length else { return 0 }
+        for offset in 1..<length where at(offset) & 0xC0 != 0x80 { return 0 }
+        return length
     }
 }
-

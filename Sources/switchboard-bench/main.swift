@@ -120,7 +120,9 @@ func runBench() {
                  Double(deliveries) / seconds, seconds))
 }
 
-runBench()
+// `switchboard-bench envelope [ROUNDS]`: the envelope measurement alone (e.g. under callgrind).
+let envelopeOnly = CommandLine.arguments.dropFirst().first == "envelope"
+if !envelopeOnly { runBench() }
 
 /// The cost of fan-out per recipient, plain vs encrypted (PROTOCOL.md 9), CPU only (no
 /// sockets): a plain recipient shares one encoded frame (the per-recipient cost is handing it
@@ -168,4 +170,26 @@ func encryptedFanOutBench() {
                  sink == 0 ? "!" : ""))
 }
 
-encryptedFanOutBench()
+if !envelopeOnly { encryptedFanOutBench() }
+
+/// The JSON work of one echo round trip, CPU only: reading wsload's `echo` message (64-byte
+/// `data`) and encoding the reply with that `data`, as a handler passing it on does.
+func envelopeBench() {
+    let message = Array(#"{"event":"echo","data":{"s":123456,"t":1733318400123456789,"p":"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"}}"#.utf8)
+    let rounds = envelopeOnly ? Int(CommandLine.arguments.dropFirst(2).first ?? "") ?? 2_000_000 : 2_000_000
+    var sink = 0
+    var data: JSONValue?
+    var start = monotonicNanoseconds()
+    for _ in 0..<rounds {
+        guard case .message(_, let read, _) = InboundEnvelope.read(message) else { fatalError("echo message unread") }
+        data = read
+    }
+    let read = Double(monotonicNanoseconds() - start) / Double(rounds)
+    start = monotonicNanoseconds()
+    for _ in 0..<rounds { sink &+= OutboundEnvelope.encode(event: "echo", data: data).count }
+    let encode = Double(monotonicNanoseconds() - start) / Double(rounds)
+    print(String(format: "echo envelope (%d bytes): read %.0f ns, encode the reply %.0f ns%@", message.count, read, encode,
+                 sink == 0 ? "!" : ""))
+}
+
+envelopeBench()
