@@ -3,13 +3,22 @@ import SwitchboardJSON
 /// An encoded message (`{"event":..,"data":..}` as UTF-8 JSON), made once and shared by every
 /// recipient. Drivers may cache their framed form in `driverCache` (loop thread only).
 public final class Payload: @unchecked Sendable, Equatable, CustomStringConvertible {
-    public let bytes: [UInt8]
+    /// Never changes while anyone but the kernel holds the payload (see `refill`).
+    @exclusivity(unchecked) public private(set) var bytes: [UInt8]
     /// For the driver: e.g. the WebSocket frame built from `bytes`, computed once per payload.
     public var driverCache: AnyObject?
 
     public init(bytes: [UInt8]) { self.bytes = bytes }
     public convenience init(event: String, data: JSONValue?) {
         self.init(bytes: OutboundEnvelope.encode(event: event, data: data))
+    }
+
+    /// Re-encodes a payload nobody else holds, in its own storage: a reply to one client costs
+    /// no allocation once the previous reply has been written.
+    func refill(event: String, data: JSONValue?) {
+        bytes.removeAll(keepingCapacity: true)
+        OutboundEnvelope.encode(event: event, data: data, into: &bytes)
+        driverCache = nil
     }
     public static func == (a: Payload, b: Payload) -> Bool { a === b || a.bytes == b.bytes }
     public var description: String { String(decoding: bytes, as: UTF8.self) }

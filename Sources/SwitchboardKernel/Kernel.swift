@@ -27,6 +27,8 @@ public struct Kernel {
     /// The client whose message came in last: replies to the sender find it without hashing
     /// its id. Forgotten when the client is released.
     var lastSender: ClientRecord?
+    /// The last reply to one client, reused once nothing else holds it (`replyPayload`).
+    var spareReply: Payload?
 
     public init(settings: KernelSettings = KernelSettings(), serverID: String) {
         self.settings = settings

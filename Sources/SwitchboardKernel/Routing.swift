@@ -56,7 +56,21 @@ extension Kernel {
     /// Only authenticated clients receive deliveries: nothing but `error` precedes `connected`.
     mutating func sendToClient(_ id: String, event: String, data: JSONValue?, into out: inout [Effect]) {
         guard let record = self.record(id: id), record.state == .authenticated else { return }
-        send(to: record, event: event, data: data, payload: Payload(event: event, data: data), into: &out)
+        // Not inline in the call below: that would hold a copy of `self` (and of the spare).
+        let payload = replyPayload(event: event, data: data)
+        send(to: record, event: event, data: data, payload: payload, into: &out)
+    }
+
+    /// The payload of a message to one client. The previous one is refilled if nothing holds it
+    /// any more (its effect was performed and dropped): no allocation per reply.
+    mutating func replyPayload(event: String, data: JSONValue?) -> Payload {
+        if isKnownUniquelyReferenced(&spareReply), let payload = spareReply {
+            payload.refill(event: event, data: data)
+            return payload
+        }
+        let payload = Payload(event: event, data: data)
+        spareReply = payload
+        return payload
     }
 
     mutating func sendToUser(_ userID: String, event: String, data: JSONValue?, into out: inout [Effect]) {

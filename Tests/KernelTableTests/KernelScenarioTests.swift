@@ -326,3 +326,35 @@ import Testing
         }
     }
 }
+
+/// A reply to one client reuses the previous reply's payload once nothing holds it, and never
+/// while something does (a driver still writing it, an effect kept by the caller).
+@Suite struct ReplyPayloadReuseTests {
+    static func reply(_ m: inout KernelScenarioTests.Machine, _ event: String, _ data: JSONValue) -> [Effect] {
+        m.feed(.deliver(.toClient(id: "c1", event: event, data: data)))
+    }
+
+    static func identity(_ effects: [Effect]) -> ObjectIdentifier? {
+        if case .send(_, let payload)? = effects.last { return ObjectIdentifier(payload) }
+        return nil
+    }
+
+    @Test func aReleasedReplyIsRefilledAndAHeldOneIsNot() {
+        var m = KernelScenarioTests.Machine()
+        _ = m.connect(1, user: "u")
+        var held = ReplyPayloadReuseTests.reply(&m, "a", 1)
+        // Still held: the next reply gets its own payload, and the held one is unchanged.
+        var effects = ReplyPayloadReuseTests.reply(&m, "b", 2)
+        #expect(ReplyPayloadReuseTests.identity(held) != ReplyPayloadReuseTests.identity(effects))
+        #expect(KernelScenarioTests.sent(held) == [#"1 {"event":"a","data":1}"#])
+        #expect(KernelScenarioTests.sent(effects) == [#"1 {"event":"b","data":2}"#])
+        // Released: the same object carries the next reply.
+        let released = ReplyPayloadReuseTests.identity(effects)
+        effects = []
+        effects = ReplyPayloadReuseTests.reply(&m, "c", "x")
+        #expect(ReplyPayloadReuseTests.identity(effects) == released)
+        #expect(KernelScenarioTests.sent(effects) == [#"1 {"event":"c","data":"x"}"#])
+        #expect(KernelScenarioTests.sent(held) == [#"1 {"event":"a","data":1}"#])
+        held = []
+    }
+}
