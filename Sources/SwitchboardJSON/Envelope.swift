@@ -108,7 +108,11 @@ extension JSONParser {
                     }
                 case .data:
                     let start = pos
-                    if pos < count && byte(at: pos) == UInt8(ascii: "{"), try skipCanonical(depth: 1) {
+                    if pos < count && byte(at: pos) == UInt8(ascii: "{"),
+                       let end = CanonicalScan.object(base, from: pos, count: count, depthLimit: maxDepth) {
+                        pos = end
+                        canonicalData = start..<end
+                    } else if pos < count && byte(at: pos) == UInt8(ascii: "{"), try skipCanonical(depth: 1) {
                         canonicalData = start..<pos
                     } else {
                         pos = start

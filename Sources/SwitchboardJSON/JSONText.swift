@@ -239,3 +239,180 @@ extension JSONParser {
         return length
     }
 }
+
+/// The fast path for the text clients send (`JSON.stringify` output): one loop over the bytes,
+/// with no error reporting. It accepts only what is certainly valid and canonical and gives up
+/// (nil) on anything else (whitespace, an unusual escape, a digit-led key, deep nesting, an
+/// error), and the caller then takes the exact path (`skipCanonical`, or a parse).
+enum CanonicalScan {
+    /// Nesting the fast path follows, and keys it remembers along the path.
+    static let maxDepth = 16
+    static let maxKeys = 32
+
+    /// The end offset of the canonical object starting at `start` (a `{`), nesting at most
+    /// `depthLimit` containers deep; nil if the fast path cannot tell.
+    static func object(_ base: UnsafeRawPointer, from start: Int, count: Int, depthLimit: Int) -> Int? {
+        guard depthLimit > maxDepth else { return nil }
+        return withUnsafeTemporaryAllocation(of: Int.self, capacity: 2 * maxKeys + maxDepth + 1) { scratch in
+            scan(base, from: start, count: count, scratch: scratch.baseAddress!)
+        }
+    }
+
+    private static func scan(_ base: UnsafeRawPointer, from start: Int, count: Int, scratch: UnsafeMutablePointer<Int>) -> Int? {
+        @inline(__always) func at(_ offset: Int) -> UInt8 { base.load(fromByteOffset: offset, as: UInt8.self) }
+        // Keys seen along the path, as (start, end) pairs; where each open object's keys begin.
+        let keys = scratch
+        let firstKeyOfLevel = scratch + 2 * maxKeys
+        var keyCount = 0
+        var objects: UInt32 = 0  // bit d: the container at depth d is an object (else an array)
+        var depth = 0
+        var i = start
+
+        // Steps over the string whose opening quote is at `i`; false if the fast path gives up.
+        @inline(__always) func string() -> Bool {
+            i += 1
+            while true {
+                let stop = JSONParser.firstSpecialByte(base, from: i, count: count, orNonASCII: true)
+                guard stop < count else { return false }
+                let byte = at(stop)
+                if byte == UInt8(ascii: "\"") {
+                    i = stop + 1
+                    return true
+                }
+                if byte >= 0x80 {
+                    let length = JSONParser.utf8SequenceLength(base + stop, available: count - stop)
+                    guard length > 0 else { return false }
+                    i = stop + length
+                    continue
+                }
+                guard byte == UInt8(ascii: "\\"), stop + 1 < count else { return false }  // a control byte
+                switch at(stop + 1) {
+                case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "b"), UInt8(ascii: "f"), UInt8(ascii: "n"),
+                     UInt8(ascii: "r"), UInt8(ascii: "t"):
+                    i = stop + 2
+                default:
+                    return false  // \u and \/: the exact path decides
+                }
+            }
+        }
+
+        @inline(__always) func digits() -> Bool {
+            guard i < count, at(i) &- UInt8(ascii: "0") < 10 else { return false }
+            repeat { i += 1 } while i < count && at(i) &- UInt8(ascii: "0") < 10
+            return true
+        }
+
+        @inline(__always) func word(_ text: StaticString) -> Bool {
+            let length = text.utf8CodeUnitCount
+            guard i + length <= count else { return false }
+            for offset in 0..<length where at(i + offset) != text.utf8Start[offset] { return false }
+            i += length
+            return true
+        }
+
+        // A key at `i` of the object at `depth`, and its colon: no array index (not even a
+        // digit-led key), no duplicate in this object.
+        func key() -> Bool {
+            guard i < count, at(i) == UInt8(ascii: "\"") else { return false }
+            let keyStart = i + 1
+            guard string() else { return false }
+            let keyEnd = i - 1
+            if keyEnd > keyStart, at(keyStart) &- UInt8(ascii: "0") < 10 { return false }
+            guard keyCount < maxKeys else { return false }
+            let length = keyEnd - keyStart
+            var index = firstKeyOfLevel[depth]
+            while index < keyCount {
+                let otherStart = keys[2 * index]
+                if keys[2 * index + 1] - otherStart == length {
+                    var same = true
+                    for offset in 0..<length where at(otherStart + offset) != at(keyStart + offset) {
+                        same = false
+                        break
+                    }
+                    if same { return false }
+                }
+                index += 1
+            }
+            keys[2 * keyCount] = keyStart
+            keys[2 * keyCount + 1] = keyEnd
+            keyCount += 1
+            guard i < count, at(i) == UInt8(ascii: ":") else { return false }
+            i += 1
+            return true
+        }
+
+        while true {
+            // A value at `i`.
+            guard i < count else { return nil }
+            switch at(i) {
+            case UInt8(ascii: "\""):
+                guard string() else { return nil }
+            case UInt8(ascii: "{"), UInt8(ascii: "["):
+                let isObject = at(i) == UInt8(ascii: "{")
+                guard depth < maxDepth else { return nil }
+                depth += 1
+                i += 1
+                guard i < count else { return nil }
+                if isObject {
+                    objects |= 1 << depth
+                    firstKeyOfLevel[depth] = keyCount
+                    if at(i) == UInt8(ascii: "}") {
+                        i += 1
+                        depth -= 1
+                        break
+                    }
+                } else {
+                    objects &= ~(1 << depth)
+                    if at(i) == UInt8(ascii: "]") {
+                        i += 1
+                        depth -= 1
+                        break
+                    }
+                    continue  // the first element
+                }
+                guard key() else { return nil }  // the first member
+                continue
+            case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"):
+                if at(i) == UInt8(ascii: "-") { i += 1 }
+                guard i < count else { return nil }
+                if at(i) == UInt8(ascii: "0") {
+                    i += 1
+                } else {
+                    guard digits() else { return nil }
+                }
+                if i < count && at(i) == UInt8(ascii: ".") {
+                    i += 1
+                    guard digits() else { return nil }
+                }
+                if i < count && at(i) | 0x20 == UInt8(ascii: "e") {
+                    i += 1
+                    if i < count && (at(i) == UInt8(ascii: "+") || at(i) == UInt8(ascii: "-")) { i += 1 }
+                    guard digits() else { return nil }
+                }
+            case UInt8(ascii: "t"): guard word("true") else { return nil }
+            case UInt8(ascii: "f"): guard word("false") else { return nil }
+            case UInt8(ascii: "n"): guard word("null") else { return nil }
+            default:
+                return nil
+            }
+            // After a value: `,` then the next member or element, or close containers.
+            while true {
+                if depth == 0 { return i }
+                guard i < count else { return nil }
+                let byte = at(i)
+                i += 1
+                let inObject = objects & (1 << depth) != 0
+                if byte == UInt8(ascii: ",") {
+                    if inObject {
+                        guard key() else { return nil }
+                    }
+                    break
+                }
+                guard byte == (inObject ? UInt8(ascii: "}") : UInt8(ascii: "]")) else { return nil }
+                if inObject { keyCount = firstKeyOfLevel[depth] }
+                depth -= 1
+            }
+        }
+
+    }
+}

@@ -6,7 +6,8 @@ public final class Payload: @unchecked Sendable, Equatable, CustomStringConverti
     /// Never changes while anyone but the kernel holds the payload (see `refill`).
     @exclusivity(unchecked) public private(set) var bytes: [UInt8]
     /// For the driver: e.g. the WebSocket frame built from `bytes`, computed once per payload.
-    public var driverCache: AnyObject?
+    /// Loop thread only, like the effects that carry the payload (no dynamic exclusivity check).
+    @exclusivity(unchecked) public var driverCache: AnyObject?
 
     public init(bytes: [UInt8]) { self.bytes = bytes }
     public convenience init(event: String, data: JSONValue?) {

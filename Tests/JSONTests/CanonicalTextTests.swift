@@ -115,6 +115,31 @@ import Testing
         #expect(parsed > 2_000)
     }
 
+    /// The fast scan answers only when it is sure: then the exact scan agrees on validity,
+    /// canonicity and the end; and it does answer for the ordinary canonical texts.
+    @Test func theFastScanAgreesWithTheExactOne() {
+        var rng = RoundTripTests.Generator(state: 0xFA57)
+        var answered = 0
+        for round in 0..<20_000 {
+            var text: [UInt8] = []
+            CanonicalTextTests.writeObject(&rng, depth: 0, into: &text)
+            if round % 3 == 0 { text.removeLast(rng.below(min(4, text.count)) + 1) }  // cut short
+            if round % 5 == 0 { text += Array(",]".utf8) }  // trailing bytes after the object
+            text.withUnsafeBytes { bytes in
+                let depthLimit = round % 7 == 0 ? 3 : JSONValue.defaultMaxDepth
+                guard let end = CanonicalScan.object(bytes.baseAddress!, from: 0, count: bytes.count, depthLimit: depthLimit) else { return }
+                answered += 1
+                var parser = JSONParser(bytes.baseAddress!, count: bytes.count, maxDepth: depthLimit + 1)
+                let canonical = try? parser.skipCanonical(depth: 1)
+                #expect(canonical == true && parser.pos == end, "\(String(decoding: text, as: UTF8.self))")
+            }
+        }
+        #expect(answered > 3_000)
+        let wsload = Array(#"{"s":12,"t":1733318400123456789,"p":"xxxx","q":[1,-0.5e+3,true,null,{"a":"\n\""}]}"#.utf8)
+        let end = wsload.withUnsafeBytes { CanonicalScan.object($0.baseAddress!, from: 0, count: $0.count, depthLimit: 512) }
+        #expect(end == wsload.count)
+    }
+
     @Test func mutatingATextObjectChangesOnlyTheCopy() throws {
         guard case .object(let original)? = CanonicalTextTests.readData(Array(#"{"a":1,"b":"x"}"#.utf8))?.data else {
             Issue.record("not an object")
