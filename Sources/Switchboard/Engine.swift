@@ -119,13 +119,23 @@ final class Engine: DriverEvents {
         handling = true
         current.removeAll(keepingCapacity: true)
         kernel.handle(input, now: driver.now, into: &current)
-        for index in current.indices { perform(&current[index]) }
+        // Each effect is moved out of the array (a trivial one left in its place), so that its
+        // payload is handed on without a copy, retained and released again.
+        current.withUnsafeMutableBufferPointer { effects in
+            for slot in effects.indices {
+                let effect = (effects.baseAddress! + slot).move()
+                (effects.baseAddress! + slot).initialize(to: Engine.performed)
+                perform(effect)
+            }
+        }
         handling = nested
         if nested { swap(&current, &nestedEffects) } else { swap(&current, &effects) }
     }
 
-    /// `inout` only so that the effect is used in place in its array, not copied out of it.
-    private func perform(_ effect: inout Effect) {
+    /// What a performed effect leaves in its slot: nothing to release.
+    private static let performed = Effect.cancelTimer(TimerID(.heartbeatSweep, generation: 0))
+
+    private func perform(_ effect: consuming Effect) {
         switch effect {
         case .send, .sendTransformed, .close:
             // Writes to a connection keep their order behind the batched fan-outs.
@@ -133,7 +143,7 @@ final class Engine: DriverEvents {
         default:
             break
         }
-        switch effect {
+        switch consume effect {
         case .send(let handle, let payload):
             guard let connection = connection(for: handle) else { return }
             if connection.deflate == nil, Engine.isSmall(payload), payload.driverCache == nil {
@@ -202,7 +212,7 @@ final class Engine: DriverEvents {
         case .callMessageHandler(let handle, let clientID, let userID, let message):
             guard let handler = hooks.messageHandler else { return }
             do {
-                try handler(ClientMessage(clientID: clientID, userID: userID, message: message))
+                try handler(ClientMessage(clientID: clientID, userID: userID, message: consume message))
             } catch {
                 stats.hookFailures += 1
                 log.warning("messageHandler threw for \(clientID): \(error)")
@@ -586,11 +596,12 @@ final class Engine: DriverEvents {
                 event = connection.deflate!.inflateMessage(event, maxOutput: options.maxPayloadLength)
             }
             let handle = connection.handle
-            switch event {
+            let opcode: Opcode = if case .binary = event { .binary } else { .text }
+            switch consume event {
             case .text(let message), .binary(let message):
                 stats.messagesIn += 1
                 if rawEcho {
-                    echo(connection, event, message)
+                    echo(connection, opcode, message)
                 } else if connection.isClient {
                     input(.message(handle, message))
                 }
@@ -615,9 +626,8 @@ final class Engine: DriverEvents {
         }
     }
 
-    private func echo(_ connection: Connection, _ event: FrameEvent, _ message: [UInt8]) {
+    private func echo(_ connection: Connection, _ opcode: Opcode, _ message: [UInt8]) {
         var frame: [UInt8] = []
-        let opcode: Opcode = if case .text = event { .text } else { .binary }
         if connection.deflate != nil {
             let compressed = connection.deflate!.deflate(message)
             frame.reserveCapacity(compressed.count + 10)

@@ -4,12 +4,20 @@ import SwitchboardJSON
 /// recipient. Drivers may cache their framed form in `driverCache` (loop thread only).
 public final class Payload: @unchecked Sendable, Equatable, CustomStringConvertible {
     /// Never changes while anyone but the kernel holds the payload (see `refill`).
-    @exclusivity(unchecked) public private(set) var bytes: [UInt8]
+    public var bytes: [UInt8] { storedBytes }
     /// For the driver: e.g. the WebSocket frame built from `bytes`, computed once per payload.
-    /// Loop thread only, like the effects that carry the payload (no dynamic exclusivity check).
-    @exclusivity(unchecked) public var driverCache: AnyObject?
+    /// Loop thread only, like the effects that carry the payload.
+    public var driverCache: AnyObject? {
+        get { storedCache }
+        set { storedCache = newValue }
+    }
 
-    public init(bytes: [UInt8]) { self.bytes = bytes }
+    // Stored apart from the public accessors, which this module compiles: other modules would
+    // check exclusivity dynamically on every access to a mutable stored property of a class.
+    @exclusivity(unchecked) private var storedBytes: [UInt8]
+    @exclusivity(unchecked) private var storedCache: AnyObject?
+
+    public init(bytes: [UInt8]) { self.storedBytes = bytes }
     public convenience init(event: String, data: JSONValue?) {
         self.init(bytes: OutboundEnvelope.encode(event: event, data: data))
     }
@@ -17,9 +25,9 @@ public final class Payload: @unchecked Sendable, Equatable, CustomStringConverti
     /// Re-encodes a payload nobody else holds, in its own storage: a reply to one client costs
     /// no allocation once the previous reply has been written.
     func refill(event: String, data: JSONValue?) {
-        bytes.removeAll(keepingCapacity: true)
-        OutboundEnvelope.encode(event: event, data: data, into: &bytes)
-        driverCache = nil
+        storedBytes.removeAll(keepingCapacity: true)
+        OutboundEnvelope.encode(event: event, data: data, into: &storedBytes)
+        storedCache = nil
     }
     public static func == (a: Payload, b: Payload) -> Bool { a === b || a.bytes == b.bytes }
     public var description: String { String(decoding: bytes, as: UTF8.self) }

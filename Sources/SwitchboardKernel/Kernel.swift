@@ -153,25 +153,28 @@ public struct Kernel {
             }
         }
         let envelope = InboundEnvelope.read(bytes)
-        switch envelope {
+        switch consume envelope {
         case .invalidJSON:
             step(record, .invalidJson, Context(), now: now, into: &out)
         case .noEvent:
             step(record, .missingEvent, Context(), now: now, into: &out)
         case .message(let event, let data, let id):
             let kind = InputKind.clientEvent(event) ?? .custom
-            var context = Context(message: InboundMessage(event: event, data: data, id: id))
+            var rooms: [String] = []
             if kind == .join || kind == .leave {
                 if case .array(let names)? = data?["rooms"] {
-                    context.rooms = kind == .join ? Kernel.filterRoomNames(names) : Kernel.strings(names)
+                    rooms = kind == .join ? Kernel.filterRoomNames(names) : Kernel.strings(names)
                 }
             }
-            step(record, kind, context, now: now, into: &out)
+            // Built in the call: a context held in a variable would be copied into it.
+            step(record, kind, Context(message: InboundMessage(event: event, data: data, id: id), rooms: rooms),
+                 now: now, into: &out)
         }
     }
 
     /// Runs one client-scoped input through the generated table.
-    mutating func step(_ record: ClientRecord, _ kind: InputKind, _ context: Context, now: Now,
+    /// `context` is consumed: the message moves on into the handler's effect without a copy.
+    mutating func step(_ record: ClientRecord, _ kind: InputKind, _ context: consuming Context, now: Now,
                        into out: inout [Effect]) {
         let holding = guards(record, kind, context, now: now)
         guard let row = TransitionTable.row(record.state, kind, holding) else {
@@ -182,7 +185,7 @@ public struct Kernel {
         if let timer = context.timer, holding.contains(.timerCurrent) {
             record.timers[Int(timer.kind.rawValue)] = 0  // it fired: no longer armed
         }
-        run(row, record, context, now: now, into: &out)
+        run(row, record, &context, now: now, into: &out)
     }
 
     func guards(_ record: ClientRecord, _ kind: InputKind, _ context: Context, now: Now) -> GuardSet {
@@ -212,7 +215,7 @@ public struct Kernel {
     }
 
     /// Executes a row's effect templates for one client, in order.
-    mutating func run(_ row: TransitionRow, _ record: ClientRecord, _ context: Context, now: Now,
+    mutating func run(_ row: TransitionRow, _ record: ClientRecord, _ context: inout Context, now: Now,
                       into out: inout [Effect]) {
         let handle = record.handle
         var released = false
@@ -238,7 +241,7 @@ public struct Kernel {
             case .cancelTimer(let kind):
                 cancelTimer(kind, of: record, into: &out)
             case .call(let hook):
-                call(hook, record, context, into: &out)
+                call(hook, record, &context, into: &out)
             case .recordIdentity:
                 record.userID = context.identity?.userID
                 record.metadata = context.identity?.metadata
@@ -274,7 +277,7 @@ public struct Kernel {
         record.timers[Int(kind.rawValue)] = 0
     }
 
-    mutating func call(_ hook: Hook, _ record: ClientRecord, _ context: Context, into out: inout [Effect]) {
+    mutating func call(_ hook: Hook, _ record: ClientRecord, _ context: inout Context, into out: inout [Effect]) {
         let handle = record.handle
         switch hook {
         case .authenticate:
@@ -289,7 +292,7 @@ public struct Kernel {
             out.append(.callValidateRoom(handle, newAttempt(record), clientID: record.id, userID: record.userID,
                                          rooms: context.rooms))
         case .messageHandler:
-            guard let message = context.message else { return }
+            guard let message = context.message.take() else { return }  // its only reader
             out.append(.callMessageHandler(handle, clientID: record.id, userID: record.userID, message: message))
         case .clientConnected:
             out.append(.callClientConnected(handle, clientID: record.id, userID: record.userID, metadata: record.metadata))
