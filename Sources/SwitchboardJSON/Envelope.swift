@@ -1,3 +1,9 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// How an inbound WebSocket message reads (PROTOCOL.md section 4, rules 1 and 2).
 public enum InboundEnvelope: Hashable, Sendable {
     /// Not one valid JSON text (rule 1: reply `error` "Invalid message format").
@@ -34,6 +40,7 @@ public enum InboundEnvelope: Hashable, Sendable {
                              text: (Range<Int>) -> ArraySlice<UInt8>) -> InboundEnvelope {
         guard let base = bytes.baseAddress, bytes.count > 0 else { return .invalidJSON }
         var parser = JSONParser(base, count: bytes.count, maxDepth: maxDepth)
+        if let envelope = parser.readStringifiedEnvelope(text: text) { return envelope }
         do {
             return try parser.readEnvelope(text: text)
         } catch {
@@ -129,6 +136,39 @@ extension JSONParser {
         guard let event, !event.isEmpty else { return .noEvent }
         if let canonicalData { data = .object(JSONObject(text: JSONText(text(canonicalData)))) }
         return .message(event: event, data: data, id: id)
+    }
+
+    /// The fast path for `JSON.stringify({event, data})` with a plain event name and a canonical
+    /// `data` object (or none): `{"event":"name","data":{...}}`, nothing around it. Anything else
+    /// (nil) is read by the general path.
+    mutating func readStringifiedEnvelope(text: (Range<Int>) -> ArraySlice<UInt8>) -> InboundEnvelope? {
+        let prefix: StaticString = #"{"event":""#
+        let separator: StaticString = #","data":"#
+        @inline(__always) func matches(_ literal: StaticString, at offset: Int) -> Bool {
+            let length = literal.utf8CodeUnitCount
+            return offset + length <= count && memcmp(base + offset, literal.utf8Start, length) == 0
+        }
+        guard matches(prefix, at: 0) else { return nil }
+        let nameStart = prefix.utf8CodeUnitCount
+        var nameEnd = nameStart
+        while nameEnd < count {
+            let byte = byte(at: nameEnd)
+            if byte == UInt8(ascii: "\"") { break }
+            guard byte >= 0x20, byte < 0x7F, byte != UInt8(ascii: "\\") else { return nil }
+            nameEnd += 1
+        }
+        guard nameEnd < count, nameEnd > nameStart else { return nil }
+        let event = String(decoding: UnsafeRawBufferPointer(start: base + nameStart, count: nameEnd - nameStart), as: UTF8.self)
+        let afterName = nameEnd + 1
+        if afterName + 1 == count, byte(at: afterName) == UInt8(ascii: "}") {
+            return .message(event: event, data: nil, id: nil)
+        }
+        let dataStart = afterName + separator.utf8CodeUnitCount
+        guard matches(separator, at: afterName), dataStart < count, byte(at: dataStart) == UInt8(ascii: "{"),
+              let dataEnd = CanonicalScan.object(base, from: dataStart, count: count, depthLimit: maxDepth),
+              dataEnd + 1 == count, byte(at: dataEnd) == UInt8(ascii: "}")
+        else { return nil }
+        return .message(event: event, data: .object(JSONObject(text: JSONText(text(dataStart..<dataEnd)))), id: nil)
     }
 
     /// Reads the key whose opening quote is at `pos` and tells which envelope field it names.

@@ -140,6 +140,47 @@ import Testing
         #expect(end == wsload.count)
     }
 
+    /// `{"event":..,"data":{..}}` as `JSON.stringify` writes it has a fast path: where it answers,
+    /// the general reader gives the same envelope; it answers for the plain shapes.
+    @Test func theStringifiedEnvelopeFastPathAgreesWithTheGeneralReader() {
+        func both(_ bytes: [UInt8]) -> (fast: InboundEnvelope?, general: InboundEnvelope) {
+            bytes.withUnsafeBytes { buffer in
+                let text: (Range<Int>) -> ArraySlice<UInt8> = { bytes[$0] }
+                var fast = JSONParser(buffer.baseAddress!, count: buffer.count, maxDepth: JSONValue.defaultMaxDepth)
+                var general = JSONParser(buffer.baseAddress!, count: buffer.count, maxDepth: JSONValue.defaultMaxDepth)
+                return (fast.readStringifiedEnvelope(text: text), (try? general.readEnvelope(text: text)) ?? .invalidJSON)
+            }
+        }
+        let plain = [#"{"event":"x"}"#, #"{"event":"echo","data":{"s":1,"p":"xx"}}"#, #"{"event":"a b-c","data":{}}"#]
+        for text in plain {
+            let (fast, general) = both(Array(text.utf8))
+            #expect(fast != nil, "\(text)")
+            #expect(fast == nil || fast == general, "\(text)")
+        }
+        let others = [#"{"event":""}"#, #"{"event":"","data":{}}"#, #"{"event":"x","data":{},"data":1}"#,
+                      #"{"event":"x","data":{}} "#, #"{"event":"x","data":{"a":1}"#, #"{"event":"x","data":[1]}"#,
+                      #"{"event":"x\n","data":{}}"#, #"{"event":"é","data":{}}"#, #"{"event":"x","data":{"a":01}}"#,
+                      #"{"event":"x","data":{"a":1},"id":2}"#, #"{"event":"x""#, #"{"event":"x"}}"#]
+        for text in others {
+            let (fast, general) = both(Array(text.utf8))
+            #expect(fast == nil || fast == general, "\(text)")
+        }
+        var rng = RoundTripTests.Generator(state: 0xE7E7)
+        var answered = 0
+        for round in 0..<10_000 {
+            var data: [UInt8] = []
+            CanonicalTextTests.writeObject(&rng, depth: 0, into: &data)
+            var text = Array(#"{"event":"e","data":"#.utf8) + data + Array("}".utf8)
+            if round % 4 == 0 { text.removeLast(rng.below(3) + 1) }
+            let (fast, general) = both(text)
+            if let fast {
+                answered += 1
+                #expect(fast == general, "\(String(decoding: text, as: UTF8.self))")
+            }
+        }
+        #expect(answered > 1_000)
+    }
+
     @Test func mutatingATextObjectChangesOnlyTheCopy() throws {
         guard case .object(let original)? = CanonicalTextTests.readData(Array(#"{"a":1,"b":"x"}"#.utf8))?.data else {
             Issue.record("not an object")
