@@ -312,6 +312,7 @@ public struct Kernel {
 
     /// PROTOCOL.md 5: index by user, join the broadcast audience, the own-id room and the default rooms.
     mutating func admit(_ record: ClientRecord) {
+        record.authData = nil  // kept for handshakeFn only: not for the life of the connection
         if let userID = record.userID {
             users[userID, default: MemberList()].insert(record.handle)
         }
