@@ -298,7 +298,15 @@ enum CanonicalScan {
 
         @inline(__always) func digits() -> Bool {
             guard i < count, at(i) &- UInt8(ascii: "0") < 10 else { return false }
-            repeat { i += 1 } while i < count && at(i) &- UInt8(ascii: "0") < 10
+            // Eight at a time while all eight are digits (timestamps and ids are long).
+            while i &+ 8 <= count {
+                let word = UInt64(littleEndian: base.loadUnaligned(fromByteOffset: i, as: UInt64.self))
+                let high = word & 0xF0F0_F0F0_F0F0_F0F0
+                let carried = (word &+ 0x0606_0606_0606_0606) & 0xF0F0_F0F0_F0F0_F0F0
+                guard high == 0x3030_3030_3030_3030 && carried == 0x3030_3030_3030_3030 else { break }
+                i &+= 8
+            }
+            while i < count && at(i) &- UInt8(ascii: "0") < 10 { i += 1 }
             return true
         }
 
