@@ -41,6 +41,10 @@ public protocol Driver: AnyObject, Sendable {
     func write(_ connection: ConnectionID, copying bytes: UnsafeRawBufferPointer, ifBufferedAtMost limit: Int) -> Bool
     /// `write(_:_:)` unless more than `limit` bytes are queued already (then false).
     func write(_ connection: ConnectionID, _ bytes: SharedBytes, ifBufferedAtMost limit: Int) -> Bool
+    /// Two pieces (a frame's header and its payload) copied one after the other, unless more
+    /// than `limit` bytes are queued already: then nothing is queued and the answer is false.
+    func write(_ connection: ConnectionID, copying first: UnsafeRawBufferPointer, _ second: UnsafeRawBufferPointer,
+               ifBufferedAtMost limit: Int) -> Bool
     /// Closes a connection, after writing what is queued when `flushFirst`.
     func close(_ connection: ConnectionID, flushFirst: Bool)
     /// A one-shot timer; scheduling the same token again replaces it.
@@ -60,6 +64,13 @@ extension Driver {
                       ifBufferedAtMost limit: Int) -> Bool {
         guard bufferedAmount(connection) <= limit else { return false }
         write(connection, copying: bytes)
+        return true
+    }
+
+    public func write(_ connection: ConnectionID, copying first: UnsafeRawBufferPointer, _ second: UnsafeRawBufferPointer,
+                      ifBufferedAtMost limit: Int) -> Bool {
+        guard write(connection, copying: first, ifBufferedAtMost: limit) else { return false }
+        write(connection, copying: second)
         return true
     }
 

@@ -379,14 +379,16 @@ final class Engine: DriverEvents {
         let headerCount = withUnsafeMutableBytes(of: &header) {
             FrameEncoder.writeHeader(opcode: .text, payloadCount: payload.bytes.count, to: $0.baseAddress!)
         }
-        let queued = withUnsafeBytes(of: &header) {
-            driver.write(connection.id, copying: UnsafeRawBufferPointer(rebasing: $0[..<headerCount]),
-                         ifBufferedAtMost: backpressureLimit)
+        let bytes = payload.bytes
+        let queued = withUnsafeBytes(of: &header) { header in
+            bytes.withUnsafeBytes {
+                driver.write(connection.id, copying: UnsafeRawBufferPointer(rebasing: header[..<headerCount]), $0,
+                             ifBufferedAtMost: backpressureLimit)
+            }
         }
         guard queued else { return dropped(connection) }
-        payload.bytes.withUnsafeBytes { driver.write(connection.id, copying: $0) }
         stats.messagesOut += 1
-        stats.bytesOut += headerCount + payload.bytes.count
+        stats.bytesOut += headerCount + bytes.count
     }
 
     @inline(__always)

@@ -94,6 +94,10 @@ public final class POSIXDriver: Driver, EventLoopHandler, @unchecked Sendable {
     public func write(_ connection: ConnectionID, _ bytes: SharedBytes, ifBufferedAtMost limit: Int) -> Bool {
         loop.write(SwitchboardPOSIX.ConnectionID(rawValue: connection), bytes, ifBufferedAtMost: limit)
     }
+    public func write(_ connection: ConnectionID, copying first: UnsafeRawBufferPointer, _ second: UnsafeRawBufferPointer,
+                      ifBufferedAtMost limit: Int) -> Bool {
+        loop.write(SwitchboardPOSIX.ConnectionID(rawValue: connection), copying: first, second, ifBufferedAtMost: limit)
+    }
     public func bufferedAmount(_ connection: ConnectionID) -> Int {
         loop.bufferedAmount(SwitchboardPOSIX.ConnectionID(rawValue: connection))
     }

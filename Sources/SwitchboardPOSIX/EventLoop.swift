@@ -755,6 +755,18 @@ public final class EventLoop: @unchecked Sendable {
         return true
     }
 
+    /// `first` then `second` copied (merged into one segment), unless more than `limit` bytes
+    /// are queued (then false, nothing queued): a frame's header and payload in one call.
+    public func write(_ id: ConnectionID, copying first: UnsafeRawBufferPointer, _ second: UnsafeRawBufferPointer,
+                      ifBufferedAtMost limit: Int) -> Bool {
+        guard let c = lookup(id.rawValue), !c.closing else { return true }
+        guard c.queue.bytes <= limit else { return false }
+        c.queue.append(copying: first)
+        c.queue.append(copying: second)
+        if !c.blocked { markDirty(c) }
+        return true
+    }
+
     /// `write(_:_:)` unless more than `limit` bytes are queued (then false).
     public func write(_ id: ConnectionID, _ bytes: SharedBytes, ifBufferedAtMost limit: Int) -> Bool {
         guard let c = lookup(id.rawValue), !c.closing else { return true }
