@@ -226,14 +226,16 @@ public struct FrameDecoder: Sendable {
             messageCompressed = header.rsv1
             utf8.reset()
             if header.fin && available >= header.length {
-                // Whole single-frame message present: unmask it in one pass into its own buffer.
+                // Whole single-frame message present: copied into its own buffer, unmasked there.
+                // (Copying a buffer allocates through code specialized here; an uninitialized
+                // array takes the generic path, which looks up its type's metadata every time.)
                 let length = header.length
-                message = [UInt8](unsafeUninitializedCapacity: length) { buffer, initialized in
-                    if length > 0 {
-                        _ = Masking.apply(key: header.mask, phase: 0, source: bytes,
-                                          destination: UnsafeMutableRawPointer(buffer.baseAddress!), count: length)
+                message = Array(UnsafeRawBufferPointer(start: bytes, count: length))
+                if length > 0 {
+                    message.withUnsafeMutableBytes { buffer in
+                        _ = Masking.apply(key: header.mask, phase: 0, source: buffer.baseAddress!,
+                                          destination: buffer.baseAddress!, count: length)
                     }
-                    initialized = length
                 }
                 frameRemaining = 0
                 if header.opcode == .text && !header.rsv1 {
