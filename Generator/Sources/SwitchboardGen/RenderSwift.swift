@@ -126,11 +126,18 @@ public enum Renderer {
         lines += ["        }", "    }"]
         lines += specNameProperty(spec.inputs.map(\.name))
         lines += ["", "    /// The client input a wire `event` name selects, or nil (any other name is a custom event).",
-                  "    public static func clientEvent(_ name: String) -> InputKind? {", "        switch name {"]
-        for input in spec.inputs {
-            if let event = input.event { lines.append("        case \(Names.literal(event)): .\(Names.swift(input.name))") }
+                  "    /// Names are compared only with those of the same UTF-8 length (most events are custom).",
+                  "    public static func clientEvent(_ name: String) -> InputKind? {", "        switch name.utf8.count {"]
+        let named = spec.inputs.compactMap { input in input.event.map { (event: $0, input: input.name) } }
+        for length in Set(named.map(\.event.utf8.count)).sorted() {
+            lines.append("        case \(length):")
+            lines.append("            switch name {")
+            for (event, input) in named where event.utf8.count == length {
+                lines.append("            case \(Names.literal(event)): return .\(Names.swift(input))")
+            }
+            lines += ["            default: return nil", "            }"]
         }
-        lines += ["        default: nil", "        }", "    }", "}"]
+        lines += ["        default: return nil", "        }", "    }", "}"]
         return file(lines)
     }
 

@@ -98,13 +98,30 @@ public enum InputKind: UInt8, CaseIterable, Sendable {
     }
 
     /// The client input a wire `event` name selects, or nil (any other name is a custom event).
+    /// Names are compared only with those of the same UTF-8 length (most events are custom).
     public static func clientEvent(_ name: String) -> InputKind? {
-        switch name {
-        case "heartbeat": .heartbeat
-        case "authenticate": .authenticate
-        case "join": .join
-        case "leave": .leave
-        default: nil
+        switch name.utf8.count {
+        case 4:
+            switch name {
+            case "join": return .join
+            default: return nil
+            }
+        case 5:
+            switch name {
+            case "leave": return .leave
+            default: return nil
+            }
+        case 9:
+            switch name {
+            case "heartbeat": return .heartbeat
+            default: return nil
+            }
+        case 12:
+            switch name {
+            case "authenticate": return .authenticate
+            default: return nil
+            }
+        default: return nil
         }
     }
 }
