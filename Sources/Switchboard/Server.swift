@@ -47,7 +47,7 @@ public final class Server: @unchecked Sendable {
                 throw StartupError(message: "\(StartupErrorMessage.invalidRedisConnection.text) (\(error))")
             }
             self.bus = RedisBus(url: url, channels: Channels.subscribe, patterns: Channels.psubscribe,
-                                options: RedisBusOptions(failFast: options.redisFailFast),
+                                options: RedisBusOptions(failFast: options.redisFailFast, dropsOwnEchoes: true),
                                 log: { logger.warning("redis: \($0)") })
         } else {
             self.bus = bus ?? InProcessBus()

@@ -32,16 +32,23 @@ public struct RedisBusOptions: Sendable {
     /// FIN is noticed; nil disables it.
     public var healthCheckInterval: Duration?
     public var backoff: RedisBackoff
+    /// Do not hand back this bus's own messages when its subscription reads them: Redis returns
+    /// a publisher's messages to its own subscriptions in publish order, so a message that is
+    /// byte for byte one of the last ones published (and not yet seen) is dropped on the bus
+    /// thread, before it costs a copy, a hop to the loop and a parse (a server ignores its own
+    /// messages anyway). Off by default: a plain bus hears itself, as a Redis client does.
+    public var dropsOwnEchoes: Bool
 
     public init(bufferCapacity: Int = 10_000, failFast: Bool = false, connectTimeout: Duration = .seconds(2),
                 commandTimeout: Duration = .seconds(5), healthCheckInterval: Duration? = .seconds(15),
-                backoff: RedisBackoff = RedisBackoff()) {
+                backoff: RedisBackoff = RedisBackoff(), dropsOwnEchoes: Bool = false) {
         self.bufferCapacity = bufferCapacity
         self.failFast = failFast
         self.connectTimeout = connectTimeout
         self.commandTimeout = commandTimeout
         self.healthCheckInterval = healthCheckInterval
         self.backoff = backoff
+        self.dropsOwnEchoes = dropsOwnEchoes
     }
 }
 
@@ -133,6 +140,12 @@ final class RedisBusCore: @unchecked Sendable {
     private var received = 0
     /// Drops since the buffer last overflowed, until it drains (nil: not overflowing).
     private var overflowDrops: Int?
+    /// With `dropsOwnEchoes`: messages published and not yet read back, oldest first. Those
+    /// that never come back (a channel nobody subscribes, an outage) are passed over when a
+    /// later one does, or fall off the end.
+    private var unechoed = RedisRing<[UInt8]>(capacity: 1024)
+    /// How far into `unechoed` an arriving message is looked for.
+    private static let echoWindow = 8
 
     init(url: RedisURL, channels: [String], patterns: [String], options: RedisBusOptions,
          log: @escaping @Sendable (String) -> Void) {
@@ -193,6 +206,10 @@ final class RedisBusCore: @unchecked Sendable {
             overflowDrops = (overflowDrops ?? 0) + 1
         }
         queue.append(Pending(channel: channel, message: message))
+        if options.dropsOwnEchoes {
+            if unechoed.isFull { unechoed.removeFirst() }
+            unechoed.append(message)
+        }
         if publisherWaiting {
             publisherWaiting = false
             monitor.broadcast()
@@ -427,10 +444,28 @@ final class RedisBusCore: @unchecked Sendable {
 
     private func deliver(channel: UnsafeMutablePointer<redisReply>, payload: UnsafeMutablePointer<redisReply>,
                          to receive: @Sendable (String, [UInt8]) -> Void) {
+        let body = UnsafeRawBufferPointer(start: payload.pointee.str, count: payload.pointee.len)
+        let own = monitor.withLock {
+            received += 1
+            return options.dropsOwnEchoes && takeEcho(body)
+        }
+        if own { return }
         let name = String(decoding: UnsafeRawBufferPointer(start: channel.pointee.str, count: channel.pointee.len), as: UTF8.self)
-        let bytes = [UInt8](UnsafeRawBufferPointer(start: payload.pointee.str, count: payload.pointee.len))
-        monitor.withLock { received += 1 }
-        receive(name, bytes)
+        receive(name, [UInt8](body))
+    }
+
+    /// Whether `body` is one of the first messages in `unechoed` (which it and those before it
+    /// then leave). Under `monitor`.
+    private func takeEcho(_ body: UnsafeRawBufferPointer) -> Bool {
+        for offset in 0..<min(unechoed.count, RedisBusCore.echoWindow) {
+            let sent = unechoed[offset]
+            guard sent.count == body.count,
+                  sent.withUnsafeBytes({ $0.count == 0 || memcmp($0.baseAddress!, body.baseAddress!, $0.count) == 0 })
+            else { continue }
+            for _ in 0...offset { unechoed.removeFirst() }
+            return true
+        }
+        return false
     }
 
     private func markSubscribed(on node: RedisURL.Node, lostAt: UInt64?) {

@@ -129,6 +129,12 @@ struct RedisRing<Element> {
         count += 1
     }
 
+    /// The element `offset` places from the front (`offset < count`).
+    subscript(offset: Int) -> Element {
+        precondition(offset >= 0 && offset < count)
+        return storage[(head + offset) % storage.count]!
+    }
+
     @discardableResult
     mutating func removeFirst() -> Element {
         precondition(count > 0)

@@ -30,6 +30,33 @@ extension RedisServerTests {
             #expect(b.stats.received == 4 && b.stats.connected && b.stats.dropped == 0 && b.stats.node == server.node)
         }
 
+        /// With `dropsOwnEchoes` a bus does not hand back what it published (the server would
+        /// only parse and drop it), but still everything others publish, in order; the other bus
+        /// (default options) hears everyone, itself included.
+        @Test func dropsOwnEchoesSkipsOnlyTheBusesOwnMessages() throws {
+            let server = try RedisServer()
+            let inboxA = Inbox(), inboxB = Inbox()
+            let a = try startedBus(server.url, inbox: inboxA, options: RedisBusOptions(dropsOwnEchoes: true))
+            let b = try startedBus(server.url, inbox: inboxB)
+            defer { a.close(); b.close() }
+
+            a.publish(channel: "not:subscribed", message: utf8Bytes("never comes back"))
+            a.publish(channel: "ws:broadcast", message: utf8Bytes("a1"))
+            a.publish(channel: "ws:room:r", message: utf8Bytes("a2"))
+            #expect(inboxB.wait(for: "a2") != nil)
+            b.publish(channel: "ws:broadcast", message: utf8Bytes("b1"))
+            #expect(inboxA.wait(for: "b1") != nil)
+            a.publish(channel: "ws:broadcast", message: utf8Bytes("a3"))
+            a.publish(channel: "ws:broadcast", message: utf8Bytes("a3"))  // the same bytes twice
+            #expect(inboxB.wait { $0.filter { $0.text == "a3" }.count == 2 })
+            // A reads its subscription in Redis's order: its own echoes before B's last message.
+            b.publish(channel: "ws:user:u", message: utf8Bytes("b-last"))
+            #expect(inboxA.wait(for: "b-last") != nil)
+            #expect(inboxA.messages.map(\.text) == ["b1", "b-last"])
+            #expect(inboxB.messages.map(\.text) == ["a1", "a2", "b1", "a3", "a3", "b-last"])
+            #expect(a.stats.received == 6)  // its four echoes counted, then dropped
+        }
+
         @Test func readyMeansSubscribedSoAPublishRightAfterReadyIsReceived() throws {
             let server = try RedisServer()
             for round in 0..<5 {
