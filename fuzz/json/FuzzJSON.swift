@@ -2,7 +2,8 @@
 //
 // Invariants:
 // - `InboundEnvelope.read` says `.invalidJSON` exactly when `JSONValue.parse` throws, and otherwise
-//   agrees with a lookup on the parsed value (last `event` member a non-empty string -> message).
+//   agrees with a lookup on the parsed value (last `event` member a non-empty string -> message);
+//   its `data` (kept as text when canonical) serializes to the same bytes as the parsed `data`.
 // - Round trip: `parse(serialize(v))` succeeds and equals `v` as JS would hold it (each key once,
 //   at its first position with its last value, array-index keys first in ascending order), with
 //   strings and keys compared byte for byte; serializing again gives the same bytes.
@@ -34,6 +35,11 @@ public func fuzzJSON(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
         return 0
     }
     require(envelope == expectedEnvelope(value), "read gave \(envelope), parse implies \(expectedEnvelope(value))")
+    // A `data` object the reader kept as its text is written as the parsed value would be.
+    if case .message(_, let data?, _) = envelope, case .message(_, let parsedData?, _) = expectedEnvelope(value) {
+        require(serializedBytes(data) == serializedBytes(parsedData),
+                "data written as \(hex(serializedBytes(data))), parsed data as \(hex(serializedBytes(parsedData)))")
+    }
 
     let text = serializedBytes(value)
     require(isWellFormedUTF8(text), "serialized text is not UTF-8: \(hex(text))")
