@@ -3,7 +3,9 @@
 // 10,000 clients connect and authenticate, each joins a few of 100 rooms, then a mix of
 // inputs runs through the kernel: chat messages to the messageHandler, heartbeats,
 // pings, room deliveries (about 300 members each), user deliveries, bus messages, joins
-// and leaves, and heartbeat sweeps. Reports inputs per second and nanoseconds per input.
+// and leaves, and heartbeat sweeps. Reports inputs per second and nanoseconds per input; then
+// the per-recipient cost of plain vs encrypted fan-out, and the JSON of one echo round trip
+// (`switchboard-bench envelope [ROUNDS]` runs that last part alone, e.g. under callgrind).
 import Foundation
 import SwitchboardCodec
 import SwitchboardCrypto
