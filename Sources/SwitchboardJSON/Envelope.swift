@@ -114,18 +114,8 @@ extension JSONParser {
                         try skipValue(depth: 1)
                     }
                 case .data:
-                    let start = pos
-                    if pos < count && byte(at: pos) == UInt8(ascii: "{"),
-                       let end = CanonicalScan.object(base, from: pos, count: count, depthLimit: maxDepth) {
-                        pos = end
-                        canonicalData = start..<end
-                    } else if pos < count && byte(at: pos) == UInt8(ascii: "{"), try skipCanonical(depth: 1) {
-                        canonicalData = start..<pos
-                    } else {
-                        pos = start
-                        canonicalData = nil
-                        data = try parseValue(depth: 1)
-                    }
+                    canonicalData = try readCanonicalObject()
+                    if canonicalData == nil { data = try parseValue(depth: 1) }
                 case .id: id = try parseValue(depth: 1)
                 case .other: try skipValue(depth: 1)
                 }
@@ -136,6 +126,20 @@ extension JSONParser {
         guard let event, !event.isEmpty else { return .noEvent }
         if let canonicalData { data = .object(JSONObject(text: JSONText(text(canonicalData)))) }
         return .message(event: event, data: data, id: id)
+    }
+
+    /// The range of the member value at `pos` if it is an object written canonically (`pos`
+    /// then after it); nil, `pos` unchanged, for any other value: the fast scan, then the exact.
+    mutating func readCanonicalObject() throws(JSONParseError) -> Range<Int>? {
+        let start = pos
+        guard pos < count, byte(at: pos) == UInt8(ascii: "{") else { return nil }
+        if let end = CanonicalScan.object(base, from: pos, count: count, depthLimit: maxDepth) {
+            pos = end
+            return start..<end
+        }
+        if try skipCanonical(depth: 1) { return start..<pos }
+        pos = start
+        return nil
     }
 
     /// The fast path for `JSON.stringify({event, data})` with a plain event name and a canonical

@@ -84,7 +84,7 @@ extension JSONParser {
                 guard pos < count, byte(at: pos) == UInt8(ascii: ":") else { throw unexpected(at: pos) }
                 pos += 1
                 canonical = skipNoWhitespace() && canonical
-                canonical = try skipCanonicalElement(depth: depth + 1, keys: &keys) && canonical
+                canonical = try skipCanonical(depth: depth + 1, keys: &keys) && canonical
                 canonical = skipNoWhitespace() && canonical
                 if try endOfMember(closer: UInt8(ascii: "}")) { return canonical }
             }
@@ -97,7 +97,7 @@ extension JSONParser {
             }
             while true {
                 canonical = skipNoWhitespace() && canonical
-                canonical = try skipCanonicalElement(depth: depth + 1, keys: &keys) && canonical
+                canonical = try skipCanonical(depth: depth + 1, keys: &keys) && canonical
                 canonical = skipNoWhitespace() && canonical
                 if try endOfMember(closer: UInt8(ascii: "]")) { return canonical }
             }
@@ -105,24 +105,6 @@ extension JSONParser {
             try skipValue(depth: depth)  // a literal or a number: written as it is read
             return true
         }
-    }
-
-    /// A member or element: strings and plain integers (the common values) without a call.
-    @inline(__always)
-    mutating func skipCanonicalElement(depth: Int, keys: inout KeySpans) throws(JSONParseError) -> Bool {
-        guard pos < count else { throw JSONParseError(.unexpectedEnd, at: count) }
-        let first = byte(at: pos)
-        if first == UInt8(ascii: "\"") { return try skipCanonicalString() }
-        if first &- UInt8(ascii: "1") < 9 {
-            // `[1-9][0-9]*` not followed by a fraction or an exponent; anything else takes the long way.
-            var end = pos + 1
-            while end < count, byte(at: end) &- UInt8(ascii: "0") < 10 { end += 1 }
-            if end == count || (byte(at: end) != UInt8(ascii: ".") && byte(at: end) | 0x20 != UInt8(ascii: "e")) {
-                pos = end
-                return true
-            }
-        }
-        return try skipCanonical(depth: depth, keys: &keys)
     }
 
     /// Skips whitespace; true if there was none.
@@ -147,17 +129,21 @@ extension JSONParser {
         }
         guard keys.count < keys.capacity else { return false }
         for index in firstKey..<keys.count where keys.base[index].count == length {
-            let other = base + keys.base[index].lowerBound
-            // Keys are short: compare in place, the first byte first.
-            var same = true
-            for offset in 0..<length where other.load(fromByteOffset: offset, as: UInt8.self) != key.load(fromByteOffset: offset, as: UInt8.self) {
-                same = false
-                break
-            }
-            if same { return false }
+            if JSONParser.sameBytes(base, keys.base[index].lowerBound, span.lowerBound, length) { return false }
         }
         keys.base[keys.count] = span
         keys.count += 1
+        return true
+    }
+
+    /// Whether the `length` bytes at offsets `a` and `b` of `base` are the same (keys are short:
+    /// compared in place, from the first byte).
+    @inline(__always)
+    static func sameBytes(_ base: UnsafeRawPointer, _ a: Int, _ b: Int, _ length: Int) -> Bool {
+        for offset in 0..<length
+        where base.load(fromByteOffset: a &+ offset, as: UInt8.self) != base.load(fromByteOffset: b &+ offset, as: UInt8.self) {
+            return false
+        }
         return true
     }
 
@@ -432,7 +418,9 @@ struct CanonicalScan {
         var index = firstKeyOfLevel[depth]
         while index < keyCount {
             let otherStart = keys[2 &* index]
-            if keys[2 &* index &+ 1] &- otherStart == length && same(otherStart, keyStart, length) { return false }
+            if keys[2 &* index &+ 1] &- otherStart == length && JSONParser.sameBytes(base, otherStart, keyStart, length) {
+                return false
+            }
             index &+= 1
         }
         keys[2 &* keyCount] = keyStart
@@ -440,11 +428,6 @@ struct CanonicalScan {
         keyCount &+= 1
         guard i < count, at(i) == UInt8(ascii: ":") else { return false }
         i += 1
-        return true
-    }
-
-    @inline(__always) func same(_ a: Int, _ b: Int, _ length: Int) -> Bool {
-        for offset in 0..<length where at(a &+ offset) != at(b &+ offset) { return false }
         return true
     }
 }
