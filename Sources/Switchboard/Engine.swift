@@ -133,7 +133,7 @@ final class Engine: DriverEvents {
     }
 
     /// What a performed effect leaves in its slot: nothing to release.
-    private static let performed = Effect.cancelTimer(TimerID(.heartbeatSweep, generation: 0))
+    private static let performed = Effect.cancelTimer(TimerID(.server(.heartbeatSweep), generation: 0))
 
     private func perform(_ effect: consuming Effect) {
         switch effect {

@@ -19,8 +19,9 @@ final class ClientRecord {
     @exclusivity(unchecked) var authData: JSONValue?
     @exclusivity(unchecked) var serverPublicKey: String?
     @exclusivity(unchecked) var salt: String?
-    /// Messages received before `connected` (for maxMessagesBeforeAuth).
-    @exclusivity(unchecked) var messagesBeforeAuth = 0
+    /// Messages counted by each active limit, by `MessageLimit.rawValue` (empty while no limit
+    /// is on: no allocation per client for an off feature).
+    @exclusivity(unchecked) var messageCounts: [Int] = []
 
     init(handle: ClientHandle, id: String, now: Int64) {
         self.handle = handle

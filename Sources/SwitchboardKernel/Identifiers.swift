@@ -12,12 +12,13 @@ public struct AttemptID: Hashable, Sendable {
     public init(_ rawValue: UInt64) { self.rawValue = rawValue }
 }
 
-/// A timer the kernel asked for: a client's timer of one kind, or the server's heartbeat sweep.
-/// The generation makes a replaced or cancelled timer's late firing recognisable.
+/// A timer the kernel asked for: a client's timer of one kind, or a server-wide timer (both
+/// declared in the spec's `timers`). The generation makes a replaced or cancelled timer's late
+/// firing recognisable.
 public struct TimerID: Hashable, Sendable, CustomStringConvertible {
     public enum Owner: Hashable, Sendable {
         case client(ClientHandle, TimerKind)
-        case heartbeatSweep
+        case server(ServerTimer)
     }
     public let owner: Owner
     public let generation: UInt64
@@ -28,7 +29,7 @@ public struct TimerID: Hashable, Sendable, CustomStringConvertible {
     public var description: String {
         switch owner {
         case .client(let handle, let kind): "\(kind.specName)\(handle)@\(generation)"
-        case .heartbeatSweep: "heartbeat_sweep@\(generation)"
+        case .server(let timer): "\(timer.specName)@\(generation)"
         }
     }
 }

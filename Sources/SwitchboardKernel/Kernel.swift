@@ -20,7 +20,10 @@ public struct Kernel {
     var audience = RoomMembers()
     var generation: UInt64 = 0
     var attempts: UInt64 = 0
-    var sweepGeneration: UInt64 = 0
+    /// Generation of each armed server timer by `ServerTimer.rawValue`; 0 = not armed.
+    var serverTimers: [UInt64] = Array(repeating: 0, count: ServerTimer.allCases.count)
+    /// The spec's `limits` whose maximum is above 0 in these settings.
+    let activeLimits: [MessageLimit]
     public private(set) var isShutDown = false
     /// `error` payloads, encoded once per kernel.
     let errorPayloads: [Payload]
@@ -33,6 +36,7 @@ public struct Kernel {
     public init(settings: KernelSettings = KernelSettings(), serverID: String) {
         self.settings = settings
         self.serverID = serverID
+        self.activeLimits = MessageLimit.allCases.filter { $0.maximum(in: settings) > 0 }
         self.errorPayloads = ErrorMessage.allCases.map {
             Payload(event: "error", data: .object(JSONObject([("message", .string($0.text))])))
         }
@@ -42,7 +46,7 @@ public struct Kernel {
     public mutating func handle(_ input: KernelInput, now: Now, into out: inout [Effect]) {
         switch input {
         case .started:
-            armSweep(now: now, into: &out)
+            for timer in ServerTimer.allCases { arm(timer, now: now, into: &out) }
         case .opened(let handle, let id):
             guard clients[handle] == nil, byID[id] == nil else {
                 out.append(.log(.error, "duplicate client handle or id \(id)", handle))
@@ -115,9 +119,9 @@ public struct Kernel {
         case .shutdown:
             guard !isShutDown else { return }
             isShutDown = true
-            if sweepGeneration != 0 {
-                out.append(.cancelTimer(TimerID(.heartbeatSweep, generation: sweepGeneration)))
-                sweepGeneration = 0
+            for timer in ServerTimer.allCases where serverTimers[Int(timer.rawValue)] != 0 {
+                out.append(.cancelTimer(TimerID(.server(timer), generation: serverTimers[Int(timer.rawValue)])))
+                serverTimers[Int(timer.rawValue)] = 0
             }
             for handle in live.members {
                 guard let record = clients[handle] else { continue }
@@ -145,10 +149,11 @@ public struct Kernel {
 
     /// PROTOCOL.md 4: the envelope selects the input.
     mutating func classify(_ record: ClientRecord, _ bytes: [UInt8], now: Now, into out: inout [Effect]) {
-        if settings.maxMessagesBeforeAuth > 0, record.state != .authenticated {
-            record.messagesBeforeAuth += 1
-            if record.messagesBeforeAuth > settings.maxMessagesBeforeAuth {
-                step(record, .messageLimitExceeded, Context(), now: now, into: &out)
+        for limit in activeLimits where limit.counts(in: record.state) {
+            if record.messageCounts.isEmpty { record.messageCounts = Array(repeating: 0, count: MessageLimit.allCases.count) }
+            record.messageCounts[Int(limit.rawValue)] += 1
+            if record.messageCounts[Int(limit.rawValue)] > limit.maximum(in: settings) {
+                step(record, limit.raises, Context(), now: now, into: &out)
                 return
             }
         }
@@ -259,6 +264,8 @@ public struct Kernel {
                 for room in context.rooms { join(record, room) }
             case .leaveRooms:
                 for room in context.rooms where record.rooms.contains(room) { leave(record, room) }
+            case .deliver:
+                break  // routing reads the delivery rows as `ClientState.receivesDeliveries`
             case .release:
                 release(record, into: &out)
                 released = true
@@ -350,31 +357,27 @@ public struct Kernel {
 
     // MARK: - Timers
 
-    mutating func armSweep(now: Now, into out: inout [Effect]) {
+    /// Arms a server timer for one period from now (not after shutdown).
+    mutating func arm(_ timer: ServerTimer, now: Now, into out: inout [Effect]) {
         guard !isShutDown else { return }
         generation += 1
-        sweepGeneration = generation
-        out.append(.armTimer(TimerID(.heartbeatSweep, generation: generation),
-                             deadline: now.monotonic + settings.heartbeatInterval))
+        serverTimers[Int(timer.rawValue)] = generation
+        out.append(.armTimer(TimerID(.server(timer), generation: generation),
+                             deadline: now.monotonic + timer.period(in: settings)))
     }
 
     mutating func timerFired(_ timer: TimerID, now: Now, into out: inout [Effect]) {
         switch timer.owner {
-        case .heartbeatSweep:
-            guard timer.generation == sweepGeneration, !isShutDown else { return }
-            armSweep(now: now, into: &out)
+        case .server(let kind):
+            guard timer.generation == serverTimers[Int(kind.rawValue)], !isShutDown else { return }
+            arm(kind, now: now, into: &out)
             for handle in live.members {
                 guard let record = clients[handle] else { continue }
-                step(record, .heartbeatSweep, Context(), now: now, into: &out)
+                step(record, kind.firedInput, Context(), now: now, into: &out)
             }
         case .client(let handle, let kind):
             guard let record = clients[handle] else { return }
-            let input: InputKind
-            switch kind {
-            case .auth: input = .authTimerFired
-            case .authInProgress: input = .authInProgressTimerFired
-            }
-            step(record, input, Context(timer: (kind, timer.generation)), now: now, into: &out)
+            step(record, kind.firedInput, Context(timer: (kind, timer.generation)), now: now, into: &out)
         }
     }
 

@@ -53,9 +53,9 @@ extension Kernel {
         return clients[handle]
     }
 
-    /// Only authenticated clients receive deliveries: nothing but `error` precedes `connected`.
+    /// Whether a client receives is its state's delivery row (`ClientState.receivesDeliveries`).
     mutating func sendToClient(_ id: String, event: String, data: JSONValue?, into out: inout [Effect]) {
-        guard let record = self.record(id: id), record.state == .authenticated else { return }
+        guard let record = self.record(id: id), record.state.receivesDeliveries else { return }
         // Not inline in the call below: that would hold a copy of `self` (and of the spare).
         let payload = replyPayload(event: event, data: data)
         send(to: record, event: event, data: data, payload: payload, into: &out)
@@ -77,7 +77,7 @@ extension Kernel {
         guard let members = users[userID] else { return }
         var plain: [ClientHandle] = []
         for handle in members.members {
-            guard let record = clients[handle], record.state == .authenticated else { continue }
+            guard let record = clients[handle], record.state.receivesDeliveries else { continue }
             if record.encrypted && settings.outboundTransformerConfigured {
                 out.append(.sendTransformed(handle, event: event, data: data))
             } else {
@@ -175,7 +175,7 @@ extension Kernel {
             if byID[record.id] != handle { problems.append("\(handle) missing from the id index") }
             if !live.contains(handle) { problems.append("\(handle) missing from the live list") }
             for room in record.rooms { expectedRooms[room, default: []].insert(handle) }
-            if record.state == .authenticated {
+            if record.state.receivesDeliveries {
                 expectedAudience.insert(handle)
                 if let userID = record.userID { expectedUsers[userID, default: []].insert(handle) }
             } else if !record.rooms.isEmpty {
@@ -206,7 +206,9 @@ extension Kernel {
                 timers.insert(TimerID(.client(handle, kind), generation: record.timers[Int(kind.rawValue)]))
             }
         }
-        if sweepGeneration != 0 { timers.insert(TimerID(.heartbeatSweep, generation: sweepGeneration)) }
+        for timer in ServerTimer.allCases where serverTimers[Int(timer.rawValue)] != 0 {
+            timers.insert(TimerID(.server(timer), generation: serverTimers[Int(timer.rawValue)]))
+        }
         return timers
     }
 }

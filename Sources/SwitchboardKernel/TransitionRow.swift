@@ -44,6 +44,10 @@ public enum EffectTemplate: Equatable, Hashable, Sendable {
     case joinValidatedRooms
     /// Leave the requested rooms the client has joined.
     case leaveRooms
+    /// In a delivery row: clients in this state receive messages. The kernel reads these rows
+    /// through the generated `ClientState.receivesDeliveries`, so routing never runs the table
+    /// once per recipient.
+    case deliver
     /// Remove from every index, cancel every timer, forget the record.
     case release
 }

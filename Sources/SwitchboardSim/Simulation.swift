@@ -172,7 +172,7 @@ extension SimWorld {
             if let (count, violations, timers) = state.flatMap({ $0 }) {
                 if count != 0 { record("S\(index) kernel keeps \(count) clients") }
                 if !violations.isEmpty { record("S\(index) kernel invariants: \(violations)") }
-                if timers.count != 1 || timers.first?.owner != .heartbeatSweep {
+                if timers.count != 1 || timers.first?.owner != .server(.heartbeatSweep) {
                     record("S\(index) kernel timers armed: \(timers.map(\.description)) (expected only the sweep)")
                 }
             } else {

@@ -48,7 +48,8 @@ struct DiagnosticCase: Sendable, CustomTestStringConvertible {
             "4: error: field 'initial' of state 'idle' must be true or false, not 'yes'; fix: write true or false without quotes",
         ]),
         DiagnosticCase("bad-group.yaml", [
-            "11: error: input 'gone' has unknown group 'transprt'; fix: did you mean 'transport'?",
+            "11: error: input 'gone' has unknown group 'timre'; fix: did you mean 'timer'?",
+            "17: error: timer 'wait' fires 'gone', an input of group 'client'; fix: fire an input of group timer (or set 'group: timer' on 'gone', line 11)",
         ]),
         DiagnosticCase("names.yaml", [
             "19: error: error name 'Bad' is not snake_case; fix: use lowercase words joined by '_' (like 'auth_timeout')",
@@ -147,6 +148,7 @@ struct DiagnosticCase: Sendable, CustomTestStringConvertible {
         DiagnosticCase("unused.yaml", [
             "14: error: guard 'stale' is never tested; fix: use it in a row's 'when', or remove it",
             "17: error: hook 'wave' is never called; fix: use 'call: wave' in a row, or remove it",
+            "20: error: missing field 'fires' in timer 'nap'; fix: add 'fires:' to it",
             "20: error: timer 'nap' is never armed or cancelled; fix: use 'arm_timer: nap' in a row, or remove it",
             "23: error: error 'worse' is never sent; fix: use 'send_error: worse' in a row, or remove it",
             "26: error: close code 'later' is never used; fix: use 'close: later' in a row, mark it 'origin: codec', or remove it",
@@ -171,6 +173,7 @@ struct DiagnosticCase: Sendable, CustomTestStringConvertible {
         ]),
         DiagnosticCase("timer-after.yaml", [
             "17: error: timer 'wait' waits 'wait_m', which is not a default; fix: did you mean 'wait_ms'?",
+            "18: error: missing field 'fires' in timer 'nap'; fix: add 'fires:' to it",
             "18: error: timer 'nap' waits 'path', a default of type string; fix: name a default of type ms",
         ]),
     ]

@@ -76,7 +76,7 @@ import Testing
         #expect(text.contains("""
                     case .ping, .hello: .client
                     case .ready: .hook
-                    case .gone: .transport
+                    case .gone: .timer
                     }
             """))
         // Grouped by UTF-8 length: a custom event is compared with the names of its length only.

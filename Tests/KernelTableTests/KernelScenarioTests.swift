@@ -131,7 +131,7 @@ import Testing
         m.now.monotonic += 800
         _ = m.text(2, #"{"event":"heartbeat"}"#)
         m.now.monotonic += 300
-        let effects = m.feed(.timerFired(TimerID(.heartbeatSweep, generation: 1)))
+        let effects = m.feed(.timerFired(TimerID(.server(.heartbeatSweep), generation: 1)))
         #expect(Self.sent(effects) == ["1 close 4002 Heartbeat timeout"])
         #expect(m.kernel.client(id: "c2") != nil)
     }

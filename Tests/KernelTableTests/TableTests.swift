@@ -2,7 +2,7 @@ import Testing
 @testable import SwitchboardKernel
 
 /// The generated table against an independent reading of PROTOCOL.md, in every
-/// (state × input × guard valuation): 5 × 23 × 512 cells.
+/// (state × input × guard valuation): 5 × 24 × 512 cells.
 @Suite struct ExhaustiveTableTests {
     /// PROTOCOL.md 3-6, written by hand from the document (not from the spec).
     static func expected(_ state: ClientState, _ input: InputKind, _ g: GuardSet) -> (ClientState, [String]) {
@@ -82,6 +82,9 @@ import Testing
             return state == .authenticated
                 ? (.disconnected, ["close(serverShutdown)", "release", "call(clientDisconnected)"])
                 : (.disconnected, ["close(serverShutdown)", "release"])
+        case .delivery:
+            // PROTOCOL.md 7: nothing but `error` precedes `connected`.
+            return state == .authenticated ? (state, ["deliver"]) : (state, ["ignore"])
         }
     }
 
@@ -101,6 +104,7 @@ import Testing
         case .sendConnected: "sendConnected"
         case .joinValidatedRooms: "joinValidatedRooms"
         case .leaveRooms: "leaveRooms"
+        case .deliver: "deliver"
         case .release: "release"
         }
     }

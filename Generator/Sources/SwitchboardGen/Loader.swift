@@ -49,7 +49,7 @@ struct ModelBuilder {
     var structural = true
 
     static let sections = [
-        "protocol", "states", "inputs", "guards", "hooks", "timers", "errors", "close_codes", "startup_errors",
+        "protocol", "states", "inputs", "guards", "hooks", "timers", "limits", "errors", "close_codes", "startup_errors",
         "http", "defaults", "rooms", "channels", "transitions",
     ]
     static let requiredSections = ["protocol", "states", "inputs", "transitions"]
@@ -123,11 +123,22 @@ struct ModelBuilder {
                 spec.hooks.append(HookSpec(name: key, line: line, doc: text(f["doc"], "doc", "hook '\(key)'") ?? ""))
             }
         case "timers":
-            for (key, line, f) in entries(node, name, "timer", allowed: ["after", "times", "doc"], required: ["after"]) {
+            for (key, line, f) in entries(node, name, "timer", allowed: ["scope", "after", "times", "fires", "doc"],
+                                          required: ["after", "fires"]) {
                 let what = "timer '\(key)'"
                 var timer = TimerSpec(name: key, line: line)
+                if let pair = f["scope"], let scope = text(pair, "scope", what) {
+                    if let value = TimerScope(rawValue: scope) {
+                        timer.scope = value
+                    } else {
+                        sink.error(pair.value.line, "\(what) has scope '\(scope)'",
+                                   fix: "use client (the default: one per client, armed by rows) or server (one per instance)")
+                    }
+                }
                 timer.after = text(f["after"], "after", what) ?? ""
                 timer.afterLine = f["after"]?.value.line ?? line
+                timer.fires = text(f["fires"], "fires", what) ?? ""
+                timer.firesLine = f["fires"]?.value.line ?? line
                 if let pair = f["times"], let times = int(pair, "times", what) {
                     if times < 1 {
                         sink.error(pair.value.line, "\(what) has 'times: \(times)'", fix: "use a whole number of at least 1")
@@ -137,6 +148,24 @@ struct ModelBuilder {
                 }
                 timer.doc = text(f["doc"], "doc", what) ?? ""
                 spec.timers.append(timer)
+            }
+        case "limits":
+            for (key, line, f) in entries(node, name, "limit", allowed: ["max", "counts_in", "raises", "doc"],
+                                          required: ["max", "counts_in", "raises"]) {
+                let what = "limit '\(key)'"
+                var limit = LimitSpec(name: key, line: line)
+                limit.max = text(f["max"], "max", what) ?? ""
+                limit.maxLine = f["max"]?.value.line ?? line
+                if case .names(let states)? = selector(f["counts_in"], "counts_in", kind: "state") {
+                    limit.countsIn = states
+                } else if f["counts_in"]?.value.scalar == "*" {
+                    sink.error(f["counts_in"]?.value.line ?? line, "\(what) counts in \"*\"",
+                               fix: "list the states in which messages count: [a, b]")
+                }
+                limit.raises = text(f["raises"], "raises", what) ?? ""
+                limit.raisesLine = f["raises"]?.value.line ?? line
+                limit.doc = text(f["doc"], "doc", what) ?? ""
+                spec.limits.append(limit)
             }
         case "errors":
             for (key, line, f) in entries(node, name, "error", allowed: ["message", "trigger", "doc"],

@@ -12,6 +12,7 @@ public struct ProtocolSpec: Sendable {
     public var guards: [GuardSpec] = []
     public var hooks: [HookSpec] = []
     public var timers: [TimerSpec] = []
+    public var limits: [LimitSpec] = []
     public var errors: [ErrorSpec] = []
     public var closeCodes: [CloseCodeSpec] = []
     public var startupErrors: [StartupErrorSpec] = []
@@ -52,7 +53,7 @@ public struct StateSpec: Sendable, Equatable {
 
 /// The input groups the kernel knows.
 public enum InputGroupName: String, Sendable, CaseIterable {
-    case client, hook, timer, transport, server
+    case client, hook, timer, transport, server, delivery
 }
 
 public struct InputSpec: Sendable, Equatable {
@@ -77,13 +78,41 @@ public struct HookSpec: Sendable, Equatable {
     public var doc = ""
 }
 
+/// Whom a timer belongs to.
+public enum TimerScope: String, Sendable, CaseIterable {
+    /// One per client, armed and cancelled by rows.
+    case client
+    /// One per instance, armed at start and after each firing, stopped by shutdown; a firing
+    /// reaches every live client.
+    case server
+}
+
 public struct TimerSpec: Sendable, Equatable {
     public var name: String
     public var line: Int
+    public var scope: TimerScope = .client
     /// The default (type ms) the timer waits.
     public var after = ""
     public var afterLine = 0
     public var times = 1
+    /// The timer input a firing raises.
+    public var fires = ""
+    public var firesLine = 0
+    public var doc = ""
+}
+
+/// A per-client message counter (spec `limits`).
+public struct LimitSpec: Sendable, Equatable {
+    public var name: String
+    public var line: Int
+    /// The default (type int) holding the limit; 0 turns it off.
+    public var max = ""
+    public var maxLine = 0
+    /// The states in which messages count.
+    public var countsIn: [SpecName] = []
+    /// The client input raised instead of the message that passes the limit.
+    public var raises = ""
+    public var raisesLine = 0
     public var doc = ""
 }
 
@@ -228,6 +257,7 @@ public enum EffectKind: String, Sendable, CaseIterable {
     case sendConnected = "send_connected"
     case joinValidatedRooms = "join_validated_rooms"
     case leaveRooms = "leave_rooms"
+    case deliver
     case release
 
     /// What the effect's argument names, or nil for a bare effect.
@@ -239,7 +269,7 @@ public enum EffectKind: String, Sendable, CaseIterable {
         case .armTimer, .cancelTimer: .timer
         case .call: .hook
         case .ignore, .touch, .recordIdentity, .markEncrypted, .admit, .sendConnected, .joinValidatedRooms,
-             .leaveRooms, .release: nil
+             .leaveRooms, .deliver, .release: nil
         }
     }
 }

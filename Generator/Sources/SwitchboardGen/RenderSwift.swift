@@ -24,6 +24,7 @@ public enum Renderer {
             ("Guards.swift", guards(spec)),
             ("Hooks.swift", hooks(spec)),
             ("Timers.swift", timers(spec)),
+            ("Limits.swift", limits(spec)),
             ("Messages.swift", messages(spec)),
             ("Defaults.swift", defaults(spec)),
             ("Channels.swift", channels(spec)),
@@ -100,6 +101,12 @@ public enum Renderer {
         if !terminal.isEmpty { lines.append("        case \(terminal.joined(separator: ", ")): true") }
         if !other.isEmpty { lines.append("        case \(other.joined(separator: ", ")): false") }
         lines += ["        }", "    }"]
+        let delivery = spec.inputs.first { $0.group == .delivery }?.name
+        lines += property("Whether a client in this state receives deliveries (its `\(delivery ?? "delivery")` row does `deliver`).",
+                          "receivesDeliveries: Bool", spec.states.map { state in
+            (state.name, spec.rows.contains { $0.state == state.name && $0.input == delivery && $0.effects.contains { $0.kind == .deliver } }
+                ? "true" : "false")
+        })
         lines += property("The state name on the wire.", "wireName: String",
                           spec.states.map { ($0.name, Names.literal($0.wire)) })
         lines += specNameProperty(names)
@@ -170,19 +177,67 @@ public enum Renderer {
     }
 
     static func timers(_ spec: ProtocolSpec) -> String {
+        let client = spec.timers.filter { $0.scope == .client }
+        let server = spec.timers.filter { $0.scope == .server }
+        func duration(_ timer: TimerSpec) -> String {
+            "settings.\(Names.swift(timer.after))" + (timer.times == 1 ? "" : " * \(timer.times)")
+        }
         var lines = header(spec) + [
-            "/// A per-client timer (spec `timers`).",
+            "/// A per-client timer (spec `timers`, scope client): armed and cancelled by rows.",
             ]
-        lines += enumOpen("TimerKind", empty: spec.timers.isEmpty)
-        lines += cases(spec.timers.map { ($0.name, $0.doc) })
-        lines += specNameProperty(spec.timers.map(\.name))
+        lines += enumOpen("TimerKind", empty: client.isEmpty)
+        lines += cases(client.map { ($0.name, $0.doc) })
+        lines += specNameProperty(client.map(\.name))
+        lines += property("The input a firing raises.", "firedInput: InputKind",
+                          client.map { ($0.name, "." + Names.swift($0.fires)) })
         lines += ["", "    /// How long the timer runs, in milliseconds.",
                   "    public func duration(in settings: KernelSettings) -> Int64 {", "        switch self {"]
-        for timer in spec.timers {
-            let value = "settings.\(Names.swift(timer.after))" + (timer.times == 1 ? "" : " * \(timer.times)")
-            lines.append("        case .\(Names.swift(timer.name)): \(value)")
-        }
+        lines += client.map { "        case .\(Names.swift($0.name)): \(duration($0))" }
+        lines += ["        }", "    }", "}", "",
+                  "/// A server-wide timer (spec `timers`, scope server): armed at start and after each firing,",
+                  "/// stopped by shutdown; a firing raises its input for every live client.",
+                  ]
+        lines += enumOpen("ServerTimer", empty: server.isEmpty)
+        lines += cases(server.map { ($0.name, $0.doc) })
+        lines += specNameProperty(server.map(\.name))
+        lines += property("The input a firing raises for each live client.", "firedInput: InputKind",
+                          server.map { ($0.name, "." + Names.swift($0.fires)) })
+        lines += ["", "    /// The period, in milliseconds.",
+                  "    public func period(in settings: KernelSettings) -> Int64 {", "        switch self {"]
+        lines += server.map { "        case .\(Names.swift($0.name)): \(duration($0))" }
         lines += ["        }", "    }", "}"]
+        return file(lines)
+    }
+
+    static func limits(_ spec: ProtocolSpec) -> String {
+        var lines = header(spec) + [
+            "/// A per-client message counter (spec `limits`).",
+            ]
+        lines += enumOpen("MessageLimit", empty: spec.limits.isEmpty)
+        lines += cases(spec.limits.map { ($0.name, $0.doc) })
+        lines += specNameProperty(spec.limits.map(\.name))
+        lines += ["", "    /// The most messages counted before `raises`; 0 turns the limit off.",
+                  "    public func maximum(in settings: KernelSettings) -> Int {", "        switch self {"]
+        lines += spec.limits.map { "        case .\(Names.swift($0.name)): settings.\(Names.swift($0.max))" }
+        lines += ["        }", "    }"]
+        lines += ["", "    /// Whether messages count in this state.",
+                  "    public func counts(in state: ClientState) -> Bool {", "        switch self {"]
+        for limit in spec.limits {
+            let states = limit.countsIn.map { "." + Names.swift($0.name) }
+            lines.append("        case .\(Names.swift(limit.name)):")
+            if states.count == spec.states.count {
+                lines.append("            return true")
+            } else if states.isEmpty {
+                lines.append("            return false")
+            } else {
+                lines += ["            switch state {", "            case \(states.joined(separator: ", ")): return true",
+                          "            default: return false", "            }"]
+            }
+        }
+        lines += ["        }", "    }"]
+        lines += property("The client input raised instead of the message past the limit.", "raises: InputKind",
+                          spec.limits.map { ($0.name, "." + Names.swift($0.raises)) })
+        lines.append("}")
         return file(lines)
     }
 

@@ -13,11 +13,13 @@ public enum Validator {
         run.states()
         run.inputs()
         run.timers()
+        run.limits()
         run.closeCodes()
         run.channels()
         let rows = run.expand()
         run.cells(rows)
         run.reachability(rows)
+        run.deliveries(rows)
         run.unused()
         return (rows, run.sink.items)
     }
@@ -77,7 +79,8 @@ private struct ValidationRun {
             "form_union", "form_intersection", "form_symmetric_difference", "element", "array_literal_element",
         ])
         check("hook", "Hook", spec.hooks.map { ($0.name, $0.line) })
-        check("timer", "TimerKind", spec.timers.map { ($0.name, $0.line) }, reserved: ["duration"])
+        check("timer", "TimerKind", spec.timers.map { ($0.name, $0.line) }, reserved: ["duration", "fired_input", "period"])
+        check("limit", "MessageLimit", spec.limits.map { ($0.name, $0.line) }, reserved: ["maximum", "counts", "raises"])
         check("error", "ErrorMessage", spec.errors.map { ($0.name, $0.line) }, reserved: ["text"])
         check("close code", "CloseCode", spec.closeCodes.map { ($0.name, $0.line) },
               reserved: ["code", "reason", "reconnect", "origin"])
@@ -109,6 +112,12 @@ private struct ValidationRun {
     }
 
     mutating func inputs() {
+        // Without a delivery input no client receives messages (a valid, if quiet, protocol).
+        let deliveries = spec.inputs.filter { $0.group == .delivery }
+        for extra in deliveries.dropFirst() {
+            sink.error(extra.line, "input '\(extra.name)' is a second delivery input ('\(deliveries[0].name)', line \(deliveries[0].line))",
+                       fix: "keep one input of group delivery")
+        }
         var events: [String: InputSpec] = [:]
         for input in spec.inputs {
             guard let event = input.event else { continue }
@@ -138,6 +147,63 @@ private struct ValidationRun {
             if value.type != .ms {
                 sink.error(timer.afterLine, "timer '\(timer.name)' waits '\(timer.after)', a default of type \(value.type.rawValue)",
                            fix: "name a default of type ms")
+            }
+        }
+        // Every timer input is raised by exactly one timer, and a timer raises a timer input.
+        var firedBy: [String: TimerSpec] = [:]
+        let timerInputs = spec.inputs.filter { $0.group == .timer }.map(\.name)
+        for timer in spec.timers where !timer.fires.isEmpty {
+            guard let input = spec.inputs.first(where: { $0.name == timer.fires }) else {
+                sink.error(timer.firesLine, "timer '\(timer.name)' fires '\(timer.fires)', which is not an input",
+                           fix: Names.hint(for: timer.fires, among: timerInputs,
+                                           otherwise: "add an input '\(timer.fires)' with 'group: timer'"))
+                continue
+            }
+            if input.group != .timer {
+                sink.error(timer.firesLine, "timer '\(timer.name)' fires '\(input.name)', an input of group '\(input.group.rawValue)'",
+                           fix: "fire an input of group timer (or set 'group: timer' on '\(input.name)', line \(input.line))")
+            } else if let other = firedBy[input.name] {
+                sink.error(timer.firesLine, "timers '\(other.name)' (line \(other.line)) and '\(timer.name)' both fire '\(input.name)'",
+                           fix: "give each timer its own input")
+            } else {
+                firedBy[input.name] = timer
+            }
+        }
+        for input in spec.inputs where input.group == .timer && firedBy[input.name] == nil {
+            sink.error(input.line, "input '\(input.name)' is in group timer, but no timer fires it",
+                       fix: "add 'fires: \(input.name)' to a timer, or move the input to another group")
+        }
+    }
+
+    mutating func limits() {
+        let stateNames = spec.states.map(\.name)
+        for limit in spec.limits {
+            let what = "limit '\(limit.name)'"
+            if let value = spec.defaults.first(where: { $0.name == limit.max }) {
+                if value.type != .int {
+                    sink.error(limit.maxLine, "\(what) reads its maximum from '\(limit.max)', a default of type \(value.type.rawValue)",
+                               fix: "name a default of type int (0 turns the limit off)")
+                }
+            } else if !limit.max.isEmpty {
+                sink.error(limit.maxLine, "\(what) reads its maximum from '\(limit.max)', which is not a default",
+                           fix: "add '\(limit.max): { value: 0, type: int }' under 'defaults:'")
+            }
+            for state in limit.countsIn {
+                guard reference(state.name, line: state.line, kind: "state", section: "states", known: stateNames,
+                                context: " in 'counts_in'") else { continue }
+                if spec.states.first(where: { $0.name == state.name })?.terminal == true {
+                    sink.error(state.line, "\(what) counts in terminal state '\(state.name)'",
+                               fix: "remove it (a terminal state receives no messages)")
+                }
+            }
+            if let input = spec.inputs.first(where: { $0.name == limit.raises }) {
+                if input.group != .client || input.event != nil {
+                    sink.error(limit.raisesLine, "\(what) raises '\(input.name)', which is not a client input without an event",
+                               fix: "raise a client input with no 'event' (line \(input.line))")
+                }
+            } else if !limit.raises.isEmpty {
+                sink.error(limit.raisesLine, "\(what) raises '\(limit.raises)', which is not an input",
+                           fix: "add an input '\(limit.raises)' with 'group: client'")
             }
         }
     }
@@ -273,6 +339,41 @@ private struct ValidationRun {
                 }
             }
 
+            // Delivery inputs only decide whether a client receives: `deliver`, or nothing.
+            let groups = Dictionary(spec.inputs.map { ($0.name, $0.group) }, uniquingKeysWith: { a, _ in a })
+            let deliveryInputs = ons.filter { groups[$0.name] == .delivery }
+            if let input = deliveryInputs.first {
+                if let extra = effects.first(where: { ![.deliver, .ignore, .log].contains($0.kind) }) {
+                    sink.error(item.line, "delivery input '\(input.name)' does '\(extra.text)'",
+                               fix: "a delivery row does 'deliver', 'ignore' or 'log' only (state changes belong to other inputs)")
+                }
+                if let target = to, froms.contains(where: { $0.name != target }) {
+                    sink.error(item.to!.line, "delivery input '\(input.name)' changes the state to '\(target)'",
+                               fix: "remove 'to' (a delivery never changes the client's state)")
+                }
+                if !item.when.isEmpty {
+                    sink.error(item.whenLine, "delivery input '\(input.name)' has guards",
+                               fix: "remove 'when' (whether a state receives is decided by the state alone)")
+                }
+            }
+            if effects.contains(where: { $0.kind == .deliver }), let input = ons.first(where: { groups[$0.name] != .delivery }) {
+                sink.error(item.line, "'deliver' on input '\(input.name)', which is not in group delivery",
+                           fix: "use 'deliver' only in rows of delivery inputs")
+            }
+            // A close ends the connection: the row must end in a terminal state.
+            if let close = item.effects.first(where: { $0.name == EffectKind.close.rawValue }),
+               to.map({ !terminal.contains($0) }) ?? true, froms.contains(where: { !terminal.contains($0.name) }) {
+                sink.error(close.line, "row closes the connection but stays in \(to.map { "'\($0)'" } ?? "its state")",
+                           fix: "set 'to' to a terminal state (and add 'release')")
+            }
+            // Codec codes are the RFC 6455 codec's to send; a kernel row cannot raise them.
+            for effect in item.effects where effect.name == EffectKind.close.rawValue {
+                if let code = spec.closeCodes.first(where: { $0.name == effect.argument }), code.origin == .codec {
+                    sink.error(effect.line, "close code '\(code.name)' (\(code.code)) is raised by the codec, not by rows",
+                               fix: "close with a kernel code (or remove 'origin: codec' from '\(code.name)', line \(code.line))")
+                }
+            }
+
             for state in froms {
                 for input in ons {
                     let cell = [stateIndex[state.name]!, inputIndex[input.name]!]
@@ -317,7 +418,13 @@ private struct ValidationRun {
         case .text: return Effect(kind, argument)
         case .error: known = spec.errors.map(\.name); section = "errors"
         case .closeCode: known = spec.closeCodes.map(\.name); section = "close_codes"
-        case .timer: known = spec.timers.map(\.name); section = "timers"
+        case .timer:
+            if let timer = spec.timers.first(where: { $0.name == argument && $0.scope == .server }) {
+                sink.error(effect.line, "'\(kind.rawValue)' names server timer '\(timer.name)' (line \(timer.line))",
+                           fix: "rows arm and cancel client timers only (a server timer runs from start to shutdown)")
+                return nil
+            }
+            known = spec.timers.filter { $0.scope == .client }.map(\.name); section = "timers"
         case .hook: known = spec.hooks.map(\.name); section = "hooks"
         }
         used[section, default: []].insert(argument)
@@ -458,6 +565,19 @@ private struct ValidationRun {
         }
     }
 
+    /// A client joins the broadcast audience and rooms only where it receives deliveries.
+    mutating func deliveries(_ rows: [TableRow]) {
+        guard let delivery = spec.inputs.first(where: { $0.group == .delivery })?.name else { return }
+        let receiving = Set(rows.filter { $0.input == delivery && $0.effects.contains { $0.kind == .deliver } }.map(\.state))
+        var reported: Set<Int> = []
+        for row in rows where !receiving.contains(row.next) && !reported.contains(row.line) {
+            guard let effect = row.effects.first(where: { $0.kind == .admit || $0.kind == .joinValidatedRooms }) else { continue }
+            reported.insert(row.line)
+            sink.error(row.line, "'\(effect.text)' leads to '\(row.next)', a state whose '\(delivery)' row does not 'deliver'",
+                       fix: "deliver in '\(row.next)' (a row 'from: \(row.next), on: \(delivery), do: [deliver]'), or admit in another state")
+        }
+    }
+
     mutating func unused() {
         let used = self.used
         let guardUsed = used["guard"] ?? []
@@ -467,7 +587,7 @@ private struct ValidationRun {
         for entry in spec.hooks where !(used["hooks"] ?? []).contains(entry.name) {
             sink.error(entry.line, "hook '\(entry.name)' is never called", fix: "use 'call: \(entry.name)' in a row, or remove it")
         }
-        for entry in spec.timers where !(used["timers"] ?? []).contains(entry.name) {
+        for entry in spec.timers where entry.scope == .client && !(used["timers"] ?? []).contains(entry.name) {
             sink.error(entry.line, "timer '\(entry.name)' is never armed or cancelled",
                        fix: "use 'arm_timer: \(entry.name)' in a row, or remove it")
         }
