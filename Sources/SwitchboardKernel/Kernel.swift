@@ -193,32 +193,6 @@ public struct Kernel {
         run(row, record, &context, now: now, into: &out)
     }
 
-    func guards(_ record: ClientRecord, _ kind: InputKind, _ context: Context, now: Now) -> GuardSet {
-        var holding = GuardSet()
-        for candidate in Guard.allCases {
-            let holds: Bool
-            switch candidate {
-            case .attemptCurrent:
-                holds = context.attempt != nil && context.attempt == record.attempt
-            case .timerCurrent:
-                if let timer = context.timer {
-                    holds = record.timers[Int(timer.kind.rawValue)] == timer.generation
-                } else {
-                    holds = false
-                }
-            case .requireEncryption: holds = settings.requireEncryption
-            case .handshakeConfigured: holds = settings.handshakeConfigured
-            case .validateRoomConfigured: holds = settings.validateRoomConfigured
-            case .messageHandlerConfigured: holds = settings.messageHandlerConfigured
-            case .hasRooms: holds = !context.rooms.isEmpty
-            case .heartbeatOverdue: holds = now.monotonic - record.lastActivity > settings.heartbeatTimeout
-            case .closeOnBackpressure: holds = settings.closeOnBackpressure
-            }
-            if holds { holding.insert(candidate) }
-        }
-        return holding
-    }
-
     /// Executes a row's effect templates for one client, in order.
     mutating func run(_ row: TransitionRow, _ record: ClientRecord, _ context: inout Context, now: Now,
                       into out: inout [Effect]) {
@@ -406,5 +380,24 @@ public struct Kernel {
         if let key = record.serverPublicKey { members.append(("serverPublicKey", .string(key))) }
         if let salt = record.salt { members.append(("salt", .string(salt))) }
         return Payload(event: "connected", data: .object(JSONObject(members)))
+    }
+}
+
+/// The guards the spec leaves to Swift (see Generated/Guards.swift for the ones it computes
+/// from settings and configured hooks, and for which inputs each one is evaluated).
+extension Kernel: GuardComputing {
+    func attemptCurrent(_ record: ClientRecord, _ context: Context, now: Now) -> Bool {
+        context.attempt != nil && context.attempt == record.attempt
+    }
+
+    func timerCurrent(_ record: ClientRecord, _ context: Context, now: Now) -> Bool {
+        guard let timer = context.timer else { return false }
+        return record.timers[Int(timer.kind.rawValue)] == timer.generation
+    }
+
+    func hasRooms(_ record: ClientRecord, _ context: Context, now: Now) -> Bool { !context.rooms.isEmpty }
+
+    func heartbeatOverdue(_ record: ClientRecord, _ context: Context, now: Now) -> Bool {
+        now.monotonic - record.lastActivity > settings.heartbeatTimeout
     }
 }

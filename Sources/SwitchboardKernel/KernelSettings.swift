@@ -16,10 +16,27 @@ public struct KernelSettings: Sendable, Equatable {
     /// Messages a client may send before `connected`; 0 = no limit.
     public var maxMessagesBeforeAuth: Int = ProtocolDefaults.maxMessagesBeforeAuth
 
-    /// Which optional hooks the application configured (guards read these).
-    public var handshakeConfigured = true
-    public var validateRoomConfigured = true
-    public var messageHandlerConfigured = true
+    /// The hooks the application configured, one bit per `Hook.rawValue` (`configured:` guards
+    /// read it). Every hook is assumed configured until the driver says otherwise.
+    public var configuredHooks: UInt64 = ~0
+
+    public func isConfigured(_ hook: Hook) -> Bool { configuredHooks & (1 << UInt64(hook.rawValue)) != 0 }
+    public mutating func setConfigured(_ hook: Hook, _ configured: Bool) {
+        if configured { configuredHooks |= 1 << UInt64(hook.rawValue) } else { configuredHooks &= ~(1 << UInt64(hook.rawValue)) }
+    }
+
+    public var handshakeConfigured: Bool {
+        get { isConfigured(.handshake) }
+        set { setConfigured(.handshake, newValue) }
+    }
+    public var validateRoomConfigured: Bool {
+        get { isConfigured(.validateRoom) }
+        set { setConfigured(.validateRoom, newValue) }
+    }
+    public var messageHandlerConfigured: Bool {
+        get { isConfigured(.messageHandler) }
+        set { setConfigured(.messageHandler, newValue) }
+    }
     /// Whether an outbound transformer is configured (encrypted clients go through it).
     public var outboundTransformerConfigured = false
 

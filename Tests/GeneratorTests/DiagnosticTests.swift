@@ -176,6 +176,34 @@ struct DiagnosticCase: Sendable, CustomTestStringConvertible {
             "18: error: missing field 'fires' in timer 'nap'; fix: add 'fires:' to it",
             "18: error: timer 'nap' waits 'path', a default of type string; fix: name a default of type ms",
         ]),
+        // Timers, limits, guards, delivery rows, closes and channels.
+        DiagnosticCase("timer-fires.yaml", [
+            "11: error: input 'gone' is in group timer, but no timer fires it; fix: add 'fires: gone' to a timer, or move the input to another group",
+            "17: error: timer 'wait' fires 'hello', an input of group 'client'; fix: fire an input of group timer (or set 'group: timer' on 'hello', line 9)",
+        ]),
+        DiagnosticCase("limits.yaml", [
+            "61: error: limit 'flood' reads its maximum from 'wait_ms', a default of type ms; fix: name a default of type int (0 turns the limit off)",
+            "61: error: limit 'flood' counts in terminal state 'closed'; fix: remove it (a terminal state receives no messages)",
+            "61: error: limit 'flood' raises 'hello', which is not a client input without an event; fix: raise a client input with no 'event' (line 9)",
+        ]),
+        DiagnosticCase("guard-holds-for.yaml", [
+            "40: error: guard 'fresh' cannot hold for input 'ready' (it holds for 'hello'); fix: remove 'fresh' from 'when', or add 'ready' to its 'holds_for' (line 13)",
+        ]),
+        DiagnosticCase("delivery-rows.yaml", [
+            "54: error: delivery input 'post' does 'touch'; fix: a delivery row does 'deliver', 'ignore' or 'log' only (state changes belong to other inputs)",
+            "56: error: delivery input 'post' changes the state to 'open'; fix: remove 'to' (a delivery never changes the client's state)",
+            "59: error: 'deliver' on input 'hello', which is not in group delivery; fix: use 'deliver' only in rows of delivery inputs",
+        ]),
+        DiagnosticCase("close-stays.yaml", [
+            "36: error: row closes the connection but stays in its state; fix: set 'to' to a terminal state (and add 'release')",
+        ]),
+        DiagnosticCase("codec-close.yaml", [
+            "55: error: close code 'bye' (4000) is raised by the codec, not by rows; fix: close with a kernel code (or remove 'origin: codec' from 'bye', line 21)",
+        ]),
+        DiagnosticCase("channels-uncovered.yaml", [
+            "61: error: channel 'broadcast' (\"b\") is covered by no subscription; fix: add \"b\" to 'subscribe'",
+            "64: error: channel 'user' (\"u:{userId}\") is covered by no subscription; fix: add a pattern like \"u:*\" to 'psubscribe'",
+        ]),
     ]
 
     @Test(arguments: cases)

@@ -115,8 +115,27 @@ struct ModelBuilder {
                 spec.inputs.append(input)
             }
         case "guards":
-            for (key, line, f) in entries(node, name, "guard", allowed: ["doc"], required: []) {
-                spec.guards.append(GuardSpec(name: key, line: line, doc: text(f["doc"], "doc", "guard '\(key)'") ?? ""))
+            for (key, line, f) in entries(node, name, "guard", allowed: ["setting", "configured", "holds_for", "doc"],
+                                          required: []) {
+                let what = "guard '\(key)'"
+                var entry = GuardSpec(name: key, line: line, doc: text(f["doc"], "doc", what) ?? "")
+                if let pair = f["setting"], let setting = text(pair, "setting", what) {
+                    entry.source = .setting(setting)
+                    entry.sourceLine = pair.value.line
+                }
+                if let pair = f["configured"], let hook = text(pair, "configured", what) {
+                    if f["setting"] != nil {
+                        sink.error(pair.keyLine, "\(what) has both 'setting' and 'configured'",
+                                   fix: "keep one: a guard reads one setting or one hook's presence")
+                    } else {
+                        entry.source = .configured(hook)
+                        entry.sourceLine = pair.value.line
+                    }
+                }
+                if case .names(let inputs)? = selector(f["holds_for"], "holds_for", kind: "input or input group") {
+                    entry.holdsFor = inputs
+                }
+                spec.guards.append(entry)
             }
         case "hooks":
             for (key, line, f) in entries(node, name, "hook", allowed: ["doc"], required: []) {

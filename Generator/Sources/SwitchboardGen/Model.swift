@@ -66,10 +66,30 @@ public struct InputSpec: Sendable, Equatable {
     public var doc = ""
 }
 
+/// Where a guard's value comes from.
+public enum GuardSource: Sendable, Equatable {
+    /// Computed by the kernel in Swift: a requirement of the generated `GuardComputing`.
+    case computed
+    /// A bool default (`setting: NAME`), read from the kernel's settings.
+    case setting(String)
+    /// Whether the application configured a hook (`configured: HOOK`).
+    case configured(String)
+}
+
 public struct GuardSpec: Sendable, Equatable {
     public var name: String
     public var line: Int
+    public var source: GuardSource = .computed
+    public var sourceLine = 0
+    /// The inputs (names or group names) for which the guard can hold; empty: any input.
+    public var holdsFor: [SpecName] = []
     public var doc = ""
+
+    public init(name: String, line: Int, doc: String = "") {
+        self.name = name
+        self.line = line
+        self.doc = doc
+    }
 }
 
 public struct HookSpec: Sendable, Equatable {

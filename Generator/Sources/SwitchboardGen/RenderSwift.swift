@@ -162,6 +162,35 @@ public enum Renderer {
             lines.append("    public static let \(name): GuardSet = GuardSet(Guard.\(name))")
         }
         lines.append("}")
+        let computed = spec.guards.filter { $0.source == .computed }
+        lines += ["", "/// The guards the kernel computes in Swift (spec `guards` with neither `setting` nor `configured`).",
+                  "/// One requirement per guard: a guard added to the spec fails the build until the kernel implements it.",
+                  "protocol GuardComputing {"]
+        for (index, entry) in computed.enumerated() {
+            if index > 0 { lines.append("") }
+            lines += doc(entry.doc)
+            lines.append("    func \(Names.lowerCamel(entry.name))(_ record: ClientRecord, _ context: Kernel.Context, now: Now) -> Bool")
+        }
+        lines += ["}", "", "extension Kernel {",
+                  "    /// The guards that hold for one input. A guard with `holds_for` is evaluated only for those inputs.",
+                  "    func guards(_ record: ClientRecord, _ kind: InputKind, _ context: Context, now: Now) -> GuardSet {",
+                  "        var holding = GuardSet()"]
+        for entry in spec.guards {
+            let name = Names.swift(entry.name)
+            var conditions: [String] = []
+            if !entry.holdsFor.isEmpty {
+                let groups = Set(InputGroupName.allCases.map(\.rawValue))
+                let tests = entry.holdsFor.map { groups.contains($0.name) ? "kind.group == .\($0.name)" : "kind == .\(Names.swift($0.name))" }
+                conditions.append(tests.count == 1 ? tests[0] : "(" + tests.joined(separator: " || ") + ")")
+            }
+            switch entry.source {
+            case .computed: conditions.append("\(Names.lowerCamel(entry.name))(record, context, now: now)")
+            case .setting(let setting): conditions.append("settings.\(Names.swift(setting))")
+            case .configured(let hook): conditions.append("settings.isConfigured(.\(Names.swift(hook)))")
+            }
+            lines.append("        if \(conditions.joined(separator: ", ")) { holding.insert(.\(name)) }")
+        }
+        lines += ["        return holding", "    }", "}"]
         return file(lines)
     }
 

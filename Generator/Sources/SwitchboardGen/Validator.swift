@@ -12,6 +12,7 @@ public enum Validator {
         run.names()
         run.states()
         run.inputs()
+        run.guards()
         run.timers()
         run.limits()
         run.closeCodes()
@@ -135,6 +136,43 @@ private struct ValidationRun {
         }
     }
 
+    mutating func guards() {
+        let groups = InputGroupName.allCases.map(\.rawValue)
+        let inputs = spec.inputs.map(\.name)
+        for entry in spec.guards {
+            let what = "guard '\(entry.name)'"
+            switch entry.source {
+            case .computed:
+                break
+            case .setting(let name):
+                if let value = spec.defaults.first(where: { $0.name == name }) {
+                    if value.type != .bool {
+                        sink.error(entry.sourceLine, "\(what) reads setting '\(name)', a default of type \(value.type.rawValue)",
+                                   fix: "name a default of type bool")
+                    }
+                } else {
+                    let bools = spec.defaults.filter { $0.type == .bool }.map(\.name)
+                    sink.error(entry.sourceLine, "\(what) reads setting '\(name)', which is not a default",
+                               fix: Names.hint(for: name, among: bools, otherwise: "add '\(name): { value: false, type: bool }' under 'defaults:'"))
+                }
+            case .configured(let hook):
+                _ = reference(hook, line: entry.sourceLine, kind: "hook", section: "hooks", known: spec.hooks.map(\.name),
+                              context: " in 'configured'")
+            }
+            for name in entry.holdsFor where !inputs.contains(name.name) && !groups.contains(name.name) {
+                sink.error(name.line, "\(what) holds for '\(name.name)', which is neither an input nor an input group",
+                           fix: Names.hint(for: name.name, among: inputs + groups))
+            }
+        }
+    }
+
+    /// Whether a guard can hold for an input (its `holds_for` names the input or its group).
+    func canHold(_ guardName: String, for input: String) -> Bool {
+        guard let entry = spec.guards.first(where: { $0.name == guardName }), !entry.holdsFor.isEmpty,
+              let spec = spec.inputs.first(where: { $0.name == input }) else { return true }
+        return entry.holdsFor.contains { $0.name == input || $0.name == spec.group.rawValue }
+    }
+
     mutating func timers() {
         let names = spec.defaults.map(\.name)
         for timer in spec.timers where !timer.after.isEmpty {
@@ -242,8 +280,39 @@ private struct ValidationRun {
             if name.isEmpty || !name.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" }) || name.first!.isNumber {
                 sink.error(line, "channel '\(field)' has placeholder '{\(name)}', not '{identifier}'",
                            fix: "name the placeholder like {\(field)}")
+                continue
+            }
+            // Every instance must hear what it publishes there: some pattern covers the template
+            // for any target (checked with two unlike targets).
+            let samples = ["x", "Room 42:z"].map { template.replacingOccurrences(of: "{\(name)}", with: $0) }
+            if !channels.psubscribe.contains(where: { pattern in samples.allSatisfy { Self.glob(pattern, matches: $0) } })
+                && !samples.allSatisfy(channels.subscribe.contains) {
+                sink.error(line, "channel '\(field)' (\"\(template)\") is covered by no subscription",
+                           fix: "add a pattern like \"\(template.replacingOccurrences(of: "{\(name)}", with: "*"))\" to 'psubscribe'")
             }
         }
+        if !channels.broadcast.isEmpty, !channels.subscribe.contains(channels.broadcast),
+           !channels.psubscribe.contains(where: { Self.glob($0, matches: channels.broadcast) }) {
+            sink.error(channels.fieldLines["broadcast"] ?? channels.line,
+                       "channel 'broadcast' (\"\(channels.broadcast)\") is covered by no subscription",
+                       fix: "add \"\(channels.broadcast)\" to 'subscribe'")
+        }
+    }
+
+    /// Redis PSUBSCRIBE pattern matching: `*` any run, `?` one character, `\\x` a literal `x`
+    /// (character classes are treated as literals: the spec's patterns do not use them).
+    static func glob(_ pattern: String, matches text: String) -> Bool {
+        let p = Array(pattern), t = Array(text)
+        func match(_ i: Int, _ j: Int) -> Bool {
+            if i == p.count { return j == t.count }
+            switch p[i] {
+            case "*": return (j...t.count).contains { match(i + 1, $0) }
+            case "?": return j < t.count && match(i + 1, j + 1)
+            case "\\" where i + 1 < p.count: return j < t.count && t[j] == p[i + 1] && match(i + 2, j + 1)
+            default: return j < t.count && t[j] == p[i] && match(i + 1, j + 1)
+            }
+        }
+        return match(0, 0)
     }
 
     // MARK: - Transitions
@@ -336,6 +405,16 @@ private struct ValidationRun {
                 for release in releases {
                     sink.error(release.line, "'release' outside a transition into a terminal state",
                                fix: "remove it, or set 'to' to a terminal state")
+                }
+            }
+
+            // A required guard that cannot hold for the input makes the row dead.
+            for literal in item.when where !literal.negated {
+                if let input = ons.first(where: { !canHold(literal.name, for: $0.name) }),
+                   let entry = spec.guards.first(where: { $0.name == literal.name }) {
+                    sink.error(item.whenLine, "guard '\(literal.name)' cannot hold for input '\(input.name)' (it holds for "
+                               + entry.holdsFor.map { "'\($0.name)'" }.joined(separator: ", ") + ")",
+                               fix: "remove '\(literal.name)' from 'when', or add '\(input.name)' to its 'holds_for' (line \(entry.line))")
                 }
             }
 
