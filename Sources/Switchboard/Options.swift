@@ -25,11 +25,11 @@ public struct ServerOptions: Sendable {
     /// Largest HTTP request head (bytes); larger gets 431.
     public var maxHeaderBytes = 16384
     /// Milliseconds a connection may take to complete its upgrade request (slowloris guard).
-    public var upgradeTimeout: Int64 = 10_000
+    public var upgradeTimeout: Int64 = ProtocolDefaults.upgradeTimeout
     /// Milliseconds a graceful shutdown waits for clients to close before dropping them.
-    public var shutdownGrace: Int64 = 5_000
+    public var shutdownGrace: Int64 = ProtocolDefaults.shutdownGrace
     /// Close frames sent per batch during shutdown (a reconnect storm is spread out).
-    public var shutdownBatchSize = 500
+    public var shutdownBatchSize = ProtocolDefaults.shutdownBatchSize
     /// Abuse limits (0 = off): messages a client may send before `connected` (then 4008), and
     /// open connections per client address (further ones are closed at accept).
     public var maxMessagesBeforeAuth = ProtocolDefaults.maxMessagesBeforeAuth
@@ -66,6 +66,9 @@ public struct ServerOptions: Sendable {
         settings.requireEncryption = requireEncryption
         settings.encryptedBatchLimit = encryptedBatchLimit
         settings.maxMessagesBeforeAuth = maxMessagesBeforeAuth
+        settings.upgradeTimeout = upgradeTimeout
+        settings.shutdownGrace = shutdownGrace
+        settings.shutdownBatchSize = shutdownBatchSize
         return settings
     }
 }

@@ -54,8 +54,9 @@ public struct RedisGauges: Sendable, Equatable {
 public enum PrometheusText {
     public static let contentType = "text/plain; version=0.0.4; charset=utf-8"
 
-    /// Close codes always listed (zeros included); others appear once seen.
-    static let knownCloseCodes: [UInt16] = [1000, 1001, 1002, 1003, 1007, 1008, 1009, 1011, 4001, 4002, 4003, 4004]
+    /// Close codes always listed (zeros included): every code of the spec's `close_codes`;
+    /// others (a client's own code echoed) appear once seen.
+    static let knownCloseCodes: [UInt16] = CloseCode.allCases.map(\.code).sorted()
 
     public static func render(server: ServerMetrics, serve: ServeCounters, redis: RedisGauges?) -> String {
         var out = Writer()

@@ -50,7 +50,7 @@ struct ModelBuilder {
 
     static let sections = [
         "protocol", "states", "inputs", "guards", "hooks", "timers", "limits", "errors", "close_codes", "startup_errors",
-        "http", "defaults", "rooms", "channels", "transitions",
+        "http", "connection", "defaults", "rooms", "channels", "transitions",
     ]
     static let requiredSections = ["protocol", "states", "inputs", "transitions"]
 
@@ -208,7 +208,8 @@ struct ModelBuilder {
                 spec.startupErrors.append(error)
             }
         case "http":
-            for (key, line, f) in entries(node, name, "http answer", allowed: ["status", "body", "trigger", "doc"],
+            for (key, line, f) in entries(node, name, "http answer",
+                                          allowed: ["status", "reason", "body", "headers", "trigger", "doc"],
                                           required: ["status", "body", "trigger"]) {
                 let what = "http answer '\(key)'"
                 var answer = HTTPAnswerSpec(name: key, line: line)
@@ -221,6 +222,22 @@ struct ModelBuilder {
                     }
                 }
                 answer.body = text(f["body"], "body", what) ?? ""
+                answer.reason = text(f["reason"], "reason", what) ?? HTTPStatus.phrase(answer.status)
+                if let pair = f["headers"] {
+                    if case .mapping(let headers) = pair.value.value {
+                        for header in headers {
+                            if let value = header.value.scalar {
+                                answer.headers.append(HTTPHeaderSpec(name: header.key, value: value))
+                            } else {
+                                sink.error(header.value.line, "header '\(header.key)' of \(what) must be a scalar",
+                                           fix: "write 'Name: value'")
+                            }
+                        }
+                    } else if !pair.value.isNull {
+                        sink.error(pair.value.line, "field 'headers' of \(what) must be a mapping, not \(pair.value.kindName)",
+                                   fix: "write one 'Header-Name: value' per line below it")
+                    }
+                }
                 answer.trigger = text(f["trigger"], "trigger", what) ?? ""
                 answer.doc = text(f["doc"], "doc", what) ?? ""
                 spec.http.append(answer)
@@ -249,6 +266,8 @@ struct ModelBuilder {
             spec.rooms = rooms
         case "channels":
             channels(node)
+        case "connection":
+            connection(node)
         case "transitions":
             transitions(node)
         default:
@@ -303,6 +322,28 @@ struct ModelBuilder {
         channels.emitterServerID = text(f["emitter_server_id"], "emitter_server_id", what) ?? ""
         for name in names { channels.fieldLines[name] = f[name]?.value.line ?? node.line }
         spec.channels = channels
+    }
+
+    private mutating func connection(_ node: YAMLNode) {
+        let what = "section 'connection'"
+        let names = ["upgrade_timeout", "upgrade_timeout_answer", "not_found_answer", "idle_timeout", "ping", "ping_divisor",
+                     "shutdown_grace", "shutdown_batch_size", "shutdown_batch_interval_ms", "shutdown_poll_interval_ms",
+                     "shutdown_pending_upgrade_answer"]
+        guard let f = fields(node, what, allowed: names, required: names) else { return }
+        var connection = ConnectionSpec(line: node.line)
+        connection.upgradeTimeout = text(f["upgrade_timeout"], "upgrade_timeout", what) ?? ""
+        connection.upgradeTimeoutAnswer = text(f["upgrade_timeout_answer"], "upgrade_timeout_answer", what) ?? ""
+        connection.notFoundAnswer = text(f["not_found_answer"], "not_found_answer", what) ?? ""
+        connection.idleTimeout = text(f["idle_timeout"], "idle_timeout", what) ?? ""
+        connection.ping = text(f["ping"], "ping", what) ?? ""
+        connection.pingDivisor = int(f["ping_divisor"], "ping_divisor", what) ?? 2
+        connection.shutdownGrace = text(f["shutdown_grace"], "shutdown_grace", what) ?? ""
+        connection.shutdownBatchSize = text(f["shutdown_batch_size"], "shutdown_batch_size", what) ?? ""
+        connection.shutdownBatchInterval = int(f["shutdown_batch_interval_ms"], "shutdown_batch_interval_ms", what) ?? 10
+        connection.shutdownPollInterval = int(f["shutdown_poll_interval_ms"], "shutdown_poll_interval_ms", what) ?? 50
+        connection.shutdownPendingUpgradeAnswer = text(f["shutdown_pending_upgrade_answer"], "shutdown_pending_upgrade_answer", what) ?? ""
+        for name in names { connection.fieldLines[name] = f[name]?.value.line ?? node.line }
+        spec.connection = connection
     }
 
     private mutating func transitions(_ node: YAMLNode) {

@@ -20,6 +20,7 @@ public struct ProtocolSpec: Sendable {
     public var defaults: [DefaultSpec] = []
     public var rooms: RoomsSpec?
     public var channels: ChannelsSpec?
+    public var connection: ConnectionSpec?
     /// The `transitions` items as written.
     public var transitions: [TransitionSpec] = []
     /// The expanded table: one row per (state, input) of each item, grouped by cell in state and
@@ -186,9 +187,38 @@ public struct HTTPAnswerSpec: Sendable, Equatable {
     public var name: String
     public var line: Int
     public var status = 0
+    /// The reason phrase of the status line (default: the standard phrase of `status`).
+    public var reason = ""
     public var body = ""
+    /// Extra response headers, in order.
+    public var headers: [HTTPHeaderSpec] = []
     public var trigger = ""
     public var doc = ""
+}
+
+public struct HTTPHeaderSpec: Sendable, Equatable {
+    public var name: String
+    public var value: String
+}
+
+/// The connection's life around the client machine (spec `connection`): the upgrade deadline,
+/// transport liveness (pings, idle timeout) and graceful shutdown. Names refer to `defaults`,
+/// `http` answers and `close_codes`; numbers are milliseconds.
+public struct ConnectionSpec: Sendable, Equatable {
+    public var line: Int
+    public var upgradeTimeout = ""
+    public var upgradeTimeoutAnswer = ""
+    public var notFoundAnswer = ""
+    public var idleTimeout = ""
+    public var ping = ""
+    public var pingDivisor = 2
+    public var shutdownGrace = ""
+    public var shutdownBatchSize = ""
+    public var shutdownBatchInterval = 10
+    public var shutdownPollInterval = 50
+    public var shutdownPendingUpgradeAnswer = ""
+    /// Lines of the fields, for diagnostics.
+    public var fieldLines: [String: Int] = [:]
 }
 
 /// The value types of `defaults` and the Swift types they become.

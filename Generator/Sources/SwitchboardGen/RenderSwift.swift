@@ -27,6 +27,8 @@ public enum Renderer {
             ("Limits.swift", limits(spec)),
             ("Messages.swift", messages(spec)),
             ("Defaults.swift", defaults(spec)),
+            ("Settings.swift", settings(spec)),
+            ("Connection.swift", connection(spec)),
             ("Channels.swift", channels(spec)),
             ("Transitions.swift", transitions(spec)),
         ]
@@ -314,7 +316,12 @@ public enum Renderer {
         lines += enumOpen("HTTPAnswer", empty: spec.http.isEmpty)
         lines += cases(spec.http.map { ($0.name, $0.doc.isEmpty ? $0.trigger : $0.doc) })
         lines += property("The HTTP status code.", "status: Int", spec.http.map { ($0.name, "\($0.status)") })
+        lines += property("The reason phrase of the status line.", "reason: String",
+                          spec.http.map { ($0.name, Names.literal($0.reason)) })
         lines += property("The response body.", "body: String", spec.http.map { ($0.name, Names.literal($0.body)) })
+        lines += property("Extra response headers, in order.", "headers: [(name: String, value: String)]", spec.http.map {
+            ($0.name, "[" + $0.headers.map { "(\(Names.literal($0.name)), \(Names.literal($0.value)))" }.joined(separator: ", ") + "]")
+        })
         lines += specNameProperty(spec.http.map(\.name))
         lines.append("}")
         return file(lines)
@@ -349,6 +356,63 @@ public enum Renderer {
             ]
         }
         lines.append("}")
+        return file(lines)
+    }
+
+    static func settings(_ spec: ProtocolSpec) -> String {
+        var lines = header(spec) + [
+            "/// The options the kernel and the engine read: one per spec default (durations in milliseconds),",
+            "/// plus which hooks the application configured.",
+            "public struct KernelSettings: Sendable, Equatable {",
+        ]
+        for entry in spec.defaults {
+            lines += doc(entry.doc)
+            lines.append("    public var \(Names.swift(entry.name)): \(entry.type.swiftType) = ProtocolDefaults.\(Names.swift(entry.name))")
+        }
+        lines += ["    /// The hooks the application configured, one bit per `Hook.rawValue` (`configured:` guards read",
+                  "    /// it). Every hook counts as configured until the driver says otherwise.",
+                  "    public var configuredHooks: UInt64 = ~0",
+                  "    /// Whether an outbound transformer is configured (an encrypted client's messages go through it).",
+                  "    public var outboundTransformerConfigured = false", "", "    public init() {}", "}"]
+        return file(lines)
+    }
+
+    static func connection(_ spec: ProtocolSpec) -> String {
+        var lines = header(spec) + [
+            "/// The connection's life around the client machine (spec `connection`): the upgrade deadline,",
+            "/// transport liveness and graceful shutdown. Durations in milliseconds.",
+            "public enum ConnectionPolicy {",
+        ]
+        if let c = spec.connection {
+            lines += [
+                "    /// A request head must arrive within this; otherwise the request gets `upgradeTimeoutAnswer`.",
+                "    public static func upgradeTimeout(_ settings: KernelSettings) -> Int64 { settings.\(Names.swift(c.upgradeTimeout)) }",
+                "    public static let upgradeTimeoutAnswer: HTTPAnswer = .\(Names.swift(c.upgradeTimeoutAnswer))",
+                "    /// A plain HTTP request the application does not answer.",
+                "    public static let notFoundAnswer: HTTPAnswer = .\(Names.swift(c.notFoundAnswer))",
+                "    /// A connection silent longer than this is closed without a close frame.",
+                "    public static func idleTimeout(_ settings: KernelSettings) -> Int64 { settings.\(Names.swift(c.idleTimeout)) }",
+                "    /// Whether a silent connection is pinged, once silent longer than `idleTimeout / pingDivisor`.",
+                "    public static func sendsPings(_ settings: KernelSettings) -> Bool { settings.\(Names.swift(c.ping)) }",
+                "    public static let pingDivisor: Int64 = \(c.pingDivisor)",
+                "    /// Shutdown: stop accepting, answer upgrades still pending with `shutdownPendingUpgradeAnswer`,",
+                "    /// raise `shutdown_requested` for every client, send the resulting closes `shutdownBatchSize` at",
+                "    /// a time every `shutdownBatchInterval`, then check every `shutdownPollInterval` until every",
+                "    /// connection and callback is done or `shutdownGrace` has passed.",
+                "    public static func shutdownGrace(_ settings: KernelSettings) -> Int64 { settings.\(Names.swift(c.shutdownGrace)) }",
+                "    public static func shutdownBatchSize(_ settings: KernelSettings) -> Int { settings.\(Names.swift(c.shutdownBatchSize)) }",
+                "    public static let shutdownBatchInterval: Int64 = \(c.shutdownBatchInterval)",
+                "    public static let shutdownPollInterval: Int64 = \(c.shutdownPollInterval)",
+                "    public static let shutdownPendingUpgradeAnswer: HTTPAnswer = .\(Names.swift(c.shutdownPendingUpgradeAnswer))",
+            ]
+        }
+        lines.append("}")
+        let codec = spec.closeCodes.filter { $0.origin == .codec }
+        lines += ["", "extension CloseCode {",
+                  "    /// The spec's close code for a code the RFC 6455 codec raised (`origin: codec`), or nil.",
+                  "    public init?(codec code: UInt16) {", "        switch code {"]
+        lines += codec.map { "        case \($0.code): self = .\(Names.swift($0.name))" }
+        lines += ["        default: return nil", "        }", "    }", "}"]
         return file(lines)
     }
 

@@ -16,6 +16,8 @@ public enum Validator {
         run.timers()
         run.limits()
         run.closeCodes()
+        run.http()
+        run.connection()
         run.channels()
         let rows = run.expand()
         run.cells(rows)
@@ -263,6 +265,41 @@ private struct ValidationRun {
             } else {
                 seen[close.code] = close
             }
+        }
+    }
+
+    mutating func http() {
+        for answer in spec.http where answer.reason.isEmpty && answer.status != 0 {
+            sink.error(answer.line, "http answer '\(answer.name)' has status \(answer.status), which has no standard reason phrase here",
+                       fix: "add 'reason: ...'")
+        }
+    }
+
+    mutating func connection() {
+        guard let connection = spec.connection else { return }
+        func line(_ field: String) -> Int { connection.fieldLines[field] ?? connection.line }
+        for (field, name, type) in [("upgrade_timeout", connection.upgradeTimeout, DefaultType.ms),
+                                    ("idle_timeout", connection.idleTimeout, .ms), ("ping", connection.ping, .bool),
+                                    ("shutdown_grace", connection.shutdownGrace, .ms),
+                                    ("shutdown_batch_size", connection.shutdownBatchSize, .int)] {
+            guard let value = spec.defaults.first(where: { $0.name == name }) else {
+                sink.error(line(field), "'\(field)' names '\(name)', which is not a default",
+                           fix: "name a default of type \(type.rawValue)")
+                continue
+            }
+            if value.type != type {
+                sink.error(line(field), "'\(field)' names '\(name)', a default of type \(value.type.rawValue)",
+                           fix: "name a default of type \(type.rawValue)")
+            }
+        }
+        let answers = spec.http.map(\.name)
+        for (field, name) in [("upgrade_timeout_answer", connection.upgradeTimeoutAnswer), ("not_found_answer", connection.notFoundAnswer),
+                              ("shutdown_pending_upgrade_answer", connection.shutdownPendingUpgradeAnswer)] {
+            _ = reference(name, line: line(field), kind: "http answer", section: "http", known: answers, context: " in '\(field)'")
+        }
+        for (field, value) in [("ping_divisor", connection.pingDivisor), ("shutdown_batch_interval_ms", connection.shutdownBatchInterval),
+                               ("shutdown_poll_interval_ms", connection.shutdownPollInterval)] where value < 1 {
+            sink.error(line(field), "'\(field)' is \(value)", fix: "use a whole number of at least 1")
         }
     }
 
