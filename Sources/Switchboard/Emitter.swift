@@ -16,11 +16,7 @@ public final class Emitter: Sendable {
 
     /// `redis://[:password@]host:port[/db]` or a cluster's nodes.
     public init(redis: String, logger: Logger = Logger()) throws {
-        guard !redis.isEmpty else { throw StartupError(.invalidRedisConnection) }
-        let url: RedisURL
-        do { url = try RedisURL(redis) } catch {
-            throw StartupError(message: "\(StartupErrorMessage.invalidRedisConnection.text) (\(error))")
-        }
+        let url = try StartupError.redisURL(redis)
         self.bus = RedisBus(url: url, channels: [], patterns: [], log: { logger.warning("redis: \($0)") })
     }
 
@@ -70,5 +66,19 @@ public final class Emitter: Sendable {
             }
         }
         bus.close()
+    }
+}
+
+extension StartupError {
+    /// Parses the Redis connection string of a server or an emitter. An empty or malformed one
+    /// is the seed's start-up error, followed by what is wrong, e.g.
+    /// `Invalid redis connection! (the Redis URL is empty)`.
+    public static func redisURL(_ text: String) throws(StartupError) -> RedisURL {
+        do { return try RedisURL(text) } catch { throw invalidRedisConnection(error.description) }
+    }
+
+    /// `Invalid redis connection!` (the seed's text, first) with `detail` after it.
+    public static func invalidRedisConnection(_ detail: String) -> StartupError {
+        StartupError(message: "\(StartupErrorMessage.invalidRedisConnection.text) (\(detail))")
     }
 }

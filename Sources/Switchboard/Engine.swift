@@ -353,8 +353,7 @@ final class Engine: DriverEvents {
                     sent += fitting
                     sentBytes += end
                 }
-                stats.backpressureDrops += frames - fitting - 1
-                dropped(connection)
+                dropped(connection, count: frames - fitting)
             }
         }
         stats.messagesOut += sent
@@ -363,9 +362,14 @@ final class Engine: DriverEvents {
 
     /// PROTOCOL.md 7: backpressure is checked per message, before it is queued. A message over
     /// the limit is dropped (counted) and reported to the kernel, whose table decides on closing.
-    private func dropped(_ connection: Connection) {
+    /// `count`: a batched fan-out can drop several messages to one client at once.
+    private func dropped(_ connection: Connection, count: Int = 1) {
         connection.backpressured = true
-        stats.backpressureDrops += 1
+        stats.backpressureDrops += count
+        connection.drops += count
+        if let report = hooks.backpressureDropped, let clientID = connection.clientID {
+            for total in connection.drops - count + 1...connection.drops { report(clientID, total) }
+        }
         if connection.isClient { input(.backpressured(connection.handle)) }
     }
 
@@ -749,6 +753,8 @@ final class Connection {
     /// A close frame was sent or the connection is going: nothing more is written.
     @exclusivity(unchecked) var closing = false
     @exclusivity(unchecked) var backpressured = false
+    /// Messages dropped for backpressure so far (reported to `Hooks.backpressureDropped`).
+    @exclusivity(unchecked) var drops = 0
     /// The client's wire id once upgraded.
     @exclusivity(unchecked) var clientID: String?
     /// Negotiated permessage-deflate.

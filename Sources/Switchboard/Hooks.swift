@@ -65,8 +65,13 @@ public struct Hooks: Sendable {
     public var authenticate: (@Sendable (JSONValue) async throws -> AuthResult?)?
     public var handshake: (@Sendable (HandshakeRequest) async throws -> HandshakeResult?)?
     public var validateRoom: (@Sendable (RoomRequest) async throws -> [String])?
+    /// Runs after `connected` was sent; a throw is logged and changes nothing.
     public var clientConnected: (@Sendable (ClientEvent) async throws -> Void)?
+    /// Runs after every disconnect, whatever the client's state: also for a client rejected at
+    /// login, closed by the auth timer, or gone before authenticating (then `userID` is nil
+    /// unless authenticateFn named one). Graceful shutdown waits for it; a throw is logged.
     public var clientDisconnected: (@Sendable (ClientEvent) async throws -> Void)?
+    /// A throw is logged; the client gets no answer and stays connected.
     public var messageHandler: (@Sendable (ClientMessage) throws -> Void)?
     /// Replaces `{event, data}` for an encrypted client; nil keeps the original.
     public var outboundTransformer: (@Sendable (OutboundMessage) throws -> (event: String, data: JSONValue?)?)?
@@ -74,6 +79,10 @@ public struct Hooks: Sendable {
     /// Runs on the loop when the server forgets a client, whatever its state (connected or
     /// not): the place to drop per-client secrets such as encryption keys.
     public var clientReleased: (@Sendable (String) -> Void)?
+    /// Runs on the loop each time a message to a client is dropped because its unsent bytes
+    /// passed `backpressureLimit`: the client's id and how many messages it has lost so far
+    /// (1, 2, 3, ...). For metrics and tests; keep it fast.
+    public var backpressureDropped: (@Sendable (_ clientID: String, _ dropped: Int) -> Void)?
     /// Answers ordinary HTTP requests (not upgrades) on the loop: nil means 404.
     public var httpHandler: (@Sendable (HTTPRequest) -> HTTPAnswerBody?)?
 

@@ -41,11 +41,7 @@ public final class Server: @unchecked Sendable {
         self.log = logger
         self.serverID = ids.uuid()
         if let redis = options.redis, bus == nil {
-            guard !redis.isEmpty else { throw StartupError(.invalidRedisConnection) }
-            let url: RedisURL
-            do { url = try RedisURL(redis) } catch {
-                throw StartupError(message: "\(StartupErrorMessage.invalidRedisConnection.text) (\(error))")
-            }
+            let url = try StartupError.redisURL(redis)
             self.bus = RedisBus(url: url, channels: Channels.subscribe, patterns: Channels.psubscribe,
                                 options: RedisBusOptions(failFast: options.redisFailFast, dropsOwnEchoes: true),
                                 log: { logger.warning("redis: \($0)") })
@@ -127,9 +123,20 @@ public final class Server: @unchecked Sendable {
 
     // MARK: - Delivery (PROTOCOL.md 7); callable from any thread once started
 
-    /// `send(destination?, topic, data)`: broadcast, a local client, a local room, or a room
-    /// elsewhere; always published on the bus too.
-    public func send(destination: String? = nil, topic: String, data: JSONValue?) throws {
+    /// `send(destination?, topic, data)` (PROTOCOL.md 7): broadcast, a local client, a local
+    /// room, or a room elsewhere; always published on the bus too.
+    ///
+    /// As in the original, a send without data or without a topic does nothing at all (no
+    /// delivery, no publish): `data: nil` is the member left out (JavaScript's `undefined`),
+    /// while `data: .null` is an explicit JSON null and is sent. A nil or empty `topic` is
+    /// the topic left out. (The parameters are optionals rather than a new type so that every
+    /// existing call still compiles; only a nil `data`, which used to send a message without
+    /// `data`, now sends nothing.)
+    public func send(destination: String? = nil, topic: String?, data: JSONValue?) throws {
+        guard let topic, !topic.isEmpty, let data else {
+            guard isRunning.load(ordering: .acquiring) else { throw StartupError(.notInitialized) }
+            return
+        }
         try submit(.send(destination: destination, topic: topic, data: data))
     }
     public func sendToClient(_ clientID: String, event: String, data: JSONValue?) throws {

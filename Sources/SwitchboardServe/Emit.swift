@@ -72,7 +72,10 @@ public struct EmitCommand: Equatable, Sendable {
         }
         guard let redisText else { throw UsageError("switchboard emit: --redis URL is required (redis://host:port)") }
         let redis: RedisURL
-        do { redis = try RedisURL(redisText) } catch { throw UsageError("switchboard emit: --redis: \(error.description)") }
+        // The seed's start-up error first, then what is wrong (CONTRACT.md).
+        do { redis = try RedisURL(redisText) } catch {
+            throw UsageError(StartupError.invalidRedisConnection("--redis: \(error.description)").message)
+        }
         guard let typeText else { throw UsageError("switchboard emit: --type is required (client, user, room or broadcast)") }
         guard let kind = BusEnvelope.Kind(rawValue: typeText) else {
             throw UsageError("switchboard emit: --type must be client, user, room or broadcast, not '\(typeText)'")

@@ -49,6 +49,8 @@ final class Model {
         var rooms: Set<String> = []
         var ownRoom = false
         var admitted = false
+        /// The upgrade completed and the kernel made a record: clientDisconnectedFn is due once.
+        var opened = false
         /// The server stops reading: close frame or HTTP answer written, or dropped.
         var closing = false
         var aborted = false
@@ -128,6 +130,9 @@ final class Model {
     func knownIDs() -> [String] {
         clients.filter { $0.phase == .authenticated }.compactMap(\.id)
     }
+
+    /// The server named client `k` when its upgrade completed.
+    func assigned(id: String, to k: Int) { learnID(id, for: k) }
 
     private func learnID(_ id: String, for k: Int) {
         if let known = clients[k].id {
@@ -258,6 +263,7 @@ final class Model {
             touch(k)
             if style == .normal {
                 c.phase = .unauthorized
+                c.opened = true
                 c.lastActivity = now
                 c.authDeadline = now + config.options.authTimeout
                 timers.push(.init(deadline: c.authDeadline, client: k, kind: .auth))
@@ -442,15 +448,17 @@ final class Model {
             touch(k)
             switch outcome {
             case .ok(let user):
-                clients[k].userID = user
                 if config.options.requireEncryption {
                     if config.hooks.handshakeConfigured {
+                        clients[k].userID = user
                         clients[k].phase = .handshaking
                         clients[k].expectHooks.append(.handshake(client: k, clientID: "", userID: user, data: clients[k].authData ?? [:]))
                     } else {
+                        // Closed before its identity is recorded: clientDisconnectedFn gets no userId.
                         closeClient(k, [(4004, "Encryption required")])
                     }
                 } else {
+                    clients[k].userID = user
                     admit(k, keys: nil)
                 }
             case .rejected:
@@ -500,6 +508,7 @@ final class Model {
     }
 
     func callback(connected: Bool, client k: Int, userID: String?, metadata: JSONValue?) {
+        advance()
         if userID != clients[k].userID { problem("client\(connected ? "Connected" : "Disconnected")Fn for c\(k) with userId \(userID ?? "nil")") }
         if connected {
             clients[k].connectedCalls += 1
@@ -823,9 +832,12 @@ final class Model {
                 problem("c\(c.index) still \(c.phase) at S\(c.server) at the end")
             }
             if let close = c.expectClose, !c.aborted { problem("c\(c.index) never got close \(close.text)") }
-            let expected = c.admitted ? 1 : 0
-            if c.connectedCalls != expected { problem("clientConnectedFn ran \(c.connectedCalls)x for c\(c.index) (expected \(expected))") }
-            if c.disconnectedCalls != expected { problem("clientDisconnectedFn ran \(c.disconnectedCalls)x for c\(c.index) (expected \(expected))") }
+            // clientConnectedFn once per admitted client; clientDisconnectedFn once per client the
+            // kernel knew, whatever state it left in (PROTOCOL.md 6).
+            let connected = c.admitted ? 1 : 0
+            let disconnected = c.opened ? 1 : 0
+            if c.connectedCalls != connected { problem("clientConnectedFn ran \(c.connectedCalls)x for c\(c.index) (expected \(connected))") }
+            if c.disconnectedCalls != disconnected { problem("clientDisconnectedFn ran \(c.disconnectedCalls)x for c\(c.index) (expected \(disconnected))") }
         }
     }
 }

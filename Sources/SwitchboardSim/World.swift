@@ -125,6 +125,9 @@ public final class SimWorld: @unchecked Sendable {
     var runningHook = false
     let hookExecutor = InlineExecutor()
     var currentBus: BusDelivery?
+    /// The client whose bytes a server is reading now: an id the server draws meanwhile is
+    /// that client's (the engine names a client when its upgrade completes).
+    var readingFor: Int?
     let foreign = Locked<[(driver: Int, work: @Sendable () -> Void)]>([])
     let foreignSignal = DispatchSemaphore(value: 0)
     let shutdownReturned: Locked<[Bool]>
@@ -196,7 +199,11 @@ public final class SimWorld: @unchecked Sendable {
             let ref = WorldRef(self)
             let logger = Logger(level: .warning) { level, message in ref.world?.log(level, message) }
             let idSource = Locked(SimRandom(seed: config.seed, domain: 5, index: UInt64(index)))
-            let ids = IDGenerator { idSource.withLock { ($0.next(), $0.next()) } }
+            let ids = IDGenerator {
+                let bits = idSource.withLock { ($0.next(), $0.next()) }
+                ref.world?.idDrawn(bits)
+                return bits
+            }
             let server = try Server(options: config.options, hooks: makeHooks(server: index), driver: driver, bus: bus,
                                     logger: logger, ids: ids)
             servers.append(server)
@@ -409,7 +416,9 @@ public final class SimWorld: @unchecked Sendable {
             let piece = chunk[cursor..<end]
             socket.arrivedBytes += piece.count
             cursor = end
+            readingFor = socket.client
             piece.withUnsafeBytes { drivers[socket.server].events?.bytesReceived(id, $0) }
+            readingFor = nil
         }
         if socket.itemHead > 256 {
             socket.items.removeFirst(socket.itemHead)
@@ -553,6 +562,14 @@ public final class SimWorld: @unchecked Sendable {
         runningHook = false
         spawnContext = nil
         stats.spawns += 1
+    }
+
+    /// A server drew random bits for an id; while it reads a client's upgrade they name that
+    /// client, so the model knows every client's id, also of one that never authenticates.
+    func idDrawn(_ bits: (UInt64, UInt64)) {
+        guard let k = readingFor else { return }
+        var replay = IDGenerator { bits }
+        model.assigned(id: replay.uuid(), to: k)
     }
 
     // MARK: - Bus

@@ -1,5 +1,6 @@
 // switchboard-fixture: the black-box contract of ../shared/CONTRACT.md, built on the public
-// library API only. Scripted hooks; LISTENING / CONNECTED / DISCONNECTED lines on stdout.
+// library API only. Scripted hooks and hook probes (Probes.swift); LISTENING / CONNECTED /
+// DISCONNECTED / BACKPRESSURE lines on stdout.
 import Switchboard
 import SwitchboardCrypto
 import Synchronization
@@ -72,6 +73,8 @@ func parseFlags(_ arguments: [String]) -> Flags {
         case "--tls-cert": flags.tlsCert = value(flag)
         case "--tls-key": flags.tlsKey = value(flag)
         case "--per-message-deflate": flags.perMessageDeflate = true
+        case "--idle-timeout-s": flags.options.idleTimeout = number(flag, Int64.self) * 1000
+        case "--no-send-pings": flags.options.sendPings = false
         default: fail("unknown flag \(flag) (see ../shared/CONTRACT.md)")
         }
     }
@@ -97,7 +100,12 @@ func unwrapSlow(_ token: String) async -> String {
 }
 
 func authenticate(_ data: JSONValue) async throws -> AuthResult? {
-    let token = await unwrapSlow(data["token"]?.stringValue ?? "")
+    let (token, throwConnected) = splitThrowConnected(await unwrapSlow(data["token"]?.stringValue ?? ""))
+    let result = try authenticate(token: token)
+    return throwConnected ? result.map(markThrowConnected) : result
+}
+
+func authenticate(token: String) throws -> AuthResult? {
     if token.hasPrefix("user:") {
         return AuthResult(userID: String(token.dropFirst(5)), metadata: .object(JSONObject([("role", .string("member"))])))
     }
@@ -143,10 +151,11 @@ if flags.authenticate { hooks.authenticate = authenticate }
 if flags.handshake { hooks.handshake = handshake }
 if flags.validateRoom {
     let allowAll = flags.allowAllRooms
-    hooks.validateRoom = { request in allowAll ? request.rooms : request.rooms.filter { $0.hasPrefix("public-") } }
+    hooks.validateRoom = { request in try validateRoom(request, allowAll: allowAll) }
 }
-hooks.clientConnected = { client in emit("CONNECTED \(client.clientID) \(client.userID ?? "-")") }
+hooks.clientConnected = clientConnected
 hooks.clientDisconnected = { client in emit("DISCONNECTED \(client.clientID) \(client.userID ?? "-")") }
+hooks.backpressureDropped = { clientID, dropped in emit("BACKPRESSURE \(clientID) \(dropped)") }
 // Keys are dropped when the client leaves, in any state (also mid-handshake).
 hooks.clientReleased = { clientID in sessions.withLock { _ = $0.removeValue(forKey: clientID) } }
 if options.requireEncryption { hooks.outboundTransformer = encrypt }
@@ -157,6 +166,7 @@ do {
     hooks.messageHandler = { message in
         guard let server = box.withLock({ $0 }) else { return }
         let data = message.message.data
+        if try handleProbe(message.message.event, message, server: server) { return }
         switch message.message.event {
         case "echo":
             try server.sendToClient(message.clientID, event: "echo", data: data)

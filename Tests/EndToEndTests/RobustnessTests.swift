@@ -138,11 +138,11 @@ extension EndToEnd {
 }
 
 /// Messages in a flood; about 1 KB each, 4 MB in all.
-private let floodCount = 4000
+let floodCount = 4000
 
 /// `reader` sends `count` `to-room` messages to `room` (which it is in) in batches and
 /// requires every one back, in order.
-private func flood(reader: WSClient, room: String, count: Int, batch: Int = 20) throws {
+func flood(reader: WSClient, room: String, count: Int, batch: Int = 20) throws {
     let padding = JSONValue.string(repeated("x", 1000))
     for start in stride(from: 0, to: count, by: batch) {
         let end = min(count, start + batch)
@@ -158,7 +158,7 @@ private func flood(reader: WSClient, room: String, count: Int, batch: Int = 20) 
     }
 }
 
-private func floodSequence(_ message: Message) throws -> Int {
+func floodSequence(_ message: Message) throws -> Int {
     guard message.event == "room-message", let sequence = message.data?["seq"]?.numberValue?.int else {
         throw E2EError("expected a flood room-message, got \(message.raw.prefix(200))")
     }
@@ -167,7 +167,7 @@ private func floodSequence(_ message: Message) throws -> Int {
 
 /// The flood messages that reach `client` until the server has sent everything it queued
 /// (no frame for 300 ms).
-private func readFloodBacklog(_ client: WSClient) throws -> [Int] {
+func readFloodBacklog(_ client: WSClient) throws -> [Int] {
     var sequences: [Int] = []
     while let frame = try client.receiveIfAny(timeout: 0.3) {
         guard case .text(let text) = frame, let value = try? JSONValue.parse(text),

@@ -199,8 +199,43 @@ import Testing
         let effects = m.feed(.shutdown)
         #expect(Self.sent(effects) == ["1 close 1001 Server shutting down", "2 close 1001 Server shutting down"])
         #expect(effects.contains(.callClientDisconnected(ClientHandle(1), clientID: "c1", userID: "a")))
-        #expect(!effects.contains(.callClientDisconnected(ClientHandle(2), clientID: "c2", userID: nil)))
+        #expect(effects.contains(.callClientDisconnected(ClientHandle(2), clientID: "c2", userID: nil)))
         #expect(m.kernel.clientCount == 0)
+    }
+
+    /// PROTOCOL.md 6: clientDisconnectedFn runs for every disconnect, in any state, after the
+    /// client left every index; userId is absent when authenticateFn named none.
+    @Test func everyDisconnectCallsClientDisconnected() {
+        var rejected = Machine()
+        _ = rejected.feed(.opened(ClientHandle(1), id: "c1"))
+        _ = rejected.text(1, #"{"event":"authenticate"}"#)
+        var effects = rejected.feed(.authenticateReturned(ClientHandle(1), AttemptID(1), .rejected))
+        #expect(effects.suffix(2) == [.callClientDisconnected(ClientHandle(1), clientID: "c1", userID: nil),
+                                      .released(ClientHandle(1))])
+
+        var timedOut = Machine()
+        _ = timedOut.feed(.opened(ClientHandle(1), id: "c1"))
+        timedOut.now.monotonic += 5000
+        effects = timedOut.feed(.timerFired(TimerID(.client(ClientHandle(1), .auth), generation: 1)))
+        #expect(Self.sent(effects) == ["1 close 4001 Authentication timeout"])
+        #expect(effects.contains(.callClientDisconnected(ClientHandle(1), clientID: "c1", userID: nil)))
+
+        var left = Machine()
+        _ = left.feed(.opened(ClientHandle(1), id: "c1"))
+        #expect(left.feed(.closed(ClientHandle(1))) == [
+            .cancelTimer(TimerID(.client(ClientHandle(1), .auth), generation: 1)),
+            .callClientDisconnected(ClientHandle(1), clientID: "c1", userID: nil),
+            .released(ClientHandle(1)),
+        ])
+
+        var handshake = Machine { $0.requireEncryption = true; $0.handshakeConfigured = true }
+        _ = handshake.feed(.opened(ClientHandle(1), id: "c1"))
+        _ = handshake.text(1, #"{"event":"authenticate"}"#)
+        _ = handshake.feed(.authenticateReturned(ClientHandle(1), AttemptID(1), .ok(userID: "u", metadata: nil)))
+        effects = handshake.feed(.handshakeReturned(ClientHandle(1), AttemptID(2), .rejected))
+        #expect(Self.sent(effects).last == "1 close 4004 Encryption required")
+        #expect(effects.contains(.callClientDisconnected(ClientHandle(1), clientID: "c1", userID: "u")))
+        #expect(handshake.kernel.clientCount == 0)
     }
 
     @Test func floodingBeforeConnectedCloses4008WhenLimited() {
@@ -270,6 +305,7 @@ import Testing
         var lastCall: (attempt: AttemptID, hook: Hook)?
         var closed = false
         var connected = false
+        var disconnectCalls = 0
         let client = ClientHandle(1)
         kernel.handle(.opened(client, id: "c1"), now: now, into: &out)
         for case .armTimer(let timer, let deadline) in out { armed[timer] = deadline }
@@ -315,9 +351,14 @@ import Testing
                 case .close:
                     #expect(!closed, "\(names): closed twice")
                     closed = true
+                case .callClientDisconnected:
+                    disconnectCalls += 1
+                    #expect(kernel.client(client) == nil, "\(names): clientDisconnectedFn before the release")
                 default: break
                 }
             }
+            // Every way out (close, reject, timeout, shutdown) calls clientDisconnectedFn once.
+            #expect(disconnectCalls == (kernel.clientCount == 0 ? 1 : 0), "\(names): \(disconnectCalls) disconnect calls")
             if case .closed = input { closed = true }
             #expect(kernel.invariantViolations() == [], "\(names)")
         }

@@ -7,6 +7,9 @@ import Testing
     /// PROTOCOL.md 3-6, written by hand from the document (not from the spec).
     static func expected(_ state: ClientState, _ input: InputKind, _ g: GuardSet) -> (ClientState, [String]) {
         let preAuth: Set<ClientState> = [.unauthorized, .authenticating, .handshaking]
+        // PROTOCOL.md 6: a disconnect of any cause, in any state, leaves every index, then
+        // calls clientDisconnectedFn.
+        let gone = ["release", "call(clientDisconnected)"]
         if state == .disconnected { return (.disconnected, ["ignore"]) }
         switch input {
         case .invalidJson: return (state, ["touch", "sendError(invalidMessageFormat)"])
@@ -35,13 +38,13 @@ import Testing
                     return (.authenticated, ["cancelTimer(authInProgress)", "recordIdentity", "admit", "sendConnected", "touch", "call(clientConnected)"])
                 }
                 if !g.contains(.handshakeConfigured) {
-                    return (.disconnected, ["cancelTimer(authInProgress)", "close(encryptionRequired)", "release"])
+                    return (.disconnected, ["cancelTimer(authInProgress)", "close(encryptionRequired)"] + gone)
                 }
                 return (.handshaking, ["recordIdentity", "call(handshake)"])
             case .authenticateRejected:
-                return (.disconnected, ["cancelTimer(authInProgress)", "sendError(authenticationFailed)", "close(authenticationFailed)", "release"])
+                return (.disconnected, ["cancelTimer(authInProgress)", "sendError(authenticationFailed)", "close(authenticationFailed)"] + gone)
             default:
-                return (.disconnected, ["cancelTimer(authInProgress)", "sendError(authenticationError)", "close(authenticationFailed)", "release"])
+                return (.disconnected, ["cancelTimer(authInProgress)", "sendError(authenticationError)", "close(authenticationFailed)"] + gone)
             }
         case .handshakeOk, .handshakeRejected, .handshakeThrew:
             guard state == .handshaking, g.contains(.attemptCurrent) else { return (state, ["log"]) }
@@ -49,9 +52,9 @@ import Testing
             case .handshakeOk:
                 return (.authenticated, ["cancelTimer(authInProgress)", "markEncrypted", "admit", "sendConnected", "touch", "call(clientConnected)"])
             case .handshakeRejected:
-                return (.disconnected, ["cancelTimer(authInProgress)", "sendError(encryptionHandshakeFailed)", "close(encryptionRequired)", "release"])
+                return (.disconnected, ["cancelTimer(authInProgress)", "sendError(encryptionHandshakeFailed)", "close(encryptionRequired)"] + gone)
             default:
-                return (.disconnected, ["cancelTimer(authInProgress)", "sendError(authenticationError)", "close(authenticationFailed)", "release"])
+                return (.disconnected, ["cancelTimer(authInProgress)", "sendError(authenticationError)", "close(authenticationFailed)"] + gone)
             }
         case .validateRoomOk:
             return state == .authenticated ? (state, ["joinValidatedRooms"]) : (state, ["log"])
@@ -59,29 +62,24 @@ import Testing
             return (state, ["log"])
         case .authTimerFired:
             return state == .unauthorized && g.contains(.timerCurrent)
-                ? (.disconnected, ["close(authTimeout)", "release"]) : (state, ["ignore"])
+                ? (.disconnected, ["close(authTimeout)"] + gone) : (state, ["ignore"])
         case .authInProgressTimerFired:
             return (state == .authenticating || state == .handshaking) && g.contains(.timerCurrent)
-                ? (.disconnected, ["close(authTimeout)", "release"]) : (state, ["ignore"])
+                ? (.disconnected, ["close(authTimeout)"] + gone) : (state, ["ignore"])
         case .heartbeatSweep:
             return state == .authenticated && g.contains(.heartbeatOverdue)
-                ? (.disconnected, ["close(heartbeatTimeout)", "release", "call(clientDisconnected)"]) : (state, ["ignore"])
+                ? (.disconnected, ["close(heartbeatTimeout)"] + gone) : (state, ["ignore"])
         case .connectionOpened:
             return state == .unauthorized ? (state, ["touch", "armTimer(auth)"]) : (state, ["ignore"])
         case .transportClosed:
-            return state == .authenticated
-                ? (.disconnected, ["release", "call(clientDisconnected)"]) : (.disconnected, ["release"])
+            return (.disconnected, gone)
         case .backpressureExceeded:
             guard g.contains(.closeOnBackpressure) else { return (state, ["log"]) }
-            return state == .authenticated
-                ? (.disconnected, ["close(backpressure)", "release", "call(clientDisconnected)"])
-                : (.disconnected, ["close(backpressure)", "release"])
+            return (.disconnected, ["close(backpressure)"] + gone)
         case .messageLimitExceeded:
-            return state == .authenticated ? (state, ["ignore"]) : (.disconnected, ["close(tooManyMessages)", "release"])
+            return state == .authenticated ? (state, ["ignore"]) : (.disconnected, ["close(tooManyMessages)"] + gone)
         case .shutdownRequested:
-            return state == .authenticated
-                ? (.disconnected, ["close(serverShutdown)", "release", "call(clientDisconnected)"])
-                : (.disconnected, ["close(serverShutdown)", "release"])
+            return (.disconnected, ["close(serverShutdown)"] + gone)
         case .delivery:
             // PROTOCOL.md 7: nothing but `error` precedes `connected`.
             return state == .authenticated ? (state, ["deliver"]) : (state, ["ignore"])
@@ -138,6 +136,20 @@ import Testing
                     #expect(row.state == state && row.input == input)
                 }
             }
+        }
+    }
+
+    @Test func everyRowIntoDisconnectedReleasesThenCallsClientDisconnected() {
+        var rows = 0
+        for row in TransitionTable.rows where row.next == .disconnected && row.state != .disconnected {
+            let names = row.effects.map(Self.name)
+            #expect(Array(names.suffix(2)) == ["release", "call(clientDisconnected)"],
+                    "\(row.state) × \(row.input) (spec line \(row.specLine)): \(names)")
+            rows += 1
+        }
+        #expect(rows > 0)
+        for row in TransitionTable.rows where row.next != .disconnected || row.state == .disconnected {
+            #expect(!row.effects.contains(.call(.clientDisconnected)), "spec line \(row.specLine)")
         }
     }
 

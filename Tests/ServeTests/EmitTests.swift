@@ -28,7 +28,8 @@ import Testing
 
     @Test(arguments: [
         ([], "switchboard emit: --redis URL is required (redis://host:port)"),
-        (["--redis", "http://x", "--type", "room"], "switchboard emit: --redis: unsupported scheme 'http://'; expected redis://"),
+        (["--redis", "http://x", "--type", "room"], "Invalid redis connection! (--redis: unsupported scheme 'http://'; expected redis://)"),
+        (["--redis", "", "--type", "room"], "Invalid redis connection! (--redis: the Redis URL is empty)"),
         (["--redis", "redis://h"], "switchboard emit: --type is required (client, user, room or broadcast)"),
         (["--redis", "redis://h", "--type", "rooms"], "switchboard emit: --type must be client, user, room or broadcast, not 'rooms'"),
         (["--redis", "redis://h", "--type", "broadcast", "--target", "x", "--event", "e", "--data", "1"],
