@@ -20,7 +20,8 @@ import Testing
             "Sources/SwitchboardKernel/Generated/Guards.swift", "Sources/SwitchboardKernel/Generated/Hooks.swift",
             "Sources/SwitchboardKernel/Generated/Timers.swift", "Sources/SwitchboardKernel/Generated/Messages.swift",
             "Sources/SwitchboardKernel/Generated/Defaults.swift", "Sources/SwitchboardKernel/Generated/Channels.swift",
-            "Sources/SwitchboardKernel/Generated/Transitions.swift", "docs/errors.md", "docs/states.mmd",
+            "Sources/SwitchboardKernel/Generated/MessageShapes.swift",
+            "Sources/SwitchboardKernel/Generated/Transitions.swift", "docs/errors.md", "docs/states.mmd", "docs/protocol.md",
         ])
     }
 

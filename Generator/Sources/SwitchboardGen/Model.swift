@@ -19,6 +19,8 @@ public struct ProtocolSpec: Sendable {
     public var defaults: [DefaultSpec] = []
     public var rooms: RoomsSpec?
     public var channels: ChannelsSpec?
+    /// The `messages` section (MessagesModel.swift), in spec order.
+    public var messages: [MessageSpec] = []
     /// The `transitions` items as written.
     public var transitions: [TransitionSpec] = []
     /// The expanded table: one row per (state, input) of each item, grouped by cell in state and
