@@ -1,7 +1,8 @@
 import SwitchboardJSON
 
-/// The cross-instance envelope of PROTOCOL.md 8, byte-compatible with the original:
-/// `{"serverId","type","target"?,"event","data","exclude"?}`.
+/// The cross-instance envelope (docs/protocol.md, "Redis"), byte-compatible with the original:
+/// `{"serverId","type","target"?,"event","data"?,"exclude"?}`, in the order of the spec's
+/// `messages.bus_envelope` (generated `BusEnvelopeField`).
 public struct BusEnvelope: Equatable, Sendable {
     public enum Kind: String, Sendable, CaseIterable {
         case client, user, room, broadcast
@@ -33,14 +34,24 @@ public struct BusEnvelope: Equatable, Sendable {
         }
     }
 
-    /// JSON in the original's field order. As `JSON.stringify` does, an absent `data` or
-    /// `exclude` is left out and a present one is written as is (`[]` included).
+    /// JSON with the members of the spec's `messages.bus_envelope` in its order (the
+    /// original's). As `JSON.stringify` does, an absent `target`, `data` or `exclude` is left
+    /// out and a present one is written as is (`[]` included).
     public func encoded() -> [UInt8] {
-        var members: [(String, JSONValue)] = [("serverId", .string(serverID)), ("type", .string(kind.rawValue))]
-        if let target { members.append(("target", .string(target))) }
-        members.append(("event", .string(event)))
-        if let data { members.append(("data", data)) }
-        if let exclude { members.append(("exclude", .array(exclude.map { .string($0) }))) }
+        var members: [(String, JSONValue)] = []
+        members.reserveCapacity(BusEnvelopeField.wireOrder.count)
+        for field in BusEnvelopeField.wireOrder {
+            let value: JSONValue?
+            switch field {
+            case .serverId: value = .string(serverID)
+            case .type: value = .string(kind.rawValue)
+            case .target: value = target.map { .string($0) }
+            case .event: value = .string(event)
+            case .data: value = data
+            case .exclude: value = exclude.map { .array($0.map { .string($0) }) }
+            }
+            if let value { members.append((field.wireName, value)) }
+        }
         var out: [UInt8] = []
         out.reserveCapacity(64)
         JSONValue.object(JSONObject(members)).serialize(into: &out)

@@ -25,7 +25,8 @@ public struct Kernel {
     /// The spec's `limits` whose maximum is above 0 in these settings.
     let activeLimits: [MessageLimit]
     public private(set) var isShutDown = false
-    /// `error` payloads, encoded once per kernel.
+    /// `error` data and payloads by `ErrorMessage`, made once per kernel.
+    let errorData: [JSONValue]
     let errorPayloads: [Payload]
     /// The client whose message came in last: replies to the sender find it without hashing
     /// its id. Forgotten when the client is released.
@@ -37,9 +38,9 @@ public struct Kernel {
         self.settings = settings
         self.serverID = serverID
         self.activeLimits = MessageLimit.allCases.filter { $0.maximum(in: settings) > 0 }
-        self.errorPayloads = ErrorMessage.allCases.map {
-            Payload(event: "error", data: .object(JSONObject([("message", .string($0.text))])))
-        }
+        let errorData = ErrorMessage.allCases.map(Self.errorData)
+        self.errorData = errorData
+        self.errorPayloads = errorData.map { Payload(event: KernelMessage.error.event, data: $0) }
     }
 
     /// Handles one input, appending the effects to `out` in the order they must happen.
@@ -207,7 +208,7 @@ public struct Kernel {
             case .log(let text):
                 out.append(.log(.debug, text, handle))
             case .sendError(let error):
-                send(to: record, event: "error", data: .object(JSONObject([("message", .string(error.text))])),
+                send(to: record, event: KernelMessage.error.event, data: errorData[Int(error.rawValue)],
                      payload: errorPayloads[Int(error.rawValue)], into: &out)
             case .close(let code):
                 out.append(.close(handle, code))
@@ -373,13 +374,32 @@ public struct Kernel {
         names.compactMap { if case .string(let name) = $0 { name } else { nil } }
     }
 
+    /// `connected` with the members of the spec's `messages.connected` in its order; an
+    /// optional member is left out when the client has no value for it.
     func connectedPayload(_ record: ClientRecord, now: Now) -> Payload {
-        var members: [(String, JSONValue)] = [("id", .string(record.id))]
-        if let userID = record.userID { members.append(("userId", .string(userID))) }
-        members.append(("time", .string(iso8601(unixMilliseconds: now.wall))))
-        if let key = record.serverPublicKey { members.append(("serverPublicKey", .string(key))) }
-        if let salt = record.salt { members.append(("salt", .string(salt))) }
-        return Payload(event: "connected", data: .object(JSONObject(members)))
+        var members: [(String, JSONValue)] = []
+        members.reserveCapacity(ConnectedField.wireOrder.count)
+        for field in ConnectedField.wireOrder {
+            let value: String?
+            switch field {
+            case .id: value = record.id
+            case .userId: value = record.userID
+            case .time: value = iso8601(unixMilliseconds: now.wall)
+            case .serverPublicKey: value = record.serverPublicKey
+            case .salt: value = record.salt
+            }
+            if let value { members.append((field.wireName, .string(value))) }
+        }
+        return Payload(event: KernelMessage.connected.event, data: .object(JSONObject(members)))
+    }
+
+    /// The `data` of an `error` event: the members of the spec's `messages.error` in its order.
+    static func errorData(_ error: ErrorMessage) -> JSONValue {
+        .object(JSONObject(ErrorField.wireOrder.map { field in
+            switch field {
+            case .message: (field.wireName, .string(error.text))
+            }
+        }))
     }
 }
 

@@ -22,7 +22,8 @@ import Testing
             "Sources/SwitchboardKernel/Generated/Messages.swift",
             "Sources/SwitchboardKernel/Generated/Defaults.swift", "Sources/SwitchboardKernel/Generated/Settings.swift",
             "Sources/SwitchboardKernel/Generated/Connection.swift", "Sources/SwitchboardKernel/Generated/Channels.swift",
-            "Sources/SwitchboardKernel/Generated/Transitions.swift", "docs/errors.md", "docs/states.mmd",
+            "Sources/SwitchboardKernel/Generated/MessageShapes.swift",
+            "Sources/SwitchboardKernel/Generated/Transitions.swift", "docs/errors.md", "docs/states.mmd", "docs/protocol.md",
         ])
     }
 

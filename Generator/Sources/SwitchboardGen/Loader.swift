@@ -34,6 +34,7 @@ public enum SpecLoader {
             let result = Validator.check(spec)
             spec.rows = result.rows
             all += result.diagnostics
+            all += MessagesValidator.check(spec)
         }
         let sorted = DiagnosticSink.sort(all)
         spec.warnings = sorted.filter { $0.severity == .warning }
@@ -50,7 +51,7 @@ struct ModelBuilder {
 
     static let sections = [
         "protocol", "states", "inputs", "guards", "hooks", "timers", "limits", "errors", "close_codes", "startup_errors",
-        "http", "connection", "defaults", "rooms", "channels", "transitions",
+        "http", "connection", "defaults", "rooms", "channels", "messages", "transitions",
     ]
     static let requiredSections = ["protocol", "states", "inputs", "transitions"]
 
@@ -268,6 +269,8 @@ struct ModelBuilder {
             channels(node)
         case "connection":
             connection(node)
+        case "messages":
+            messages(node)
         case "transitions":
             transitions(node)
         default:
@@ -543,7 +546,7 @@ struct ModelBuilder {
     // MARK: - Field helpers
 
     /// The entries of a section: name, line and checked fields.
-    private mutating func entries(_ node: YAMLNode, _ section: String, _ kind: String, allowed: [String],
+    mutating func entries(_ node: YAMLNode, _ section: String, _ kind: String, allowed: [String],
                                   required: [String]) -> [(String, Int, [String: YAMLPair])] {
         guard case .mapping(let pairs) = node.value else {
             if node.isNull { return [] }
@@ -563,7 +566,7 @@ struct ModelBuilder {
 
     /// A mapping's fields by key, after reporting unknown and missing ones. A null node is an
     /// empty mapping.
-    private mutating func fields(_ node: YAMLNode, _ what: String, allowed: [String], required: [String],
+    mutating func fields(_ node: YAMLNode, _ what: String, allowed: [String], required: [String],
                                  entryLine: Int? = nil) -> [String: YAMLPair]? {
         let pairs: [YAMLPair]
         switch node.value {
@@ -591,7 +594,7 @@ struct ModelBuilder {
         return out
     }
 
-    private mutating func text(_ pair: YAMLPair?, _ field: String, _ what: String) -> String? {
+    mutating func text(_ pair: YAMLPair?, _ field: String, _ what: String) -> String? {
         guard let pair else { return nil }
         guard let text = pair.value.scalar else {
             sink.error(pair.value.line, "field '\(field)' of \(what) must be a scalar, not \(pair.value.kindName)",
@@ -601,7 +604,7 @@ struct ModelBuilder {
         return pair.value.isNull ? "" : text
     }
 
-    private mutating func textList(_ pair: YAMLPair?, _ field: String, _ what: String) -> [String]? {
+    mutating func textList(_ pair: YAMLPair?, _ field: String, _ what: String) -> [String]? {
         guard let pair else { return nil }
         guard case .sequence(let items) = pair.value.value else {
             if pair.value.isNull { return [] }

@@ -21,6 +21,8 @@ public struct ProtocolSpec: Sendable {
     public var rooms: RoomsSpec?
     public var channels: ChannelsSpec?
     public var connection: ConnectionSpec?
+    /// The `messages` section (MessagesModel.swift), in spec order.
+    public var messages: [MessageSpec] = []
     /// The `transitions` items as written.
     public var transitions: [TransitionSpec] = []
     /// The expanded table: one row per (state, input) of each item, grouped by cell in state and

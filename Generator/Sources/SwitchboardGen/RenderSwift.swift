@@ -30,11 +30,13 @@ public enum Renderer {
             ("Settings.swift", settings(spec)),
             ("Connection.swift", connection(spec)),
             ("Channels.swift", channels(spec)),
+            ("MessageShapes.swift", messageShapes(spec)),
             ("Transitions.swift", transitions(spec)),
         ]
         return swift.map { GeneratedFile(path: "\(generatedDirectory)/\($0.0)", contents: $0.1) }
             + [GeneratedFile(path: errorsPath, contents: errorsMarkdown(spec)),
-               GeneratedFile(path: diagramPath, contents: diagram(spec))]
+               GeneratedFile(path: diagramPath, contents: diagram(spec)),
+               GeneratedFile(path: protocolPath, contents: protocolMarkdown(spec))]
     }
 
     /// The first line of every generated file (`prefix` is the comment marker).
