@@ -195,19 +195,42 @@ extension Renderer {
 
     static func timersSection(_ spec: ProtocolSpec) -> [String] {
         guard !spec.timers.isEmpty else { return [] }
-        var lines = ["", "## Timers", "", "Per-client timers the server runs:", "",
-                     "| Timer | Runs for | Meaning |", "|-------|----------|---------|"]
+        var lines = ["", "## Timers", "", "Timers the server runs: per client (armed and cancelled by its state) and per",
+                     "instance (from start to shutdown; each firing reaches every connected client):", "",
+                     "| Timer | Scope | Runs for | Raises | Meaning |", "|-------|-------|----------|--------|---------|"]
         for timer in spec.timers {
             var duration = option(timer.after) + (timer.times == 1 ? "" : " × \(timer.times)")
             if let entry = spec.defaults.first(where: { $0.name == timer.after }), case .int(let ms) = entry.value {
                 duration += " (default \(ms * Int64(timer.times)) ms)"
             }
-            lines.append("| `\(timer.name)` | \(duration) | \(cell(timer.doc)) |")
+            lines.append("| `\(timer.name)` | \(timer.scope.rawValue) | \(duration) | `\(timer.fires)` | \(cell(timer.doc)) |")
         }
         if let interval = defaultText(spec, "heartbeat_interval"), let timeout = defaultText(spec, "heartbeat_timeout") {
             lines += ["", "An authenticated client that sends nothing for longer than `heartbeatTimeout` (default \(timeout))",
                       "is closed by a sweep that runs every `heartbeatInterval` (default \(interval)); send `heartbeat`",
                       "(or anything else) more often than that."]
+        }
+        for limit in spec.limits {
+            let states = limit.countsIn.compactMap { name in spec.states.first { $0.name == name.name }?.wire }
+            let unique = states.reduce(into: [String]()) { if !$0.contains($1) { $0.append($1) } }
+            lines += ["", "Limit `\(limit.name)`: a client in \(unique.map { "`\($0)`" }.joined(separator: ", ")) that sends more than",
+                      "\(option(limit.max)) messages (default \(defaultText(spec, limit.max) ?? "?"); 0 = no limit) raises `\(limit.raises)`."
+                      + (limit.doc.isEmpty ? "" : " \(Names.oneLine(limit.doc))")]
+        }
+        if let c = spec.connection {
+            let closeNormal = spec.closeCodes.first { $0.origin == .codec && $0.code == 1000 }.map { " (`\($0.code)`)" } ?? ""
+            lines += ["", "### The connection around the protocol", "",
+                      "- The HTTP request head must arrive within \(option(c.upgradeTimeout)) (default \(defaultText(spec, c.upgradeTimeout) ?? "?"));"
+                          + " otherwise the answer is `\(spec.http.first { $0.name == c.upgradeTimeoutAnswer }.map { "\($0.status)" } ?? c.upgradeTimeoutAnswer)`.",
+                      "- A connection silent (no frame at all) for longer than \(option(c.idleTimeout)) (default \(defaultText(spec, c.idleTimeout) ?? "?"))"
+                          + " is closed without a close frame; when \(option(c.ping)) is on, the server pings it once it has been silent for"
+                          + " \(option(c.idleTimeout)) / \(c.pingDivisor). Answer pings (browsers do).",
+                      "- A client's close frame is echoed with its code\(closeNormal), then the connection closes.",
+                      "- Shutdown: the server stops accepting, answers requests still arriving with"
+                          + " `\(spec.http.first { $0.name == c.shutdownPendingUpgradeAnswer }.map { "\($0.status)" } ?? c.shutdownPendingUpgradeAnswer)`,"
+                          + " closes clients \(option(c.shutdownBatchSize)) (default \(defaultText(spec, c.shutdownBatchSize) ?? "?")) at a time every"
+                          + " \(c.shutdownBatchInterval) ms, and waits up to \(option(c.shutdownGrace)) (default \(defaultText(spec, c.shutdownGrace) ?? "?"))"
+                          + " for them to go. Reconnect with a random delay."]
         }
         return lines
     }
