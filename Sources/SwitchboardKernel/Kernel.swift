@@ -81,8 +81,9 @@ public struct Kernel {
                 context.identity = (userID, metadata)
             case .rejected: kind = .authenticateRejected
             case .threw(let message):
-                kind = .authenticateThrew
                 out.append(.log(.warning, "authenticateFn threw: \(message)", handle))
+                guard let thrown = Hook.authenticate.throwInput else { return }  // `on_throw: log`
+                kind = thrown
             }
             step(record, kind, context, now: now, into: &out)
         case .handshakeReturned(let handle, let attempt, let outcome):
@@ -95,8 +96,9 @@ public struct Kernel {
                 context.keys = (key, salt)
             case .rejected: kind = .handshakeRejected
             case .threw(let message):
-                kind = .handshakeThrew
                 out.append(.log(.warning, "handshakeFn threw: \(message)", handle))
+                guard let thrown = Hook.handshake.throwInput else { return }  // `on_throw: log`
+                kind = thrown
             }
             step(record, kind, context, now: now, into: &out)
         case .validateRoomReturned(let handle, let attempt, let outcome):
@@ -108,8 +110,9 @@ public struct Kernel {
                 kind = .validateRoomOk
                 context.rooms = Kernel.filterRoomNames(names.map(JSONValue.string))
             case .threw(let message):
-                kind = .validateRoomThrew
                 out.append(.log(.warning, "validateRoomFn threw: \(message)", handle))
+                guard let thrown = Hook.validateRoom.throwInput else { return }  // `on_throw: log`
+                kind = thrown
             }
             step(record, kind, context, now: now, into: &out)
         case .timerFired(let timer):

@@ -181,6 +181,10 @@ struct DiagnosticCase: Sendable, CustomTestStringConvertible {
             "11: error: input 'gone' is in group timer, but no timer fires it; fix: add 'fires: gone' to a timer, or move the input to another group",
             "17: error: timer 'wait' fires 'hello', an input of group 'client'; fix: fire an input of group timer (or set 'group: timer' on 'hello', line 9)",
         ]),
+        DiagnosticCase("hook-raises.yaml", [
+            "10: error: input 'ready' is in group hook, but no hook raises it; fix: add it to a hook's 'answers' or 'on_throw', or move it to another group",
+            "15: error: hook 'greet' raises 'hello', an input of group 'client'; fix: raise an input of group hook",
+        ]),
         DiagnosticCase("limits.yaml", [
             "61: error: limit 'flood' reads its maximum from 'wait_ms', a default of type ms; fix: name a default of type int (0 turns the limit off)",
             "61: error: limit 'flood' counts in terminal state 'closed'; fix: remove it (a terminal state receives no messages)",

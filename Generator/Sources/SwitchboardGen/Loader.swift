@@ -139,8 +139,14 @@ struct ModelBuilder {
                 spec.guards.append(entry)
             }
         case "hooks":
-            for (key, line, f) in entries(node, name, "hook", allowed: ["doc"], required: []) {
-                spec.hooks.append(HookSpec(name: key, line: line, doc: text(f["doc"], "doc", "hook '\(key)'") ?? ""))
+            for (key, line, f) in entries(node, name, "hook", allowed: ["answers", "on_throw", "doc"], required: ["on_throw"]) {
+                let what = "hook '\(key)'"
+                var hook = HookSpec(name: key, line: line, doc: text(f["doc"], "doc", what) ?? "")
+                if case .names(let inputs)? = selector(f["answers"], "answers", kind: "hook input") { hook.answers = inputs }
+                if let pair = f["on_throw"], let value = text(pair, "on_throw", what), value != "log" {
+                    hook.onThrow = SpecName(name: value, line: pair.value.line)
+                }
+                spec.hooks.append(hook)
             }
         case "timers":
             for (key, line, f) in entries(node, name, "timer", allowed: ["scope", "after", "times", "fires", "doc"],

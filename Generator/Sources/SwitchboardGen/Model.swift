@@ -98,7 +98,17 @@ public struct GuardSpec: Sendable, Equatable {
 public struct HookSpec: Sendable, Equatable {
     public var name: String
     public var line: Int
+    /// The hook inputs its answers raise.
+    public var answers: [SpecName] = []
+    /// The hook input a throw raises; nil: the throw is logged and changes nothing (`on_throw: log`).
+    public var onThrow: SpecName?
     public var doc = ""
+
+    public init(name: String, line: Int, doc: String = "") {
+        self.name = name
+        self.line = line
+        self.doc = doc
+    }
 }
 
 /// Whom a timer belongs to.

@@ -205,6 +205,8 @@ public enum Renderer {
         lines += enumOpen("Hook", empty: spec.hooks.isEmpty)
         lines += cases(spec.hooks.map { ($0.name, $0.doc) })
         lines += specNameProperty(spec.hooks.map(\.name))
+        lines += property("The input a throw raises; nil: the throw is logged and changes nothing.", "throwInput: InputKind?",
+                          spec.hooks.map { ($0.name, $0.onThrow.map { "." + Names.swift($0.name) } ?? "nil") })
         lines.append("}")
         return file(lines)
     }

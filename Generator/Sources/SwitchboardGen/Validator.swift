@@ -13,6 +13,7 @@ public enum Validator {
         run.states()
         run.inputs()
         run.guards()
+        run.hooks()
         run.timers()
         run.limits()
         run.closeCodes()
@@ -81,7 +82,7 @@ private struct ValidationRun {
             "subtract", "is_subset", "is_superset", "is_disjoint", "is_strict_subset", "is_strict_superset", "is_empty",
             "form_union", "form_intersection", "form_symmetric_difference", "element", "array_literal_element",
         ])
-        check("hook", "Hook", spec.hooks.map { ($0.name, $0.line) })
+        check("hook", "Hook", spec.hooks.map { ($0.name, $0.line) }, reserved: ["throw_input"])
         check("timer", "TimerKind", spec.timers.map { ($0.name, $0.line) }, reserved: ["duration", "fired_input", "period"])
         check("limit", "MessageLimit", spec.limits.map { ($0.name, $0.line) }, reserved: ["maximum", "counts", "raises"])
         check("error", "ErrorMessage", spec.errors.map { ($0.name, $0.line) }, reserved: ["text"])
@@ -173,6 +174,39 @@ private struct ValidationRun {
         guard let entry = spec.guards.first(where: { $0.name == guardName }), !entry.holdsFor.isEmpty,
               let spec = spec.inputs.first(where: { $0.name == input }) else { return true }
         return entry.holdsFor.contains { $0.name == input || $0.name == spec.group.rawValue }
+    }
+
+    /// Every hook input is raised by exactly one hook (an answer or its throw).
+    mutating func hooks() {
+        var raisedBy: [String: HookSpec] = [:]
+        let hookInputs = spec.inputs.filter { $0.group == .hook }.map(\.name)
+        for hook in spec.hooks {
+            for input in hook.answers + (hook.onThrow.map { [$0] } ?? []) {
+                guard let entry = spec.inputs.first(where: { $0.name == input.name }) else {
+                    sink.error(input.line, "hook '\(hook.name)' raises '\(input.name)', which is not an input",
+                               fix: Names.hint(for: input.name, among: hookInputs,
+                                               otherwise: "add an input '\(input.name)' with 'group: hook'"))
+                    continue
+                }
+                if entry.group != .hook {
+                    sink.error(input.line, "hook '\(hook.name)' raises '\(input.name)', an input of group '\(entry.group.rawValue)'",
+                               fix: "raise an input of group hook")
+                } else if let other = raisedBy[input.name] {
+                    sink.error(input.line, "hooks '\(other.name)' (line \(other.line)) and '\(hook.name)' both raise '\(input.name)'",
+                               fix: "give each hook its own inputs")
+                } else {
+                    raisedBy[input.name] = hook
+                }
+            }
+            if hook.answers.isEmpty, let input = hook.onThrow {
+                sink.error(input.line, "hook '\(hook.name)' has no answers, so its throw cannot raise '\(input.name)'",
+                           fix: "write 'on_throw: log' (a hook without answers is not tied to an attempt)")
+            }
+        }
+        for input in spec.inputs where input.group == .hook && raisedBy[input.name] == nil {
+            sink.error(input.line, "input '\(input.name)' is in group hook, but no hook raises it",
+                       fix: "add it to a hook's 'answers' or 'on_throw', or move it to another group")
+        }
     }
 
     mutating func timers() {
