@@ -36,14 +36,17 @@ final class EffectExecutor {
     /// Performs one kernel step's effects in order.
     ///
     /// Each effect is moved out of the array, and `performed` (which holds no reference) is
-    /// left in its slot, before the effect is performed. Two things depend on this:
-    /// - no retain and release per effect: a message or payload is handed on, not copied;
-    /// - `Kernel.replyPayload` refills its previous reply (`spareReply`) only when nothing else
-    ///   holds it (`isKnownUniquelyReferenced`). A step's array is kept until the engine's next
-    ///   step of the same depth, and a hook performed by this loop can make a reply in a nested
-    ///   step meanwhile: if the array still held the performed `.send`, the spare would not be
-    ///   unique and every such reply would allocate a new payload. Nothing would fail; it would
-    ///   only be slower (`EngineTests.ReentryTests` checks the reuse).
+    /// left in its slot, before the effect is performed: a message or payload is handed on
+    /// (the client's message into `messageHandler`, without a copy) instead of being retained
+    /// here and released when the array is emptied.
+    ///
+    /// `Kernel.replyPayload` depends on what the arrays hold: it refills its previous reply
+    /// (`spareReply`) only when nothing else holds it (`isKnownUniquelyReferenced`), else it
+    /// allocates a new one. A step's array is emptied before the next step at its depth
+    /// (`EffectBuffers.take`), and within a step a performed `.send` leaves `performed`, not its
+    /// payload, behind: so once a reply is written, only the kernel holds it, even when a hook
+    /// performed later in the same step replies again. Breaking this fails nothing, it only
+    /// allocates per reply; `ReentryTests.replyPayloadIsReused` checks the reuse across echoes.
     @inline(__always)
     func perform(all effects: inout [Effect]) {
         effects.withUnsafeMutableBufferPointer { effects in
