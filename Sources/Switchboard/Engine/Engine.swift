@@ -30,8 +30,8 @@ import SwitchboardCodec
 ///
 /// ## Re-entry: a delivery made from a hook is performed at once
 ///
-/// `messageHandler` (and `outboundTransformer`, `clientReleased`, `httpHandler`) run on the
-/// loop while the effects of an input are being performed. When such a hook delivers a
+/// `messageHandler`, `outboundTransformer` and `clientReleased` run on the loop while the
+/// effects of an input are being performed. When such a hook delivers a
 /// message (`Server.send...`, which calls `deliverNow`), that delivery is a kernel step of
 /// its own, *nested* in the current one, and its effects are performed before the hook
 /// returns, as `ws.send` in the original writes before the handler returns. This is safe
@@ -42,6 +42,10 @@ import SwitchboardCodec
 ///   effect that follows the hook's in the outer step;
 /// - the nested step's fan-outs join the same batch, flushed by the same rule (step 3);
 /// - inputs the nested step raises (`pending`) are handled after the outer step, in order.
+///
+/// A delivery made on the loop anywhere else (an `httpHandler`, a task on the loop's
+/// executor) is an ordinary input: performed at once, its fan-outs written when it returns
+/// (or when `bytesReceived` returns, if it is made inside it).
 ///
 /// The alternative, queuing such a delivery in `pending` as an ordinary input (performed after
 /// the current step), was measured slower: 8,778 instead of 7,658 server instructions per echo

@@ -45,6 +45,6 @@ final class Link {
         self.parser = HTTPRequestParser(maxHeaderBytes: maxHeaderBytes)
     }
 
-    /// Still reading its HTTP request head.
+    /// Past the HTTP upgrade: its bytes are frames (before it, they are the request head).
     var isUpgraded: Bool { decoder != nil }
 }
