@@ -38,7 +38,9 @@ final class RecordingDriver: Driver, @unchecked Sendable {
     func stopAccepting() {}
     func execute(_ work: @escaping @Sendable () -> Void) { self.work.withLock { $0.append(work) } }
     var inLoop: Bool { true }
-    var now: Now { Now(monotonic: 1_000, wall: 1_700_000_000_000) }
+    /// The monotonic clock in ms; tests move it.
+    var clock: Int64 = 1_000
+    var now: Now { Now(monotonic: clock, wall: 1_700_000_000_000 + clock) }
 
     func write(_ connection: ConnectionID, _ bytes: SharedBytes) { record(connection, .shared, bytes.bytes) }
     func write(_ connection: ConnectionID, copying bytes: UnsafeRawBufferPointer) { record(connection, .copied, Array(bytes)) }
@@ -121,7 +123,8 @@ struct EngineHarness {
     let driver: RecordingDriver
 
     /// `messageHandler` gets the engine (for `deliverNow`) and the message.
-    init(backpressureLimit: Int = 1 << 20, log: Logger = Logger(level: .error, sink: { _, _ in }),
+    init(options: ServerOptions = ServerOptions(), backpressureLimit: Int = 1 << 20,
+         log: Logger = Logger(level: .error, sink: { _, _ in }),
          messageHandler: (@Sendable (Engine, ClientMessage) -> Void)? = nil) {
         let driver = RecordingDriver()
         let box = EngineBox()
@@ -129,7 +132,7 @@ struct EngineHarness {
         if let messageHandler {
             hooks.messageHandler = { message in messageHandler(box.engine!, message) }
         }
-        var options = ServerOptions()
+        var options = options
         options.backpressureLimit = backpressureLimit
         engine = Engine(options: options, hooks: hooks, driver: driver, bus: InProcessBus(), serverID: "test",
                         ids: IDGenerator(), log: log)
