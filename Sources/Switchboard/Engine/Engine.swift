@@ -114,8 +114,9 @@ final class Engine: DriverEvents {
         executor = EffectExecutor(outbox: outbox, frames: frames, hooks: hookScheduler, lifecycle: lifecycle,
                                   links: links, driver: driver, bus: bus, stats: stats, log: log,
                                   outboundTransformer: hooks.outboundTransformer)
-        // The parts that raise inputs. Not retained: the engine owns them (no cycle), and not
-        // weak: a weak reference gives the engine a side table, and every retain of it is slower.
+        // The parts' references back to the engine, through which they raise inputs: not
+        // retained (the engine owns the parts; no cycle), and not weak (a weak reference gives
+        // the engine a side table, and every retain of it takes the slow path).
         outbox.engine = self
         frames.engine = self
         hookScheduler.engine = self
