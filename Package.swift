@@ -73,6 +73,8 @@ let package = Package(
         .testTarget(name: "POSIXTests", dependencies: ["SwitchboardPOSIX"]),
         .testTarget(name: "EndToEndTests", dependencies: ["Switchboard", "SwitchboardCrypto"]),
         .testTarget(name: "SimTests", dependencies: ["SwitchboardSim", "Switchboard"]),
+        // The engine driven directly with a recording driver (write by write).
+        .testTarget(name: "EngineTests", dependencies: ["Switchboard", "SwitchboardKernel", "SwitchboardBus"]),
         .testTarget(name: "ServeTests", dependencies: ["SwitchboardServe", "Switchboard", "SwitchboardCrypto", "SwitchboardBus"]),
     ]
 )

@@ -1,0 +1,131 @@
+/// Runs the application's hooks for the kernel's `call...` effects.
+///
+/// - `authenticate`, `handshake`, `validateRoom` are async: they run through `Driver.spawn`
+///   (on the loop's executor with the POSIX driver) and their answers come back as kernel
+///   inputs through `Driver.execute`, i.e. in a later loop turn.
+/// - `clientConnected`/`clientDisconnected` are async too; nothing comes back but their count
+///   (`running`), which graceful shutdown waits for.
+/// - `messageHandler` and `clientReleased` are synchronous and run on the loop, in the middle of
+///   performing the effects of an input: a delivery the handler makes re-enters the engine
+///   (`Engine.deliverNow`, the contract described on `Engine`).
+final class HookScheduler {
+    private let hooks: Hooks
+    private let driver: any Driver
+    private let stats: Stats
+    private let log: Logger
+    /// Where answers go (set once by the engine after it is built).
+    unowned(unsafe) var engine: Engine?
+    /// clientConnected/clientDisconnected calls still running.
+    private(set) var running = 0
+
+    init(hooks: Hooks, driver: any Driver, stats: Stats, log: Logger) {
+        self.hooks = hooks
+        self.driver = driver
+        self.stats = stats
+        self.log = log
+    }
+
+    func authenticate(_ handle: ClientHandle, _ attempt: AttemptID, data: JSONValue) {
+        guard let authenticate = hooks.authenticate else { return }
+        ask {
+            do {
+                if let result = try await authenticate(data) {
+                    return .authenticateReturned(handle, attempt, .ok(userID: result.userID, metadata: result.metadata))
+                }
+                return .authenticateReturned(handle, attempt, .rejected)
+            } catch {
+                return .authenticateReturned(handle, attempt, .threw(String(describing: error)))
+            }
+        }
+    }
+
+    func handshake(_ handle: ClientHandle, _ attempt: AttemptID, clientID: String, userID: String?, data: JSONValue) {
+        guard let handshake = hooks.handshake else { return }
+        ask {
+            do {
+                if let result = try await handshake(HandshakeRequest(clientID: clientID, userID: userID, data: data)) {
+                    return .handshakeReturned(handle, attempt, .ok(serverPublicKey: result.serverPublicKey, salt: result.salt))
+                }
+                return .handshakeReturned(handle, attempt, .rejected)
+            } catch {
+                return .handshakeReturned(handle, attempt, .threw(String(describing: error)))
+            }
+        }
+    }
+
+    func validateRoom(_ handle: ClientHandle, _ attempt: AttemptID, clientID: String, userID: String?, rooms: [String]) {
+        guard let validate = hooks.validateRoom else { return }
+        ask {
+            do {
+                let allowed = try await validate(RoomRequest(clientID: clientID, userID: userID, rooms: rooms))
+                return .validateRoomReturned(handle, attempt, .ok(allowed))
+            } catch {
+                return .validateRoomReturned(handle, attempt, .threw(String(describing: error)))
+            }
+        }
+    }
+
+    /// On the loop, at once: a throw is counted and logged, and changes nothing else.
+    @inline(__always)
+    func messageHandler(clientID: String, userID: String?, message: consuming InboundMessage) {
+        guard let handler = hooks.messageHandler else { return }
+        do {
+            try handler(ClientMessage(clientID: clientID, userID: userID, message: consume message))
+        } catch {
+            stats.hookFailures += 1
+            log.warning("messageHandler threw for \(clientID): \(error)")
+        }
+    }
+
+    func clientConnected(clientID: String, userID: String?, metadata: JSONValue?) {
+        guard let connected = hooks.clientConnected else { return }
+        notify("clientConnectedFn") { try await connected(ClientEvent(clientID: clientID, userID: userID, metadata: metadata)) }
+    }
+
+    func clientDisconnected(clientID: String, userID: String?) {
+        guard let disconnected = hooks.clientDisconnected else { return }
+        notify("clientDisconnectedFn") { try await disconnected(ClientEvent(clientID: clientID, userID: userID, metadata: nil)) }
+    }
+
+    func clientReleased(_ clientID: String) {
+        hooks.clientReleased?(clientID)
+    }
+
+    /// Runs an async hook off the loop; its answer comes back as a kernel input on the loop.
+    private func ask(_ body: @escaping @Sendable () async -> KernelInput) {
+        let driver = self.driver
+        let engine = UncheckedBox(self.engine!)
+        driver.spawn {
+            let answer = await body()
+            driver.execute { engine.value.input(answer) }
+        }
+    }
+
+    /// A callback whose throw is logged and changes nothing; counted while it runs.
+    private func notify(_ name: String, _ body: @escaping @Sendable () async throws -> Void) {
+        let log = self.log
+        let scheduler = UncheckedBox(self)
+        let driver = self.driver
+        running += 1
+        driver.spawn {
+            var failed = false
+            do { try await body() } catch {
+                log.warning("\(name) threw: \(error)")
+                failed = true
+            }
+            driver.execute { [failed] in scheduler.value.finished(failed: failed) }
+        }
+    }
+
+    private func finished(failed: Bool) {
+        running -= 1
+        if failed { stats.hookFailures += 1 }
+        engine!.lifecycle.connectionOrCallbackEnded()
+    }
+}
+
+/// Moves a loop-confined reference into a closure that runs back on the loop.
+struct UncheckedBox<T>: @unchecked Sendable {
+    let value: T
+    init(_ value: T) { self.value = value }
+}

@@ -1,0 +1,67 @@
+/// The open connections, found two ways: by the driver's `ConnectionID` (driver events) and by
+/// the kernel's `ClientHandle` (effects). A handle is `slot | generation << 32`: fan-out finds
+/// each recipient with an array index and a compare instead of a hash lookup, and a handle of
+/// a connection that has gone (its slot reused) finds nothing.
+///
+/// Also enforces `maxConnectionsPerIP`.
+final class LinkRegistry {
+    private let maxHeaderBytes: Int
+    private let maxPerPeer: Int
+    private var byID: [ConnectionID: Link] = [:]
+    /// Unchecked: read for every message written and every fan-out recipient. Without the mark,
+    /// one more dynamic exclusivity check per echo round trip: 7,748 instead of 7,658
+    /// instructions (callgrind; see `Engine`).
+    @exclusivity(unchecked) private var slots: [Link?] = []
+    private var freeSlots: [Int] = []
+    private var generation: UInt64 = 0
+    /// Open connections per peer address (only with a per-address limit).
+    private var perPeer: [String: Int] = [:]
+
+    init(maxHeaderBytes: Int, maxConnectionsPerIP: Int) {
+        self.maxHeaderBytes = maxHeaderBytes
+        self.maxPerPeer = maxConnectionsPerIP
+    }
+
+    var count: Int { byID.count }
+    var isEmpty: Bool { byID.isEmpty }
+    /// Every open connection, in no particular order.
+    var all: Dictionary<ConnectionID, Link>.Values { byID.values }
+
+    /// Registers a new connection, or nil when its peer address is at its limit.
+    func open(_ id: ConnectionID, peer: String, now: Int64) -> Link? {
+        if maxPerPeer > 0 {
+            if perPeer[peer, default: 0] >= maxPerPeer { return nil }
+            perPeer[peer, default: 0] += 1
+        }
+        let slot = freeSlots.popLast() ?? slots.count
+        if slot == slots.count { slots.append(nil) }
+        generation += 1
+        let link = Link(id: id, handle: ClientHandle(generation << 32 | UInt64(slot)), peer: peer, now: now,
+                        maxHeaderBytes: maxHeaderBytes)
+        byID[id] = link
+        slots[slot] = link
+        return link
+    }
+
+    /// Forgets a closed connection and frees its slot; nil if it was never registered.
+    func remove(_ id: ConnectionID) -> Link? {
+        guard let link = byID.removeValue(forKey: id) else { return nil }
+        if maxPerPeer > 0, let count = perPeer[link.peer] {
+            perPeer[link.peer] = count > 1 ? count - 1 : nil
+        }
+        let slot = Int(link.handle.rawValue & 0xFFFF_FFFF)
+        slots[slot] = nil
+        freeSlots.append(slot)
+        return link
+    }
+
+    @inline(__always)
+    subscript(id: ConnectionID) -> Link? { byID[id] }
+
+    @inline(__always)
+    subscript(handle: ClientHandle) -> Link? {
+        let slot = Int(truncatingIfNeeded: handle.rawValue & 0xFFFF_FFFF)
+        guard slot < slots.count, let link = slots[slot], link.handle == handle else { return nil }
+        return link
+    }
+}
