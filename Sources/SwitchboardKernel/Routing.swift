@@ -63,6 +63,13 @@ extension Kernel {
 
     /// The payload of a message to one client. The previous one is refilled if nothing holds it
     /// any more (its effect was performed and dropped): no allocation per reply.
+    ///
+    /// Contract with the driver: a payload is "held" only by an effect not yet performed, or by
+    /// what the driver keeps on purpose (a queued frame). The engine's executor moves each effect
+    /// out of its array and leaves a payload-free sentinel in the slot
+    /// (`EffectExecutor.performed`), so a performed reply does not keep this payload alive; a
+    /// driver that keeps effects around simply gets a fresh payload each time (never a refilled
+    /// one it still holds: the uniqueness check sees its reference).
     mutating func replyPayload(event: String, data: JSONValue?) -> Payload {
         if isKnownUniquelyReferenced(&spareReply), let payload = spareReply {
             payload.refill(event: event, data: data)
@@ -95,7 +102,10 @@ extension Kernel {
                 into out: inout [Effect]) {
         let recipients: [ClientHandle]
         if exclude.isEmpty {
-            recipients = members.plain.members  // shared storage: no copy per publish
+            // Shared storage, no copy per publish. The engine batches consecutive small fan-outs to
+            // the same audience by recognising this buffer's address (`FanOutBatch.hasRecipients`):
+            // an unchanged room hands out the same array until a member joins or leaves.
+            recipients = members.plain.members
         } else {
             let excluded = Set(exclude.compactMap { byID[$0] })
             recipients = members.plain.members.filter { !excluded.contains($0) }
