@@ -181,6 +181,13 @@ struct DiagnosticCase: Sendable, CustomTestStringConvertible {
             "11: error: input 'gone' is in group timer, but no timer fires it; fix: add 'fires: gone' to a timer, or move the input to another group",
             "17: error: timer 'wait' fires 'hello', an input of group 'client'; fix: fire an input of group timer (or set 'group: timer' on 'hello', line 9)",
         ]),
+        DiagnosticCase("effect-argument-kind.yaml", [
+            "21: error: close code 'bye' is never used; fix: use 'close: bye' in a row, mark it 'origin: codec', or remove it",
+            "41: error: unknown effect 'cancel_timer'; fix: declare it under 'effects:' (and implement it in Kernel.run)",
+            "55: error: effect 'close' takes no argument; fix: write 'close'",
+            "65: error: effect 'close' takes no argument, but the kernel's 'close' takes a close code; fix: write 'argument: close_code'",
+            "69: error: effect 'wave' has argument 'texts'; fix: did you mean 'text'?",
+        ]),
         DiagnosticCase("hook-raises.yaml", [
             "10: error: input 'ready' is in group hook, but no hook raises it; fix: add it to a hook's 'answers' or 'on_throw', or move it to another group",
             "15: error: hook 'greet' raises 'hello', an input of group 'client'; fix: raise an input of group hook",

@@ -19,7 +19,7 @@ import Testing
             "Sources/SwitchboardKernel/Generated/States.swift", "Sources/SwitchboardKernel/Generated/Inputs.swift",
             "Sources/SwitchboardKernel/Generated/Guards.swift", "Sources/SwitchboardKernel/Generated/Hooks.swift",
             "Sources/SwitchboardKernel/Generated/Timers.swift", "Sources/SwitchboardKernel/Generated/Limits.swift",
-            "Sources/SwitchboardKernel/Generated/Messages.swift",
+            "Sources/SwitchboardKernel/Generated/Effects.swift", "Sources/SwitchboardKernel/Generated/Messages.swift",
             "Sources/SwitchboardKernel/Generated/Defaults.swift", "Sources/SwitchboardKernel/Generated/Settings.swift",
             "Sources/SwitchboardKernel/Generated/Connection.swift", "Sources/SwitchboardKernel/Generated/Channels.swift",
             "Sources/SwitchboardKernel/Generated/MessageShapes.swift",

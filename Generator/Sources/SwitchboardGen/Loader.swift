@@ -50,7 +50,7 @@ struct ModelBuilder {
     var structural = true
 
     static let sections = [
-        "protocol", "states", "inputs", "guards", "hooks", "timers", "limits", "errors", "close_codes", "startup_errors",
+        "protocol", "states", "inputs", "guards", "hooks", "timers", "limits", "effects", "errors", "close_codes", "startup_errors",
         "http", "connection", "defaults", "rooms", "channels", "messages", "transitions",
     ]
     static let requiredSections = ["protocol", "states", "inputs", "transitions"]
@@ -174,6 +174,22 @@ struct ModelBuilder {
                 }
                 timer.doc = text(f["doc"], "doc", what) ?? ""
                 spec.timers.append(timer)
+            }
+        case "effects":
+            spec.effects = []
+            for (key, line, f) in entries(node, name, "effect", allowed: ["argument", "doc"], required: []) {
+                let what = "effect '\(key)'"
+                var effect = EffectDeclaration(name: key, line: line, doc: text(f["doc"], "doc", what) ?? "")
+                if let pair = f["argument"], let value = text(pair, "argument", what) {
+                    if let argument = EffectArgument(rawValue: value) {
+                        effect.argument = argument
+                    } else {
+                        sink.error(pair.value.line, "\(what) has argument '\(value)'",
+                                   fix: Names.hint(for: value, among: EffectArgument.allCases.map(\.rawValue),
+                                                   otherwise: "use text, error, close_code, timer or hook (or no argument)"))
+                    }
+                }
+                spec.effects.append(effect)
             }
         case "limits":
             for (key, line, f) in entries(node, name, "limit", allowed: ["max", "counts_in", "raises", "doc"],

@@ -13,6 +13,8 @@ public struct ProtocolSpec: Sendable {
     public var hooks: [HookSpec] = []
     public var timers: [TimerSpec] = []
     public var limits: [LimitSpec] = []
+    /// The effect vocabulary (`effects`; the built-in one when the section is absent).
+    public var effects: [EffectDeclaration] = EffectDeclaration.builtIn
     public var errors: [ErrorSpec] = []
     public var closeCodes: [CloseCodeSpec] = []
     public var startupErrors: [StartupErrorSpec] = []
@@ -305,41 +307,61 @@ public struct GuardLiteral: Sendable, Equatable, Hashable {
     public var text: String { negated ? "not \(name)" : name }
 }
 
-/// The effects the kernel can execute (TransitionRow.swift's `EffectTemplate`).
-public enum EffectKind: String, Sendable, CaseIterable {
-    case ignore, touch, log
-    case sendError = "send_error"
-    case close
-    case armTimer = "arm_timer"
-    case cancelTimer = "cancel_timer"
-    case call
-    case recordIdentity = "record_identity"
-    case markEncrypted = "mark_encrypted"
-    case admit
-    case sendConnected = "send_connected"
-    case joinValidatedRooms = "join_validated_rooms"
-    case leaveRooms = "leave_rooms"
-    case deliver
-    case release
+/// An effect's name. The vocabulary is declared in the spec's `effects` (rendered as the
+/// kernel's `EffectTemplate`); these are the names whose meaning the validator and the docs know.
+public struct EffectKind: RawRepresentable, Hashable, Sendable, ExpressibleByStringLiteral, CustomStringConvertible {
+    public var rawValue: String
+    public init(rawValue: String) { self.rawValue = rawValue }
+    public init(stringLiteral value: String) { self.rawValue = value }
+    public var description: String { rawValue }
 
-    /// What the effect's argument names, or nil for a bare effect.
-    public var argument: EffectArgument? {
-        switch self {
-        case .log: .text
-        case .sendError: .error
-        case .close: .closeCode
-        case .armTimer, .cancelTimer: .timer
-        case .call: .hook
-        case .ignore, .touch, .recordIdentity, .markEncrypted, .admit, .sendConnected, .joinValidatedRooms,
-             .leaveRooms, .deliver, .release: nil
-        }
-    }
+    public static let ignore: EffectKind = "ignore"
+    public static let touch: EffectKind = "touch"
+    public static let log: EffectKind = "log"
+    public static let sendError: EffectKind = "send_error"
+    public static let close: EffectKind = "close"
+    public static let armTimer: EffectKind = "arm_timer"
+    public static let cancelTimer: EffectKind = "cancel_timer"
+    public static let call: EffectKind = "call"
+    public static let sendConnected: EffectKind = "send_connected"
+    public static let admit: EffectKind = "admit"
+    public static let joinValidatedRooms: EffectKind = "join_validated_rooms"
+    public static let leaveRooms: EffectKind = "leave_rooms"
+    public static let deliver: EffectKind = "deliver"
+    public static let release: EffectKind = "release"
 }
 
-public enum EffectArgument: String, Sendable {
+/// One entry of the spec's `effects`: a name the rows may use and the kind of argument it takes.
+public struct EffectDeclaration: Sendable, Equatable {
+    public var name: String
+    public var line: Int
+    public var argument: EffectArgument?
+    public var doc = ""
+
+    public init(name: String, line: Int, argument: EffectArgument? = nil, doc: String = "") {
+        self.name = name
+        self.line = line
+        self.argument = argument
+        self.doc = doc
+    }
+
+    /// The effects of a spec without an `effects` section (the kernel's vocabulary), and the
+    /// argument kinds the validator requires of the names it gives meaning to.
+    public static let builtIn: [EffectDeclaration] = [
+        ("ignore", nil), ("touch", nil), ("log", .text), ("send_error", .error), ("close", .closeCode),
+        ("arm_timer", .timer), ("cancel_timer", .timer), ("call", .hook), ("record_identity", nil),
+        ("mark_encrypted", nil), ("admit", nil), ("send_connected", nil), ("join_validated_rooms", nil),
+        ("leave_rooms", nil), ("deliver", nil), ("release", nil),
+    ].map { EffectDeclaration(name: $0.0, line: 0, argument: $0.1) }
+}
+
+public enum EffectArgument: String, Sendable, CaseIterable {
     case text, error
-    case closeCode = "close code"
+    case closeCode = "close_code"
     case timer, hook
+
+    /// In messages: "close code".
+    var words: String { self == .closeCode ? "close code" : rawValue }
 
     /// Placeholder in fixes: `send_error: ERROR`.
     var placeholder: String {

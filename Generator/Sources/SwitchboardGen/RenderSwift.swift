@@ -25,6 +25,7 @@ public enum Renderer {
             ("Hooks.swift", hooks(spec)),
             ("Timers.swift", timers(spec)),
             ("Limits.swift", limits(spec)),
+            ("Effects.swift", effects(spec)),
             ("Messages.swift", messages(spec)),
             ("Defaults.swift", defaults(spec)),
             ("Settings.swift", settings(spec)),
@@ -241,6 +242,30 @@ public enum Renderer {
                   "    public func period(in settings: KernelSettings) -> Int64 {", "        switch self {"]
         lines += server.map { "        case .\(Names.swift($0.name)): \(duration($0))" }
         lines += ["        }", "    }", "}"]
+        return file(lines)
+    }
+
+    static func effects(_ spec: ProtocolSpec) -> String {
+        var lines = header(spec) + [
+            "/// An effect as a row writes it (spec `effects`); the kernel fills in the client, attempt and",
+            "/// deadline. `Kernel.run` switches over every case: a new effect fails the build there until",
+            "/// the kernel implements it.",
+            "public enum EffectTemplate: Equatable, Hashable, Sendable {",
+        ]
+        for effect in spec.effects {
+            lines += doc(effect.doc)
+            let payload: String
+            switch effect.argument {
+            case nil: payload = ""
+            case .text?: payload = "(String)"
+            case .error?: payload = "(ErrorMessage)"
+            case .closeCode?: payload = "(CloseCode)"
+            case .timer?: payload = "(TimerKind)"
+            case .hook?: payload = "(Hook)"
+            }
+            lines.append("    case \(Names.swift(effect.name))\(payload)")
+        }
+        lines.append("}")
         return file(lines)
     }
 

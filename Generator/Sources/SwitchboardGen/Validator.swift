@@ -12,6 +12,7 @@ public enum Validator {
         run.names()
         run.states()
         run.inputs()
+        run.effects()
         run.guards()
         run.hooks()
         run.timers()
@@ -174,6 +175,17 @@ private struct ValidationRun {
         guard let entry = spec.guards.first(where: { $0.name == guardName }), !entry.holdsFor.isEmpty,
               let spec = spec.inputs.first(where: { $0.name == input }) else { return true }
         return entry.holdsFor.contains { $0.name == input || $0.name == spec.group.rawValue }
+    }
+
+    /// The effects the generator gives meaning to keep the argument it expects.
+    mutating func effects() {
+        for effect in spec.effects where effect.line > 0 {
+            guard let builtIn = EffectDeclaration.builtIn.first(where: { $0.name == effect.name }),
+                  builtIn.argument != effect.argument else { continue }
+            sink.error(effect.line, "effect '\(effect.name)' takes \(effect.argument.map { "a \($0.words)" } ?? "no argument"), "
+                       + "but the kernel's '\(effect.name)' takes \(builtIn.argument.map { "a \($0.words)" } ?? "none")",
+                       fix: builtIn.argument.map { "write 'argument: \($0.rawValue)'" } ?? "remove 'argument'")
+        }
     }
 
     /// Every hook input is raised by exactly one hook (an answer or its throw).
@@ -545,12 +557,14 @@ private struct ValidationRun {
     }
 
     private mutating func resolve(_ effect: EffectSpec) -> Effect? {
-        guard let kind = EffectKind(rawValue: effect.name) else {
+        guard let declaration = spec.effects.first(where: { $0.name == effect.name }) else {
             sink.error(effect.line, "unknown effect '\(effect.name)'",
-                       fix: Names.hint(for: effect.name, among: EffectKind.allCases.map(\.rawValue)))
+                       fix: Names.hint(for: effect.name, among: spec.effects.map(\.name),
+                                       otherwise: "declare it under 'effects:' (and implement it in Kernel.run)"))
             return nil
         }
-        guard let argumentKind = kind.argument else {
+        let kind = EffectKind(rawValue: declaration.name)
+        guard let argumentKind = declaration.argument else {
             if effect.argument != nil {
                 sink.error(effect.line, "effect '\(kind.rawValue)' takes no argument", fix: "write '\(kind.rawValue)'")
                 return nil
@@ -558,7 +572,7 @@ private struct ValidationRun {
             return Effect(kind)
         }
         guard let argument = effect.argument, !argument.isEmpty else {
-            sink.error(effect.line, "effect '\(kind.rawValue)' needs \(argumentKind == .error ? "an" : "a") \(argumentKind.rawValue)",
+            sink.error(effect.line, "effect '\(kind.rawValue)' needs \(argumentKind == .error ? "an" : "a") \(argumentKind.words)",
                        fix: "write '\(kind.rawValue): \(argumentKind.placeholder)'")
             return nil
         }
@@ -578,7 +592,7 @@ private struct ValidationRun {
         case .hook: known = spec.hooks.map(\.name); section = "hooks"
         }
         used[section, default: []].insert(argument)
-        guard reference(argument, line: effect.line, kind: argumentKind.rawValue, section: section, known: known,
+        guard reference(argument, line: effect.line, kind: argumentKind.words, section: section, known: known,
                         context: " in '\(kind.rawValue)'") else { return nil }
         return Effect(kind, argument)
     }
