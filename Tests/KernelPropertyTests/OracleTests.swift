@@ -1,0 +1,154 @@
+import Foundation
+import SwitchboardGen
+import SwitchboardKernel
+import Testing
+
+/// The kernel against the reference model (Oracle/ReferenceModel.swift), input by input, for
+/// scenarios drawn from seeds: every effect, every client's state, rooms, users and timers must
+/// agree. A failure prints the seed, the shortest op sequence found that still fails, and the
+/// line to add to `regressions` so that it runs on every `swift test`.
+@Suite struct OracleTests {
+    /// Seeds that once failed, with the op indices their shrunk run keeps (nil: every op).
+    /// Add the line a failure prints, named after what went wrong. A change to the scenario
+    /// generator (Scenario.swift, Harness.input) re-draws every seed: then re-find the cases
+    /// (or drop `keep` to run the seed's whole scenario).
+    static let regressions: [Regression] = [
+        // Found by breaking the kernel on purpose (no real kernel bug has been found so far);
+        // each fails against that mutation and guards the behaviour it names.
+        Regression("a bus broadcast's exclude list applies to encrypted clients too", seed: 58, keep: [99, 100, 110, 122, 134]),
+        Regression("heartbeat_overdue holds only past heartbeatTimeout, not at it", seed: 125, keep: [2, 5, 6, 96, 100, 122, 126]),
+    ]
+
+    @Test func theSpecIsTheOneTheKernelWasGeneratedFrom() {
+        #expect(Harness.spec.sha256 == TransitionTable.specDigest,
+                "spec/protocol.yaml changed since Sources/SwitchboardKernel/Generated was written: run `make generate`")
+    }
+
+    /// 200 seeds that, together, run every row of the spec outside the terminal state.
+    @Test func kernelAgreesWithTheModelOnFixedSeeds() {
+        var rowsRun: Set<String> = []
+        for seed in UInt64(1)...200 {
+            if let report = OracleRun.check(Scenario(seed: seed), rowsRun: &rowsRun) {
+                Issue.record(Comment(rawValue: report))
+                return  // one shrunk report is enough to read
+            }
+        }
+        let never = Harness.spec.rows.filter { !Self.unreachable($0) }.map(ReferenceModel.key).filter { !rowsRun.contains($0) }
+        #expect(never.isEmpty, "rows no scenario reached:\n\(never.joined(separator: "\n"))")
+    }
+
+    /// Rows no input sequence can reach, by the kernel's construction rather than the spec's.
+    static func unreachable(_ row: TableRow) -> Bool {
+        // A released client is forgotten: later inputs for it are dropped before the table.
+        Harness.spec.states.contains { $0.name == row.state && $0.terminal }
+            // A record is created in the initial state just before connection_opened runs.
+            || (row.input == "connection_opened" && !Harness.spec.states.contains { $0.name == row.state && $0.initial })
+            // The pre-auth message limit is counted only before `authenticated`.
+            || (row.input == "message_limit_exceeded" && row.state == "authenticated")
+    }
+
+    /// Fresh seeds on every run (more with SWITCHBOARD_ORACLE_SEEDS=N); a failure prints its seed.
+    @Test func kernelAgreesWithTheModelOnRandomSeeds() {
+        let count = ProcessInfo.processInfo.environment["SWITCHBOARD_ORACLE_SEEDS"].flatMap(Int.init) ?? 60
+        var system = SystemRandomNumberGenerator()
+        for _ in 0..<count {
+            guard let report = OracleRun.check(Scenario(seed: system.next())) else { continue }
+            Issue.record(Comment(rawValue: report))
+            return
+        }
+    }
+
+    @Test(arguments: regressions) func regression(_ regression: Regression) {
+        let scenario = Scenario(seed: regression.seed)
+        if let failure = OracleRun.run(scenario, keeping: regression.keep ?? Array(scenario.ops.indices)) {
+            Issue.record("\(regression.name) (seed \(regression.seed)):\n\(failure.trace.joined(separator: "\n"))\n\(failure.report)")
+        }
+    }
+}
+
+/// A failing seed kept as a test.
+struct Regression: CustomTestStringConvertible, Sendable {
+    var name: String
+    var seed: UInt64
+    var keep: [Int]?
+    init(_ name: String, seed: UInt64, keep: [Int]? = nil) {
+        self.name = name
+        self.seed = seed
+        self.keep = keep
+    }
+    var testDescription: String { name }
+}
+
+enum OracleRun {
+    struct Failure {
+        /// Index in the scenario's ops of the op whose input the two sides disagreed on.
+        var op: Int
+        var report: String
+        var trace: [String]
+    }
+
+    /// Runs the ops at `keeping` (indices into `scenario.ops`, in order); the first disagreement.
+    static func run(_ scenario: Scenario, keeping: [Int]) -> Failure? {
+        var rowsRun: Set<String> = []
+        return run(scenario, keeping: keeping, rowsRun: &rowsRun)
+    }
+
+    static func run(_ scenario: Scenario, keeping: [Int], rowsRun: inout Set<String>) -> Failure? {
+        var harness = Harness(settings: scenario.settings)
+        defer { rowsRun.formUnion(harness.model.rowsRun) }
+        for index in keeping {
+            guard let input = harness.input(for: scenario.ops[index]) else { continue }
+            if let report = harness.step(input) {
+                return Failure(op: index, report: "at \(Harness.describe(input)):\n\(report)", trace: harness.trace)
+            }
+        }
+        return nil
+    }
+
+    /// nil when the kernel and the model agree on the whole scenario; else the report to print.
+    static func check(_ scenario: Scenario) -> String? {
+        var rowsRun: Set<String> = []
+        return check(scenario, rowsRun: &rowsRun)
+    }
+
+    /// `check`, adding the spec rows the model ran to `rowsRun`.
+    static func check(_ scenario: Scenario, rowsRun: inout Set<String>) -> String? {
+        guard let failure = run(scenario, keeping: Array(scenario.ops.indices), rowsRun: &rowsRun) else { return nil }
+        let kept = shrink(scenario, failing: Array(0...failure.op))
+        let shrunk = run(scenario, keeping: kept) ?? failure
+        return """
+            The kernel and the reference model disagree: seed \(scenario.seed) (\(scenario.ops.count) ops).
+            settings: \(scenario.settingsLine)
+            Shrunk to \(kept.count) ops; their inputs and the kernel's effects:
+            \(shrunk.trace.joined(separator: "\n"))
+            \(shrunk.report)
+            Keep it in OracleTests.regressions:
+                Regression("<what went wrong>", seed: \(scenario.seed), keep: \(kept)),
+            """
+    }
+
+    /// The shortest subsequence of `failing` it finds that still fails: removes chunks of
+    /// halving size while the run keeps failing (ddmin-style), bounded in runs.
+    static func shrink(_ scenario: Scenario, failing: [Int]) -> [Int] {
+        var kept = failing
+        var chunk = max(kept.count / 2, 1)
+        var budget = 4_000
+        while budget > 0 {
+            var removedAny = false
+            var start = 0
+            while start < kept.count && budget > 0 {
+                let candidate = Array(kept[..<start] + kept[min(start + chunk, kept.count)...])
+                budget -= 1
+                if !candidate.isEmpty, let failure = run(scenario, keeping: candidate) {
+                    kept = candidate.filter { $0 <= failure.op }
+                    removedAny = true
+                } else {
+                    start += chunk
+                }
+            }
+            if chunk == 1 && !removedAny { break }
+            if !removedAny { chunk = max(chunk / 2, 1) }
+        }
+        return kept
+    }
+}
