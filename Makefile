@@ -34,6 +34,7 @@ check-generated: deps
 golden: deps
 	$(SWIFT) build --build-tests
 	SWITCHBOARD_UPDATE_GOLDEN=1 $(SWIFT) test --skip-build --filter GoldenTraceTests
+	$(SWIFT) build --build-tests  # copies the new files into the test bundle
 
 # Serial: end-to-end tests start servers and measure timeouts; on 2 cores, running them in
 # parallel with everything else makes timing-sensitive assertions flaky (~50 s either way).

@@ -37,9 +37,9 @@ struct Harness {
     /// The kernel's inputs and effects as text, for golden traces.
     var trace: [String] = []
 
-    init(settings: KernelSettings) {
+    init(settings: KernelSettings, deviations: ReferenceModel.Deviation = .known) {
         kernel = Kernel(settings: settings, serverID: Self.serverID)
-        model = ReferenceModel(spec: Self.spec, settings: settings, serverID: Self.serverID)
+        model = ReferenceModel(spec: Self.spec, settings: settings, serverID: Self.serverID, deviations: deviations)
     }
 
     // MARK: - Comparing
@@ -218,7 +218,7 @@ struct Harness {
         let room = rng.chance(20) ? someID : Values.roomName(&rng)
         let user = rng.pick(Values.users) ?? "zed"
         let exclude = (0..<rng.below(3)).map { _ in ids.isEmpty ? "c999" : rng.pick(ids) }
-        let event = rng.pick(["news", "dm", "error", "é"])
+        let event = rng.pick(["news", "dm", "error", "é", ""])
         let data = rng.pick(Values.dataValues)
         switch rng.below(7) {
         case 0: return .toClient(id: someID, event: event, data: data)

@@ -42,6 +42,8 @@ extension ReferenceModel {
         case .broadcast(let event, let data, let exclude):
             offer(to: audience, event: event, data: data, exclude: exclude)
         case .send(let destination, let topic, let data):
+            // PROTOCOL.md 7: without a topic or without data (absent, not null) nothing happens.
+            if topic.isEmpty || data == nil, !deviations.contains(.sendWithoutTopicOrData) { return }
             // A destination naming a local client (in any state) is a client id, else a room.
             if let destination, let h = handle(ofID: destination) {
                 offer(to: h, event: topic, data: data)
