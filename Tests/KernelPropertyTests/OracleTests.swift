@@ -13,8 +13,8 @@ import Testing
     /// generator (Scenario.swift, Harness.input) re-draws every seed: then re-find the cases
     /// (or drop `keep` to run the seed's whole scenario).
     static let regressions: [Regression] = [
-        // Found by breaking the kernel on purpose (no real kernel bug has been found so far);
-        // each fails against that mutation and guards the behaviour it names.
+        // Found by breaking the kernel on purpose; each fails against that mutation and guards
+        // the behaviour it names.
         Regression("a bus broadcast's exclude list applies to encrypted clients too", seed: 58, keep: [99, 100, 110, 122, 134]),
         Regression("heartbeat_overdue holds only past heartbeatTimeout, not at it", seed: 125, keep: [2, 5, 6, 96, 100, 122, 126]),
         // Real kernel bugs, still open: the model runs without the deviation, the failure is expected.
