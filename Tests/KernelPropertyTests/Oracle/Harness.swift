@@ -146,7 +146,7 @@ struct Harness {
             advance(to: deadline)
             return .timerFired(timer)
         case .staleTimer:
-            // A timer of this kind and client that is no longer armed, or one never armed.
+            // A timer of some client (or the sweep) that is no longer armed, or one never armed.
             let h = someClient()
             let old = retired.filter { TraceLine.owner($0) == h?.rawValue }
             if !old.isEmpty && rng.chance(60) { return .timerFired(rng.pick(old)) }
@@ -172,7 +172,7 @@ struct Harness {
         now.monotonic = monotonic
     }
 
-    /// An answer to `call`: mostly a success, unless it is a stale one (any outcome alike).
+    /// An answer to `call`: mostly a success; stale answers are spread over every outcome.
     func answer(_ call: Call, _ rng: inout SplitMix, stale: Bool = false) -> KernelInput {
         let roll = stale ? 6 + rng.below(4) - 3 * rng.below(2) : rng.below(10)
         switch call.hook {
