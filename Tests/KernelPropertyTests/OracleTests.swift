@@ -29,6 +29,31 @@ import Testing
                 "spec/protocol.yaml changed since Sources/SwitchboardKernel/Generated was written: run `make generate`")
     }
 
+    /// The model reads its settings from `KernelSettings`, whose defaults are generated: they
+    /// must be the spec's `defaults`, read here through the loader.
+    @Test func kernelSettingsDefaultToTheSpecDefaults() {
+        let settings = KernelSettings()
+        for entry in Harness.spec.defaults {
+            let actual: DefaultValue? = switch entry.name {
+            case "path": .string(settings.path)
+            case "default_rooms": .strings(settings.defaultRooms)
+            case "max_payload_length": .int(Int64(settings.maxPayloadLength))
+            case "idle_timeout": .int(settings.idleTimeout)
+            case "backpressure_limit": .int(Int64(settings.backpressureLimit))
+            case "close_on_backpressure": .bool(settings.closeOnBackpressure)
+            case "send_pings": .bool(settings.sendPings)
+            case "auth_timeout": .int(settings.authTimeout)
+            case "heartbeat_interval": .int(settings.heartbeatInterval)
+            case "heartbeat_timeout": .int(settings.heartbeatTimeout)
+            case "require_encryption": .bool(settings.requireEncryption)
+            case "encrypted_batch_limit": .int(Int64(settings.encryptedBatchLimit))
+            case "max_messages_before_auth": .int(Int64(settings.maxMessagesBeforeAuth))
+            default: nil
+            }
+            #expect(actual == entry.value, "default \(entry.name) (spec/protocol.yaml:\(entry.line))")
+        }
+    }
+
     /// 120 seeds that, together, run every row of the spec outside the terminal state.
     @Test func kernelAgreesWithTheModelOnFixedSeeds() {
         var rowsRun: Set<String> = []
