@@ -7,7 +7,7 @@ SPEC       ?= spec/protocol.yaml
 AUTOBAHN   ?= ../shared/tools/autobahn/run
 PORT       ?= 8080
 
-.PHONY: deps build release run test unit check-generated generate conformance conformance-deflate browser sim soak bench fuzz clean
+.PHONY: deps build release run test unit check-generated generate golden conformance conformance-deflate browser sim soak bench fuzz clean
 
 deps:
 	@scripts/install-deps
@@ -28,6 +28,13 @@ generate: deps
 
 check-generated: deps
 	$(SWIFT) run switchboard-gen check --spec $(SPEC)
+
+# Rewrites the kernel's golden traces (Tests/KernelPropertyTests/Golden/seed-N.txt) after an
+# intended change of the kernel, the spec or the scenario generator; review the diff.
+golden: deps
+	$(SWIFT) build --build-tests
+	SWITCHBOARD_UPDATE_GOLDEN=1 $(SWIFT) test --skip-build --filter GoldenTraceTests
+	$(SWIFT) build --build-tests  # copies the new files into the test bundle
 
 # Serial: end-to-end tests start servers and measure timeouts; on 2 cores, running them in
 # parallel with everything else makes timing-sensitive assertions flaky (~50 s either way).

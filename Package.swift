@@ -62,10 +62,11 @@ let package = Package(
         .testTarget(name: "GeneratorTests", dependencies: ["SwitchboardGen"],
                     resources: [.copy("Specs")]),
         .testTarget(name: "KernelTableTests", dependencies: ["SwitchboardKernel"]),
+        // The oracle reads spec/protocol.yaml through SwitchboardGen; Golden holds the traces.
         .testTarget(name: "KernelPropertyTests", dependencies: [
-            "SwitchboardKernel",
+            "SwitchboardKernel", "SwitchboardJSON", "SwitchboardGen",
             .product(name: "PropertyBased", package: "swift-property-based"),
-        ]),
+        ], resources: [.copy("Golden")]),
         .testTarget(name: "JSONTests", dependencies: ["SwitchboardJSON"]),
         .testTarget(name: "CodecTests", dependencies: ["SwitchboardCodec"]),
         .testTarget(name: "CryptoTests", dependencies: ["SwitchboardCrypto"]),

@@ -1,0 +1,195 @@
+import SwitchboardGen
+import SwitchboardJSON
+import SwitchboardKernel
+
+/// The oracle's table: for a client-scoped input it finds the spec row whose `when` holds (the
+/// guards computed from the model's own records) and performs the row's effects by name.
+extension ReferenceModel {
+    /// Finds the one row of (state, input) whose `when` holds and performs its effects.
+    mutating func step(_ h: UInt64, _ input: String, _ context: Context, now: Now) {
+        guard let client = clients[h] else { return }
+        let holding = guards(client, context, now: now)
+        let candidates = cells["\(client.state) \(input)"] ?? []
+        let matching = candidates.filter { row in row.when.allSatisfy { holding[$0.name] == !$0.negated } }
+        guard matching.count == 1, let row = matching.first else {
+            problems.append("\(matching.count) rows match \(client.state) × \(input) with \(holding)")
+            return
+        }
+        rowsRun.insert(Self.key(row))
+        if let timer = context.timer, holding["timer_current"] == true {
+            clients[h]!.timers[timer.name] = nil  // it fired: no longer armed
+        }
+        var released = false
+        for effect in row.effects {
+            perform(effect, h, context, now: now, released: &released)
+        }
+        if released {
+            clients[h] = nil
+            out.append(TraceLine(h, "released #\(h)"))
+        } else {
+            clients[h]?.state = row.next
+        }
+    }
+
+    static func key(_ row: TableRow) -> String { "\(row.state) × \(row.input) \(row.whenText)" }
+
+    /// Every guard the spec declares, computed from the model's own records.
+    func guards(_ client: Client, _ context: Context, now: Now) -> [String: Bool] {
+        var holding: [String: Bool] = [:]
+        for declared in spec.guards {
+            switch declared.name {
+            case "attempt_current": holding[declared.name] = context.attempt != nil && context.attempt == client.attempt
+            case "timer_current":
+                holding[declared.name] = context.timer.map { client.timers[$0.name] == $0.generation } ?? false
+            case "require_encryption": holding[declared.name] = settings.requireEncryption
+            case "handshake_configured": holding[declared.name] = settings.handshakeConfigured
+            case "validate_room_configured": holding[declared.name] = settings.validateRoomConfigured
+            case "message_handler_configured": holding[declared.name] = settings.messageHandlerConfigured
+            case "has_rooms": holding[declared.name] = !context.rooms.isEmpty
+            case "heartbeat_overdue": holding[declared.name] = now.monotonic - client.lastActivity > settings.heartbeatTimeout
+            case "close_on_backpressure": holding[declared.name] = settings.closeOnBackpressure
+            default: break  // unknown to the model: no row can match, and `step` reports it
+            }
+        }
+        return holding
+    }
+
+    mutating func perform(_ effect: SwitchboardGen.Effect, _ h: UInt64, _ context: Context, now: Now,
+                          released: inout Bool) {
+        let argument = effect.argument ?? ""
+        switch effect.kind {
+        case .ignore:
+            break
+        case .touch:
+            clients[h]!.lastActivity = now.monotonic
+        case .log:
+            out.append(.log("debug", h, argument))
+        case .sendError:
+            let text = spec.errors.first { $0.name == argument }?.message ?? "?"
+            send(to: h, event: "error", data: .object(JSONObject([("message", .string(text))])))
+        case .close:
+            let code = spec.closeCodes.first { $0.name == argument }
+            out.append(TraceLine(h, "close #\(h) \(code?.code ?? 0) \(code?.reason ?? "?")"))
+        case .armTimer:
+            cancelTimer(argument, of: h)
+            lastGeneration += 1
+            clients[h]!.timers[argument] = lastGeneration
+            out.append(TraceLine(h, "arm \(argument)#\(h)@\(lastGeneration) deadline \(now.monotonic + duration(argument))"))
+        case .cancelTimer:
+            cancelTimer(argument, of: h)
+        case .call:
+            call(argument, h, context)
+        case .recordIdentity:
+            clients[h]!.userID = context.identity?.userID
+            clients[h]!.metadata = context.identity?.metadata
+        case .markEncrypted:
+            clients[h]!.encrypted = true
+            clients[h]!.keys = context.keys
+        case .admit:
+            admit(h)
+        case .sendConnected:
+            let client = clients[h]!
+            var members: [(String, JSONValue)] = [("id", .string(client.id))]
+            if let userID = client.userID { members.append(("userId", .string(userID))) }
+            members.append(("time", .string(isoTime(now.wall))))
+            if let keys = client.keys {
+                members += [("serverPublicKey", .string(keys.serverPublicKey)), ("salt", .string(keys.salt))]
+            }
+            out.append(TraceLine(h, "send #\(h) " + Self.envelope("connected", .object(JSONObject(members)))))
+            clients[h]!.keys = nil
+        case .joinValidatedRooms:
+            for room in context.rooms { join(h, room) }
+        case .leaveRooms:
+            for room in context.rooms { leave(h, room) }
+        case .release:
+            for timer in spec.timers { cancelTimer(timer.name, of: h) }
+            for room in clients[h]!.rooms { leave(h, room) }
+            if let userID = clients[h]!.userID {
+                users[userID]?.remove(h)
+                if users[userID]?.isEmpty == true { users[userID] = nil }
+            }
+            clients[h]!.authData = nil
+            released = true
+        }
+    }
+
+    /// A timer's duration: the default it names (read from the scenario's settings) times `times`.
+    func duration(_ timer: String) -> Int64 {
+        guard let spec = spec.timers.first(where: { $0.name == timer }) else { return -1 }
+        let base: Int64 = switch spec.after {
+        case "auth_timeout": settings.authTimeout
+        case "heartbeat_interval": settings.heartbeatInterval
+        case "heartbeat_timeout": settings.heartbeatTimeout
+        case "idle_timeout": settings.idleTimeout
+        default: -1_000_000  // a default the model does not know: shows up as a wrong deadline
+        }
+        return base * Int64(spec.times)
+    }
+
+    mutating func cancelTimer(_ name: String, of h: UInt64) {
+        guard let generation = clients[h]?.timers.removeValue(forKey: name) else { return }
+        out.append(TraceLine(h, "cancel \(name)#\(h)@\(generation)"))
+    }
+
+    mutating func armSweep(now: Now) {
+        guard !isShutDown else { return }
+        lastGeneration += 1
+        sweepGeneration = lastGeneration
+        out.append(TraceLine(nil, "arm heartbeat_sweep@\(lastGeneration) deadline \(now.monotonic + settings.heartbeatInterval)"))
+    }
+
+    mutating func newAttempt(_ h: UInt64) -> UInt64 {
+        lastAttempt += 1
+        clients[h]!.attempt = lastAttempt
+        return lastAttempt
+    }
+
+    mutating func call(_ hook: String, _ h: UInt64, _ context: Context) {
+        let client = clients[h]!
+        let who = "client \(client.id) user \(client.userID ?? "-")"
+        switch hook {
+        case "authenticate":
+            let data = context.message?.data ?? .object(JSONObject())
+            clients[h]!.authData = data
+            out.append(TraceLine(h, "call authenticate #\(h) attempt \(newAttempt(h)) data \(data.serialized())"))
+        case "handshake":
+            let data = client.authData ?? .object(JSONObject())
+            clients[h]!.authData = nil
+            out.append(TraceLine(h, "call handshake #\(h) attempt \(newAttempt(h)) \(who) data \(data.serialized())"))
+        case "validate_room":
+            let rooms = JSONValue.array(context.rooms.map(JSONValue.string)).serialized()
+            out.append(TraceLine(h, "call validate_room #\(h) attempt \(newAttempt(h)) \(who) rooms \(rooms)"))
+        case "message_handler":
+            guard let message = context.message else { return }
+            out.append(TraceLine(h, "call message_handler #\(h) \(who) event \(message.event) data \(TraceLine.json(message.data)) id \(TraceLine.json(message.id))"))
+        case "client_connected":
+            out.append(TraceLine(h, "call client_connected #\(h) \(who) metadata \(TraceLine.json(client.metadata))"))
+        case "client_disconnected":
+            out.append(TraceLine(h, "call client_disconnected #\(h) \(who)"))
+        default:
+            problems.append("the model does not know hook \(hook)")
+        }
+    }
+
+    // MARK: - Membership
+
+    /// PROTOCOL.md 5: index by user, join the own-id room and the default rooms.
+    mutating func admit(_ h: UInt64) {
+        clients[h]!.authData = nil
+        clients[h]!.admitted = true
+        if let userID = clients[h]!.userID { users[userID, default: []].insert(h) }
+        join(h, clients[h]!.id)
+        for room in settings.defaultRooms { join(h, room) }
+    }
+
+    mutating func join(_ h: UInt64, _ room: String) {
+        clients[h]!.rooms.insert(room)
+        rooms[room, default: []].insert(h)
+    }
+
+    mutating func leave(_ h: UInt64, _ room: String) {
+        guard clients[h]!.rooms.remove(room) != nil else { return }
+        rooms[room]?.remove(h)
+        if rooms[room]?.isEmpty == true { rooms[room] = nil }
+    }
+}
