@@ -25,6 +25,8 @@ extension Kernel {
         case .broadcast(let event, let data, let exclude):
             fanOut(audience, event: event, data: data, exclude: exclude, into: &out)
         case .send(let destination, let topic, let data):
+            // PROTOCOL.md 7: without a topic or without data (absent, not `null`) it does nothing.
+            guard !topic.isEmpty, let data else { return }
             let envelope: BusEnvelope
             if let destination {
                 if byID[destination] != nil {

@@ -17,11 +17,10 @@ import Testing
         // the behaviour it names.
         Regression("a bus broadcast's exclude list applies to encrypted clients too", seed: 58, keep: [99, 100, 110, 122, 134]),
         Regression("heartbeat_overdue holds only past heartbeatTimeout, not at it", seed: 125, keep: [2, 5, 6, 96, 100, 122, 126]),
-        // Real kernel bugs, still open: the model runs without the deviation, the failure is expected.
-        Regression("send with an empty topic does nothing (kernel publishes it)", seed: 4, keep: [31],
-                   knownBug: .sendWithoutTopicOrData),
-        Regression("send without data does nothing (kernel publishes it)", seed: 28, keep: [44, 68],
-                   knownBug: .sendWithoutTopicOrData),
+        // Real kernel bugs the oracle found, fixed: `send` with an empty topic or without data
+        // delivered and published (PROTOCOL.md 7: it does nothing).
+        Regression("send with an empty topic does nothing", seed: 4, keep: [31]),
+        Regression("send without data does nothing", seed: 28, keep: [44, 68]),
     ]
 
     @Test func theSpecIsTheOneTheKernelWasGeneratedFrom() {
@@ -48,6 +47,9 @@ import Testing
             case "require_encryption": .bool(settings.requireEncryption)
             case "encrypted_batch_limit": .int(Int64(settings.encryptedBatchLimit))
             case "max_messages_before_auth": .int(Int64(settings.maxMessagesBeforeAuth))
+            case "upgrade_timeout": .int(settings.upgradeTimeout)
+            case "shutdown_grace": .int(settings.shutdownGrace)
+            case "shutdown_batch_size": .int(Int64(settings.shutdownBatchSize))
             default: nil
             }
             #expect(actual == entry.value, "default \(entry.name) (spec/protocol.yaml:\(entry.line))")

@@ -167,9 +167,11 @@ import Testing
     @Test func sendPublishesAndDeliversByDestination() {
         var m = Machine()
         _ = m.connect(1, user: nil)
-        let toRoom = m.feed(.deliver(.send(destination: "elsewhere", topic: "t", data: nil)))
+        #expect(m.feed(.deliver(.send(destination: "elsewhere", topic: "t", data: nil))) == [], "no data: nothing")
+        #expect(m.feed(.deliver(.send(destination: "c1", topic: "", data: 1))) == [], "no topic: nothing")
+        let toRoom = m.feed(.deliver(.send(destination: "elsewhere", topic: "t", data: .null)))
         #expect(toRoom == [.publish(channel: "ws:room:elsewhere",
-                                    message: Array(#"{"serverId":"me","type":"room","target":"elsewhere","event":"t"}"#.utf8))])
+                                    message: Array(#"{"serverId":"me","type":"room","target":"elsewhere","event":"t","data":null}"#.utf8))])
         let toClient = m.feed(.deliver(.send(destination: "c1", topic: "t", data: 2)))
         #expect(Self.sent(toClient) == [#"1 {"event":"t","data":2}"#])
         #expect(toClient.last == .publish(channel: "ws:client:c1",

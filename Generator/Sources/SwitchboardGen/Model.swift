@@ -323,6 +323,8 @@ public struct EffectKind: RawRepresentable, Hashable, Sendable, ExpressibleByStr
     public static let armTimer: EffectKind = "arm_timer"
     public static let cancelTimer: EffectKind = "cancel_timer"
     public static let call: EffectKind = "call"
+    public static let recordIdentity: EffectKind = "record_identity"
+    public static let markEncrypted: EffectKind = "mark_encrypted"
     public static let sendConnected: EffectKind = "send_connected"
     public static let admit: EffectKind = "admit"
     public static let joinValidatedRooms: EffectKind = "join_validated_rooms"

@@ -150,7 +150,7 @@ struct Harness {
             let h = someClient()
             let old = retired.filter { TraceLine.owner($0) == h?.rawValue }
             if !old.isEmpty && rng.chance(60) { return .timerFired(rng.pick(old)) }
-            guard let h else { return .timerFired(rng.chance(50) && !retired.isEmpty ? rng.pick(retired) : TimerID(.heartbeatSweep, generation: 999_999)) }
+            guard let h else { return .timerFired(rng.chance(50) && !retired.isEmpty ? rng.pick(retired) : TimerID(.server(.heartbeatSweep), generation: 999_999)) }
             return .timerFired(TimerID(.client(h, rng.pick(TimerKind.allCases)), generation: 999_999))
         case .advance:
             let step = rng.pick([1, 10, 100, 1_000, 5_000, 40_000, 100_000] as [Int64])

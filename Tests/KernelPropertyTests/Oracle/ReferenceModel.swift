@@ -21,8 +21,8 @@ struct ReferenceModel {
         let rawValue: Int
         /// `send(destination?, topic, data)` with an empty topic or absent data still delivers
         /// and publishes (PROTOCOL.md 7 says it does nothing).
-        static let sendWithoutTopicOrData = Deviation(rawValue: 1)
-        static let known: Deviation = [.sendWithoutTopicOrData]
+        /// None is open: `send` without a topic or data was one (fixed in the kernel's routing).
+        static let known: Deviation = []
     }
 
     struct Client {
@@ -136,7 +136,7 @@ struct ReferenceModel {
                 step(handle.rawValue, "authenticate_rejected", context, now: now)
             case .threw(let text):
                 out.append(.log("warning", handle.rawValue, "authenticateFn threw: \(text)"))
-                step(handle.rawValue, "authenticate_threw", context, now: now)
+                if let thrown = spec.hooks.first(where: { $0.name == "authenticate" })?.onThrow?.name { step(handle.rawValue, thrown, context, now: now) }
             }
         case .handshakeReturned(let handle, let attempt, let outcome):
             guard clients[handle.rawValue] != nil else { return }
@@ -149,7 +149,7 @@ struct ReferenceModel {
                 step(handle.rawValue, "handshake_rejected", context, now: now)
             case .threw(let text):
                 out.append(.log("warning", handle.rawValue, "handshakeFn threw: \(text)"))
-                step(handle.rawValue, "handshake_threw", context, now: now)
+                if let thrown = spec.hooks.first(where: { $0.name == "handshake" })?.onThrow?.name { step(handle.rawValue, thrown, context, now: now) }
             }
         case .validateRoomReturned(let handle, let attempt, let outcome):
             guard clients[handle.rawValue] != nil else { return }
@@ -160,18 +160,19 @@ struct ReferenceModel {
                 step(handle.rawValue, "validate_room_ok", context, now: now)
             case .threw(let text):
                 out.append(.log("warning", handle.rawValue, "validateRoomFn threw: \(text)"))
-                step(handle.rawValue, "validate_room_threw", context, now: now)
+                if let thrown = spec.hooks.first(where: { $0.name == "validate_room" })?.onThrow?.name { step(handle.rawValue, thrown, context, now: now) }
             }
         case .timerFired(let timer):
             switch timer.owner {
-            case .heartbeatSweep:
-                guard timer.generation == sweepGeneration, !isShutDown else { return }
+            case .server(let kind):
+                guard timer.generation == sweepGeneration, !isShutDown,
+                      let fires = spec.timers.first(where: { $0.name == kind.specName && $0.scope == .server })?.fires else { return }
                 armSweep(now: now)
-                for h in clients.keys.sorted() { step(h, "heartbeat_sweep", Context(), now: now) }
+                for h in clients.keys.sorted() { step(h, fires, Context(), now: now) }
             case .client(let handle, let kind):
-                // The spec's convention: timer `x` fires as input `x_timer_fired`.
-                step(handle.rawValue, "\(kind.specName)_timer_fired",
-                     Context(timer: (kind.specName, timer.generation)), now: now)
+                // The input the spec says the timer fires.
+                guard let fires = spec.timers.first(where: { $0.name == kind.specName })?.fires else { return }
+                step(handle.rawValue, fires, Context(timer: (kind.specName, timer.generation)), now: now)
             }
         case .shutdown:
             guard !isShutDown else { return }
@@ -190,10 +191,12 @@ struct ReferenceModel {
 
     /// PROTOCOL.md 4: the pre-auth message limit, then the envelope selects the input.
     mutating func message(_ h: UInt64, _ bytes: [UInt8], now: Now) {
-        if settings.maxMessagesBeforeAuth > 0, clients[h]?.state != "authenticated" {
+        for limit in spec.limits {
+            let maximum = setting(limit.max) as? Int ?? 0
+            guard maximum > 0, let state = clients[h]?.state, limit.countsIn.contains(where: { $0.name == state }) else { continue }
             clients[h]!.messagesBeforeAuth += 1
-            if clients[h]!.messagesBeforeAuth > settings.maxMessagesBeforeAuth {
-                step(h, "message_limit_exceeded", Context(), now: now)
+            if clients[h]!.messagesBeforeAuth > maximum {
+                step(h, limit.raises, Context(), now: now)
                 return
             }
         }

@@ -1,3 +1,4 @@
+import SwitchboardGen
 import SwitchboardJSON
 import SwitchboardKernel
 
@@ -15,9 +16,13 @@ extension ReferenceModel {
         }
     }
 
-    /// A delivery to one client: only an authenticated client receives anything but replies.
+    /// A delivery to one client: only where the spec's delivery row for the client's state
+    /// `deliver`s (read from the rows, not from the generated table).
     mutating func offer(to h: UInt64, event: String, data: JSONValue?) {
-        guard clients[h]?.state == "authenticated" else { return }
+        guard let state = clients[h]?.state else { return }
+        let rows = deliveryRows(in: state)
+        for row in rows { rowsRun.insert(Self.key(row)) }
+        guard rows.contains(where: { $0.effects.contains { $0.kind.rawValue == "deliver" } }) else { return }
         send(to: h, event: event, data: data)
     }
 
@@ -26,6 +31,12 @@ extension ReferenceModel {
         for h in recipients.sorted() where !exclude.contains(clients[h]?.id ?? "") {
             offer(to: h, event: event, data: data)
         }
+    }
+
+    /// The rows of the spec's delivery input in this state.
+    func deliveryRows(in state: String) -> [TableRow] {
+        guard let input = spec.inputs.first(where: { $0.group == .delivery })?.name else { return [] }
+        return cells["\(state) \(input)"] ?? []
     }
 
     func handle(ofID id: String) -> UInt64? { clients.values.first { $0.id == id }?.handle }
@@ -43,7 +54,7 @@ extension ReferenceModel {
             offer(to: audience, event: event, data: data, exclude: exclude)
         case .send(let destination, let topic, let data):
             // PROTOCOL.md 7: without a topic or without data (absent, not null) nothing happens.
-            if topic.isEmpty || data == nil, !deviations.contains(.sendWithoutTopicOrData) { return }
+            if topic.isEmpty || data == nil { return }
             // A destination naming a local client (in any state) is a client id, else a room.
             if let destination, let h = handle(ofID: destination) {
                 offer(to: h, event: topic, data: data)

@@ -8,7 +8,7 @@ extension ReferenceModel {
     /// Finds the one row of (state, input) whose `when` holds and performs its effects.
     mutating func step(_ h: UInt64, _ input: String, _ context: Context, now: Now) {
         guard let client = clients[h] else { return }
-        let holding = guards(client, context, now: now)
+        let holding = guards(client, input, context, now: now)
         let candidates = cells["\(client.state) \(input)"] ?? []
         let matching = candidates.filter { row in row.when.allSatisfy { holding[$0.name] == !$0.negated } }
         guard matching.count == 1, let row = matching.first else {
@@ -33,25 +33,45 @@ extension ReferenceModel {
 
     static func key(_ row: TableRow) -> String { "\(row.state) × \(row.input) \(row.whenText)" }
 
-    /// Every guard the spec declares, computed from the model's own records.
-    func guards(_ client: Client, _ context: Context, now: Now) -> [String: Bool] {
+    /// Every guard the spec declares, computed from the model's own records. A `setting:` guard
+    /// reads the option of that name, a `configured:` one the hook flags; `holds_for` limits a
+    /// guard to some inputs (false for all others).
+    func guards(_ client: Client, _ input: String, _ context: Context, now: Now) -> [String: Bool] {
         var holding: [String: Bool] = [:]
+        let group = spec.inputs.first { $0.name == input }?.group.rawValue
         for declared in spec.guards {
-            switch declared.name {
-            case "attempt_current": holding[declared.name] = context.attempt != nil && context.attempt == client.attempt
-            case "timer_current":
-                holding[declared.name] = context.timer.map { client.timers[$0.name] == $0.generation } ?? false
-            case "require_encryption": holding[declared.name] = settings.requireEncryption
-            case "handshake_configured": holding[declared.name] = settings.handshakeConfigured
-            case "validate_room_configured": holding[declared.name] = settings.validateRoomConfigured
-            case "message_handler_configured": holding[declared.name] = settings.messageHandlerConfigured
-            case "has_rooms": holding[declared.name] = !context.rooms.isEmpty
-            case "heartbeat_overdue": holding[declared.name] = now.monotonic - client.lastActivity > settings.heartbeatTimeout
-            case "close_on_backpressure": holding[declared.name] = settings.closeOnBackpressure
-            default: break  // unknown to the model: no row can match, and `step` reports it
+            if !declared.holdsFor.isEmpty, !declared.holdsFor.contains(where: { $0.name == input || $0.name == group }) {
+                holding[declared.name] = false
+                continue
+            }
+            switch declared.source {
+            case .setting(let name): holding[declared.name] = setting(name) as? Bool ?? false
+            case .configured(let hook):
+                switch hook {
+                case "handshake": holding[declared.name] = settings.handshakeConfigured
+                case "validate_room": holding[declared.name] = settings.validateRoomConfigured
+                case "message_handler": holding[declared.name] = settings.messageHandlerConfigured
+                default: holding[declared.name] = true
+                }
+            case .computed:
+                switch declared.name {
+                case "attempt_current": holding[declared.name] = context.attempt != nil && context.attempt == client.attempt
+                case "timer_current":
+                    holding[declared.name] = context.timer.map { client.timers[$0.name] == $0.generation } ?? false
+                case "has_rooms": holding[declared.name] = !context.rooms.isEmpty
+                case "heartbeat_overdue": holding[declared.name] = now.monotonic - client.lastActivity > settings.heartbeatTimeout
+                default: break  // unknown to the model: no row can match, and `step` reports it
+                }
             }
         }
         return holding
+    }
+
+    /// The option a spec default names, read from the scenario's settings by its Swift name.
+    func setting(_ name: String) -> Any? {
+        let words = name.split(separator: "_")
+        let swiftName = (words.first.map(String.init) ?? "") + words.dropFirst().map { $0.prefix(1).uppercased() + $0.dropFirst() }.joined()
+        return Mirror(reflecting: settings).children.first { $0.label == swiftName }?.value
     }
 
     mutating func perform(_ effect: SwitchboardGen.Effect, _ h: UInt64, _ context: Context, now: Now,
@@ -101,8 +121,10 @@ extension ReferenceModel {
             for room in context.rooms { join(h, room) }
         case .leaveRooms:
             for room in context.rooms { leave(h, room) }
+        case .deliver:
+            break  // read by `offer`: whether the client's state delivers
         case .release:
-            for timer in spec.timers { cancelTimer(timer.name, of: h) }
+            for timer in spec.timers where timer.scope == .client { cancelTimer(timer.name, of: h) }
             for room in clients[h]!.rooms { leave(h, room) }
             if let userID = clients[h]!.userID {
                 users[userID]?.remove(h)
@@ -110,19 +132,15 @@ extension ReferenceModel {
             }
             clients[h]!.authData = nil
             released = true
+        default:
+            problems.append("the model does not know effect '\(effect.kind)'")
         }
     }
 
     /// A timer's duration: the default it names (read from the scenario's settings) times `times`.
     func duration(_ timer: String) -> Int64 {
         guard let spec = spec.timers.first(where: { $0.name == timer }) else { return -1 }
-        let base: Int64 = switch spec.after {
-        case "auth_timeout": settings.authTimeout
-        case "heartbeat_interval": settings.heartbeatInterval
-        case "heartbeat_timeout": settings.heartbeatTimeout
-        case "idle_timeout": settings.idleTimeout
-        default: -1_000_000  // a default the model does not know: shows up as a wrong deadline
-        }
+        let base = setting(spec.after) as? Int64 ?? -1_000_000  // unknown: shows up as a wrong deadline
         return base * Int64(spec.times)
     }
 
