@@ -37,17 +37,23 @@ let package = Package(
         .target(name: "SwitchboardCodec", dependencies: ["COpenSSL", "CZlib"]),
         .target(name: "SwitchboardBus", dependencies: ["SwitchboardJSON", "CHiredis"]),
 
+        // What every driver builds on (shared output bytes, a timer heap); no IO of its own.
+        .target(name: "SwitchboardDriverSupport"),
+
         // IO: the POSIX driver (epoll, sockets, timers, writev).
-        .target(name: "SwitchboardPOSIX", dependencies: ["COpenSSL"]),
+        .target(name: "SwitchboardPOSIX", dependencies: ["SwitchboardDriverSupport", "COpenSSL"]),
 
         // Public API: Server, Options, Hooks, Driver protocol, Emitter.
         .target(name: "Switchboard", dependencies: [
             "SwitchboardKernel", "SwitchboardJSON", "SwitchboardCodec", "SwitchboardCrypto",
-            "SwitchboardBus", "SwitchboardPOSIX", .product(name: "Logging", package: "swift-log"),
+            "SwitchboardBus", "SwitchboardDriverSupport", "SwitchboardPOSIX",
+            .product(name: "Logging", package: "swift-log"),
         ]),
 
         // A deterministic simulation driver: virtual clock, sockets, bus and hooks from one seed.
-        .target(name: "SwitchboardSim", dependencies: ["Switchboard", "SwitchboardCodec", "SwitchboardBus"]),
+        .target(name: "SwitchboardSim", dependencies: [
+            "Switchboard", "SwitchboardCodec", "SwitchboardBus", "SwitchboardDriverSupport",
+        ]),
         // `switchboard serve`: config file, JWT/token auth, room policy, demo page, metrics.
         .target(name: "SwitchboardServe", dependencies: [
             "Switchboard", "SwitchboardGen", "SwitchboardCrypto", "SwitchboardBus", "COpenSSL", "CYAML",
@@ -70,7 +76,7 @@ let package = Package(
         .testTarget(name: "CodecTests", dependencies: ["SwitchboardCodec"]),
         .testTarget(name: "CryptoTests", dependencies: ["SwitchboardCrypto"]),
         .testTarget(name: "BusTests", dependencies: ["SwitchboardBus"]),
-        .testTarget(name: "POSIXTests", dependencies: ["SwitchboardPOSIX"]),
+        .testTarget(name: "POSIXTests", dependencies: ["SwitchboardPOSIX", "SwitchboardDriverSupport"]),
         .testTarget(name: "EndToEndTests", dependencies: ["Switchboard", "SwitchboardCrypto"]),
         .testTarget(name: "SimTests", dependencies: ["SwitchboardSim", "Switchboard"]),
         .testTarget(name: "ServeTests", dependencies: ["SwitchboardServe", "Switchboard", "SwitchboardCrypto", "SwitchboardBus"]),

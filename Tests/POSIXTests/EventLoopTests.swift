@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import SwitchboardDriverSupport
 import SwitchboardPOSIX
 import Testing
 

@@ -7,17 +7,17 @@ let failureTimeout: TimeInterval = 30
 
 /// What the recording handler has seen. Guarded by `Recorder`'s condition variable.
 struct Events {
-    var accepted: [(id: ConnectionID, peer: PeerAddress)] = []
-    var received: [ConnectionID: [UInt8]] = [:]
-    var closed: [(id: ConnectionID, reason: CloseReason)] = []
-    var drained: [ConnectionID] = []
+    var accepted: [(id: SocketID, peer: PeerAddress)] = []
+    var received: [SocketID: [UInt8]] = [:]
+    var closed: [(id: SocketID, reason: CloseReason)] = []
+    var drained: [SocketID] = []
     var fired: [(token: UInt64, at: Instant)] = []
     var signals: [Int32] = []
     var reentered = false
     var notOnLoopThread = false
 
-    func closes(of id: ConnectionID) -> [CloseReason] { closed.filter { $0.id == id }.map(\.reason) }
-    func acceptedID(peerPort: Int) -> ConnectionID? { accepted.first { $0.peer.port == peerPort }?.id }
+    func closes(of id: SocketID) -> [CloseReason] { closed.filter { $0.id == id }.map(\.reason) }
+    func acceptedID(peerPort: Int) -> SocketID? { accepted.first { $0.peer.port == peerPort }?.id }
 }
 
 /// A handler that records every callback (checking it is neither re-entered nor off the
@@ -57,7 +57,7 @@ final class Recorder: EventLoopHandler, @unchecked Sendable {
         return true
     }
 
-    func waitForAccept(peerPort: Int) -> ConnectionID? {
+    func waitForAccept(peerPort: Int) -> SocketID? {
         wait { $0.acceptedID(peerPort: peerPort) != nil }
         return with { $0.acceptedID(peerPort: peerPort) }
     }
@@ -76,12 +76,12 @@ final class Recorder: EventLoopHandler, @unchecked Sendable {
 
     private func leave() { depth -= 1 }
 
-    func connectionAccepted(_ id: ConnectionID, peer: PeerAddress, listener: ListenerID) {
+    func connectionAccepted(_ id: SocketID, peer: PeerAddress, listener: ListenerID) {
         enter(); defer { leave() }
         with { $0.accepted.append((id, peer)) }
     }
 
-    func bytesReceived(_ id: ConnectionID, _ bytes: UnsafeRawBufferPointer) {
+    func bytesReceived(_ id: SocketID, _ bytes: UnsafeRawBufferPointer) {
         enter(); defer { leave() }
         if onInput == .echoOnly {
             loop.write(id, copying: bytes)
@@ -97,12 +97,12 @@ final class Recorder: EventLoopHandler, @unchecked Sendable {
         }
     }
 
-    func connectionDrained(_ id: ConnectionID) {
+    func connectionDrained(_ id: SocketID) {
         enter(); defer { leave() }
         with { $0.drained.append(id) }
     }
 
-    func connectionClosed(_ id: ConnectionID, reason: CloseReason) {
+    func connectionClosed(_ id: SocketID, reason: CloseReason) {
         enter(); defer { leave() }
         with { $0.closed.append((id, reason)) }
     }

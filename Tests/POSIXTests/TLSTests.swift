@@ -1,6 +1,7 @@
 import COpenSSL
 import Foundation
 import Glibc
+import SwitchboardDriverSupport
 import SwitchboardPOSIX
 import Testing
 
