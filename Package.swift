@@ -26,7 +26,7 @@ let package = Package(
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
 
         // Generator: spec/protocol.yaml -> Sources/SwitchboardKernel/Generated + docs/.
-        .target(name: "SwitchboardGen", dependencies: ["CYAML"], path: "Generator/Sources/SwitchboardGen"),
+        .target(name: "SwitchboardGen", dependencies: ["CYAML", "SwitchboardCrypto"], path: "Generator/Sources/SwitchboardGen"),
         .executableTarget(name: "switchboard-gen", dependencies: ["SwitchboardGen"],
                           path: "Generator/Sources/switchboard-gen"),
 
@@ -34,7 +34,7 @@ let package = Package(
         .target(name: "SwitchboardJSON"),
         .target(name: "SwitchboardKernel", dependencies: ["SwitchboardJSON"]),
         .target(name: "SwitchboardCrypto", dependencies: ["COpenSSL"]),
-        .target(name: "SwitchboardCodec", dependencies: ["COpenSSL", "CZlib"]),
+        .target(name: "SwitchboardCodec", dependencies: ["SwitchboardCrypto", "CZlib"]),
         .target(name: "SwitchboardBus", dependencies: ["SwitchboardJSON", "CHiredis"]),
 
         // What every driver builds on (shared output bytes, a timer heap); no IO of its own.
@@ -52,7 +52,7 @@ let package = Package(
 
         // A deterministic simulation driver: virtual clock, sockets, bus and hooks from one seed.
         .target(name: "SwitchboardSim", dependencies: [
-            "Switchboard", "SwitchboardCodec", "SwitchboardBus", "SwitchboardDriverSupport",
+            "Switchboard", "SwitchboardCodec", "SwitchboardCrypto", "SwitchboardBus", "SwitchboardDriverSupport",
         ]),
         // `switchboard serve`: config file, JWT/token auth, room policy, demo page, metrics.
         .target(name: "SwitchboardServe", dependencies: [
@@ -73,7 +73,7 @@ let package = Package(
             .product(name: "PropertyBased", package: "swift-property-based"),
         ]),
         .testTarget(name: "JSONTests", dependencies: ["SwitchboardJSON"]),
-        .testTarget(name: "CodecTests", dependencies: ["SwitchboardCodec"]),
+        .testTarget(name: "CodecTests", dependencies: ["SwitchboardCodec", "SwitchboardCrypto"]),
         .testTarget(name: "CryptoTests", dependencies: ["SwitchboardCrypto"]),
         .testTarget(name: "BusTests", dependencies: ["SwitchboardBus"]),
         .testTarget(name: "POSIXTests", dependencies: ["SwitchboardPOSIX", "SwitchboardDriverSupport"]),
