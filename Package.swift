@@ -1,8 +1,16 @@
 // swift-tools-version: 6.1
 //
 // Switchboard: a specification-driven real-time WebSocket gateway.
-// Imports only go downward:
-//   JSON, Crypto  <-  Kernel, Codec, Bus  <-  POSIX  <-  Switchboard  <-  executables
+// Imports only go downward (each arrow points at what a module imports; C libraries left out):
+//   SwitchboardJSON   SwitchboardCrypto   SwitchboardDriverSupport
+//   SwitchboardKernel -> JSON             SwitchboardCodec -> Crypto
+//   SwitchboardBus                        SwitchboardPOSIX -> DriverSupport
+//   SwitchboardGen -> Crypto              (the generator; also the YAML reader)
+//   Switchboard -> Kernel, JSON, Codec, Bus, POSIX, DriverSupport
+//   SwitchboardSim -> Switchboard, Codec, Crypto, Bus, DriverSupport
+//   SwitchboardServe -> Switchboard, Gen, Crypto, Bus
+//   executables -> Switchboard, Serve, Crypto (bench: Kernel, JSON, Codec, Crypto)
+// A custom driver needs only Switchboard (`Driver`, `SharedBytes`), never SwitchboardPOSIX.
 import PackageDescription
 
 let package = Package(
@@ -45,9 +53,8 @@ let package = Package(
 
         // Public API: Server, Options, Hooks, Driver protocol, Emitter.
         .target(name: "Switchboard", dependencies: [
-            "SwitchboardKernel", "SwitchboardJSON", "SwitchboardCodec", "SwitchboardCrypto",
-            "SwitchboardBus", "SwitchboardDriverSupport", "SwitchboardPOSIX",
-            .product(name: "Logging", package: "swift-log"),
+            "SwitchboardKernel", "SwitchboardJSON", "SwitchboardCodec", "SwitchboardBus",
+            "SwitchboardDriverSupport", "SwitchboardPOSIX", .product(name: "Logging", package: "swift-log"),
         ]),
 
         // A deterministic simulation driver: virtual clock, sockets, bus and hooks from one seed.
@@ -59,7 +66,7 @@ let package = Package(
             "Switchboard", "SwitchboardGen", "SwitchboardCrypto", "SwitchboardBus", "COpenSSL",
         ]),
 
-        .executableTarget(name: "switchboard", dependencies: ["Switchboard", "SwitchboardGen", "SwitchboardServe"]),
+        .executableTarget(name: "switchboard", dependencies: ["Switchboard", "SwitchboardServe"]),
         .executableTarget(name: "switchboard-fixture", dependencies: ["Switchboard", "SwitchboardCrypto"]),
         .executableTarget(name: "switchboard-bench", dependencies: [
             "SwitchboardKernel", "SwitchboardJSON", "SwitchboardCrypto", "SwitchboardCodec",
@@ -67,18 +74,18 @@ let package = Package(
 
         .testTarget(name: "GeneratorTests", dependencies: ["SwitchboardGen"],
                     resources: [.copy("Specs")]),
-        .testTarget(name: "KernelTableTests", dependencies: ["SwitchboardKernel"]),
+        .testTarget(name: "KernelTableTests", dependencies: ["SwitchboardKernel", "SwitchboardJSON"]),
         .testTarget(name: "KernelPropertyTests", dependencies: [
-            "SwitchboardKernel",
+            "SwitchboardKernel", "SwitchboardJSON",
             .product(name: "PropertyBased", package: "swift-property-based"),
         ]),
         .testTarget(name: "JSONTests", dependencies: ["SwitchboardJSON"]),
-        .testTarget(name: "CodecTests", dependencies: ["SwitchboardCodec", "SwitchboardCrypto"]),
+        .testTarget(name: "CodecTests", dependencies: ["SwitchboardCodec", "SwitchboardCrypto", "CZlib"]),
         .testTarget(name: "CryptoTests", dependencies: ["SwitchboardCrypto"]),
         .testTarget(name: "BusTests", dependencies: ["SwitchboardBus"]),
-        .testTarget(name: "POSIXTests", dependencies: ["SwitchboardPOSIX", "SwitchboardDriverSupport"]),
+        .testTarget(name: "POSIXTests", dependencies: ["SwitchboardPOSIX", "SwitchboardDriverSupport", "COpenSSL"]),
         .testTarget(name: "EndToEndTests", dependencies: ["Switchboard", "SwitchboardCrypto"]),
-        .testTarget(name: "SimTests", dependencies: ["SwitchboardSim", "Switchboard"]),
+        .testTarget(name: "SimTests", dependencies: ["SwitchboardSim", "Switchboard", "SwitchboardBus"]),
         .testTarget(name: "ServeTests", dependencies: ["SwitchboardServe", "Switchboard", "SwitchboardCrypto", "SwitchboardBus"]),
     ]
 )
