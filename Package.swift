@@ -72,6 +72,10 @@ let package = Package(
             "SwitchboardKernel", "SwitchboardJSON", "SwitchboardCrypto", "SwitchboardCodec",
         ]),
 
+        // What the test targets share: free loopback ports, redis-server, a WebSocket client,
+        // child processes, hex and a seeded generator. A regular target so tests can import it.
+        .target(name: "TestSupport", dependencies: ["SwitchboardJSON", "SwitchboardCrypto"], path: "Tests/TestSupport"),
+
         .testTarget(name: "GeneratorTests", dependencies: ["SwitchboardGen"],
                     resources: [.copy("Specs")]),
         .testTarget(name: "KernelTableTests", dependencies: ["SwitchboardKernel", "SwitchboardJSON"]),
@@ -80,12 +84,14 @@ let package = Package(
             .product(name: "PropertyBased", package: "swift-property-based"),
         ]),
         .testTarget(name: "JSONTests", dependencies: ["SwitchboardJSON"]),
-        .testTarget(name: "CodecTests", dependencies: ["SwitchboardCodec", "SwitchboardCrypto", "CZlib"]),
-        .testTarget(name: "CryptoTests", dependencies: ["SwitchboardCrypto"]),
-        .testTarget(name: "BusTests", dependencies: ["SwitchboardBus"]),
+        .testTarget(name: "CodecTests", dependencies: ["SwitchboardCodec", "SwitchboardCrypto", "CZlib", "TestSupport"]),
+        .testTarget(name: "CryptoTests", dependencies: ["SwitchboardCrypto", "TestSupport"]),
+        .testTarget(name: "BusTests", dependencies: ["SwitchboardBus", "TestSupport"]),
         .testTarget(name: "POSIXTests", dependencies: ["SwitchboardPOSIX", "SwitchboardDriverSupport", "COpenSSL"]),
-        .testTarget(name: "EndToEndTests", dependencies: ["Switchboard", "SwitchboardCrypto"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["Switchboard", "SwitchboardCrypto", "TestSupport"]),
         .testTarget(name: "SimTests", dependencies: ["SwitchboardSim", "Switchboard", "SwitchboardBus"]),
-        .testTarget(name: "ServeTests", dependencies: ["SwitchboardServe", "Switchboard", "SwitchboardCrypto", "SwitchboardBus"]),
+        .testTarget(name: "ServeTests", dependencies: [
+            "SwitchboardServe", "Switchboard", "SwitchboardCrypto", "SwitchboardBus", "TestSupport",
+        ]),
     ]
 )

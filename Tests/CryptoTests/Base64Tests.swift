@@ -1,5 +1,6 @@
 import Foundation
 import SwitchboardCrypto
+import TestSupport
 import Testing
 
 @Suite struct Base64Tests {

@@ -1,6 +1,7 @@
 import Foundation
 import Switchboard
 import SwitchboardCrypto
+import TestSupport
 import Testing
 @testable import SwitchboardServe
 

@@ -1,4 +1,5 @@
 @testable import Switchboard
+import TestSupport
 import Testing
 @testable import SwitchboardServe
 

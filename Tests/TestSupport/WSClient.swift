@@ -1,25 +1,15 @@
-// A small blocking RFC 6455 client over POSIX sockets, for end-to-end tests only.
+// A small blocking RFC 6455 client over POSIX sockets, for the tests that talk to a real
+// server (EndToEndTests, ServeTests).
 import Foundation
-import Switchboard
 import SwitchboardCrypto
+import SwitchboardJSON
 import Testing
 #if canImport(Glibc)
 import Glibc
 #endif
 
-/// A failure of the test harness or of the server, with the details needed to fix it.
-struct E2EError: Error, CustomStringConvertible {
-    let description: String
-    /// A wait ran out of time (as opposed to a broken connection or bad data).
-    let isTimeout: Bool
-    init(_ description: String, isTimeout: Bool = false) {
-        self.description = description
-        self.isTimeout = isTimeout
-    }
-}
-
 /// One whole message or control frame from the server.
-enum Frame: Equatable, CustomStringConvertible {
+public enum Frame: Equatable, CustomStringConvertible {
     case text(String)
     case binary([UInt8])
     /// `code` is nil for a close frame without a body.
@@ -28,14 +18,14 @@ enum Frame: Equatable, CustomStringConvertible {
     case pong([UInt8])
 
     /// A text or binary message.
-    var isData: Bool {
+    public var isData: Bool {
         switch self {
         case .text, .binary: true
         default: false
         }
     }
 
-    var description: String {
+    public var description: String {
         switch self {
         case .text(let text): "text(\(text.count > 300 ? String(text.prefix(300)) + "..." : text))"
         case .binary(let bytes): "binary(\(bytes.count) bytes)"
@@ -47,38 +37,44 @@ enum Frame: Equatable, CustomStringConvertible {
 }
 
 /// A server message `{"event", "data"}`.
-struct Message: CustomStringConvertible {
-    let event: String
-    let data: JSONValue?
-    let raw: String
-    var description: String { raw }
+public struct Message: CustomStringConvertible {
+    public let event: String
+    public let data: JSONValue?
+    public let raw: String
+    public var description: String { raw }
+
+    public init(event: String, data: JSONValue?, raw: String) {
+        self.event = event
+        self.data = data
+        self.raw = raw
+    }
 }
 
 /// An HTTP response read to its end.
-struct HTTPReply: CustomStringConvertible {
-    let status: Int
+public struct HTTPReply: CustomStringConvertible {
+    public let status: Int
     /// Header names lower-cased.
-    let headers: [String: String]
-    let body: String
-    let raw: String
-    var description: String { raw }
+    public let headers: [String: String]
+    public let body: String
+    public let raw: String
+    public var description: String { raw }
 }
 
 /// Seconds from now, as a deadline.
-func deadline(after seconds: Double) -> ContinuousClock.Instant {
+public func deadline(after seconds: Double) -> ContinuousClock.Instant {
     .now + .milliseconds(Int(seconds * 1000))
 }
 
 /// A blocking TCP connection to 127.0.0.1 with deadline-bound reads.
-final class TCPConnection {
-    let fd: Int32
-    private(set) var isOpen = true
+public final class TCPConnection {
+    public let fd: Int32
+    public private(set) var isOpen = true
 
     /// - Parameter receiveBuffer: SO_RCVBUF set before connecting (a small window makes a
     ///   non-reading client fill the server's buffers quickly).
-    init(port: UInt16, receiveBuffer: Int32? = nil) throws {
+    public init(port: UInt16, receiveBuffer: Int32? = nil) throws {
         fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw E2EError("socket(): \(String(cString: strerror(errno)))") }
+        guard fd >= 0 else { throw TestFailure("socket(): \(String(cString: strerror(errno)))") }
         if var size = receiveBuffer {
             setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size))
         }
@@ -98,20 +94,20 @@ final class TCPConnection {
         guard result == 0 else {
             let message = String(cString: strerror(errno))
             Glibc.close(fd)
-            throw E2EError("connect(127.0.0.1:\(port)): \(message)")
+            throw TestFailure("connect(127.0.0.1:\(port)): \(message)")
         }
     }
 
     deinit { close() }
 
-    func close() {
+    public func close() {
         guard isOpen else { return }
         isOpen = false
         Glibc.close(fd)
     }
 
     /// Writes every byte (blocking, 5 s send timeout).
-    func write(_ bytes: [UInt8]) throws {
+    public func write(_ bytes: [UInt8]) throws {
         var offset = 0
         while offset < bytes.count {
             let written = bytes.withUnsafeBytes { buffer in
@@ -119,7 +115,7 @@ final class TCPConnection {
             }
             if written < 0 {
                 if errno == EINTR { continue }
-                throw E2EError("send(): \(String(cString: strerror(errno))) after \(offset) of \(bytes.count) bytes")
+                throw TestFailure("send(): \(String(cString: strerror(errno))) after \(offset) of \(bytes.count) bytes")
             }
             offset += written
         }
@@ -127,7 +123,7 @@ final class TCPConnection {
 
     /// Appends what arrives before `deadline` to `buffer`; returns the count, 0 at end of stream.
     /// - Throws: on timeout or a socket error.
-    func read(into buffer: inout [UInt8], deadline: ContinuousClock.Instant, what: String) throws -> Int {
+    public func read(into buffer: inout [UInt8], deadline: ContinuousClock.Instant, what: String) throws -> Int {
         while true {
             let remaining = deadline - .now
             let milliseconds = max(0, Int32(remaining.components.seconds * 1000
@@ -136,15 +132,15 @@ final class TCPConnection {
             let ready = poll(&poller, 1, milliseconds)
             if ready < 0 {
                 if errno == EINTR { continue }
-                throw E2EError("poll(): \(String(cString: strerror(errno)))")
+                throw TestFailure("poll(): \(String(cString: strerror(errno)))")
             }
-            if ready == 0 { throw E2EError("timed out waiting for \(what)", isTimeout: true) }
+            if ready == 0 { throw TestFailure("timed out waiting for \(what)", isTimeout: true) }
             var chunk = [UInt8](repeating: 0, count: 65536)
             let count = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
             if count < 0 {
                 if errno == EINTR || errno == EAGAIN { continue }
                 if errno == ECONNRESET { return 0 }
-                throw E2EError("recv(): \(String(cString: strerror(errno)))")
+                throw TestFailure("recv(): \(String(cString: strerror(errno)))")
             }
             buffer.append(contentsOf: chunk[0..<count])
             return count
@@ -152,13 +148,13 @@ final class TCPConnection {
     }
 
     /// Whether nothing (no byte, no end of stream) arrives for `seconds`; paces slow writers.
-    func staysSilent(for seconds: Double) -> Bool {
+    public func staysSilent(for seconds: Double) -> Bool {
         var poller = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
         return poll(&poller, 1, Int32(seconds * 1000)) == 0
     }
 
     /// Whether the peer closed (end of stream or reset) before `deadline`; bytes read meanwhile are discarded.
-    func waitForEndOfStream(deadline: ContinuousClock.Instant) -> Bool {
+    public func waitForEndOfStream(deadline: ContinuousClock.Instant) -> Bool {
         var scratch: [UInt8] = []
         while true {
             scratch.removeAll(keepingCapacity: true)
@@ -169,11 +165,11 @@ final class TCPConnection {
 }
 
 /// Sends raw HTTP bytes and reads the response (to Content-Length or end of stream).
-func rawHTTP(port: UInt16, request: String, timeout: Double = 2) throws -> HTTPReply {
+public func rawHTTP(port: UInt16, request: String, timeout: Double = 2) throws -> HTTPReply {
     try rawHTTP(port: port, bytes: Array(request.utf8), timeout: timeout)
 }
 
-func rawHTTP(port: UInt16, bytes: [UInt8], timeout: Double = 2) throws -> HTTPReply {
+public func rawHTTP(port: UInt16, bytes: [UInt8], timeout: Double = 2) throws -> HTTPReply {
     let connection = try TCPConnection(port: port)
     try connection.write(bytes)
     var buffer: [UInt8] = []
@@ -184,7 +180,7 @@ func rawHTTP(port: UInt16, bytes: [UInt8], timeout: Double = 2) throws -> HTTPRe
         let count = try connection.read(into: &buffer, deadline: end, what: "an HTTP response (got so far: \(soFar))")
         if count == 0 {
             if let reply = parseHTTPReply(buffer, complete: true) { return reply }
-            throw E2EError("connection closed before a complete HTTP response; got: \(String(decoding: buffer, as: UTF8.self))")
+            throw TestFailure("connection closed before a complete HTTP response; got: \(String(decoding: buffer, as: UTF8.self))")
         }
     }
 }
@@ -223,37 +219,41 @@ private func parseHTTPReply(_ bytes: [UInt8], complete: Bool) -> HTTPReply? {
 }
 
 /// The base64 of 16 random bytes, as a `Sec-WebSocket-Key`.
-func randomWebSocketKey() -> String {
+public func randomWebSocketKey() -> String {
     var generator = SystemRandomNumberGenerator()
     return Data((0..<16).map { _ in UInt8.random(in: 0...255, using: &generator) }).base64EncodedString()
 }
 
 /// The upgrade request `WSClient` sends.
-func upgradeRequest(port: UInt16, path: String = "/ws", key: String) -> String {
+public func upgradeRequest(port: UInt16, path: String = "/ws", key: String) -> String {
     "GET \(path) HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
         + "Sec-WebSocket-Key: \(key)\r\nSec-WebSocket-Version: 13\r\n\r\n"
 }
 
 /// A WebSocket client: handshake on init, masked frames out, whole messages in, pings answered.
-final class WSClient {
-    let connection: TCPConnection
-    let port: UInt16
+public final class WSClient {
+    public let connection: TCPConnection
+    public let port: UInt16
     /// Received bytes not yet parsed, from `readIndex` on.
     private var buffer: [UInt8] = []
     private var readIndex = 0
     private var fragments: [UInt8] = []
     private var fragmentOpcode: UInt8?
     /// A close frame arrived.
-    private(set) var closeReceived = false
+    public private(set) var closeReceived = false
+    /// The server ended the TCP connection (seen by `receive`).
+    public private(set) var endOfStream = false
+    /// The code of the close frame that arrived (nil before one arrives, or for one without a body).
+    public private(set) var closeCode: UInt16?
     private var closeSent = false
     /// Pings are answered with a pong and not returned by `receive`.
-    var answersPings = true
+    public var answersPings = true
     private var nonce = 0
 
-    static let acceptGUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+    public static let acceptGUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
     /// Connects and performs the opening handshake; checks 101 and `Sec-WebSocket-Accept`.
-    init(port: UInt16, path: String = "/ws", receiveBuffer: Int32? = nil, timeout: Double = 2) throws {
+    public init(port: UInt16, path: String = "/ws", receiveBuffer: Int32? = nil, timeout: Double = 2) throws {
         self.port = port
         connection = try TCPConnection(port: port, receiveBuffer: receiveBuffer)
         let key = randomWebSocketKey()
@@ -262,7 +262,7 @@ final class WSClient {
     }
 
     /// A client over an already connected socket whose upgrade request (with `key`) was sent.
-    init(connection: TCPConnection, port: UInt16, key: String, timeout: Double = 2) throws {
+    public init(connection: TCPConnection, port: UInt16, key: String, timeout: Double = 2) throws {
         self.port = port
         self.connection = connection
         try finishHandshake(key: key, timeout: timeout)
@@ -273,10 +273,10 @@ final class WSClient {
         while true {
             if let head = parseHTTPHead(buffer) {
                 let raw = String(decoding: buffer[0..<head.bodyStart], as: UTF8.self)
-                guard head.status == 101 else { throw E2EError("upgrade answered \(head.status), not 101:\n\(raw)") }
+                guard head.status == 101 else { throw TestFailure("upgrade answered \(head.status), not 101:\n\(raw)") }
                 let expected = Base64.encode(SHA1.hash(Array((key + Self.acceptGUID).utf8)))
                 guard head.headers["sec-websocket-accept"] == expected else {
-                    throw E2EError("Sec-WebSocket-Accept is \(head.headers["sec-websocket-accept"] ?? "missing"), expected \(expected):\n\(raw)")
+                    throw TestFailure("Sec-WebSocket-Accept is \(head.headers["sec-websocket-accept"] ?? "missing"), expected \(expected):\n\(raw)")
                 }
                 readIndex = head.bodyStart
                 return
@@ -284,17 +284,17 @@ final class WSClient {
             let soFar = String(decoding: buffer, as: UTF8.self)
             let count = try connection.read(into: &buffer, deadline: end, what: "the upgrade response (so far: \(soFar))")
             if count == 0 {
-                throw E2EError("connection closed during the upgrade; got: \(String(decoding: buffer, as: UTF8.self))")
+                throw TestFailure("connection closed during the upgrade; got: \(String(decoding: buffer, as: UTF8.self))")
             }
         }
     }
 
-    func close() { connection.close() }
+    public func close() { connection.close() }
 
     // MARK: Sending
 
     /// Sends one frame; client frames are masked unless `masked` is false (a protocol error).
-    func sendFrame(opcode: UInt8, payload: [UInt8], fin: Bool = true, masked: Bool = true) throws {
+    public func sendFrame(opcode: UInt8, payload: [UInt8], fin: Bool = true, masked: Bool = true) throws {
         var frame: [UInt8] = []
         frame.reserveCapacity(payload.count + 14)
         frame.append((fin ? 0x80 : 0) | opcode)
@@ -320,13 +320,13 @@ final class WSClient {
         try connection.write(frame)
     }
 
-    func sendText(_ text: String) throws { try sendFrame(opcode: 0x1, payload: Array(text.utf8)) }
-    func sendBinary(_ bytes: [UInt8]) throws { try sendFrame(opcode: 0x2, payload: bytes) }
+    public func sendText(_ text: String) throws { try sendFrame(opcode: 0x1, payload: Array(text.utf8)) }
+    public func sendBinary(_ bytes: [UInt8]) throws { try sendFrame(opcode: 0x2, payload: bytes) }
     /// Bytes as they are, no framing (garbage, hand-made frames).
-    func sendRaw(_ bytes: [UInt8]) throws { try connection.write(bytes) }
+    public func sendRaw(_ bytes: [UInt8]) throws { try connection.write(bytes) }
 
     /// Sends `{"event": event, "data": data}` as a text frame.
-    func send(_ event: String, _ data: JSONValue? = nil) throws {
+    public func send(_ event: String, _ data: JSONValue? = nil) throws {
         var object = JSONObject()
         object.append(key: "event", value: .string(event))
         if let data { object.append(key: "data", value: data) }
@@ -334,7 +334,7 @@ final class WSClient {
     }
 
     /// A close frame with `code` (masked).
-    func sendClose(code: UInt16 = 1000) throws {
+    public func sendClose(code: UInt16 = 1000) throws {
         closeSent = true
         try sendFrame(opcode: 0x8, payload: [UInt8(code >> 8), UInt8(code & 0xFF)])
     }
@@ -344,7 +344,7 @@ final class WSClient {
     /// The next whole message or control frame. Fragmented messages are reassembled; pings
     /// are answered (and skipped while `answersPings`).
     /// - Throws: on timeout, end of stream, or a malformed server frame.
-    func receive(timeout: Double = 2) throws -> Frame {
+    public func receive(timeout: Double = 2) throws -> Frame {
         let end = deadline(after: timeout)
         while true {
             if let frame = try parseFrame() {
@@ -352,48 +352,52 @@ final class WSClient {
                 case .ping(let payload):
                     if !closeSent { try? sendFrame(opcode: 0xA, payload: payload) }
                     if answersPings { continue }
-                case .close:
+                case .close(let code, _):
                     closeReceived = true
+                    closeCode = code
                 default:
                     break
                 }
                 return frame
             }
             let count = try connection.read(into: &buffer, deadline: end, what: "a frame (\(timeout) s)")
-            if count == 0 { throw E2EError("connection closed without a close frame while waiting for a frame") }
+            if count == 0 {
+                endOfStream = true
+                throw TestFailure("connection closed without a close frame while waiting for a frame")
+            }
         }
     }
 
     /// The next frame, or nil when none arrives within `timeout`.
-    func receiveIfAny(timeout: Double) throws -> Frame? {
+    public func receiveIfAny(timeout: Double) throws -> Frame? {
         do {
             return try receive(timeout: timeout)
-        } catch let error as E2EError where error.isTimeout {
+        } catch let error as TestFailure where error.isTimeout {
             return nil
         }
     }
 
     /// The next message, which must be a text (or binary) JSON object with a string `event`.
-    func receiveJSON(timeout: Double = 2) throws -> Message {
+    public func receiveJSON(timeout: Double = 2) throws -> Message {
         let frame = try receive(timeout: timeout)
         let text: String
         switch frame {
         case .text(let string): text = string
         case .binary(let bytes): text = String(decoding: bytes, as: UTF8.self)
-        default: throw E2EError("expected a JSON message, got \(frame)")
+        default: throw TestFailure("expected a JSON message, got \(frame)")
         }
-        guard let value = try? JSONValue.parse(text) else { throw E2EError("server sent invalid JSON: \(text)") }
+        guard let value = try? JSONValue.parse(text) else { throw TestFailure("server sent invalid JSON: \(text)") }
         guard case .object(let object) = value, let event = object["event"]?.stringValue else {
-            throw E2EError("server message is not {\"event\",\"data\"}: \(text)")
+            throw TestFailure("server message is not {\"event\",\"data\"}: \(text)")
         }
         return Message(event: event, data: object["data"], raw: text)
     }
 
     /// The next message, which must be the event `event`; returns its data.
     @discardableResult
-    func receiveEvent(_ event: String, timeout: Double = 2) throws -> JSONValue? {
+    public func receiveEvent(_ event: String, timeout: Double = 2) throws -> JSONValue? {
         let message = try receiveJSON(timeout: timeout)
-        guard message.event == event else { throw E2EError("expected event \"\(event)\", got \(message)") }
+        guard message.event == event else { throw TestFailure("expected event \"\(event)\", got \(message)") }
         return message.data
     }
 
@@ -401,7 +405,7 @@ final class WSClient {
     /// close is answered, and the server must then end the TCP connection. With
     /// `skippingMessages`, data messages before the close are counted and skipped.
     @discardableResult
-    func expectClose(code: UInt16, reason: String?, timeout: Double = 2, skippingMessages: Bool = false,
+    public func expectClose(code: UInt16, reason: String?, timeout: Double = 2, skippingMessages: Bool = false,
                      sourceLocation: SourceLocation = #_sourceLocation) throws -> Int {
         var skipped = 0
         var frame = try receive(timeout: timeout)
@@ -424,7 +428,7 @@ final class WSClient {
     }
 
     /// What proves that nothing was sent: a follow-up that does get a reply.
-    enum Probe {
+    public enum Probe {
         /// `echo` with a fresh nonce (authenticated clients): the reply echoes it.
         case echo
         /// `{"event":"join"}` (clients not yet authenticated): the reply is "Not authenticated".
@@ -433,7 +437,7 @@ final class WSClient {
 
     /// Proves that the server sent nothing (for inputs that get no reply): sends `probe` and
     /// requires its reply to be the very next frame.
-    func expectNoMessage(probe: Probe, within timeout: Double = 2,
+    public func expectNoMessage(probe: Probe, within timeout: Double = 2,
                          sourceLocation: SourceLocation = #_sourceLocation) throws {
         switch probe {
         case .echo:
@@ -452,7 +456,7 @@ final class WSClient {
     }
 
     /// A string unique within this client.
-    func nextNonce() -> String {
+    public func nextNonce() -> String {
         nonce += 1
         return "n\(nonce)-\(UInt32.random(in: 0...UInt32.max))"
     }
@@ -465,8 +469,8 @@ final class WSClient {
             guard available >= 2 else { return nil }
             let first = buffer[readIndex]
             let second = buffer[readIndex + 1]
-            guard second & 0x80 == 0 else { throw E2EError("the server sent a masked frame (RFC 6455 5.1 forbids it)") }
-            guard first & 0x70 == 0 else { throw E2EError("the server set RSV bits without an extension: 0x\(String(first, radix: 16))") }
+            guard second & 0x80 == 0 else { throw TestFailure("the server sent a masked frame (RFC 6455 5.1 forbids it)") }
+            guard first & 0x70 == 0 else { throw TestFailure("the server set RSV bits without an extension: 0x\(String(first, radix: 16))") }
             var length = Int(second & 0x7F)
             var headerLength = 2
             if length == 126 {
@@ -489,14 +493,14 @@ final class WSClient {
             let opcode = first & 0x0F
             switch opcode {
             case 0x0:
-                guard let started = fragmentOpcode else { throw E2EError("continuation frame without a first fragment") }
+                guard let started = fragmentOpcode else { throw TestFailure("continuation frame without a first fragment") }
                 fragments.append(contentsOf: payload)
                 guard fin else { continue }
                 fragmentOpcode = nil
                 defer { fragments.removeAll() }
                 return started == 0x1 ? .text(String(decoding: fragments, as: UTF8.self)) : .binary(fragments)
             case 0x1, 0x2:
-                guard fragmentOpcode == nil else { throw E2EError("new data frame inside a fragmented message") }
+                guard fragmentOpcode == nil else { throw TestFailure("new data frame inside a fragmented message") }
                 if !fin {
                     fragmentOpcode = opcode
                     fragments = payload
@@ -509,7 +513,7 @@ final class WSClient {
                               reason: String(decoding: payload[2...], as: UTF8.self))
             case 0x9: return .ping(payload)
             case 0xA: return .pong(payload)
-            default: throw E2EError("unknown opcode \(opcode) from the server")
+            default: throw TestFailure("unknown opcode \(opcode) from the server")
             }
         }
     }
