@@ -173,11 +173,8 @@ struct EventLoopTests {
         let chunkSize = 1 << 20
         let chunk = SharedBytes((0..<chunkSize).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ 7) })
         let batches = 64
-        // Each onLoop call returns before its turn's flush; the next call runs in a later turn.
-        _ = server.onLoop { loop in for _ in 0..<batches { loop.write(slowID, chunk) } }
-        let first = try #require(server.onLoop { $0.bufferedAmount(slowID) })
-        _ = server.onLoop { loop in for _ in 0..<batches { loop.write(slowID, chunk) } }
-        let second = try #require(server.onLoop { $0.bufferedAmount(slowID) })
+        let first = try server.queue(chunk, times: batches, for: slowID)
+        let second = try server.queue(chunk, times: batches, for: slowID)
         #expect(first > 16 << 20, "bufferedAmount after 64 MiB: \(first)")
         #expect(second > first + (16 << 20), "bufferedAmount after 128 MiB: \(second)")
 
@@ -200,9 +197,7 @@ struct EventLoopTests {
         }
         #expect(offset == total)
         #expect(!corrupt)
-        #expect(server.recorder.wait { $0.drained.contains(slowID) })
-        #expect(server.onLoop { $0.bufferedAmount(slowID) } == 0)
-        #expect(server.recorder.with { $0.drained } == [slowID])
+        server.expectDrainedOnce(slowID)
         #expect(server.shutdown())
     }
 

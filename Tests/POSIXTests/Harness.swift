@@ -1,6 +1,8 @@
 import Foundation
 import Glibc
+import SwitchboardDriverSupport
 import SwitchboardPOSIX
+import Testing
 
 /// Generous upper bound on any wait; a guard against hangs, never used for ordering.
 let failureTimeout: TimeInterval = 30
@@ -170,37 +172,40 @@ final class Server: @unchecked Sendable {
     deinit { _ = shutdown() }
 }
 
+extension Server {
+    /// Queues `chunk` `times` times for `id` in one loop turn; the bytes then buffered, read in
+    /// the next turn (each `onLoop` call returns before its turn's flush).
+    func queue(_ chunk: SharedBytes, times: Int, for id: SocketID,
+               sourceLocation: SourceLocation = #_sourceLocation) throws -> Int {
+        _ = onLoop { loop in for _ in 0..<times { loop.write(id, chunk) } }
+        return try #require(onLoop { $0.bufferedAmount(id) }, sourceLocation: sourceLocation)
+    }
+
+    /// `id` was reported drained, exactly once, and has nothing queued.
+    func expectDrainedOnce(_ id: SocketID, sourceLocation: SourceLocation = #_sourceLocation) {
+        #expect(recorder.wait { $0.drained.contains(id) }, sourceLocation: sourceLocation)
+        #expect(onLoop { $0.bufferedAmount(id) } == 0, sourceLocation: sourceLocation)
+        #expect(recorder.with { $0.drained } == [id], sourceLocation: sourceLocation)
+    }
+}
+
 /// Blocking POSIX client sockets.
 enum Client {
     /// A connected socket, or `-errno`.
     static func connect(port: Int, host: String = "127.0.0.1") -> Int32 {
-        let v6 = host.contains(":")
-        let fd = socket(v6 ? AF_INET6 : AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        // getaddrinfo with a numeric host: one path for IPv4 and IPv6 literals.
+        var hints = addrinfo()
+        hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV
+        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+        var found: UnsafeMutablePointer<addrinfo>?
+        guard getaddrinfo(host, String(port), &hints, &found) == 0, let address = found?.pointee else { return -EINVAL }
+        defer { freeaddrinfo(found) }
+        let fd = socket(address.ai_family, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { return -errno }
         var timeout = timeval(tv_sec: Int(failureTimeout), tv_usec: 0)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-        var storage = sockaddr_storage()
-        let length: Int
-        if v6 {
-            var address = sockaddr_in6()
-            address.sin6_family = sa_family_t(AF_INET6)
-            address.sin6_port = UInt16(port).bigEndian
-            inet_pton(AF_INET6, host, &address.sin6_addr)
-            withUnsafeBytes(of: address) { raw in withUnsafeMutableBytes(of: &storage) { $0.copyMemory(from: raw) } }
-            length = MemoryLayout<sockaddr_in6>.size
-        } else {
-            var address = sockaddr_in()
-            address.sin_family = sa_family_t(AF_INET)
-            address.sin_port = UInt16(port).bigEndian
-            inet_pton(AF_INET, host, &address.sin_addr)
-            withUnsafeBytes(of: address) { raw in withUnsafeMutableBytes(of: &storage) { $0.copyMemory(from: raw) } }
-            length = MemoryLayout<sockaddr_in>.size
-        }
-        let result = withUnsafePointer(to: &storage) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(length)) }
-        }
-        guard result == 0 else {
+        guard Glibc.connect(fd, address.ai_addr, address.ai_addrlen) == 0 else {
             let code = errno
             Glibc.close(fd)
             return -code

@@ -3,6 +3,7 @@ import Foundation
 import Glibc
 import SwitchboardDriverSupport
 import SwitchboardPOSIX
+import TestSupport
 import Testing
 
 private func bytes(_ text: String) -> [UInt8] { Array(text.utf8) }
@@ -107,7 +108,7 @@ struct TLSTests {
         defer { SSL_CTX_free(distrustful) }
         let fd = try TLSClient.connectSocket(port: server.port)
         let id = try #require(server.recorder.waitForAccept(peerPort: Client.localPort(fd)))
-        #expect(throws: FixtureError.self) { try TLSClient(socket: fd, context: distrustful) }
+        #expect(throws: TestFailure.self) { try TLSClient(socket: fd, context: distrustful) }
         #expect(server.recorder.wait { !$0.closes(of: id).isEmpty })
         _ = server.onLoop { _ in }
         let reasons = server.recorder.with { $0.closes(of: id) }
@@ -297,10 +298,8 @@ struct TLSTests {
         let chunkBytes = pattern(chunkSize, seed: 3)
         let chunk = SharedBytes(chunkBytes)
         let batches = 16
-        _ = server.onLoop { loop in for _ in 0..<batches { loop.write(slowID, chunk) } }
-        let first = try #require(server.onLoop { $0.bufferedAmount(slowID) })
-        _ = server.onLoop { loop in for _ in 0..<batches { loop.write(slowID, chunk) } }
-        let second = try #require(server.onLoop { $0.bufferedAmount(slowID) })
+        let first = try server.queue(chunk, times: batches, for: slowID)
+        let second = try server.queue(chunk, times: batches, for: slowID)
         #expect(first > 8 << 20, "bufferedAmount after 16 MiB: \(first)")
         #expect(second > first + (8 << 20), "bufferedAmount after 32 MiB: \(second)")
 
@@ -318,9 +317,7 @@ struct TLSTests {
         }
         #expect(received == 2 * batches * chunkSize)
         #expect(corrupt == 0)
-        #expect(server.recorder.wait { $0.drained.contains(slowID) })
-        #expect(server.onLoop { $0.bufferedAmount(slowID) } == 0)
-        #expect(server.recorder.with { $0.drained } == [slowID])
+        server.expectDrainedOnce(slowID)
         #expect(server.shutdown())
     }
 

@@ -15,15 +15,17 @@ public struct ProgramResult: Sendable {
     public var output: String { stdout + stderr }
 }
 
-/// Runs a program to completion with `stdin` (none: /dev/null) and returns its status and
-/// output. Both pipes are read on their own threads, so a chatty child never blocks.
+/// Runs a program to completion with `stdin` (none: /dev/null), in `directory` (nil: this
+/// process's), and returns its status and output. Both pipes are read on their own threads,
+/// so a chatty child never blocks.
 /// - Throws: when it cannot start, or has not exited after `timeout` seconds (it is killed).
 @discardableResult
-public func runProgram(_ path: String, _ arguments: [String], stdin: [UInt8]? = nil,
+public func runProgram(_ path: String, _ arguments: [String], stdin: [UInt8]? = nil, in directory: String? = nil,
                        timeout: Double = 60) throws -> ProgramResult {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: path)
     process.arguments = arguments
+    if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
     let out = Pipe()
     let err = Pipe()
     let input = Pipe()
