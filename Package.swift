@@ -72,9 +72,11 @@ let package = Package(
             "SwitchboardKernel", "SwitchboardJSON", "SwitchboardCrypto", "SwitchboardCodec",
         ]),
 
-        // What the test targets share: free loopback ports, redis-server, a WebSocket client,
-        // child processes, hex and a seeded generator. A regular target so tests can import it.
-        .target(name: "TestSupport", dependencies: ["SwitchboardJSON", "SwitchboardCrypto"], path: "Tests/TestSupport"),
+        // What the test targets share: free loopback ports, redis-server, a WebSocket client
+        // (framing with SwitchboardCodec.ClientFrame), child processes, hex and a seeded
+        // generator. A regular target so tests can import it.
+        .target(name: "TestSupport", dependencies: ["SwitchboardJSON", "SwitchboardCodec", "SwitchboardCrypto"],
+                path: "Tests/TestSupport"),
 
         .testTarget(name: "GeneratorTests", dependencies: ["SwitchboardGen"],
                     resources: [.copy("Specs")]),
@@ -87,7 +89,9 @@ let package = Package(
         .testTarget(name: "CodecTests", dependencies: ["SwitchboardCodec", "SwitchboardCrypto", "CZlib", "TestSupport"]),
         .testTarget(name: "CryptoTests", dependencies: ["SwitchboardCrypto", "TestSupport"]),
         .testTarget(name: "BusTests", dependencies: ["SwitchboardBus", "TestSupport"]),
-        .testTarget(name: "POSIXTests", dependencies: ["SwitchboardPOSIX", "SwitchboardDriverSupport", "COpenSSL"]),
+        .testTarget(name: "POSIXTests", dependencies: [
+            "SwitchboardPOSIX", "SwitchboardDriverSupport", "COpenSSL", "TestSupport",
+        ]),
         .testTarget(name: "EndToEndTests", dependencies: ["Switchboard", "SwitchboardCrypto", "TestSupport"]),
         .testTarget(name: "SimTests", dependencies: ["SwitchboardSim", "Switchboard", "SwitchboardBus"]),
         .testTarget(name: "ServeTests", dependencies: [

@@ -1,37 +1,13 @@
 import SwitchboardCodec
 
-/// How a test frame spells its payload length.
-enum LengthForm {
-    case minimal, sixteen, sixtyFour
-}
-
-/// Builds frames the way a client sends them (masked unless told otherwise).
-struct ClientFrame {
+/// Test frames: masked with a fixed key unless told otherwise.
+extension ClientFrame {
     static let defaultMask: [UInt8] = [0x37, 0xFA, 0x21, 0x3D]
 
     static func build(_ opcode: UInt8, _ payload: [UInt8], fin: Bool = true, rsv: UInt8 = 0,
                       mask: [UInt8]? = defaultMask, length: LengthForm = .minimal) -> [UInt8] {
-        var out: [UInt8] = [(fin ? 0x80 : 0) | (rsv << 4) | opcode]
-        let maskBit: UInt8 = mask == nil ? 0 : 0x80
-        let count = payload.count
-        let form: LengthForm = length == .minimal ? (count <= 125 ? .minimal : (count <= 0xFFFF ? .sixteen : .sixtyFour)) : length
-        switch form {
-        case .minimal:
-            out.append(maskBit | UInt8(count))
-        case .sixteen:
-            out.append(maskBit | 126)
-            out.append(UInt8(count >> 8 & 0xFF))
-            out.append(UInt8(count & 0xFF))
-        case .sixtyFour:
-            out.append(maskBit | 127)
-            for shift in stride(from: 56, through: 0, by: -8) { out.append(UInt8(UInt64(count) >> UInt64(shift) & 0xFF)) }
-        }
-        if let mask {
-            out.append(contentsOf: mask)
-            for (index, byte) in payload.enumerated() { out.append(byte ^ mask[index % 4]) }
-        } else {
-            out.append(contentsOf: payload)
-        }
+        var out: [UInt8] = []
+        write(opcode, payload, fin: fin, rsv: rsv, mask: mask, length: length, into: &out)
         return out
     }
 

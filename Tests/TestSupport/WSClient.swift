@@ -1,6 +1,7 @@
 // A small blocking RFC 6455 client over POSIX sockets, for the tests that talk to a real
 // server (EndToEndTests, ServeTests).
 import Foundation
+import SwitchboardCodec
 import SwitchboardCrypto
 import SwitchboardJSON
 import Testing
@@ -295,28 +296,11 @@ public final class WSClient {
 
     /// Sends one frame; client frames are masked unless `masked` is false (a protocol error).
     public func sendFrame(opcode: UInt8, payload: [UInt8], fin: Bool = true, masked: Bool = true) throws {
+        var generator = SystemRandomNumberGenerator()
+        let mask = masked ? (0..<4).map { _ in UInt8.random(in: 0...255, using: &generator) } : nil
         var frame: [UInt8] = []
         frame.reserveCapacity(payload.count + 14)
-        frame.append((fin ? 0x80 : 0) | opcode)
-        let maskBit: UInt8 = masked ? 0x80 : 0
-        if payload.count < 126 {
-            frame.append(maskBit | UInt8(payload.count))
-        } else if payload.count <= 0xFFFF {
-            frame.append(maskBit | 126)
-            frame.append(UInt8(payload.count >> 8))
-            frame.append(UInt8(payload.count & 0xFF))
-        } else {
-            frame.append(maskBit | 127)
-            for shift in stride(from: 56, through: 0, by: -8) { frame.append(UInt8((UInt64(payload.count) >> UInt64(shift)) & 0xFF)) }
-        }
-        if masked {
-            var generator = SystemRandomNumberGenerator()
-            let mask = (0..<4).map { _ in UInt8.random(in: 0...255, using: &generator) }
-            frame.append(contentsOf: mask)
-            for (index, byte) in payload.enumerated() { frame.append(byte ^ mask[index & 3]) }
-        } else {
-            frame.append(contentsOf: payload)
-        }
+        ClientFrame.write(opcode, payload, fin: fin, mask: mask, into: &frame)
         try connection.write(frame)
     }
 
