@@ -235,17 +235,9 @@ extension EventLoop {
                 break
             }
         }
-        if c.queue.isEmpty {
-            if c.backlogged {
-                c.backlogged = false
-                if !c.closing { notes.append(.drained(c.id)) }
-            }
-            if c.closing, !c.shutdownSent, !c.blocked, !c.tlsWriteNeedsReadable {
-                sendCloseNotify(c, ssl)
-                guard c.ssl != nil else { return }
-            }
-        } else {
-            c.backlogged = true
+        if settleBacklog(c), c.closing, !c.shutdownSent, !c.blocked, !c.tlsWriteNeedsReadable {
+            sendCloseNotify(c, ssl)
+            guard c.ssl != nil else { return }
         }
         updateInterest(c)
     }

@@ -693,19 +693,26 @@ public final class EventLoop: @unchecked Sendable {
                 break
             }
         }
-        if c.queue.isEmpty {
-            if c.backlogged {
-                c.backlogged = false
-                if !c.closing { notes.append(.drained(c.id)) }
-            }
-            if c.closing, !c.shutdownSent {
-                c.shutdownSent = true
-                _ = shutdown(c.fd, Int32(SHUT_WR))
-            }
-        } else {
-            c.backlogged = true
+        if settleBacklog(c), c.closing, !c.shutdownSent {
+            c.shutdownSent = true
+            _ = shutdown(c.fd, Int32(SHUT_WR))
         }
         updateInterest(c)
+    }
+
+    /// After a write attempt (plain or TLS): whether the queue is empty. An emptied queue that
+    /// had been backlogged reports `drained` (not while closing); a non-empty one is backlogged.
+    @inline(__always)
+    func settleBacklog(_ c: ConnectionSlot) -> Bool {
+        guard c.queue.isEmpty else {
+            c.backlogged = true
+            return false
+        }
+        if c.backlogged {
+            c.backlogged = false
+            if !c.closing { notes.append(.drained(c.id)) }
+        }
+        return true
     }
 
     /// `sendmsg` (= `writev` plus `MSG_NOSIGNAL`, so no SIGPIPE) of up to IOV_MAX segments, or

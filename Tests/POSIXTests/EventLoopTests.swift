@@ -140,24 +140,14 @@ struct EventLoopTests {
         }
         #expect(mismatches == 0)
 
-        let ids = server.recorder.with { $0.accepted.map(\.id) }
-        #expect(Set(ids).count == count)
         let broadcast = bytes("broadcast to everyone")
-        _ = server.onLoop { loop in
-            let shared = SharedBytes(broadcast)
-            for id in ids { loop.write(id, shared) }
-        }
+        let ids = server.broadcastToAll(broadcast)
+        #expect(Set(ids).count == count)
         #expect(fds.filter { Client.receive($0, count: broadcast.count) != broadcast }.isEmpty)
 
         for fd in fds { Glibc.close(fd) }
         fds = []
-        #expect(server.recorder.wait { $0.closed.count == count })
-        let events = server.recorder.with { $0 }
-        #expect(Set(events.closed.map(\.id)) == Set(ids))
-        #expect(events.closed.allSatisfy { $0.reason == .peerClosed })
-        #expect(!events.reentered && !events.notOnLoopThread)
-        #expect(server.onLoop { $0.connectionCount } == 0)
-        #expect(server.shutdown())
+        server.expectAllClosedByPeers(ids)
     }
 
     @Test("a client that never reads: bufferedAmount grows, others are served, drained fires after it reads")

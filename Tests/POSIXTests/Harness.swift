@@ -181,6 +181,28 @@ extension Server {
         return try #require(onLoop { $0.bufferedAmount(id) }, sourceLocation: sourceLocation)
     }
 
+    /// Writes one `SharedBytes` of `payload` to every accepted connection in one turn; their ids.
+    func broadcastToAll(_ payload: [UInt8]) -> [SocketID] {
+        let ids = recorder.with { $0.accepted.map(\.id) }
+        _ = onLoop { loop in
+            let shared = SharedBytes(payload)
+            for id in ids { loop.write(id, shared) }
+        }
+        return ids
+    }
+
+    /// After every client hung up: `ids` all reported closed by the peer, never re-entrantly or
+    /// off the loop, no connection left, and the loop shuts down.
+    func expectAllClosedByPeers(_ ids: [SocketID], sourceLocation: SourceLocation = #_sourceLocation) {
+        #expect(recorder.wait { $0.closed.count == ids.count }, sourceLocation: sourceLocation)
+        let events = recorder.with { $0 }
+        #expect(Set(events.closed.map(\.id)) == Set(ids), sourceLocation: sourceLocation)
+        #expect(events.closed.allSatisfy { $0.reason == .peerClosed }, sourceLocation: sourceLocation)
+        #expect(!events.reentered && !events.notOnLoopThread, sourceLocation: sourceLocation)
+        #expect(onLoop { $0.connectionCount } == 0, sourceLocation: sourceLocation)
+        #expect(shutdown(), sourceLocation: sourceLocation)
+    }
+
     /// `id` was reported drained, exactly once, and has nothing queued.
     func expectDrainedOnce(_ id: SocketID, sourceLocation: SourceLocation = #_sourceLocation) {
         #expect(recorder.wait { $0.drained.contains(id) }, sourceLocation: sourceLocation)
