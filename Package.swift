@@ -85,7 +85,7 @@ let package = Package(
             "SwitchboardKernel", "SwitchboardJSON",
             .product(name: "PropertyBased", package: "swift-property-based"),
         ]),
-        .testTarget(name: "JSONTests", dependencies: ["SwitchboardJSON"]),
+        .testTarget(name: "JSONTests", dependencies: ["SwitchboardJSON", "TestSupport"]),
         .testTarget(name: "CodecTests", dependencies: ["SwitchboardCodec", "SwitchboardCrypto", "CZlib", "TestSupport"]),
         .testTarget(name: "CryptoTests", dependencies: ["SwitchboardCrypto", "TestSupport"]),
         .testTarget(name: "BusTests", dependencies: ["SwitchboardBus", "TestSupport"]),

@@ -37,4 +37,7 @@ public struct SeededRandom: RandomNumberGenerator {
         z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
         return z ^ (z >> 31)
     }
+
+    /// A number in `0..<bound` (`next() % bound`: the small bias does not matter to a test).
+    public mutating func below(_ bound: Int) -> Int { Int(next() % UInt64(bound)) }
 }
