@@ -10,7 +10,7 @@ private func bytes(_ text: String) -> [UInt8] { Array(text.utf8) }
 struct EventLoopTests {
     @Test("accept, echo, peer close: closed(.peerClosed) exactly once, ids never reused")
     func acceptEchoClose() throws {
-        let server = try Server()
+        let server = try LoopServer()
         let fd = Client.connect(port: server.port)
         try #require(fd >= 0)
         let id = try #require(server.recorder.waitForAccept(peerPort: Client.localPort(fd)))
@@ -46,7 +46,7 @@ struct EventLoopTests {
 
     @Test("close(flushFirst: true) writes everything queued, sends FIN, then closes on the peer's FIN")
     func flushFirstClose() throws {
-        let server = try Server(onInput: .record)
+        let server = try LoopServer(onInput: .record)
         let fd = Client.connect(port: server.port)
         try #require(fd >= 0)
         let id = try #require(server.recorder.waitForAccept(peerPort: Client.localPort(fd)))
@@ -70,7 +70,7 @@ struct EventLoopTests {
 
     @Test("close(flushFirst: true) gives up after the linger deadline if the peer never closes")
     func lingerDeadline() throws {
-        let server = try Server(onInput: .record, lingerMilliseconds: 50)
+        let server = try LoopServer(onInput: .record, lingerMilliseconds: 50)
         let fd = Client.connect(port: server.port)
         try #require(fd >= 0)
         defer { Glibc.close(fd) }
@@ -89,7 +89,7 @@ struct EventLoopTests {
 
     @Test("close inside bytesReceived is delivered after the callback, once, without RST")
     func closeInsideCallback() throws {
-        let server = try Server(onInput: .closeImmediately)
+        let server = try LoopServer(onInput: .closeImmediately)
         let fd = Client.connect(port: server.port)
         try #require(fd >= 0)
         defer { Glibc.close(fd) }
@@ -107,7 +107,7 @@ struct EventLoopTests {
 
     @Test("a peer reset is reported as .reset")
     func peerReset() throws {
-        let server = try Server()
+        let server = try LoopServer()
         let fd = Client.connect(port: server.port)
         try #require(fd >= 0)
         let id = try #require(server.recorder.waitForAccept(peerPort: Client.localPort(fd)))
@@ -121,7 +121,7 @@ struct EventLoopTests {
 
     @Test("1,000 concurrent connections echo, then one SharedBytes fans out to all")
     func thousandConnections() throws {
-        let server = try Server()
+        let server = try LoopServer()
         let count = 1000
         var fds: [Int32] = []
         for _ in 0..<count {
@@ -152,7 +152,7 @@ struct EventLoopTests {
 
     @Test("a client that never reads: bufferedAmount grows, others are served, drained fires after it reads")
     func backpressure() throws {
-        let server = try Server()
+        let server = try LoopServer()
         let slow = Client.connect(port: server.port)
         let fast = Client.connect(port: server.port)
         try #require(slow >= 0 && fast >= 0)
@@ -193,7 +193,7 @@ struct EventLoopTests {
 
     @Test("timers fire in deadline order, replace by token, cancel")
     func timers() throws {
-        let server = try Server()
+        let server = try LoopServer()
         let base = try #require(server.onLoop { $0.now })
         let deadlines: [UInt64: Int64] = [1: 60, 2: 20, 3: 40, 5: 50, 6: 90]
         _ = server.onLoop { loop in
@@ -220,7 +220,7 @@ struct EventLoopTests {
 
     @Test("post from other threads wakes an idle loop and runs on the loop thread")
     func postFromOtherThreads() throws {
-        let server = try Server()
+        let server = try LoopServer()
         let loopThread = try #require(server.onLoop { _ in pthread_self() })
         final class Tally: @unchecked Sendable {
             let condition = NSCondition()
@@ -254,7 +254,7 @@ struct EventLoopTests {
     @Test("runSoon runs later in the same turn, in order, including work it queues itself")
     func runSoonOrder() throws {
         final class Log: @unchecked Sendable { var lines: [String] = [] }
-        let server = try Server()
+        let server = try LoopServer()
         let log = Log()
         let inCaller = try #require(server.onLoop { loop -> [String] in
             loop.runSoon {
@@ -273,7 +273,7 @@ struct EventLoopTests {
 
     @Test("tasks preferring a LoopExecutor run on the loop thread, before and after an await")
     func loopExecutorTasks() async throws {
-        let server = try Server()
+        let server = try LoopServer()
         let loopThread = try #require(server.onLoop { _ in pthread_self() })
         let executor = LoopExecutor(loop: server.loop)
         // Started off the loop (posted) ...
@@ -301,7 +301,7 @@ struct EventLoopTests {
 
     @Test("listen on port 0 returns the bound port, IPv4 and IPv6")
     func listenPortZero() throws {
-        let server = try Server()
+        let server = try LoopServer()
         #expect(server.port > 0)
         let (listener, v6Port) = try server.loop.listen(host: "::1", port: 0)
         #expect(listener.rawValue == 1)
@@ -323,7 +323,7 @@ struct EventLoopTests {
 
     @Test("listen on a used port fails with an error naming the address; bad literals too")
     func listenErrors() throws {
-        let server = try Server()
+        let server = try LoopServer()
         let other = try EventLoop()
         do {
             _ = try other.listen(host: "127.0.0.1", port: server.port)
@@ -346,7 +346,7 @@ struct EventLoopTests {
 
     @Test("stopAccepting refuses new connections and keeps open ones")
     func stopAccepting() throws {
-        let server = try Server()
+        let server = try LoopServer()
         let fd = Client.connect(port: server.port)
         try #require(fd >= 0)
         defer { Glibc.close(fd) }
@@ -360,7 +360,7 @@ struct EventLoopTests {
 
     @Test("pauseReading holds input in the kernel until resumed")
     func pauseReading() throws {
-        let server = try Server(onInput: .record)
+        let server = try LoopServer(onInput: .record)
         let fd = Client.connect(port: server.port)
         try #require(fd >= 0)
         let id = try #require(server.recorder.waitForAccept(peerPort: Client.localPort(fd)))
@@ -398,7 +398,7 @@ struct EventLoopTests {
 
     @Test("onSignal runs the handler on the loop through a signalfd")
     func signals() throws {
-        let server = try Server(beforeRun: { loop in
+        let server = try LoopServer(beforeRun: { loop in
             loop.onSignal([SIGUSR2]) {
                 (loop.handler as? Recorder)?.with { $0.signals.append(SIGUSR2) }
             }

@@ -121,7 +121,7 @@ final class Box<T>: @unchecked Sendable {
 }
 
 /// An `EventLoop` running on its own thread with a `Recorder`, listening on 127.0.0.1:0.
-final class Server: @unchecked Sendable {
+final class LoopServer: @unchecked Sendable {
     let loop: EventLoop
     let recorder: Recorder
     let port: Int
@@ -172,7 +172,7 @@ final class Server: @unchecked Sendable {
     deinit { _ = shutdown() }
 }
 
-extension Server {
+extension LoopServer {
     /// Queues `chunk` `times` times for `id` in one loop turn; the bytes then buffered, read in
     /// the next turn (each `onLoop` call returns before its turn's flush).
     func queue(_ chunk: SharedBytes, times: Int, for id: SocketID,

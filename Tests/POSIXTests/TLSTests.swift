@@ -17,7 +17,7 @@ struct TLSTests {
     @Test("echo round trips through a verifying OpenSSL client, 1 byte to 1 MiB; ALPN http/1.1")
     func echoSizes() throws {
         let fixture = try TLSFixture.shared.get()
-        let server = try Server(tls: fixture.server)
+        let server = try LoopServer(tls: fixture.server)
         let client = try TLSClient(port: server.port, context: fixture.client)
         #expect(SSL_get_verify_result(client.ssl) == X509_V_OK)
         #expect(client.alpn == "http/1.1")
@@ -44,7 +44,7 @@ struct TLSTests {
     @Test("openssl s_client negotiates http/1.1 by ALPN; no ALPN is accepted; only h2 is refused")
     func sClient() throws {
         let fixture = try TLSFixture.shared.get()
-        let server = try Server(tls: fixture.server)
+        let server = try LoopServer(tls: fixture.server)
         let common = ["s_client", "-connect", "127.0.0.1:\(server.port)", "-servername", "localhost",
                       "-CAfile", fixture.certificate, "-verify_return_error"]
 
@@ -72,7 +72,7 @@ struct TLSTests {
     @Test("plain HTTP to the TLS port is closed with a TLS reason; TLS clients still work")
     func plainHTTPIsClosed() throws {
         let fixture = try TLSFixture.shared.get()
-        let server = try Server(tls: fixture.server)
+        let server = try LoopServer(tls: fixture.server)
         let bystander = try TLSClient(port: server.port, context: fixture.client)
         #expect(bystander.send(bytes("before")))
         #expect(bystander.receive(count: 6) == bytes("before"))
@@ -103,7 +103,7 @@ struct TLSTests {
     @Test("a client that rejects the certificate fails the handshake: closed once with the alert")
     func untrustedCertificate() throws {
         let fixture = try TLSFixture.shared.get()
-        let server = try Server(tls: fixture.server)
+        let server = try LoopServer(tls: fixture.server)
         let distrustful = try TLSFixture.clientContext(trusting: nil)
         defer { SSL_CTX_free(distrustful) }
         let fd = try TLSClient.connectSocket(port: server.port)
@@ -120,7 +120,7 @@ struct TLSTests {
     @Test("TLS 1.2 (ECDHE, AEAD) works; client-initiated renegotiation is refused")
     func tls12AndRenegotiation() throws {
         let fixture = try TLSFixture.shared.get()
-        let server = try Server(tls: fixture.server)
+        let server = try LoopServer(tls: fixture.server)
         let fd = try TLSClient.connectSocket(port: server.port)
         let old = try TLSFixture.clientContext(trusting: fixture.certificate)
         defer { SSL_CTX_free(old) }
@@ -149,7 +149,7 @@ struct TLSTests {
     @Test("a TLS 1.3 KeyUpdate from the client (update requested) is processed; echo continues")
     func keyUpdate() throws {
         let fixture = try TLSFixture.shared.get()
-        let server = try Server(tls: fixture.server)
+        let server = try LoopServer(tls: fixture.server)
         let client = try TLSClient(port: server.port, context: fixture.client)
         #expect(SSL_version(client.ssl) == TLS1_3_VERSION)
         for round in 0..<3 {
@@ -167,7 +167,7 @@ struct TLSTests {
         let quick = try TLSContext(certificateChainFile: fixture.certificate, privateKeyFile: fixture.key,
                                    handshakeTimeoutMilliseconds: 100)
         #expect(quick.handshakeTimeoutMilliseconds == 100)
-        let server = try Server(tls: quick)
+        let server = try LoopServer(tls: quick)
         let started = Date()
         let fd = Client.connect(port: server.port)
         try #require(fd >= 0)
@@ -238,7 +238,7 @@ struct TLSTests {
     @Test("200 concurrent TLS connections echo, then one SharedBytes is encrypted for each")
     func concurrentConnections() throws {
         let fixture = try TLSFixture.shared.get()
-        let server = try Server(tls: fixture.server)
+        let server = try LoopServer(tls: fixture.server)
         let count = 200
         final class Clients: @unchecked Sendable {
             let lock = NSLock()
@@ -278,7 +278,7 @@ struct TLSTests {
     @Test("a TLS client that never reads: bufferedAmount grows, another TLS client is served, drained follows")
     func backpressure() throws {
         let fixture = try TLSFixture.shared.get()
-        let server = try Server(tls: fixture.server)
+        let server = try LoopServer(tls: fixture.server)
         let slow = try TLSClient(port: server.port, context: fixture.client, receiveBuffer: 65536)
         let fast = try TLSClient(port: server.port, context: fixture.client)
         let slowID = try #require(server.recorder.waitForAccept(peerPort: slow.localPort))
@@ -314,7 +314,7 @@ struct TLSTests {
     @Test("writes before the handshake are queued and arrive encrypted after it")
     func writeBeforeHandshake() throws {
         let fixture = try TLSFixture.shared.get()
-        let server = try Server(onInput: .record, tls: fixture.server)
+        let server = try LoopServer(onInput: .record, tls: fixture.server)
         let fd = try TLSClient.connectSocket(port: server.port)
         let id = try #require(server.recorder.waitForAccept(peerPort: Client.localPort(fd)))
         let greeting = pattern(50_000, seed: 9)
@@ -332,7 +332,7 @@ struct TLSTests {
     @Test("close(flushFirst: true) delivers everything, then close_notify; closedLocally after the peer closes")
     func flushFirstClose() throws {
         let fixture = try TLSFixture.shared.get()
-        let server = try Server(onInput: .record, tls: fixture.server)
+        let server = try LoopServer(onInput: .record, tls: fixture.server)
         let client = try TLSClient(port: server.port, context: fixture.client)
         let id = try #require(server.recorder.waitForAccept(peerPort: client.localPort))
         let payload = pattern(3 << 20, seed: 5)
@@ -356,7 +356,7 @@ struct TLSTests {
     @Test("a peer that closes without close_notify is .peerClosed; close(flushFirst: false) is abrupt")
     func peerCloseVariants() throws {
         let fixture = try TLSFixture.shared.get()
-        let server = try Server(tls: fixture.server)
+        let server = try LoopServer(tls: fixture.server)
         let rude = try TLSClient(port: server.port, context: fixture.client)
         let rudeID = try #require(server.recorder.waitForAccept(peerPort: rude.localPort))
         #expect(rude.send(bytes("x")))
@@ -380,7 +380,7 @@ struct TLSTests {
     @Test("pauseReading holds TLS input, including what OpenSSL already buffered, until resumed")
     func pauseReading() throws {
         let fixture = try TLSFixture.shared.get()
-        let server = try Server(onInput: .record, tls: fixture.server)
+        let server = try LoopServer(onInput: .record, tls: fixture.server)
         let client = try TLSClient(port: server.port, context: fixture.client)
         let id = try #require(server.recorder.waitForAccept(peerPort: client.localPort))
         _ = server.onLoop { $0.pauseReading(id, true) }
@@ -423,13 +423,13 @@ struct TLSTests {
             return ok && buffer == message
         }
 
-        let tlsServer = try Server(onInput: .echoOnly, tls: fixture.server)
+        let tlsServer = try LoopServer(onInput: .echoOnly, tls: fixture.server)
         let client = try TLSClient(port: tlsServer.port, context: fixture.client)
         let cipher = SSL_CIPHER_get_name(SSL_get_current_cipher(client.ssl)).map { String(cString: $0) } ?? "?"
         #expect(measure("TLS (\(cipher))", send: client.send, receive: client.receive(into:)))
         #expect(tlsServer.shutdown())
 
-        let plainServer = try Server(onInput: .echoOnly)
+        let plainServer = try LoopServer(onInput: .echoOnly)
         let fd = Client.connect(port: plainServer.port)
         try #require(fd >= 0)
         defer { Glibc.close(fd) }
