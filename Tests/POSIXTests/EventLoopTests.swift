@@ -51,17 +51,10 @@ struct EventLoopTests {
         try #require(fd >= 0)
         let id = try #require(server.recorder.waitForAccept(peerPort: Client.localPort(fd)))
         let payload = (0..<(3 << 20)).map { UInt8(truncatingIfNeeded: $0 &* 7 &+ 3) }
-        let shared = SharedBytes(payload)
-        _ = server.onLoop { loop in
-            loop.write(id, shared)
-            [UInt8]([1, 2]).withUnsafeBytes { loop.write(id, copying: $0) }
-            loop.close(id, flushFirst: true)
-            loop.write(id, shared)  // after close: ignored
-        }
+        server.writeThenCloseFlushing(payload, to: id)
         let (received, eof) = Client.receiveToEnd(fd)
         #expect(eof)
-        #expect(received.count == payload.count + 2)
-        #expect(received.prefix(payload.count).elementsEqual(payload) && received.suffix(2) == [1, 2])
+        LoopServer.expectFlushedBeforeClose(received, payload)
         Glibc.close(fd)
         #expect(server.recorder.wait { !$0.closes(of: id).isEmpty })
         #expect(server.recorder.with { $0.closes(of: id) } == [.closedLocally])

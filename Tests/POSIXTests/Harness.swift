@@ -203,6 +203,27 @@ extension LoopServer {
         #expect(shutdown(), sourceLocation: sourceLocation)
     }
 
+    /// In one turn: `payload` shared, the bytes 1 2 copied, `close(flushFirst: true)`, then
+    /// `payload` again, which must be ignored. What the peer reads is checked by
+    /// `expectFlushedBeforeClose`.
+    func writeThenCloseFlushing(_ payload: [UInt8], to id: SocketID) {
+        let shared = SharedBytes(payload)
+        _ = onLoop { loop in
+            loop.write(id, shared)
+            [UInt8]([1, 2]).withUnsafeBytes { loop.write(id, copying: $0) }
+            loop.close(id, flushFirst: true)
+            loop.write(id, shared)  // after close: ignored
+        }
+    }
+
+    /// The peer of `writeThenCloseFlushing` read `payload`, then 1 2, and nothing more.
+    static func expectFlushedBeforeClose(_ received: [UInt8], _ payload: [UInt8],
+                                         sourceLocation: SourceLocation = #_sourceLocation) {
+        #expect(received.count == payload.count + 2, sourceLocation: sourceLocation)
+        #expect(received.prefix(payload.count).elementsEqual(payload) && received.suffix(2) == [1, 2],
+                sourceLocation: sourceLocation)
+    }
+
     /// `id` was reported drained, exactly once, and has nothing queued.
     func expectDrainedOnce(_ id: SocketID, sourceLocation: SourceLocation = #_sourceLocation) {
         #expect(recorder.wait { $0.drained.contains(id) }, sourceLocation: sourceLocation)

@@ -336,17 +336,10 @@ struct TLSTests {
         let client = try TLSClient(port: server.port, context: fixture.client)
         let id = try #require(server.recorder.waitForAccept(peerPort: client.localPort))
         let payload = pattern(3 << 20, seed: 5)
-        let shared = SharedBytes(payload)
-        _ = server.onLoop { loop in
-            loop.write(id, shared)
-            [UInt8]([1, 2]).withUnsafeBytes { loop.write(id, copying: $0) }
-            loop.close(id, flushFirst: true)
-            loop.write(id, shared)  // after close: ignored
-        }
+        server.writeThenCloseFlushing(payload, to: id)
         let (received, clean) = client.receiveToEnd()
         #expect(clean)  // ended by close_notify
-        #expect(received.count == payload.count + 2)
-        #expect(received.prefix(payload.count).elementsEqual(payload) && received.suffix(2) == [1, 2])
+        LoopServer.expectFlushedBeforeClose(received, payload)
         client.sendCloseNotify()
         #expect(server.recorder.wait { !$0.closes(of: id).isEmpty })
         #expect(server.recorder.with { $0.closes(of: id) } == [.closedLocally])
