@@ -1,8 +1,16 @@
 // swift-tools-version: 6.1
 //
 // Switchboard: a specification-driven real-time WebSocket gateway.
-// Imports only go downward:
-//   JSON, Crypto  <-  Kernel, Codec, Bus  <-  POSIX  <-  Switchboard  <-  executables
+// Imports only go downward (each arrow points at what a module imports; C libraries left out):
+//   SwitchboardJSON   SwitchboardCrypto   SwitchboardDriverSupport
+//   SwitchboardKernel -> JSON             SwitchboardCodec -> Crypto
+//   SwitchboardBus                        SwitchboardPOSIX -> DriverSupport
+//   SwitchboardGen -> Crypto              (the generator; also the YAML reader)
+//   Switchboard -> Kernel, JSON, Codec, Bus, POSIX, DriverSupport
+//   SwitchboardSim -> Switchboard, Codec, Crypto, Bus, DriverSupport
+//   SwitchboardServe -> Switchboard, Gen, Crypto, Bus
+//   executables -> Switchboard, Serve, Crypto (bench: Kernel, JSON, Codec, Crypto)
+// A custom driver needs only Switchboard (`Driver`, `SharedBytes`), never SwitchboardPOSIX.
 import PackageDescription
 
 let package = Package(
@@ -26,7 +34,7 @@ let package = Package(
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
 
         // Generator: spec/protocol.yaml -> Sources/SwitchboardKernel/Generated + docs/.
-        .target(name: "SwitchboardGen", dependencies: ["CYAML"], path: "Generator/Sources/SwitchboardGen"),
+        .target(name: "SwitchboardGen", dependencies: ["CYAML", "SwitchboardCrypto"], path: "Generator/Sources/SwitchboardGen"),
         .executableTarget(name: "switchboard-gen", dependencies: ["SwitchboardGen"],
                           path: "Generator/Sources/switchboard-gen"),
 
@@ -34,48 +42,63 @@ let package = Package(
         .target(name: "SwitchboardJSON"),
         .target(name: "SwitchboardKernel", dependencies: ["SwitchboardJSON"]),
         .target(name: "SwitchboardCrypto", dependencies: ["COpenSSL"]),
-        .target(name: "SwitchboardCodec", dependencies: ["COpenSSL", "CZlib"]),
+        .target(name: "SwitchboardCodec", dependencies: ["SwitchboardCrypto", "CZlib"]),
         .target(name: "SwitchboardBus", dependencies: ["SwitchboardJSON", "CHiredis"]),
 
+        // What every driver builds on (shared output bytes, a timer heap); no IO of its own.
+        .target(name: "SwitchboardDriverSupport"),
+
         // IO: the POSIX driver (epoll, sockets, timers, writev).
-        .target(name: "SwitchboardPOSIX", dependencies: ["COpenSSL"]),
+        .target(name: "SwitchboardPOSIX", dependencies: ["SwitchboardDriverSupport", "COpenSSL"]),
 
         // Public API: Server, Options, Hooks, Driver protocol, Emitter.
         .target(name: "Switchboard", dependencies: [
-            "SwitchboardKernel", "SwitchboardJSON", "SwitchboardCodec", "SwitchboardCrypto",
-            "SwitchboardBus", "SwitchboardPOSIX", .product(name: "Logging", package: "swift-log"),
+            "SwitchboardKernel", "SwitchboardJSON", "SwitchboardCodec", "SwitchboardBus",
+            "SwitchboardDriverSupport", "SwitchboardPOSIX", .product(name: "Logging", package: "swift-log"),
         ]),
 
         // A deterministic simulation driver: virtual clock, sockets, bus and hooks from one seed.
-        .target(name: "SwitchboardSim", dependencies: ["Switchboard", "SwitchboardCodec", "SwitchboardBus"]),
+        .target(name: "SwitchboardSim", dependencies: [
+            "Switchboard", "SwitchboardCodec", "SwitchboardCrypto", "SwitchboardBus", "SwitchboardDriverSupport",
+        ]),
         // `switchboard serve`: config file, JWT/token auth, room policy, demo page, metrics.
         .target(name: "SwitchboardServe", dependencies: [
-            "Switchboard", "SwitchboardGen", "SwitchboardCrypto", "SwitchboardBus", "COpenSSL", "CYAML",
+            "Switchboard", "SwitchboardGen", "SwitchboardCrypto", "SwitchboardBus", "COpenSSL",
         ]),
 
-        .executableTarget(name: "switchboard", dependencies: ["Switchboard", "SwitchboardGen", "SwitchboardServe"]),
+        .executableTarget(name: "switchboard", dependencies: ["Switchboard", "SwitchboardServe"]),
         .executableTarget(name: "switchboard-fixture", dependencies: ["Switchboard", "SwitchboardCrypto"]),
         .executableTarget(name: "switchboard-bench", dependencies: [
             "SwitchboardKernel", "SwitchboardJSON", "SwitchboardCrypto", "SwitchboardCodec",
         ]),
 
+        // What the test targets share: free loopback ports, redis-server, a WebSocket client
+        // (framing with SwitchboardCodec.ClientFrame), child processes, hex and a seeded
+        // generator. A regular target so tests can import it.
+        .target(name: "TestSupport", dependencies: ["SwitchboardJSON", "SwitchboardCodec", "SwitchboardCrypto"],
+                path: "Tests/TestSupport"),
+
         .testTarget(name: "GeneratorTests", dependencies: ["SwitchboardGen"],
                     resources: [.copy("Specs")]),
-        .testTarget(name: "KernelTableTests", dependencies: ["SwitchboardKernel"]),
+        .testTarget(name: "KernelTableTests", dependencies: ["SwitchboardKernel", "SwitchboardJSON"]),
         // The oracle reads spec/protocol.yaml through SwitchboardGen; Golden holds the traces.
         .testTarget(name: "KernelPropertyTests", dependencies: [
             "SwitchboardKernel", "SwitchboardJSON", "SwitchboardGen",
             .product(name: "PropertyBased", package: "swift-property-based"),
         ], resources: [.copy("Golden")]),
-        .testTarget(name: "JSONTests", dependencies: ["SwitchboardJSON"]),
-        .testTarget(name: "CodecTests", dependencies: ["SwitchboardCodec"]),
-        .testTarget(name: "CryptoTests", dependencies: ["SwitchboardCrypto"]),
-        .testTarget(name: "BusTests", dependencies: ["SwitchboardBus"]),
-        .testTarget(name: "POSIXTests", dependencies: ["SwitchboardPOSIX"]),
-        .testTarget(name: "EndToEndTests", dependencies: ["Switchboard", "SwitchboardCrypto"]),
-        .testTarget(name: "SimTests", dependencies: ["SwitchboardSim", "Switchboard"]),
+        .testTarget(name: "JSONTests", dependencies: ["SwitchboardJSON", "TestSupport"]),
+        .testTarget(name: "CodecTests", dependencies: ["SwitchboardCodec", "SwitchboardCrypto", "CZlib", "TestSupport"]),
+        .testTarget(name: "CryptoTests", dependencies: ["SwitchboardCrypto", "TestSupport"]),
+        .testTarget(name: "BusTests", dependencies: ["SwitchboardBus", "TestSupport"]),
+        .testTarget(name: "POSIXTests", dependencies: [
+            "SwitchboardPOSIX", "SwitchboardDriverSupport", "COpenSSL", "TestSupport",
+        ]),
+        .testTarget(name: "EndToEndTests", dependencies: ["Switchboard", "SwitchboardCrypto", "TestSupport"]),
+        .testTarget(name: "SimTests", dependencies: ["SwitchboardSim", "Switchboard", "SwitchboardBus"]),
         // The engine driven directly with a recording driver (write by write).
-        .testTarget(name: "EngineTests", dependencies: ["Switchboard", "SwitchboardKernel", "SwitchboardBus"]),
-        .testTarget(name: "ServeTests", dependencies: ["SwitchboardServe", "Switchboard", "SwitchboardCrypto", "SwitchboardBus"]),
+        .testTarget(name: "EngineTests", dependencies: ["Switchboard", "SwitchboardKernel", "SwitchboardBus", "SwitchboardCodec"]),
+        .testTarget(name: "ServeTests", dependencies: [
+            "SwitchboardServe", "Switchboard", "SwitchboardCrypto", "SwitchboardBus", "TestSupport",
+        ]),
     ]
 )

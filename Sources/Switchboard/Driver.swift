@@ -1,9 +1,7 @@
 @_exported import SwitchboardKernel
 @_exported import SwitchboardJSON
-import SwitchboardPOSIX
-
-/// Immutable bytes shared by every connection they are written to (encode once, write many).
-public typealias SharedBytes = SwitchboardPOSIX.SharedBytes
+// `SharedBytes`: below every driver, so a custom driver needs nothing of SwitchboardPOSIX.
+@_exported import SwitchboardDriverSupport
 
 /// A connection as a driver names it. Never reused within a process.
 public typealias ConnectionID = UInt64

@@ -82,27 +82,27 @@ public final class POSIXDriver: Driver, EventLoopHandler, @unchecked Sendable {
     }
 
     public func write(_ connection: ConnectionID, _ bytes: SharedBytes) {
-        loop.write(SwitchboardPOSIX.ConnectionID(rawValue: connection), bytes)
+        loop.write(SocketID(rawValue: connection), bytes)
     }
     public func write(_ connection: ConnectionID, copying bytes: UnsafeRawBufferPointer) {
-        loop.write(SwitchboardPOSIX.ConnectionID(rawValue: connection), copying: bytes)
+        loop.write(SocketID(rawValue: connection), copying: bytes)
     }
     public func write(_ connection: ConnectionID, copying bytes: UnsafeRawBufferPointer,
                       ifBufferedAtMost limit: Int) -> Bool {
-        loop.write(SwitchboardPOSIX.ConnectionID(rawValue: connection), copying: bytes, ifBufferedAtMost: limit)
+        loop.write(SocketID(rawValue: connection), copying: bytes, ifBufferedAtMost: limit)
     }
     public func write(_ connection: ConnectionID, _ bytes: SharedBytes, ifBufferedAtMost limit: Int) -> Bool {
-        loop.write(SwitchboardPOSIX.ConnectionID(rawValue: connection), bytes, ifBufferedAtMost: limit)
+        loop.write(SocketID(rawValue: connection), bytes, ifBufferedAtMost: limit)
     }
     public func write(_ connection: ConnectionID, copying first: UnsafeRawBufferPointer, _ second: UnsafeRawBufferPointer,
                       ifBufferedAtMost limit: Int) -> Bool {
-        loop.write(SwitchboardPOSIX.ConnectionID(rawValue: connection), copying: first, second, ifBufferedAtMost: limit)
+        loop.write(SocketID(rawValue: connection), copying: first, second, ifBufferedAtMost: limit)
     }
     public func bufferedAmount(_ connection: ConnectionID) -> Int {
-        loop.bufferedAmount(SwitchboardPOSIX.ConnectionID(rawValue: connection))
+        loop.bufferedAmount(SocketID(rawValue: connection))
     }
     public func close(_ connection: ConnectionID, flushFirst: Bool) {
-        loop.close(SwitchboardPOSIX.ConnectionID(rawValue: connection), flushFirst: flushFirst)
+        loop.close(SocketID(rawValue: connection), flushFirst: flushFirst)
     }
     public func schedule(_ token: UInt64, at deadline: Int64) {
         loop.schedule(token, at: Instant(milliseconds: deadline))
@@ -115,16 +115,16 @@ public final class POSIXDriver: Driver, EventLoopHandler, @unchecked Sendable {
     }
 
     // EventLoopHandler
-    public func connectionAccepted(_ id: SwitchboardPOSIX.ConnectionID, peer: PeerAddress, listener: ListenerID) {
+    public func connectionAccepted(_ id: SocketID, peer: PeerAddress, listener: ListenerID) {
         events?.connectionOpened(id.rawValue, peer: peer.host)
     }
-    public func bytesReceived(_ id: SwitchboardPOSIX.ConnectionID, _ bytes: UnsafeRawBufferPointer) {
+    public func bytesReceived(_ id: SocketID, _ bytes: UnsafeRawBufferPointer) {
         events?.bytesReceived(id.rawValue, bytes)
     }
-    public func connectionDrained(_ id: SwitchboardPOSIX.ConnectionID) {
+    public func connectionDrained(_ id: SocketID) {
         events?.connectionDrained(id.rawValue)
     }
-    public func connectionClosed(_ id: SwitchboardPOSIX.ConnectionID, reason: CloseReason) {
+    public func connectionClosed(_ id: SocketID, reason: CloseReason) {
         if case .tlsFailed(let why) = reason { logTLSFailure?("TLS handshake failed: \(why)") }
         events?.connectionClosed(id.rawValue)
     }

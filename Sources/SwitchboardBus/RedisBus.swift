@@ -17,6 +17,17 @@ public struct RedisBusStats: Sendable, Equatable {
     public var buffered: Int
     /// The node the subscriber is on while subscribed.
     public var node: RedisURL.Node?
+
+    public init(connected: Bool, reconnects: Int, published: Int, dropped: Int, received: Int, buffered: Int,
+                node: RedisURL.Node? = nil) {
+        self.connected = connected
+        self.reconnects = reconnects
+        self.published = published
+        self.dropped = dropped
+        self.received = received
+        self.buffered = buffered
+        self.node = node
+    }
 }
 
 public struct RedisBusOptions: Sendable {
@@ -295,6 +306,15 @@ final class RedisBusCore: @unchecked Sendable {
         return !closed
     }
 
+    /// Logs `reason` with the next backoff delay of `role`'s thread and sleeps that long (less
+    /// if `endEarly` turns true); false once the bus is closed.
+    private func backOff(_ role: String, _ reason: String, _ backoff: inout BackoffState,
+                         endEarly: () -> Bool = { false }) -> Bool {
+        let delay = backoff.next()
+        log("redis \(role): \(reason); retrying in \(delay / 1_000_000) ms")
+        return pause(delay, endEarly: endEarly)
+    }
+
     /// With `failFast`, a failure before the first `ready` ends the bus and fails `ready`.
     /// True when the calling thread must stop.
     private func failFastIfNeverReady(_ reason: String) -> Bool {
@@ -342,9 +362,7 @@ final class RedisBusCore: @unchecked Sendable {
                 return
             case .failed(let reason):
                 if failFastIfNeverReady(reason) { return }
-                let delay = backoff.next()
-                log("redis subscriber: \(reason); retrying in \(delay / 1_000_000) ms")
-                if !pause(delay) { return }
+                if !backOff("subscriber", reason, &backoff) { return }
                 continue
             case .connected(let opened):
                 connection = opened
@@ -371,10 +389,8 @@ final class RedisBusCore: @unchecked Sendable {
                 if failFastIfNeverReady(reason) { return }
                 if wasSubscribed {
                     log("redis subscriber: \(reason); reconnecting")
-                } else {
-                    let delay = backoff.next()
-                    log("redis subscriber: \(reason); retrying in \(delay / 1_000_000) ms")
-                    if !pause(delay) { return }
+                } else if !backOff("subscriber", reason, &backoff) {
+                    return
                 }
             }
         }
@@ -500,9 +516,7 @@ final class RedisBusCore: @unchecked Sendable {
                     return
                 case .failed(let reason):
                     if failFastIfNeverReady(reason) { return }
-                    let delay = backoff.next()
-                    log("redis publisher: \(reason); retrying in \(delay / 1_000_000) ms")
-                    if !pause(delay, endEarly: { self.subscribedEpoch != epoch }) { return }
+                    if !backOff("publisher", reason, &backoff, endEarly: { self.subscribedEpoch != epoch }) { return }
                     continue
                 case .connected(let opened):
                     connection = opened

@@ -1,3 +1,5 @@
+import SwitchboardCrypto
+
 /// How to answer a request head, per PROTOCOL.md section 1 and RFC 6455 section 4.2.
 public enum UpgradeDecision: Sendable, Hashable {
     /// A valid opening handshake: answer `HTTPResponse.switchingProtocols(key:)`.
@@ -30,6 +32,15 @@ public func classifyUpgrade(_ head: HTTPRequestHead, path: String) -> UpgradeDec
 }
 
 /// Whether `key` is a valid `Sec-WebSocket-Key`: 24 characters of base64 that decode to 16 bytes.
+/// The bits the padding discards are not checked: a key whose last character sets them is
+/// still 16 bytes to the client, and the handshake only hashes the text.
 public func isValidWebSocketKey(_ key: String) -> Bool {
-    key.utf8.count == 24 && Base64.decode(key)?.count == 16
+    guard key.utf8.count == 24 else { return false }
+    do throws(Base64.DecodingError) {
+        return try Base64.decode(key).count == 16
+    } catch .nonZeroPaddingBits {
+        return key.hasSuffix("==")  // 16 bytes; with one "=" it would be 17
+    } catch {
+        return false
+    }
 }

@@ -27,6 +27,18 @@ public enum SHA256 {
     public static func hash(_ bytes: UnsafeRawBufferPointer) -> [UInt8] {
         digest(Algorithms.sha256, byteCount, bytes)
     }
+
+    /// The digest in lowercase hex, as `sha256sum` prints it (the generator's spec fingerprint).
+    public static func hex(_ bytes: [UInt8]) -> String {
+        let digits = Array("0123456789abcdef".utf8)
+        var out: [UInt8] = []
+        out.reserveCapacity(2 * byteCount)
+        for byte in hash(bytes) {
+            out.append(digits[Int(byte >> 4)])
+            out.append(digits[Int(byte & 0x0F)])
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
 }
 
 private func digest(_ md: OpaquePointer, _ length: Int, _ input: UnsafeRawBufferPointer) -> [UInt8] {

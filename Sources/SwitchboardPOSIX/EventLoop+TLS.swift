@@ -33,7 +33,7 @@ import Glibc
 /// for the peer as for plain connections; `flushFirst: false` drops the connection without
 /// `close_notify`. A peer closing without `close_notify` is reported as `.peerClosed`.
 extension EventLoop {
-    func startHandshake(_ c: Connection, _ ssl: OpaquePointer, _ tls: TLSContext) {
+    func startHandshake(_ c: ConnectionSlot, _ ssl: OpaquePointer, _ tls: TLSContext) {
         c.ssl = ssl
         c.tlsHandshaking = true
         // The cached clock is truncated to the millisecond: one more keeps the timeout from
@@ -41,7 +41,7 @@ extension EventLoop {
         handshakeTimers.schedule(c.id, at: cachedNow.milliseconds + tls.handshakeTimeoutMilliseconds + 1)
     }
 
-    func tlsEvent(_ c: Connection, _ ssl: OpaquePointer, _ flags: UInt32, _ raw: UInt64) {
+    func tlsEvent(_ c: ConnectionSlot, _ ssl: OpaquePointer, _ flags: UInt32, _ raw: UInt64) {
         if flags & LinuxABI.epollErr != 0 {
             let code = socketError(c.fd)
             if code != 0 {
@@ -84,7 +84,7 @@ extension EventLoop {
 
     /// One `SSL_do_handshake` step; on completion, flushes queued output and reads any
     /// application data that came with the client's Finished.
-    func advanceHandshake(_ c: Connection) {
+    func advanceHandshake(_ c: ConnectionSlot) {
         guard let ssl = c.ssl else { return }
         let raw = c.id
         ERR_clear_error()
@@ -129,7 +129,7 @@ extension EventLoop {
     /// `bytesReceived` (discarded while closing), then the close the read ran into, if any.
     /// Stops early when OpenSSL holds nothing and the socket was just read empty: more input
     /// will be reported by epoll.
-    func readTLS(_ c: Connection, _ ssl: OpaquePointer, _ raw: UInt64) {
+    func readTLS(_ c: ConnectionSlot, _ ssl: OpaquePointer, _ raw: UInt64) {
         ERR_clear_error()
         var total = 0
         var ending: CloseReason?
@@ -158,7 +158,7 @@ extension EventLoop {
             break reading
         }
         if total > 0, !c.closing {
-            turnHandler?.bytesReceived(ConnectionID(rawValue: raw),
+            turnHandler?.bytesReceived(SocketID(rawValue: raw),
                                        UnsafeRawBufferPointer(start: readBuffer, count: total))
             guard c.id == raw else { return }
         }
@@ -181,7 +181,7 @@ extension EventLoop {
         if c.tlsNeedsWritable { updateInterest(c) }
     }
 
-    func queueTLSRead(_ c: Connection) {
+    func queueTLSRead(_ c: ConnectionSlot) {
         guard !c.tlsReadQueued else { return }
         c.tlsReadQueued = true
         tlsReadAgain.append(c.id)
@@ -213,7 +213,7 @@ extension EventLoop {
 
     /// The TLS counterpart of `flush`: encrypt and send the queue, report `drained`, and once
     /// a closing connection's queue is empty send `close_notify` and FIN.
-    func flushTLS(_ c: Connection, _ ssl: OpaquePointer) {
+    func flushTLS(_ c: ConnectionSlot, _ ssl: OpaquePointer) {
         if c.tlsHandshaking {
             if c.closing {
                 destroy(c, .closedLocally, drainInput: true)  // nothing can be sent before the handshake
@@ -235,17 +235,9 @@ extension EventLoop {
                 break
             }
         }
-        if c.queue.isEmpty {
-            if c.backlogged {
-                c.backlogged = false
-                if !c.closing { notes.append(.drained(c.id)) }
-            }
-            if c.closing, !c.shutdownSent, !c.blocked, !c.tlsWriteNeedsReadable {
-                sendCloseNotify(c, ssl)
-                guard c.ssl != nil else { return }
-            }
-        } else {
-            c.backlogged = true
+        if settleBacklog(c), c.closing, !c.shutdownSent, !c.blocked, !c.tlsWriteNeedsReadable {
+            sendCloseNotify(c, ssl)
+            guard c.ssl != nil else { return }
         }
         updateInterest(c)
     }
@@ -259,7 +251,7 @@ extension EventLoop {
     /// OpenSSL waits. A retried record always starts with the same bytes and is never
     /// shorter, as `SSL_write` requires: the queue only grows at its tail between attempts.
     /// One call never sends more than the bytes it is given, so `MSG_MORE` is exact.
-    func writeTLS(_ c: Connection, _ ssl: OpaquePointer) -> TLSWriteOutcome {
+    func writeTLS(_ c: ConnectionSlot, _ ssl: OpaquePointer) -> TLSWriteOutcome {
         ERR_clear_error()
         defer { c.tlsMoreToSend = false }
         while !c.queue.isEmpty {
@@ -294,7 +286,7 @@ extension EventLoop {
 
     /// `SSL_shutdown` (sends `close_notify`), then `SHUT_WR`; the connection then waits for
     /// the peer's close or the linger deadline like a plain one.
-    private func sendCloseNotify(_ c: Connection, _ ssl: OpaquePointer) {
+    private func sendCloseNotify(_ c: ConnectionSlot, _ ssl: OpaquePointer) {
         ERR_clear_error()
         let result = SSL_shutdown(ssl)
         if result >= 0 {

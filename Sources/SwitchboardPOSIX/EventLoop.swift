@@ -1,13 +1,14 @@
 import COpenSSL
 import Glibc
+import SwitchboardDriverSupport
 import Synchronization
 
-/// Process-wide connection serial (high 40 bits of a `ConnectionID`).
+/// Process-wide connection serial (high 40 bits of a `SocketID`).
 private let connectionSerial = Atomic<UInt64>(1)
 
 /// Per-connection state, kept in `EventLoop.slots` and reused for later connections.
-final class Connection {
-    /// `ConnectionID.rawValue`; 0 while the slot is free.
+final class ConnectionSlot {
+    /// `SocketID.rawValue`; 0 while the slot is free.
     @exclusivity(unchecked) var id: UInt64 = 0
     @exclusivity(unchecked) var fd: Int32 = -1
     @exclusivity(unchecked) var paused = false
@@ -83,7 +84,7 @@ public final class EventLoop: @unchecked Sendable {
     let readBuffer: UnsafeMutableRawPointer
     private let iovecs: UnsafeMutablePointer<iovec>
 
-    @exclusivity(unchecked) private var slots: [Connection] = []
+    @exclusivity(unchecked) private var slots: [ConnectionSlot] = []
     @exclusivity(unchecked) private var freeSlots: [Int] = []
     @exclusivity(unchecked) public private(set) var connectionCount = 0
     @exclusivity(unchecked) private var listeners: [Int32] = []
@@ -326,9 +327,9 @@ public final class EventLoop: @unchecked Sendable {
             i += 1
             switch note {
             case .closed(let raw, let reason):
-                turnHandler?.connectionClosed(ConnectionID(rawValue: raw), reason: reason)
+                turnHandler?.connectionClosed(SocketID(rawValue: raw), reason: reason)
             case .drained(let raw):
-                if lookup(raw) != nil { turnHandler?.connectionDrained(ConnectionID(rawValue: raw)) }
+                if lookup(raw) != nil { turnHandler?.connectionDrained(SocketID(rawValue: raw)) }
             }
         }
         notes.removeAll(keepingCapacity: true)
@@ -479,7 +480,7 @@ public final class EventLoop: @unchecked Sendable {
                 }
                 startHandshake(c, ssl, tls)
             }
-            turnHandler?.connectionAccepted(ConnectionID(rawValue: raw), peer: PeerAddress(storage),
+            turnHandler?.connectionAccepted(SocketID(rawValue: raw), peer: PeerAddress(storage),
                                             listener: ListenerID(rawValue: index))
             // The ClientHello has usually arrived by the time the accept is reported.
             if tls != nil, c.id == raw { advanceHandshake(c) }
@@ -496,14 +497,14 @@ public final class EventLoop: @unchecked Sendable {
         spareFD = open("/dev/null", O_RDONLY | O_CLOEXEC)
     }
 
-    private func register(_ fd: Int32) -> Connection? {
+    private func register(_ fd: Int32) -> ConnectionSlot? {
         let slot: Int
         if let reused = freeSlots.popLast() {
             slot = reused
         } else {
             guard UInt64(slots.count) < Self.slotMask else { return nil }
             slot = slots.count
-            slots.append(Connection())
+            slots.append(ConnectionSlot())
         }
         var serial: UInt64 = 0
         while serial == 0 {  // 40 bits; 0 would collide with the non-connection tags
@@ -523,7 +524,7 @@ public final class EventLoop: @unchecked Sendable {
     }
 
     /// Undoes `register` for a connection that was never reported.
-    private func unregister(_ c: Connection) {
+    private func unregister(_ c: ConnectionSlot) {
         _ = control(LinuxABI.epollCtlDel, c.fd, 0, 0)
         Glibc.close(c.fd)
         freeSlots.append(Int(truncatingIfNeeded: c.id & Self.slotMask))
@@ -536,7 +537,7 @@ public final class EventLoop: @unchecked Sendable {
     // MARK: - Connections
 
     @inline(__always)
-    func lookup(_ raw: UInt64) -> Connection? {
+    func lookup(_ raw: UInt64) -> ConnectionSlot? {
         let slot = Int(truncatingIfNeeded: raw & Self.slotMask)
         guard slot < slots.count else { return nil }
         let c = slots[slot]
@@ -573,11 +574,11 @@ public final class EventLoop: @unchecked Sendable {
 
     /// One `recv` per readiness report: level-triggered epoll reports the socket again next
     /// turn if more is pending, so one busy peer cannot starve the others.
-    private func readOnce(_ c: Connection, _ raw: UInt64) {
+    private func readOnce(_ c: ConnectionSlot, _ raw: UInt64) {
         let n = recv(c.fd, readBuffer, Self.readBufferSize, 0)
         if n > 0 {
             if c.closing { return }
-            turnHandler?.bytesReceived(ConnectionID(rawValue: raw),
+            turnHandler?.bytesReceived(SocketID(rawValue: raw),
                                        UnsafeRawBufferPointer(start: readBuffer, count: n))
         } else if n == 0 {
             if c.closing {
@@ -600,13 +601,13 @@ public final class EventLoop: @unchecked Sendable {
         return code
     }
 
-    func fail(_ c: Connection, _ code: Int32) {
+    func fail(_ c: ConnectionSlot, _ code: Int32) {
         let reason: CloseReason = c.closing ? .closedLocally : (code == ECONNRESET ? .reset : .error(code))
         destroy(c, reason)
     }
 
     /// Closes the descriptor, frees the slot and queues the single close notification.
-    func destroy(_ c: Connection, _ reason: CloseReason, drainInput: Bool = false) {
+    func destroy(_ c: ConnectionSlot, _ reason: CloseReason, drainInput: Bool = false) {
         let raw = c.id
         _ = control(LinuxABI.epollCtlDel, c.fd, 0, 0)
         if drainInput {
@@ -642,14 +643,14 @@ public final class EventLoop: @unchecked Sendable {
     }
 
     @inline(__always)
-    func markDirty(_ c: Connection) {
+    func markDirty(_ c: ConnectionSlot) {
         if !c.inDirtyList {
             c.inDirtyList = true
             dirty.append(c.id)
         }
     }
 
-    func updateInterest(_ c: Connection) {
+    func updateInterest(_ c: ConnectionSlot) {
         var wanted: UInt32 = 0
         if !c.paused || c.closing { wanted |= LinuxABI.epollIn }
         if c.blocked { wanted |= LinuxABI.epollOut }
@@ -676,7 +677,7 @@ public final class EventLoop: @unchecked Sendable {
 
     private enum WriteOutcome { case complete, blocked, failed(Int32) }
 
-    private func flush(_ c: Connection) {
+    private func flush(_ c: ConnectionSlot) {
         if let ssl = c.ssl {
             flushTLS(c, ssl)
             return
@@ -692,24 +693,31 @@ public final class EventLoop: @unchecked Sendable {
                 break
             }
         }
-        if c.queue.isEmpty {
-            if c.backlogged {
-                c.backlogged = false
-                if !c.closing { notes.append(.drained(c.id)) }
-            }
-            if c.closing, !c.shutdownSent {
-                c.shutdownSent = true
-                _ = shutdown(c.fd, Int32(SHUT_WR))
-            }
-        } else {
-            c.backlogged = true
+        if settleBacklog(c), c.closing, !c.shutdownSent {
+            c.shutdownSent = true
+            _ = shutdown(c.fd, Int32(SHUT_WR))
         }
         updateInterest(c)
     }
 
+    /// After a write attempt (plain or TLS): whether the queue is empty. An emptied queue that
+    /// had been backlogged reports `drained` (not while closing); a non-empty one is backlogged.
+    @inline(__always)
+    func settleBacklog(_ c: ConnectionSlot) -> Bool {
+        guard c.queue.isEmpty else {
+            c.backlogged = true
+            return false
+        }
+        if c.backlogged {
+            c.backlogged = false
+            if !c.closing { notes.append(.drained(c.id)) }
+        }
+        return true
+    }
+
     /// `sendmsg` (= `writev` plus `MSG_NOSIGNAL`, so no SIGPIPE) of up to IOV_MAX segments, or
     /// `send` for one; repeats only if every byte offered was taken and segments remain.
-    private func writeOut(_ c: Connection) -> WriteOutcome {
+    private func writeOut(_ c: ConnectionSlot) -> WriteOutcome {
         while true {
             let (count, total) = c.queue.fill(iovecs, capacity: LinuxABI.iovMax)
             let n: Int
@@ -736,18 +744,18 @@ public final class EventLoop: @unchecked Sendable {
 
     /// Queues `bytes` without copying; written at the end of the turn. Ignored for unknown
     /// or closing connections.
-    public func write(_ id: ConnectionID, _ bytes: SharedBytes) {
+    public func write(_ id: SocketID, _ bytes: SharedBytes) {
         _ = write(id, bytes, ifBufferedAtMost: .max)
     }
 
     /// Copies `copying` into the connection's queue (consecutive copies are merged).
-    public func write(_ id: ConnectionID, copying bytes: UnsafeRawBufferPointer) {
+    public func write(_ id: SocketID, copying bytes: UnsafeRawBufferPointer) {
         _ = write(id, copying: bytes, ifBufferedAtMost: .max)
     }
 
     /// `write(_:copying:)` unless more than `limit` bytes are queued: then false, nothing
     /// queued. Unknown and closing connections take nothing and answer true (no backpressure).
-    public func write(_ id: ConnectionID, copying bytes: UnsafeRawBufferPointer, ifBufferedAtMost limit: Int) -> Bool {
+    public func write(_ id: SocketID, copying bytes: UnsafeRawBufferPointer, ifBufferedAtMost limit: Int) -> Bool {
         guard let c = lookup(id.rawValue), !c.closing else { return true }
         guard c.queue.bytes <= limit else { return false }
         c.queue.append(copying: bytes)
@@ -757,7 +765,7 @@ public final class EventLoop: @unchecked Sendable {
 
     /// `first` then `second` copied (merged into one segment), unless more than `limit` bytes
     /// are queued (then false, nothing queued): a frame's header and payload in one call.
-    public func write(_ id: ConnectionID, copying first: UnsafeRawBufferPointer, _ second: UnsafeRawBufferPointer,
+    public func write(_ id: SocketID, copying first: UnsafeRawBufferPointer, _ second: UnsafeRawBufferPointer,
                       ifBufferedAtMost limit: Int) -> Bool {
         guard let c = lookup(id.rawValue), !c.closing else { return true }
         guard c.queue.bytes <= limit else { return false }
@@ -768,7 +776,7 @@ public final class EventLoop: @unchecked Sendable {
     }
 
     /// `write(_:_:)` unless more than `limit` bytes are queued (then false).
-    public func write(_ id: ConnectionID, _ bytes: SharedBytes, ifBufferedAtMost limit: Int) -> Bool {
+    public func write(_ id: SocketID, _ bytes: SharedBytes, ifBufferedAtMost limit: Int) -> Bool {
         guard let c = lookup(id.rawValue), !c.closing else { return true }
         guard c.queue.bytes <= limit else { return false }
         c.queue.append(bytes)
@@ -778,7 +786,7 @@ public final class EventLoop: @unchecked Sendable {
 
     /// Bytes queued and not yet accepted by the kernel (for TLS: plaintext not yet accepted
     /// by `SSL_write`); 0 for unknown connections.
-    public func bufferedAmount(_ id: ConnectionID) -> Int {
+    public func bufferedAmount(_ id: SocketID) -> Int {
         lookup(id.rawValue)?.queue.bytes ?? 0
     }
 
@@ -786,7 +794,7 @@ public final class EventLoop: @unchecked Sendable {
     /// RST). `flushFirst: true` flushes the queue, sends FIN, and closes when the peer's FIN
     /// arrives or after `lingerMilliseconds`. Either way `connectionClosed(.closedLocally)`
     /// follows once the descriptor is closed, and later writes are ignored.
-    public func close(_ id: ConnectionID, flushFirst: Bool) {
+    public func close(_ id: SocketID, flushFirst: Bool) {
         guard let c = lookup(id.rawValue) else { return }
         guard flushFirst else {
             destroy(c, .closedLocally, drainInput: true)
@@ -801,7 +809,7 @@ public final class EventLoop: @unchecked Sendable {
 
     /// Stops (or resumes) reading; removes EPOLLIN so a paused socket costs nothing.
     /// Ignored while closing (reading continues to see the peer's FIN).
-    public func pauseReading(_ id: ConnectionID, _ paused: Bool) {
+    public func pauseReading(_ id: SocketID, _ paused: Bool) {
         guard let c = lookup(id.rawValue), c.paused != paused else { return }
         c.paused = paused
         updateInterest(c)

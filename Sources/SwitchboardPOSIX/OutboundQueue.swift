@@ -1,4 +1,5 @@
 import Glibc
+import SwitchboardDriverSupport
 
 /// A connection's unsent bytes: a list of segments that point either into a `SharedBytes`
 /// (never copied) or into the connection's own copy buffer, where consecutive copying

@@ -50,7 +50,7 @@ public final class TLSContext: @unchecked Sendable {
 
     /// A server-side `SSL *` doing its I/O on `connection`'s descriptor through
     /// `socketBIOMethod`; nil if OpenSSL is out of memory.
-    func makeConnection(for connection: Connection) -> OpaquePointer? {
+    func makeConnection(for connection: ConnectionSlot) -> OpaquePointer? {
         guard let ssl = SSL_new(context) else {
             takeOpenSSLReason()
             return nil
@@ -144,7 +144,7 @@ func takeOpenSSLReason() -> String {
     return "error 0x\(String(code, radix: 16))"
 }
 
-/// A socket BIO of our own; its data pointer is the (unretained) `Connection`. Unlike
+/// A socket BIO of our own; its data pointer is the (unretained) `ConnectionSlot`. Unlike
 /// OpenSSL's socket BIO, writes use `send(MSG_NOSIGNAL)`, so a peer reset is `EPIPE`, never
 /// `SIGPIPE`, and add `MSG_MORE` while the flush has further records to send, so the kernel
 /// packs consecutive 16 KiB records into full segments. A short `recv` marks the socket as
@@ -156,7 +156,7 @@ nonisolated(unsafe) let socketBIOMethod: OpaquePointer = {
         fatalError("SwitchboardPOSIX: BIO_meth_new failed")
     }
     _ = BIO_meth_set_write_ex(method) { bio, data, length, written in
-        let connection = Unmanaged<Connection>.fromOpaque(BIO_get_data(bio)!)
+        let connection = Unmanaged<ConnectionSlot>.fromOpaque(BIO_get_data(bio)!)
         let (fd, more) = connection._withUnsafeGuaranteedRef { ($0.fd, $0.tlsMoreToSend) }
         let flags = Int32(MSG_NOSIGNAL) | (more ? Int32(MSG_MORE) : 0)
         BIO_clear_flags(bio, BIO_FLAGS_READ | BIO_FLAGS_WRITE | BIO_FLAGS_IO_SPECIAL | BIO_FLAGS_SHOULD_RETRY)
@@ -176,7 +176,7 @@ nonisolated(unsafe) let socketBIOMethod: OpaquePointer = {
         }
     }
     _ = BIO_meth_set_read_ex(method) { bio, data, length, read in
-        let connection = Unmanaged<Connection>.fromOpaque(BIO_get_data(bio)!)
+        let connection = Unmanaged<ConnectionSlot>.fromOpaque(BIO_get_data(bio)!)
         let fd = connection._withUnsafeGuaranteedRef { $0.fd }
         BIO_clear_flags(bio, BIO_FLAGS_READ | BIO_FLAGS_WRITE | BIO_FLAGS_IO_SPECIAL | BIO_FLAGS_SHOULD_RETRY)
         read?.pointee = 0

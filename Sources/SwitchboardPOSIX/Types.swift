@@ -2,7 +2,7 @@ import Glibc
 
 /// One accepted connection. The low 24 bits are the loop's slot index, the high 40 bits a
 /// process-wide serial, so a value is never reused within a process.
-public struct ConnectionID: Hashable, Sendable, CustomStringConvertible {
+public struct SocketID: Hashable, Sendable, CustomStringConvertible {
     public let rawValue: UInt64
     public init(rawValue: UInt64) { self.rawValue = rawValue }
     public var description: String { "conn#\(rawValue >> 24).\(rawValue & 0xFF_FFFF)" }
@@ -32,21 +32,6 @@ public struct Instant: Comparable, Hashable, Sendable, CustomStringConvertible {
     /// Milliseconds from `rhs` to `lhs`.
     public static func - (lhs: Instant, rhs: Instant) -> Int64 { lhs.milliseconds &- rhs.milliseconds }
     public var description: String { "\(milliseconds)ms" }
-}
-
-/// Immutable bytes shared by many connections' output queues: encode once, write to many.
-/// Queuing it never copies; `writev` points straight into `bytes`.
-public final class SharedBytes: @unchecked Sendable {
-    public let bytes: [UInt8]
-    /// Base of `bytes`' storage; stable because `bytes` is an immutable stored array.
-    let base: UnsafeRawPointer?
-
-    public init(_ bytes: [UInt8]) {
-        self.bytes = bytes
-        self.base = self.bytes.withUnsafeBytes { $0.baseAddress }
-    }
-
-    public var count: Int { bytes.count }
 }
 
 /// Why a connection ended. `connectionClosed` reports it exactly once per accepted connection.

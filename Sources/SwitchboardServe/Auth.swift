@@ -1,4 +1,5 @@
 import Switchboard
+import SwitchboardGen
 
 /// `token: userId` pairs from a development tokens file (YAML: one mapping of strings).
 public struct TokenTable: Sendable, Equatable {
@@ -10,18 +11,18 @@ public struct TokenTable: Sendable, Equatable {
         guard let root = try ConfigYAML.read(bytes, file: file) else { return TokenTable(users: [:]) }
         guard case .mapping(let pairs) = root.value else {
             throw ConfigErrors([ConfigError(file: file, line: root.line, key: nil,
-                                            "expected lines of 'token: userId', got \(root.kindName)")])
+                                            "expected lines of 'token: userId', got \(root.configKindName)")])
         }
         var users: [String: String] = [:]
         var errors: [ConfigError] = []
         for pair in pairs {
             guard case .scalar(let user, _) = pair.value.value, !pair.value.isNull, !user.isEmpty else {
-                errors.append(ConfigError(file: file, line: pair.line, key: nil,
-                                          "the token needs a user id ('token: userId'), got \(pair.value.kindName)"))
+                errors.append(ConfigError(file: file, line: pair.keyLine, key: nil,
+                                          "the token needs a user id ('token: userId'), got \(pair.value.configKindName)"))
                 continue
             }
             if pair.key.isEmpty {
-                errors.append(ConfigError(file: file, line: pair.line, key: nil, "empty token"))
+                errors.append(ConfigError(file: file, line: pair.keyLine, key: nil, "empty token"))
                 continue
             }
             users[pair.key] = user

@@ -1,5 +1,6 @@
 import Switchboard
 import SwitchboardBus
+import SwitchboardGen
 
 /// Reads a `ServeConfig` from YAML and the environment, reporting every problem with its
 /// file, line and key.
@@ -112,12 +113,12 @@ private struct Walker {
     let baseDirectory: String
     var errors: [ConfigError] = []
 
-    mutating func walk(_ node: ConfigNode, prefix: [String], into config: inout ServeConfig) {
+    mutating func walk(_ node: YAMLNode, prefix: [String], into config: inout ServeConfig) {
         let sectionName = prefix.isEmpty ? "the file" : prefix.joined(separator: ".")
         guard case .mapping(let pairs) = node.value else {
             if node.isNull { return }
             errors.append(ConfigError(file: file, line: node.line, key: prefix.isEmpty ? nil : sectionName,
-                                      "expected a mapping of keys, got \(node.kindName)"))
+                                      "expected a mapping of keys, got \(node.configKindName)"))
             return
         }
         let known = ConfigSchema.children(of: prefix)
@@ -128,18 +129,18 @@ private struct Walker {
                 switch field.kind.parse(node: pair.value, baseDirectory: baseDirectory) {
                 case .success(let value):
                     field.apply(&config, value)
-                    config.locations[key] = ConfigLocation(file: file, line: pair.line)
+                    config.locations[key] = ConfigLocation(file: file, line: pair.keyLine)
                 case .failure(let failure):
-                    errors.append(ConfigError(file: file, line: failure.line ?? pair.line, key: key, failure.message))
+                    errors.append(ConfigError(file: file, line: failure.line ?? pair.keyLine, key: key, failure.message))
                 }
             } else if known.contains(pair.key) {
-                config.locations[key] = ConfigLocation(file: file, line: pair.line)
+                config.locations[key] = ConfigLocation(file: file, line: pair.keyLine)
                 if key == "auth.jwt", config.auth.jwt == nil { config.auth.jwt = JWTConfig() }
                 walk(pair.value, prefix: path, into: &config)
             } else {
                 let hint = suggestion(for: pair.key, among: known).map { "did you mean '\($0)'?" }
                     ?? "known keys: " + known.sorted().joined(separator: ", ")
-                errors.append(ConfigError(file: file, line: pair.line, key: key, "unknown key in \(sectionName); \(hint)"))
+                errors.append(ConfigError(file: file, line: pair.keyLine, key: key, "unknown key in \(sectionName); \(hint)"))
             }
         }
     }

@@ -1,5 +1,6 @@
 import Switchboard
 import SwitchboardBus
+import SwitchboardGen
 
 /// A parsed configuration value.
 enum FieldValue: Sendable {
@@ -58,7 +59,7 @@ enum FieldKind: Sendable {
 
     // MARK: YAML
 
-    func parse(node: ConfigNode, baseDirectory: String) -> Result<FieldValue, FieldFailure> {
+    func parse(node: YAMLNode, baseDirectory: String) -> Result<FieldValue, FieldFailure> {
         switch self {
         case .rooms, .texts:
             guard case .sequence(let items) = node.value else {
@@ -166,10 +167,10 @@ enum FieldKind: Sendable {
         }
     }
 
-    private func describe(_ node: ConfigNode) -> String {
+    private func describe(_ node: YAMLNode) -> String {
         if node.isNull { return "nothing" }
         if case .scalar(let text, _) = node.value { return "'\(text)'" }
-        return node.kindName
+        return node.configKindName
     }
 
     static func roomProblem(_ name: String) -> String? {

@@ -109,8 +109,8 @@ public struct JWTVerifier: Sendable {
         guard bytes.count <= Self.maxTokenLength else { return .failure(.malformed("longer than \(Self.maxTokenLength) bytes")) }
         let parts = bytes.split(separator: UInt8(ascii: "."), omittingEmptySubsequences: false)
         guard parts.count == 3 else { return .failure(.malformed("expected three dot-separated parts")) }
-        guard let headerBytes = base64URLDecode(parts[0]), let payloadBytes = base64URLDecode(parts[1]),
-              let signature = base64URLDecode(parts[2]) else { return .failure(.malformed("invalid base64url")) }
+        guard let headerBytes = Base64.decodeURL(parts[0]), let payloadBytes = Base64.decodeURL(parts[1]),
+              let signature = Base64.decodeURL(parts[2]) else { return .failure(.malformed("invalid base64url")) }
         guard case .object(let header)? = try? JSONValue.parse(headerBytes) else {
             return .failure(.malformed("the header is not a JSON object"))
         }
@@ -173,10 +173,10 @@ public struct JWTVerifier: Sendable {
 /// Compact JWS signing with HS256: development tokens and tests.
 public enum JWTSigner {
     public static func hs256(payload: JSONValue, secret: [UInt8]) -> String {
-        let header = base64URLEncode(Array(#"{"alg":"HS256","typ":"JWT"}"#.utf8))
-        let body = base64URLEncode(Array(payload.serialized().utf8))
+        let header = Base64.encodeURL(Array(#"{"alg":"HS256","typ":"JWT"}"#.utf8))
+        let body = Base64.encodeURL(Array(payload.serialized().utf8))
         let input = header + "." + body
-        return input + "." + base64URLEncode(HMACSHA256.mac(key: secret, message: Array(input.utf8)))
+        return input + "." + Base64.encodeURL(HMACSHA256.mac(key: secret, message: Array(input.utf8)))
     }
 }
 
@@ -279,32 +279,4 @@ func derECDSASignature(raw: [UInt8]) -> [UInt8] {
     }
     let body = integer(raw[0..<32]) + integer(raw[32..<64])
     return [0x30, UInt8(body.count)] + body
-}
-
-/// Unpadded base64url (RFC 4648 section 5); nil for any other character or a bad length.
-func base64URLDecode(_ text: some Collection<UInt8>) -> [UInt8]? {
-    var standard: [UInt8] = []
-    standard.reserveCapacity(text.count + 3)
-    for byte in text {
-        switch byte {
-        case UInt8(ascii: "-"): standard.append(UInt8(ascii: "+"))
-        case UInt8(ascii: "_"): standard.append(UInt8(ascii: "/"))
-        case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "0")...UInt8(ascii: "9"):
-            standard.append(byte)
-        default: return nil
-        }
-    }
-    switch standard.count % 4 {
-    case 0: break
-    case 2: standard += [UInt8(ascii: "="), UInt8(ascii: "=")]
-    case 3: standard.append(UInt8(ascii: "="))
-    default: return nil
-    }
-    return try? Base64.decode(standard)
-}
-
-func base64URLEncode(_ bytes: [UInt8]) -> String {
-    var text = Base64.encode(bytes)
-    text.removeAll { $0 == "=" }
-    return String(text.map { $0 == "+" ? "-" : $0 == "/" ? "_" : $0 })
 }

@@ -26,30 +26,6 @@ final class ServeStats: Sendable {
     var snapshot: ServeCounters { counters.withLock { $0 } }
 }
 
-/// The Redis bus figures `/metrics` shows.
-public struct RedisGauges: Sendable, Equatable {
-    public var connected: Bool
-    public var reconnects: Int
-    public var published: Int
-    public var dropped: Int
-    public var received: Int
-    public var buffered: Int
-
-    public init(connected: Bool, reconnects: Int, published: Int, dropped: Int, received: Int, buffered: Int) {
-        self.connected = connected
-        self.reconnects = reconnects
-        self.published = published
-        self.dropped = dropped
-        self.received = received
-        self.buffered = buffered
-    }
-
-    public init(_ stats: RedisBusStats) {
-        self.init(connected: stats.connected, reconnects: stats.reconnects, published: stats.published,
-                  dropped: stats.dropped, received: stats.received, buffered: stats.buffered)
-    }
-}
-
 /// The Prometheus text exposition format, version 0.0.4.
 public enum PrometheusText {
     public static let contentType = "text/plain; version=0.0.4; charset=utf-8"
@@ -58,7 +34,7 @@ public enum PrometheusText {
     /// others (a client's own code echoed) appear once seen.
     static let knownCloseCodes: [UInt16] = CloseCode.allCases.map(\.code).sorted()
 
-    public static func render(server: ServerMetrics, serve: ServeCounters, redis: RedisGauges?) -> String {
+    public static func render(server: ServerMetrics, serve: ServeCounters, redis: RedisBusStats?) -> String {
         var out = Writer()
         out.family("switchboard_clients", "gauge", "Clients by protocol state.")
         for state in ClientState.allCases where !state.isTerminal {

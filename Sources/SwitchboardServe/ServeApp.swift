@@ -306,7 +306,7 @@ public final class ServeApp: Sendable {
             guard let metrics = server.metricsOnLoop() else {
                 return HTTPAnswerBody(status: 503, reason: "Service Unavailable", text: "metrics unavailable\n")
             }
-            let text = PrometheusText.render(server: metrics, serve: stats.snapshot, redis: redisBus.map { RedisGauges($0.stats) })
+            let text = PrometheusText.render(server: metrics, serve: stats.snapshot, redis: redisBus?.stats)
             return HTTPAnswerBody(contentType: PrometheusText.contentType, text: text, headers: [("Cache-Control", "no-store")])
         case "/healthz":
             let health = healthy

@@ -76,32 +76,33 @@ public struct ServeCommand: Equatable, Sendable {
         } catch let error as UsageError {
             writeAll(2, error.message + "\n" + usage + "\n")
             return 1
-        } catch let error as ConfigErrors {
-            writeAll(2, error.errors.map { "switchboard serve: \($0)\n" }.joined())
-            return 1
         } catch {
-            writeAll(2, "switchboard serve: \(error)\n")
-            return 1
+            return fail(error)
         }
         for warning in config.warnings { writeAll(2, "switchboard serve: warning: \(warning)\n") }
         let app: ServeApp
         do {
             app = try ServeApp(config: config, logger: Logger(level: config.logLevel))
-        } catch let error as ConfigErrors {
-            writeAll(2, error.errors.map { "switchboard serve: \($0)\n" }.joined())
-            return 1
         } catch {
-            writeAll(2, "switchboard serve: \(error)\n")
-            return 1
+            return fail(error)
         }
         do {
             try app.run { port in writeAll(1, banner(config: config, port: port, token: app.developmentToken)) }
         } catch {
-            writeAll(2, "switchboard serve: \(error)\n")
-            return 1
+            return fail(error)
         }
         writeAll(1, "switchboard: stopped\n")
         return 0
+    }
+
+    /// Reports `error` on standard error, a config file's errors one per line; exit code 1.
+    private static func fail(_ error: any Error) -> Int32 {
+        if let errors = error as? ConfigErrors {
+            writeAll(2, errors.errors.map { "switchboard serve: \($0)\n" }.joined())
+        } else {
+            writeAll(2, "switchboard serve: \(error)\n")
+        }
+        return 1
     }
 
     static func banner(config: ServeConfig, port: Int, token: String?) -> String {

@@ -1,5 +1,6 @@
 import Switchboard
 import SwitchboardCodec
+import SwitchboardCrypto
 
 /// A simulated WebSocket client: it speaks real RFC 6455 bytes (upgrade request, masked
 /// frames), answers pings and closes, and checks what it reads.

@@ -13,7 +13,7 @@ import Glibc
 /// violations, and the app's hooks with seeded answers, latencies and failures. The same seed
 /// gives the same run, byte for byte (`SimReport.traceHash`).
 ///
-/// The reference model (`Model`) predicts from PROTOCOL.md, not from the kernel, every message,
+/// The reference model (`ReferenceModel`) predicts from PROTOCOL.md, not from the kernel, every message,
 /// error, `connected`, close frame, HTTP answer, hook call and bus publish; the run fails on
 /// any difference, on frames a client reads that the server did not write (or in another
 /// order), and on client records, connections or timers left at the end.

@@ -44,29 +44,8 @@ enum ClientWire {
     /// One frame; `mask` nil writes an unmasked frame (a protocol violation from a client).
     static func frame(opcode: UInt8, payload: [UInt8], fin: Bool = true, mask: UInt32?, rsv: UInt8 = 0,
                       into out: inout [UInt8]) {
-        out.append((fin ? 0x80 : 0) | (rsv << 4) | opcode)
-        let maskBit: UInt8 = mask == nil ? 0 : 0x80
-        if payload.count <= 125 {
-            out.append(maskBit | UInt8(payload.count))
-        } else if payload.count <= 0xFFFF {
-            out.append(maskBit | 126)
-            out.append(UInt8(payload.count >> 8))
-            out.append(UInt8(payload.count & 0xFF))
-        } else {
-            out.append(maskBit | 127)
-            for shift in stride(from: 56, through: 0, by: -8) { out.append(UInt8((UInt64(payload.count) >> UInt64(shift)) & 0xFF)) }
-        }
-        guard let mask else {
-            out.append(contentsOf: payload)
-            return
-        }
-        let key = [UInt8(mask >> 24), UInt8((mask >> 16) & 0xFF), UInt8((mask >> 8) & 0xFF), UInt8(mask & 0xFF)]
-        out.append(contentsOf: key)
-        var index = 0
-        for byte in payload {
-            out.append(byte ^ key[index & 3])
-            index += 1
-        }
+        let key = mask.map { [UInt8($0 >> 24), UInt8(($0 >> 16) & 0xFF), UInt8(($0 >> 8) & 0xFF), UInt8($0 & 0xFF)] }
+        ClientFrame.write(opcode, payload, fin: fin, rsv: rsv, mask: key, into: &out)
     }
 
     static func closePayload(_ code: UInt16?, reason: String = "") -> [UInt8] {

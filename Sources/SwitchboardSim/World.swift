@@ -102,7 +102,7 @@ public final class SimWorld: @unchecked Sendable {
     var nextConnection: ConnectionID = 1
     var queue = EventQueue<SimEvent>()
     var trace = Trace()
-    let model: Model
+    let model: ReferenceModel
     var busRNG: [SimRandom] = []
     var lastBus: [Int64] = []
     var busSerial = 0
@@ -147,7 +147,7 @@ public final class SimWorld: @unchecked Sendable {
         config.normalize()
         self.config = config
         self.worldRNG = SimRandom(seed: config.seed, domain: 3)
-        self.model = Model(config: config, wallBase: wallBase)
+        self.model = ReferenceModel(config: config, wallBase: wallBase)
         self.shutdownReturned = Locked(Array(repeating: false, count: config.serverCount))
     }
 

@@ -1,6 +1,7 @@
 import Foundation
 import Glibc
 import SwitchboardBus
+import TestSupport
 import Testing
 
 /// Everything that starts redis-server runs one test at a time (2 cores, timing-sensitive cases).
@@ -11,8 +12,8 @@ extension RedisServerTests {
         @Test func publishesReachBothBusesOnTheExactChannelForTheChannelAndEachPattern() throws {
             let server = try RedisServer()
             let inboxA = Inbox(), inboxB = Inbox()
-            let a = try startedBus(server.url, inbox: inboxA)
-            let b = try startedBus(server.url, inbox: inboxB)
+            let a = try startedBus(server.busURL, inbox: inboxA)
+            let b = try startedBus(server.busURL, inbox: inboxB)
             defer { a.close(); b.close() }
 
             a.publish(channel: "not:subscribed", message: utf8Bytes("ignored"))
@@ -36,8 +37,8 @@ extension RedisServerTests {
         @Test func dropsOwnEchoesSkipsOnlyTheBusesOwnMessages() throws {
             let server = try RedisServer()
             let inboxA = Inbox(), inboxB = Inbox()
-            let a = try startedBus(server.url, inbox: inboxA, options: RedisBusOptions(dropsOwnEchoes: true))
-            let b = try startedBus(server.url, inbox: inboxB)
+            let a = try startedBus(server.busURL, inbox: inboxA, options: RedisBusOptions(dropsOwnEchoes: true))
+            let b = try startedBus(server.busURL, inbox: inboxB)
             defer { a.close(); b.close() }
 
             a.publish(channel: "not:subscribed", message: utf8Bytes("never comes back"))
@@ -52,6 +53,7 @@ extension RedisServerTests {
             // A reads its subscription in Redis's order: its own echoes before B's last message.
             b.publish(channel: "ws:user:u", message: utf8Bytes("b-last"))
             #expect(inboxA.wait(for: "b-last") != nil)
+            #expect(inboxB.wait(for: "b-last") != nil)  // B's own echo travels on B's socket: not ordered with A's
             #expect(inboxA.messages.map(\.text) == ["b1", "b-last"])
             #expect(inboxB.messages.map(\.text) == ["a1", "a2", "b1", "a3", "a3", "b-last"])
             #expect(a.stats.received == 6)  // its four echoes counted, then dropped
@@ -61,10 +63,10 @@ extension RedisServerTests {
             let server = try RedisServer()
             for round in 0..<5 {
                 let inbox = Inbox()
-                let bus = try startedBus(server.url, inbox: inbox)
+                let bus = try startedBus(server.busURL, inbox: inbox)
                 defer { bus.close() }
                 // PUBLISH answers how many subscribers got it: the pattern subscription counts.
-                let receivers = try RedisPublisher.publish(url: server.url, channel: "ws:user:u\(round)",
+                let receivers = try RedisPublisher.publish(url: server.busURL, channel: "ws:user:u\(round)",
                                                            message: utf8Bytes("right after ready"))
                 #expect(receivers == 1)
                 #expect(inbox.wait(for: "right after ready")?.channel == "ws:user:u\(round)")
@@ -74,7 +76,7 @@ extension RedisServerTests {
         @Test func redisCLIPublishIsReceivedByteExact() throws {
             let server = try RedisServer()
             let inbox = Inbox()
-            let bus = try startedBus(server.url, inbox: inbox)
+            let bus = try startedBus(server.busURL, inbox: inbox)
             defer { bus.close() }
             let text = "héllo wörld ✓ 😀 日本"
             let published = try runProgram("/usr/bin/redis-cli", ["-p", String(server.port), "PUBLISH", "ws:room:ü", text])
@@ -96,7 +98,7 @@ extension RedisServerTests {
         @Test func readyWaitsForEveryConfirmation() throws {
             let fake = try FakeRedis()
             let inbox = Inbox()
-            let ready = Latch<Result<Void, BusError>>()
+            let ready = OneShot<Result<Void, BusError>>()
             let bus = RedisBus(url: RedisURL(nodes: [RedisURL.Node(host: "127.0.0.1", port: fake.port)]),
                                channels: specChannels, patterns: specPatterns)
             defer { bus.close() }
@@ -119,8 +121,8 @@ extension RedisServerTests {
             let server = try RedisServer()
             let inboxA = Inbox(), inboxB = Inbox()
             let logA = LogSink(), logB = LogSink()
-            let a = try startedBus(server.url, inbox: inboxA, log: logA)
-            let b = try startedBus(server.url, inbox: inboxB, log: logB)
+            let a = try startedBus(server.busURL, inbox: inboxA, log: logA)
+            let b = try startedBus(server.busURL, inbox: inboxB, log: logB)
             defer { a.close(); b.close() }
             a.publish(channel: "ws:broadcast", message: utf8Bytes("before"))
             #expect(inboxB.wait(for: "before") != nil)
@@ -156,7 +158,7 @@ extension RedisServerTests {
         @Test func aLongerOutageReconnectsWithinTheGrownBackoff() throws {
             let server = try RedisServer()
             let inbox = Inbox(), log = LogSink()
-            let bus = try startedBus(server.url, inbox: inbox, log: log)
+            let bus = try startedBus(server.busURL, inbox: inbox, log: log)
             defer { bus.close() }
             server.kill9()
             let killed = Date()
@@ -182,7 +184,7 @@ extension RedisServerTests {
             let server = try RedisServer()
             let inbox = Inbox(), log = LogSink()
             let options = RedisBusOptions(commandTimeout: .milliseconds(300), healthCheckInterval: .milliseconds(200))
-            let bus = try startedBus(server.url, inbox: inbox, log: log, options: options)
+            let bus = try startedBus(server.busURL, inbox: inbox, log: log, options: options)
             defer { bus.close() }
             server.freeze()
             let lost = log.wait(forLineContaining: "no reply to PING within 300 ms")
@@ -198,8 +200,8 @@ extension RedisServerTests {
         @Test func perPublisherOrderHoldsUnderVolume() throws {
             let server = try RedisServer()
             let inboxA = Inbox(), inboxB = Inbox()
-            let a = try startedBus(server.url, inbox: inboxA)
-            let b = try startedBus(server.url, inbox: inboxB)
+            let a = try startedBus(server.busURL, inbox: inboxA)
+            let b = try startedBus(server.busURL, inbox: inboxB)
             defer { a.close(); b.close() }
             let count = 5_000
             let started = Date()
@@ -221,7 +223,7 @@ extension RedisServerTests {
                                channels: specChannels, patterns: specPatterns,
                                options: RedisBusOptions(failFast: true), log: log.log)
             defer { bus.close() }
-            let ready = Latch<Result<Void, BusError>>()
+            let ready = OneShot<Result<Void, BusError>>()
             let started = Date()
             bus.start(receive: { _, _ in }, ready: { ready.set($0) })
             let result = ready.wait(timeout: 5)
@@ -236,10 +238,10 @@ extension RedisServerTests {
         @Test func redisDownAtStartRetriesThenBecomesReadyAndOverflowDropsTheOldest() throws {
             let server = try RedisServer(start: false)
             let inbox = Inbox(), log = LogSink()
-            let bus = RedisBus(url: server.url, channels: specChannels, patterns: specPatterns,
+            let bus = RedisBus(url: server.busURL, channels: specChannels, patterns: specPatterns,
                                options: RedisBusOptions(bufferCapacity: 5), log: log.log)
             defer { bus.close() }
-            let ready = Latch<Result<Void, BusError>>()
+            let ready = OneShot<Result<Void, BusError>>()
             bus.start(receive: inbox.receive, ready: { ready.set($0) })
             for i in 0..<8 { bus.publish(channel: "ws:broadcast", message: utf8Bytes("m\(i)")) }
             #expect(bus.stats.dropped == 3)
@@ -266,7 +268,7 @@ extension RedisServerTests {
                                channels: specChannels, patterns: specPatterns,
                                options: RedisBusOptions(backoff: RedisBackoff(initial: .seconds(5), maximum: .seconds(5))),
                                log: log.log)
-            let ready = Latch<Result<Void, BusError>>()
+            let ready = OneShot<Result<Void, BusError>>()
             bus.start(receive: { _, _ in }, ready: { ready.set($0) })
             // Both threads are now in a backoff of 2.5 to 5 s.
             #expect(log.wait(forLineContaining: "redis subscriber: cannot connect") != nil)
@@ -284,14 +286,14 @@ extension RedisServerTests {
         @Test func closeWhileConnectedStopsDeliveryPromptly() throws {
             let server = try RedisServer()
             let inbox = Inbox()
-            let bus = try startedBus(server.url, inbox: inbox)
+            let bus = try startedBus(server.busURL, inbox: inbox)
             bus.publish(channel: "ws:broadcast", message: utf8Bytes("one"))
             #expect(inbox.wait(for: "one") != nil)
             let started = Date()
             bus.close()
             #expect(milliseconds(since: started) < 500)
             // The subscription is gone once close() returns.
-            #expect(try RedisPublisher.publish(url: server.url, channel: "ws:broadcast", message: utf8Bytes("two")) == 0)
+            #expect(try RedisPublisher.publish(url: server.busURL, channel: "ws:broadcast", message: utf8Bytes("two")) == 0)
             bus.publish(channel: "ws:broadcast", message: utf8Bytes("three"))
             #expect(bus.stats.buffered == 0)
             #expect(inbox.messages.count == 1)
@@ -311,7 +313,7 @@ extension RedisServerTests {
             let wrong = RedisBus(url: try RedisURL("redis://:nope@\(node)"), channels: specChannels,
                                  patterns: specPatterns, options: RedisBusOptions(failFast: true), log: log.log)
             defer { wrong.close() }
-            let ready = Latch<Result<Void, BusError>>()
+            let ready = OneShot<Result<Void, BusError>>()
             wrong.start(receive: { _, _ in }, ready: { ready.set($0) })
             guard case .failure(let error) = ready.wait() else {
                 Issue.record("wrong password should fail")
@@ -347,7 +349,7 @@ final class FakeRedis {
         }
         guard bound == 0, listen(listener, 8) == 0 else {
             close(listener)
-            throw RedisTestError.failed("fake listen failed")
+            throw TestFailure("fake listen failed")
         }
         var length = socklen_t(MemoryLayout<sockaddr_in>.size)
         _ = withUnsafeMutablePointer(to: &address) {
@@ -378,12 +380,12 @@ final class FakeRedis {
                 if text.contains(marker) { return (entry.fd, text) }
             }
         }
-        throw RedisTestError.failed("no subscriber request with \(marker)")
+        throw TestFailure("no subscriber request with \(marker)")
     }
 
     func send(_ fd: Int32, _ bytes: [UInt8]) throws {
         guard Glibc.send(fd, bytes, bytes.count, Int32(MSG_NOSIGNAL)) == bytes.count else {
-            throw RedisTestError.failed("fake send failed")
+            throw TestFailure("fake send failed")
         }
     }
 }

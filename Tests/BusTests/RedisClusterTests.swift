@@ -1,5 +1,6 @@
 import Foundation
 import SwitchboardBus
+import TestSupport
 import Testing
 
 extension RedisServerTests {

@@ -1,19 +1,20 @@
 import Foundation
 import Glibc
 import SwitchboardBus
+import TestSupport
 import Testing
 
 extension RedisServerTests {
     @Suite struct Publisher {
         @Test func publishesOnceAndReturnsTheReceiverCount() throws {
             let server = try RedisServer()
-            #expect(try RedisPublisher.publish(url: server.url, channel: "ws:broadcast", message: utf8Bytes("nobody")) == 0)
+            #expect(try RedisPublisher.publish(url: server.busURL, channel: "ws:broadcast", message: utf8Bytes("nobody")) == 0)
             let inboxA = Inbox(), inboxB = Inbox()
-            let a = try startedBus(server.url, inbox: inboxA)
-            let b = try startedBus(server.url, inbox: inboxB)
+            let a = try startedBus(server.busURL, inbox: inboxA)
+            let b = try startedBus(server.busURL, inbox: inboxB)
             defer { a.close(); b.close() }
             let envelope = utf8Bytes(#"{"serverId":"emitter","type":"broadcast","event":"e","data":{"ü":1}}"#)
-            #expect(try RedisPublisher.publish(url: server.url, channel: "ws:broadcast", message: envelope) == 2)
+            #expect(try RedisPublisher.publish(url: server.busURL, channel: "ws:broadcast", message: envelope) == 2)
             #expect(inboxA.wait { $0.count == 1 } && inboxB.wait { $0.count == 1 })
             #expect(inboxA.messages.first?.bytes == envelope)
         }
@@ -58,7 +59,7 @@ extension RedisServerTests {
             let down = RedisURL.Node(host: "127.0.0.1", port: freePort())
             let url = RedisURL(nodes: [down, server.node])
             let inbox = Inbox()
-            let bus = try startedBus(server.url, inbox: inbox)
+            let bus = try startedBus(server.busURL, inbox: inbox)
             defer { bus.close() }
             #expect(try RedisPublisher.publish(url: url, channel: "ws:room:r", message: utf8Bytes("second node")) == 1)
             #expect(inbox.wait(for: "second node") != nil)

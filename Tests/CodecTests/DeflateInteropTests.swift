@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 @testable import SwitchboardCodec
 
@@ -27,17 +28,6 @@ import Testing
 
     struct PythonFailure: Error, CustomStringConvertible { let description: String }
 
-    static func hex(_ bytes: [UInt8]) -> String {
-        let digits = Array("0123456789abcdef".utf8)
-        var out: [UInt8] = []
-        out.reserveCapacity(bytes.count * 2)
-        for byte in bytes {
-            out.append(digits[Int(byte >> 4)])
-            out.append(digits[Int(byte & 0x0F)])
-        }
-        return String(decoding: out, as: UTF8.self)
-    }
-
     /// Decompresses `payloads` in Python; returns the hex of each message.
     static func pythonInflate(_ payloads: [[UInt8]], bits: Int, keepContext: Bool) throws -> [String] {
         let directory = FileManager.default.temporaryDirectory
@@ -45,7 +35,7 @@ import Testing
         let scriptURL = directory.appendingPathComponent("switchboard-deflate-\(id).py")
         let dataURL = directory.appendingPathComponent("switchboard-deflate-\(id).txt")
         try script.write(to: scriptURL, atomically: true, encoding: .utf8)
-        try payloads.map(hex).joined(separator: "\n").write(to: dataURL, atomically: true, encoding: .utf8)
+        try payloads.map { hexString($0) }.joined(separator: "\n").write(to: dataURL, atomically: true, encoding: .utf8)
         defer {
             try? FileManager.default.removeItem(at: scriptURL)
             try? FileManager.default.removeItem(at: dataURL)
@@ -88,11 +78,11 @@ import Testing
             var server = PerMessageDeflate(parameters: DeflateParameters(serverNoContextTakeover: !keep, serverMaxWindowBits: bits))
             let payloads = messages.map { server.deflate($0) }
             let decoded = try Self.pythonInflate(payloads, bits: bits, keepContext: keep)
-            #expect(decoded == messages.map(Self.hex), "\(bits) bits, context \(keep)")
+            #expect(decoded == messages.map { hexString($0) }, "\(bits) bits, context \(keep)")
         }
         // Shared payloads decode with or without the receiver keeping its window.
         let shared = messages.map { PerMessageDeflate.deflateOnce($0, windowBits: bits) }
-        #expect(try Self.pythonInflate(shared, bits: bits, keepContext: true) == messages.map(Self.hex))
-        #expect(try Self.pythonInflate(shared, bits: bits, keepContext: false) == messages.map(Self.hex))
+        #expect(try Self.pythonInflate(shared, bits: bits, keepContext: true) == messages.map { hexString($0) })
+        #expect(try Self.pythonInflate(shared, bits: bits, keepContext: false) == messages.map { hexString($0) })
     }
 }

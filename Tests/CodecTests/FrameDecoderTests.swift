@@ -1,3 +1,4 @@
+import TestSupport
 import Testing
 import SwitchboardCodec
 
@@ -37,8 +38,8 @@ import SwitchboardCodec
         #expect(decode(byteAtATime(frame)) == [.binary(payload)])
     }
 
-    @Test(arguments: [LengthForm.sixteen, .sixtyFour])
-    func nonMinimalLengthsAreAccepted(_ form: LengthForm) {
+    @Test(arguments: [ClientFrame.LengthForm.sixteen, .sixtyFour])
+    func nonMinimalLengthsAreAccepted(_ form: ClientFrame.LengthForm) {
         let frame = ClientFrame.build(0x1, bytes("Hello"), length: form)
         #expect(decodeEverySplit(frame) == [.text(bytes("Hello"))])
     }

@@ -91,6 +91,27 @@ import SwitchboardCodec
     }
 }
 
+/// The client-side writer the simulation and the test clients share, against RFC 6455 section 5.7.
+@Suite struct ClientFrameTests {
+    @Test func maskedHelloOfTheRFC() {
+        var out: [UInt8] = []
+        ClientFrame.write(0x1, Array("Hello".utf8), mask: [0x37, 0xFA, 0x21, 0x3D], into: &out)
+        #expect(out == [0x81, 0x85, 0x37, 0xFA, 0x21, 0x3D, 0x7F, 0x9F, 0x4D, 0x51, 0x58])
+    }
+
+    @Test func lengthFormsOfTheRFC() {
+        var out: [UInt8] = []
+        ClientFrame.write(0x2, [UInt8](repeating: 7, count: 256), mask: nil, into: &out)
+        #expect(Array(out.prefix(4)) == [0x82, 0x7E, 0x01, 0x00] && out.count == 4 + 256)
+        out.removeAll()
+        ClientFrame.write(0x2, [UInt8](repeating: 7, count: 65536), mask: nil, into: &out)
+        #expect(Array(out.prefix(10)) == [0x82, 0x7F, 0, 0, 0, 0, 0, 1, 0, 0] && out.count == 10 + 65536)
+        out.removeAll()
+        ClientFrame.write(0x9, [], fin: true, rsv: 0b100, mask: nil, length: .sixteen, into: &out)
+        #expect(out == [0xC9, 0x7E, 0x00, 0x00])
+    }
+}
+
 extension Opcode {
     static let allControl: [Opcode] = [.close, .ping, .pong]
 }

@@ -1,15 +1,16 @@
 import Testing
 import SwitchboardCodec
+import SwitchboardCrypto
 
 @Suite struct HTTPResponseTests {
     func text(_ bytes: [UInt8]) -> String { String(decoding: bytes, as: UTF8.self) }
 
     /// RFC 6455 section 1.3: SHA-1 b37a4f2c...c4ea, base64 `s3pPLMBiTxaQ9kYGzzhZRbK+xOo=`
     /// (same as `openssl sha1 -binary | base64` over key + GUID).
-    @Test func acceptKeyOfRFC6455Example() {
+    @Test func acceptKeyOfRFC6455Example() throws {
         let accept = webSocketAccept(key: "dGhlIHNhbXBsZSBub25jZQ==")
         #expect(accept == "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=")
-        #expect(Base64.decode(accept) == [0xB3, 0x7A, 0x4F, 0x2C, 0xC0, 0x62, 0x4F, 0x16, 0x90, 0xF6,
+        #expect(try Base64.decode(accept) == [0xB3, 0x7A, 0x4F, 0x2C, 0xC0, 0x62, 0x4F, 0x16, 0x90, 0xF6,
                                           0x46, 0x06, 0xCF, 0x38, 0x59, 0x45, 0xB2, 0xBE, 0xC4, 0xEA])
         #expect(webSocketAccept(key: "x3JJHMbDL1EzLkh9GBhXDw==") == "HSmrc0sMlYUkAGmm5OPpG2HaGWk=")
     }
@@ -51,28 +52,5 @@ import SwitchboardCodec
         let response = text(HTTPResponse.simple(status: 400, reason: "Bad\r\nX-Evil: 1", body: "",
                                                 extraHeaders: [(name: "A", value: "b\r\nSet-Cookie: x")]))
         #expect(response == "HTTP/1.1 400 BadX-Evil: 1\r\nA: bSet-Cookie: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
-    }
-
-    @Test(arguments: [
-        ("", ""), ("f", "Zg=="), ("fo", "Zm8="), ("foo", "Zm9v"), ("foob", "Zm9vYg=="), ("fooba", "Zm9vYmE="),
-        ("foobar", "Zm9vYmFy"),
-    ])
-    func base64VectorsOfRFC4648(_ plain: String, _ encoded: String) {
-        #expect(Base64.encode(bytes(plain)) == encoded)
-        #expect(Base64.decode(encoded) == bytes(plain))
-    }
-
-    @Test func base64RoundTripsAllBytes() {
-        let all = (0...255).map { UInt8($0) }
-        for length in [0, 1, 2, 3, 16, 255, 256] {
-            let data = Array(all.prefix(length))
-            #expect(Base64.decode(Base64.encode(data)) == data)
-        }
-        #expect(Base64.encode([0xFB, 0xFF, 0xBF]) == "+/+/")
-    }
-
-    @Test(arguments: ["Zg=", "Z===", "====", "Zm9v=A==", "Zm9*", "Zm9vY===", "Zg==Zg==", "Zm 9"])
-    func base64RejectsMalformed(_ text: String) {
-        #expect(Base64.decode(text) == nil)
     }
 }

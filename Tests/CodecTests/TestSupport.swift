@@ -1,37 +1,13 @@
 import SwitchboardCodec
 
-/// How a test frame spells its payload length.
-enum LengthForm {
-    case minimal, sixteen, sixtyFour
-}
-
-/// Builds frames the way a client sends them (masked unless told otherwise).
-struct ClientFrame {
+/// Test frames: masked with a fixed key unless told otherwise.
+extension ClientFrame {
     static let defaultMask: [UInt8] = [0x37, 0xFA, 0x21, 0x3D]
 
     static func build(_ opcode: UInt8, _ payload: [UInt8], fin: Bool = true, rsv: UInt8 = 0,
                       mask: [UInt8]? = defaultMask, length: LengthForm = .minimal) -> [UInt8] {
-        var out: [UInt8] = [(fin ? 0x80 : 0) | (rsv << 4) | opcode]
-        let maskBit: UInt8 = mask == nil ? 0 : 0x80
-        let count = payload.count
-        let form: LengthForm = length == .minimal ? (count <= 125 ? .minimal : (count <= 0xFFFF ? .sixteen : .sixtyFour)) : length
-        switch form {
-        case .minimal:
-            out.append(maskBit | UInt8(count))
-        case .sixteen:
-            out.append(maskBit | 126)
-            out.append(UInt8(count >> 8 & 0xFF))
-            out.append(UInt8(count & 0xFF))
-        case .sixtyFour:
-            out.append(maskBit | 127)
-            for shift in stride(from: 56, through: 0, by: -8) { out.append(UInt8(UInt64(count) >> UInt64(shift) & 0xFF)) }
-        }
-        if let mask {
-            out.append(contentsOf: mask)
-            for (index, byte) in payload.enumerated() { out.append(byte ^ mask[index % 4]) }
-        } else {
-            out.append(contentsOf: payload)
-        }
+        var out: [UInt8] = []
+        write(opcode, payload, fin: fin, rsv: rsv, mask: mask, length: length, into: &out)
         return out
     }
 
@@ -68,19 +44,6 @@ func byteAtATime(_ bytes: [UInt8]) -> [[UInt8]] { bytes.map { [$0] } }
 /// Every way of cutting `bytes` in two (including empty halves).
 func twoWaySplits(_ bytes: [UInt8]) -> [[[UInt8]]] {
     (0...bytes.count).map { [Array(bytes[..<$0]), Array(bytes[$0...])] }
-}
-
-/// Deterministic generator for randomized tests (SplitMix64).
-struct SeededRandom: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
 }
 
 func bytes(_ s: String) -> [UInt8] { Array(s.utf8) }

@@ -87,6 +87,9 @@ import SwitchboardCodec
     @Test func keyValidation() {
         #expect(isValidWebSocketKey(Self.key))
         #expect(isValidWebSocketKey("AAAAAAAAAAAAAAAAAAAAAA=="))
+        // Nonzero bits under the padding: still 16 bytes, still accepted.
+        #expect(isValidWebSocketKey("AAAAAAAAAAAAAAAAAAAAAB=="))
+        #expect(!isValidWebSocketKey("AAAAAAAAAAAAAAAAAAAAAAB="))  // 17 bytes
         #expect(!isValidWebSocketKey(""))
         #expect(!isValidWebSocketKey("dGhlIHNhbXBsZSBub25jZQ"))
         #expect(!isValidWebSocketKey("dGhlIHNhbXBsZSBub25jZQ==="))

@@ -1,4 +1,5 @@
 import SwitchboardCrypto
+import TestSupport
 import Testing
 
 /// McGrew and Viega, "The Galois/Counter Mode of Operation", test cases 13-16 (256-bit key).

@@ -1,5 +1,6 @@
 import Foundation
 import SwitchboardCrypto
+import TestSupport
 import Testing
 
 @Suite struct Base64Tests {
@@ -69,5 +70,21 @@ import Testing
         // A bridged or substring-backed String still decodes through the contiguous copy.
         let text = "xxZm9vYmFyxx".dropFirst(2).dropLast(2)
         #expect(try Base64.decode(String(text)) == Array("foobar".utf8))
+    }
+}
+
+@Suite struct Base64URLTests {
+    @Test func translatesTheTwoLettersAndDropsPadding() {
+        #expect(Base64.encodeURL([0xFB, 0xFF, 0xBF]) == "-_-_")
+        #expect(Base64.encodeURL(Array("f".utf8)) == "Zg")
+        #expect(Base64.encodeURL(Array("fo".utf8)) == "Zm8")
+        #expect(Base64.decodeURL(Array("-_-_".utf8)) == [0xFB, 0xFF, 0xBF])
+        #expect(Base64.decodeURL(Array("Zm8".utf8)) == Array("fo".utf8))
+        #expect(Base64.decodeURL([UInt8]()) == [])
+    }
+
+    @Test(arguments: ["+/+/", "Zg==", "Zm8=", "Z", "Zm9vY", "Zh", "Zm 9"])
+    func rejects(_ text: String) {
+        #expect(Base64.decodeURL(Array(text.utf8)) == nil)
     }
 }

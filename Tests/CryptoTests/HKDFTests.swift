@@ -1,4 +1,5 @@
 import SwitchboardCrypto
+import TestSupport
 import Testing
 
 /// RFC 5869 appendix A, test cases 1-3 (SHA-256).

@@ -1,4 +1,5 @@
 import SwitchboardCrypto
+import TestSupport
 import Testing
 
 @Suite struct P256Tests {

@@ -1,5 +1,6 @@
 import Foundation
 import SwitchboardCrypto
+import TestSupport
 import Testing
 
 /// Interoperability with an independent implementation: Python's `cryptography` package,

@@ -1,5 +1,6 @@
 // PROTOCOL.md 6: clientDisconnectedFn runs for every disconnect, whatever the client's state
 // (the fixture prints `DISCONNECTED <clientId> <userId or ->` from it).
+import TestSupport
 import Foundation
 import Switchboard
 import Testing

@@ -1,5 +1,6 @@
 // The fixture's hook probes (CONTRACT.md "Hook probes"), and what a throwing hook changes
 // (PROTOCOL.md 5 and 7: nothing for the client, except a throwing authenticateFn).
+import TestSupport
 import Foundation
 import Switchboard
 import Testing

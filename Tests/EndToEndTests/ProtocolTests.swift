@@ -1,6 +1,7 @@
 // PROTOCOL.md 4 (inbound rules), 5 (authentication outcome) and 7 (delivery), end to end.
 import Foundation
 import Switchboard
+import TestSupport
 import Testing
 
 extension EndToEnd {

@@ -1,6 +1,7 @@
 // The public `Server.send(destination:topic:data:)` through the fixture's `send` probe
 // (PROTOCOL.md 7): without data or topic it does nothing at all, neither locally nor on Redis;
 // an explicit null is sent. A plain Redis subscriber sees what is published.
+import TestSupport
 import Foundation
 import Switchboard
 import Testing

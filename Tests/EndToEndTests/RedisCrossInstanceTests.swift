@@ -3,6 +3,7 @@
 // Redis are delivered by type, with `exclude`, while malformed ones are dropped.
 import Foundation
 import Switchboard
+import TestSupport
 import Testing
 
 /// A Redis and two fixtures A and B on it; everything is killed when `body` returns.

@@ -2,6 +2,7 @@
 // `Emitter`, delivered by two fixtures on one Redis.
 import Foundation
 import Switchboard
+import TestSupport
 import Testing
 
 /// Peers on two instances: a1 (u1) and b1 (u3), b3 (u4) are members of `public-x`; a2 (u2) and

@@ -2,6 +2,7 @@
 // start-up while Redis is unreachable.
 import Foundation
 import Switchboard
+import TestSupport
 import Testing
 
 /// Broadcasts a fresh probe from `sender` until `receiver` gets one, skipping whatever else

@@ -1,6 +1,7 @@
 // A plain Redis subscriber (RESP over a TCP socket) that sees every envelope the servers
 // publish, in order: what a server publishes is checked at the source, not through another
 // instance's deliveries.
+import TestSupport
 import Foundation
 import Switchboard
 

@@ -1,6 +1,7 @@
 // Bad and slow peers: garbage, non-readers, slow handshakes, oversize and unmasked frames.
 import Foundation
 import Switchboard
+import TestSupport
 import Testing
 
 extension EndToEnd {

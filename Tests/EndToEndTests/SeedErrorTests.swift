@@ -2,6 +2,7 @@
 import Foundation
 import Switchboard
 import SwitchboardCrypto
+import TestSupport
 import Testing
 #if canImport(Glibc)
 import Glibc

@@ -1,6 +1,7 @@
 // Gateway-protocol helpers over WSClient (PROTOCOL.md 2-7).
 import Foundation
 import Switchboard
+import TestSupport
 import Testing
 
 /// The `connected` event of a client.

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 
 /// `wss://` with a certificate made at test time, and permessage-deflate, driven by a real

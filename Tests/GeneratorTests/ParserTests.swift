@@ -51,14 +51,6 @@ import Testing
         #expect(parse(text).1 == ["t.yaml:1: error: nesting deeper than 64 levels; fix: flatten the value"])
     }
 
-    @Test func sha256KnownAnswers() {
-        #expect(SHA256.hex([]) == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
-        #expect(SHA256.hex(Array("abc".utf8)) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
-        let long = Array("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq".utf8)
-        #expect(SHA256.hex(long) == "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1")
-        #expect(SHA256.hex([UInt8](repeating: 0x61, count: 1_000)) == "41edece42d63e8d9bf515a9ba6932e1c20cbc9f5a5d134645adb5db1b9737ea3")
-    }
-
     @Test func names() {
         #expect(Names.lowerCamel("invalid_json") == "invalidJson")
         #expect(Names.lowerCamel("auth_in_progress") == "authInProgress")

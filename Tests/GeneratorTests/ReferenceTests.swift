@@ -114,6 +114,6 @@ import Testing
                 #expect(!spec.rows(state: state.name, input: input.name).isEmpty, "\(state.name) × \(input.name)")
             }
         }
-        #expect(spec.rows.filter { $0.state == "disconnected" }.allSatisfy { $0.effects == [Effect(.ignore)] })
+        #expect(spec.rows.filter { $0.state == "disconnected" }.allSatisfy { $0.effects == [RowEffect(.ignore)] })
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import SwitchboardDriverSupport
 import SwitchboardPOSIX
 import Testing
 
@@ -9,7 +10,7 @@ private func bytes(_ text: String) -> [UInt8] { Array(text.utf8) }
 struct EventLoopTests {
     @Test("accept, echo, peer close: closed(.peerClosed) exactly once, ids never reused")
     func acceptEchoClose() throws {
-        let server = try Server()
+        let server = try LoopServer()
         let fd = Client.connect(port: server.port)
         try #require(fd >= 0)
         let id = try #require(server.recorder.waitForAccept(peerPort: Client.localPort(fd)))
@@ -45,22 +46,15 @@ struct EventLoopTests {
 
     @Test("close(flushFirst: true) writes everything queued, sends FIN, then closes on the peer's FIN")
     func flushFirstClose() throws {
-        let server = try Server(onInput: .record)
+        let server = try LoopServer(onInput: .record)
         let fd = Client.connect(port: server.port)
         try #require(fd >= 0)
         let id = try #require(server.recorder.waitForAccept(peerPort: Client.localPort(fd)))
         let payload = (0..<(3 << 20)).map { UInt8(truncatingIfNeeded: $0 &* 7 &+ 3) }
-        let shared = SharedBytes(payload)
-        _ = server.onLoop { loop in
-            loop.write(id, shared)
-            [UInt8]([1, 2]).withUnsafeBytes { loop.write(id, copying: $0) }
-            loop.close(id, flushFirst: true)
-            loop.write(id, shared)  // after close: ignored
-        }
+        server.writeThenCloseFlushing(payload, to: id)
         let (received, eof) = Client.receiveToEnd(fd)
         #expect(eof)
-        #expect(received.count == payload.count + 2)
-        #expect(received.prefix(payload.count).elementsEqual(payload) && received.suffix(2) == [1, 2])
+        LoopServer.expectFlushedBeforeClose(received, payload)
         Glibc.close(fd)
         #expect(server.recorder.wait { !$0.closes(of: id).isEmpty })
         #expect(server.recorder.with { $0.closes(of: id) } == [.closedLocally])
@@ -69,7 +63,7 @@ struct EventLoopTests {
 
     @Test("close(flushFirst: true) gives up after the linger deadline if the peer never closes")
     func lingerDeadline() throws {
-        let server = try Server(onInput: .record, lingerMilliseconds: 50)
+        let server = try LoopServer(onInput: .record, lingerMilliseconds: 50)
         let fd = Client.connect(port: server.port)
         try #require(fd >= 0)
         defer { Glibc.close(fd) }
@@ -88,7 +82,7 @@ struct EventLoopTests {
 
     @Test("close inside bytesReceived is delivered after the callback, once, without RST")
     func closeInsideCallback() throws {
-        let server = try Server(onInput: .closeImmediately)
+        let server = try LoopServer(onInput: .closeImmediately)
         let fd = Client.connect(port: server.port)
         try #require(fd >= 0)
         defer { Glibc.close(fd) }
@@ -106,7 +100,7 @@ struct EventLoopTests {
 
     @Test("a peer reset is reported as .reset")
     func peerReset() throws {
-        let server = try Server()
+        let server = try LoopServer()
         let fd = Client.connect(port: server.port)
         try #require(fd >= 0)
         let id = try #require(server.recorder.waitForAccept(peerPort: Client.localPort(fd)))
@@ -120,7 +114,7 @@ struct EventLoopTests {
 
     @Test("1,000 concurrent connections echo, then one SharedBytes fans out to all")
     func thousandConnections() throws {
-        let server = try Server()
+        let server = try LoopServer()
         let count = 1000
         var fds: [Int32] = []
         for _ in 0..<count {
@@ -139,29 +133,19 @@ struct EventLoopTests {
         }
         #expect(mismatches == 0)
 
-        let ids = server.recorder.with { $0.accepted.map(\.id) }
-        #expect(Set(ids).count == count)
         let broadcast = bytes("broadcast to everyone")
-        _ = server.onLoop { loop in
-            let shared = SharedBytes(broadcast)
-            for id in ids { loop.write(id, shared) }
-        }
+        let ids = server.broadcastToAll(broadcast)
+        #expect(Set(ids).count == count)
         #expect(fds.filter { Client.receive($0, count: broadcast.count) != broadcast }.isEmpty)
 
         for fd in fds { Glibc.close(fd) }
         fds = []
-        #expect(server.recorder.wait { $0.closed.count == count })
-        let events = server.recorder.with { $0 }
-        #expect(Set(events.closed.map(\.id)) == Set(ids))
-        #expect(events.closed.allSatisfy { $0.reason == .peerClosed })
-        #expect(!events.reentered && !events.notOnLoopThread)
-        #expect(server.onLoop { $0.connectionCount } == 0)
-        #expect(server.shutdown())
+        server.expectAllClosedByPeers(ids)
     }
 
     @Test("a client that never reads: bufferedAmount grows, others are served, drained fires after it reads")
     func backpressure() throws {
-        let server = try Server()
+        let server = try LoopServer()
         let slow = Client.connect(port: server.port)
         let fast = Client.connect(port: server.port)
         try #require(slow >= 0 && fast >= 0)
@@ -172,11 +156,8 @@ struct EventLoopTests {
         let chunkSize = 1 << 20
         let chunk = SharedBytes((0..<chunkSize).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ 7) })
         let batches = 64
-        // Each onLoop call returns before its turn's flush; the next call runs in a later turn.
-        _ = server.onLoop { loop in for _ in 0..<batches { loop.write(slowID, chunk) } }
-        let first = try #require(server.onLoop { $0.bufferedAmount(slowID) })
-        _ = server.onLoop { loop in for _ in 0..<batches { loop.write(slowID, chunk) } }
-        let second = try #require(server.onLoop { $0.bufferedAmount(slowID) })
+        let first = try server.queue(chunk, times: batches, for: slowID)
+        let second = try server.queue(chunk, times: batches, for: slowID)
         #expect(first > 16 << 20, "bufferedAmount after 64 MiB: \(first)")
         #expect(second > first + (16 << 20), "bufferedAmount after 128 MiB: \(second)")
 
@@ -199,15 +180,13 @@ struct EventLoopTests {
         }
         #expect(offset == total)
         #expect(!corrupt)
-        #expect(server.recorder.wait { $0.drained.contains(slowID) })
-        #expect(server.onLoop { $0.bufferedAmount(slowID) } == 0)
-        #expect(server.recorder.with { $0.drained } == [slowID])
+        server.expectDrainedOnce(slowID)
         #expect(server.shutdown())
     }
 
     @Test("timers fire in deadline order, replace by token, cancel")
     func timers() throws {
-        let server = try Server()
+        let server = try LoopServer()
         let base = try #require(server.onLoop { $0.now })
         let deadlines: [UInt64: Int64] = [1: 60, 2: 20, 3: 40, 5: 50, 6: 90]
         _ = server.onLoop { loop in
@@ -234,7 +213,7 @@ struct EventLoopTests {
 
     @Test("post from other threads wakes an idle loop and runs on the loop thread")
     func postFromOtherThreads() throws {
-        let server = try Server()
+        let server = try LoopServer()
         let loopThread = try #require(server.onLoop { _ in pthread_self() })
         final class Tally: @unchecked Sendable {
             let condition = NSCondition()
@@ -268,7 +247,7 @@ struct EventLoopTests {
     @Test("runSoon runs later in the same turn, in order, including work it queues itself")
     func runSoonOrder() throws {
         final class Log: @unchecked Sendable { var lines: [String] = [] }
-        let server = try Server()
+        let server = try LoopServer()
         let log = Log()
         let inCaller = try #require(server.onLoop { loop -> [String] in
             loop.runSoon {
@@ -287,7 +266,7 @@ struct EventLoopTests {
 
     @Test("tasks preferring a LoopExecutor run on the loop thread, before and after an await")
     func loopExecutorTasks() async throws {
-        let server = try Server()
+        let server = try LoopServer()
         let loopThread = try #require(server.onLoop { _ in pthread_self() })
         let executor = LoopExecutor(loop: server.loop)
         // Started off the loop (posted) ...
@@ -315,7 +294,7 @@ struct EventLoopTests {
 
     @Test("listen on port 0 returns the bound port, IPv4 and IPv6")
     func listenPortZero() throws {
-        let server = try Server()
+        let server = try LoopServer()
         #expect(server.port > 0)
         let (listener, v6Port) = try server.loop.listen(host: "::1", port: 0)
         #expect(listener.rawValue == 1)
@@ -337,7 +316,7 @@ struct EventLoopTests {
 
     @Test("listen on a used port fails with an error naming the address; bad literals too")
     func listenErrors() throws {
-        let server = try Server()
+        let server = try LoopServer()
         let other = try EventLoop()
         do {
             _ = try other.listen(host: "127.0.0.1", port: server.port)
@@ -360,7 +339,7 @@ struct EventLoopTests {
 
     @Test("stopAccepting refuses new connections and keeps open ones")
     func stopAccepting() throws {
-        let server = try Server()
+        let server = try LoopServer()
         let fd = Client.connect(port: server.port)
         try #require(fd >= 0)
         defer { Glibc.close(fd) }
@@ -374,7 +353,7 @@ struct EventLoopTests {
 
     @Test("pauseReading holds input in the kernel until resumed")
     func pauseReading() throws {
-        let server = try Server(onInput: .record)
+        let server = try LoopServer(onInput: .record)
         let fd = Client.connect(port: server.port)
         try #require(fd >= 0)
         let id = try #require(server.recorder.waitForAccept(peerPort: Client.localPort(fd)))
@@ -412,7 +391,7 @@ struct EventLoopTests {
 
     @Test("onSignal runs the handler on the loop through a signalfd")
     func signals() throws {
-        let server = try Server(beforeRun: { loop in
+        let server = try LoopServer(beforeRun: { loop in
             loop.onSignal([SIGUSR2]) {
                 (loop.handler as? Recorder)?.with { $0.signals.append(SIGUSR2) }
             }

@@ -1,23 +1,25 @@
 import Foundation
 import Glibc
+import SwitchboardDriverSupport
 import SwitchboardPOSIX
+import Testing
 
 /// Generous upper bound on any wait; a guard against hangs, never used for ordering.
 let failureTimeout: TimeInterval = 30
 
 /// What the recording handler has seen. Guarded by `Recorder`'s condition variable.
 struct Events {
-    var accepted: [(id: ConnectionID, peer: PeerAddress)] = []
-    var received: [ConnectionID: [UInt8]] = [:]
-    var closed: [(id: ConnectionID, reason: CloseReason)] = []
-    var drained: [ConnectionID] = []
+    var accepted: [(id: SocketID, peer: PeerAddress)] = []
+    var received: [SocketID: [UInt8]] = [:]
+    var closed: [(id: SocketID, reason: CloseReason)] = []
+    var drained: [SocketID] = []
     var fired: [(token: UInt64, at: Instant)] = []
     var signals: [Int32] = []
     var reentered = false
     var notOnLoopThread = false
 
-    func closes(of id: ConnectionID) -> [CloseReason] { closed.filter { $0.id == id }.map(\.reason) }
-    func acceptedID(peerPort: Int) -> ConnectionID? { accepted.first { $0.peer.port == peerPort }?.id }
+    func closes(of id: SocketID) -> [CloseReason] { closed.filter { $0.id == id }.map(\.reason) }
+    func acceptedID(peerPort: Int) -> SocketID? { accepted.first { $0.peer.port == peerPort }?.id }
 }
 
 /// A handler that records every callback (checking it is neither re-entered nor off the
@@ -57,7 +59,7 @@ final class Recorder: EventLoopHandler, @unchecked Sendable {
         return true
     }
 
-    func waitForAccept(peerPort: Int) -> ConnectionID? {
+    func waitForAccept(peerPort: Int) -> SocketID? {
         wait { $0.acceptedID(peerPort: peerPort) != nil }
         return with { $0.acceptedID(peerPort: peerPort) }
     }
@@ -76,12 +78,12 @@ final class Recorder: EventLoopHandler, @unchecked Sendable {
 
     private func leave() { depth -= 1 }
 
-    func connectionAccepted(_ id: ConnectionID, peer: PeerAddress, listener: ListenerID) {
+    func connectionAccepted(_ id: SocketID, peer: PeerAddress, listener: ListenerID) {
         enter(); defer { leave() }
         with { $0.accepted.append((id, peer)) }
     }
 
-    func bytesReceived(_ id: ConnectionID, _ bytes: UnsafeRawBufferPointer) {
+    func bytesReceived(_ id: SocketID, _ bytes: UnsafeRawBufferPointer) {
         enter(); defer { leave() }
         if onInput == .echoOnly {
             loop.write(id, copying: bytes)
@@ -97,12 +99,12 @@ final class Recorder: EventLoopHandler, @unchecked Sendable {
         }
     }
 
-    func connectionDrained(_ id: ConnectionID) {
+    func connectionDrained(_ id: SocketID) {
         enter(); defer { leave() }
         with { $0.drained.append(id) }
     }
 
-    func connectionClosed(_ id: ConnectionID, reason: CloseReason) {
+    func connectionClosed(_ id: SocketID, reason: CloseReason) {
         enter(); defer { leave() }
         with { $0.closed.append((id, reason)) }
     }
@@ -119,7 +121,7 @@ final class Box<T>: @unchecked Sendable {
 }
 
 /// An `EventLoop` running on its own thread with a `Recorder`, listening on 127.0.0.1:0.
-final class Server: @unchecked Sendable {
+final class LoopServer: @unchecked Sendable {
     let loop: EventLoop
     let recorder: Recorder
     let port: Int
@@ -170,37 +172,83 @@ final class Server: @unchecked Sendable {
     deinit { _ = shutdown() }
 }
 
+extension LoopServer {
+    /// Queues `chunk` `times` times for `id` in one loop turn; the bytes then buffered, read in
+    /// the next turn (each `onLoop` call returns before its turn's flush).
+    func queue(_ chunk: SharedBytes, times: Int, for id: SocketID,
+               sourceLocation: SourceLocation = #_sourceLocation) throws -> Int {
+        _ = onLoop { loop in for _ in 0..<times { loop.write(id, chunk) } }
+        return try #require(onLoop { $0.bufferedAmount(id) }, sourceLocation: sourceLocation)
+    }
+
+    /// Writes one `SharedBytes` of `payload` to every accepted connection in one turn; their ids.
+    func broadcastToAll(_ payload: [UInt8]) -> [SocketID] {
+        let ids = recorder.with { $0.accepted.map(\.id) }
+        _ = onLoop { loop in
+            let shared = SharedBytes(payload)
+            for id in ids { loop.write(id, shared) }
+        }
+        return ids
+    }
+
+    /// After every client hung up: `ids` all reported closed by the peer, never re-entrantly or
+    /// off the loop, no connection left, and the loop shuts down.
+    func expectAllClosedByPeers(_ ids: [SocketID], sourceLocation: SourceLocation = #_sourceLocation) {
+        #expect(recorder.wait { $0.closed.count == ids.count }, sourceLocation: sourceLocation)
+        let events = recorder.with { $0 }
+        #expect(Set(events.closed.map(\.id)) == Set(ids), sourceLocation: sourceLocation)
+        #expect(events.closed.allSatisfy { $0.reason == .peerClosed }, sourceLocation: sourceLocation)
+        #expect(!events.reentered && !events.notOnLoopThread, sourceLocation: sourceLocation)
+        #expect(onLoop { $0.connectionCount } == 0, sourceLocation: sourceLocation)
+        #expect(shutdown(), sourceLocation: sourceLocation)
+    }
+
+    /// In one turn: `payload` shared, the bytes 1 2 copied, `close(flushFirst: true)`, then
+    /// `payload` again, which must be ignored. What the peer reads is checked by
+    /// `expectFlushedBeforeClose`.
+    func writeThenCloseFlushing(_ payload: [UInt8], to id: SocketID) {
+        let shared = SharedBytes(payload)
+        _ = onLoop { loop in
+            loop.write(id, shared)
+            [UInt8]([1, 2]).withUnsafeBytes { loop.write(id, copying: $0) }
+            loop.close(id, flushFirst: true)
+            loop.write(id, shared)  // after close: ignored
+        }
+    }
+
+    /// The peer of `writeThenCloseFlushing` read `payload`, then 1 2, and nothing more.
+    static func expectFlushedBeforeClose(_ received: [UInt8], _ payload: [UInt8],
+                                         sourceLocation: SourceLocation = #_sourceLocation) {
+        #expect(received.count == payload.count + 2, sourceLocation: sourceLocation)
+        #expect(received.prefix(payload.count).elementsEqual(payload) && received.suffix(2) == [1, 2],
+                sourceLocation: sourceLocation)
+    }
+
+    /// `id` was reported drained, exactly once, and has nothing queued.
+    func expectDrainedOnce(_ id: SocketID, sourceLocation: SourceLocation = #_sourceLocation) {
+        #expect(recorder.wait { $0.drained.contains(id) }, sourceLocation: sourceLocation)
+        #expect(onLoop { $0.bufferedAmount(id) } == 0, sourceLocation: sourceLocation)
+        #expect(recorder.with { $0.drained } == [id], sourceLocation: sourceLocation)
+    }
+}
+
 /// Blocking POSIX client sockets.
 enum Client {
     /// A connected socket, or `-errno`.
     static func connect(port: Int, host: String = "127.0.0.1") -> Int32 {
-        let v6 = host.contains(":")
-        let fd = socket(v6 ? AF_INET6 : AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        // getaddrinfo with a numeric host: one path for IPv4 and IPv6 literals.
+        var hints = addrinfo()
+        hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV
+        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+        var found: UnsafeMutablePointer<addrinfo>?
+        guard getaddrinfo(host, String(port), &hints, &found) == 0, let address = found?.pointee else { return -EINVAL }
+        defer { freeaddrinfo(found) }
+        let fd = socket(address.ai_family, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { return -errno }
         var timeout = timeval(tv_sec: Int(failureTimeout), tv_usec: 0)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-        var storage = sockaddr_storage()
-        let length: Int
-        if v6 {
-            var address = sockaddr_in6()
-            address.sin6_family = sa_family_t(AF_INET6)
-            address.sin6_port = UInt16(port).bigEndian
-            inet_pton(AF_INET6, host, &address.sin6_addr)
-            withUnsafeBytes(of: address) { raw in withUnsafeMutableBytes(of: &storage) { $0.copyMemory(from: raw) } }
-            length = MemoryLayout<sockaddr_in6>.size
-        } else {
-            var address = sockaddr_in()
-            address.sin_family = sa_family_t(AF_INET)
-            address.sin_port = UInt16(port).bigEndian
-            inet_pton(AF_INET, host, &address.sin_addr)
-            withUnsafeBytes(of: address) { raw in withUnsafeMutableBytes(of: &storage) { $0.copyMemory(from: raw) } }
-            length = MemoryLayout<sockaddr_in>.size
-        }
-        let result = withUnsafePointer(to: &storage) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(length)) }
-        }
-        guard result == 0 else {
+        guard Glibc.connect(fd, address.ai_addr, address.ai_addrlen) == 0 else {
             let code = errno
             Glibc.close(fd)
             return -code

@@ -2,40 +2,14 @@ import COpenSSL
 import Foundation
 import Glibc
 import SwitchboardPOSIX
+import TestSupport
 
-struct FixtureError: Error, CustomStringConvertible {
-    let description: String
-}
-
-/// Runs `openssl` with `arguments` in `directory`; returns its exit status and combined output.
-/// `stdin` is written and closed first. Killed after `failureTimeout` (a hang guard).
+/// Runs `openssl` with `arguments` in `directory`; its exit status and output (standard output,
+/// then standard error). `stdin` is written and closed first. Killed after `failureTimeout`.
 func runOpenSSL(_ arguments: [String], in directory: String? = nil, stdin: String = "") throws -> (status: Int32, output: String) {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    process.arguments = ["openssl"] + arguments
-    if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
-    let input = Pipe(), output = Pipe()
-    process.standardInput = input
-    process.standardOutput = output
-    process.standardError = output
-    let exited = DispatchSemaphore(value: 0)
-    process.terminationHandler = { _ in exited.signal() }
-    try process.run()
-    input.fileHandleForWriting.write(Data(stdin.utf8))
-    try input.fileHandleForWriting.close()
-    let collected = Box<Data>()
-    let readDone = DispatchSemaphore(value: 0)
-    let reader = output.fileHandleForReading
-    Thread {
-        collected.value = reader.readDataToEndOfFile()
-        readDone.signal()
-    }.start()
-    if exited.wait(timeout: .now() + failureTimeout) == .timedOut {
-        process.terminate()
-        exited.wait()
-    }
-    readDone.wait()
-    return (process.terminationStatus, String(decoding: collected.value ?? Data(), as: UTF8.self))
+    let result = try runProgram("/usr/bin/env", ["openssl"] + arguments, stdin: Array(stdin.utf8), in: directory,
+                                timeout: failureTimeout)
+    return (result.status, result.output)
 }
 
 /// A self-signed P-256 certificate for `localhost` made with the `openssl` tool in a
@@ -67,21 +41,21 @@ final class TLSFixture: @unchecked Sendable {
             let result = try runOpenSSL(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
                                          "-nodes", "-days", "1", "-subj", "/CN=localhost",
                                          "-keyout", keyFile, "-out", certificateFile], in: directory)
-            guard result.status == 0 else { throw FixtureError(description: "openssl req failed: \(result.output)") }
+            guard result.status == 0 else { throw TestFailure("openssl req failed: \(result.output)") }
         }
         server = try TLSContext(certificateChainFile: certificate, privateKeyFile: key)
         client = try Self.clientContext(trusting: certificate)
     }
 
     static func clientContext(trusting file: String?) throws -> OpaquePointer {
-        guard let context = SSL_CTX_new(TLS_client_method()) else { throw FixtureError(description: "SSL_CTX_new") }
+        guard let context = SSL_CTX_new(TLS_client_method()) else { throw TestFailure("SSL_CTX_new") }
         SSL_CTX_set_verify(context, SSL_VERIFY_PEER, nil)
         // Read whole socket buffers, not one record header and body at a time.
         _ = SSL_CTX_ctrl(context, SSL_CTRL_SET_READ_AHEAD, 1, nil)
         SSL_CTX_set_default_read_buffer_len(context, 1 << 17)
         if let file {
             guard SSL_CTX_load_verify_locations(context, file, nil) == 1 else {
-                throw FixtureError(description: "cannot trust \(file)")
+                throw TestFailure("cannot trust \(file)")
             }
         }
         return context
@@ -104,7 +78,7 @@ final class TLSClient {
         self.fd = fd
         guard let ssl = SSL_new(context) else {
             Glibc.close(fd)
-            throw FixtureError(description: "SSL_new")
+            throw TestFailure("SSL_new")
         }
         self.ssl = ssl
         SSL_set_fd(ssl, fd)
@@ -118,13 +92,13 @@ final class TLSClient {
             let code = ERR_get_error()
             ERR_clear_error()
             let reason = ERR_reason_error_string(code).map { String(cString: $0) } ?? "error \(code)"
-            throw FixtureError(description: "SSL_connect: \(reason)")
+            throw TestFailure("SSL_connect: \(reason)")
         }
     }
 
     static func connectSocket(port: Int, receiveBuffer: Int32? = nil) throws -> Int32 {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw FixtureError(description: "socket: errno \(errno)") }
+        guard fd >= 0 else { throw TestFailure("socket: errno \(errno)") }
         var timeout = timeval(tv_sec: Int(failureTimeout), tv_usec: 0)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
@@ -143,7 +117,7 @@ final class TLSClient {
         guard result == 0 else {
             let code = errno
             Glibc.close(fd)
-            throw FixtureError(description: "connect: errno \(code)")
+            throw TestFailure("connect: errno \(code)")
         }
         return fd
     }

@@ -1,5 +1,7 @@
 import Foundation
 import Switchboard
+import SwitchboardCrypto
+import TestSupport
 import Testing
 @testable import SwitchboardServe
 
@@ -60,12 +62,12 @@ func rawECDSA(der: [UInt8]) throws -> [UInt8] {
 private let secret = Array("0123456789abcdef0123456789abcdef".utf8)
 private let now: Int64 = 1_800_000_000
 
-private func b64(_ text: String) -> String { base64URLEncode(Array(text.utf8)) }
+private func b64(_ text: String) -> String { Base64.encodeURL(Array(text.utf8)) }
 
 /// A token with the given header and payload JSON, signed by `sign` over `header.payload`.
 private func token(_ header: String, _ payload: String, sign: (String) throws -> [UInt8]) rethrows -> String {
     let input = b64(header) + "." + b64(payload)
-    return input + "." + base64URLEncode(try sign(input))
+    return input + "." + Base64.encodeURL(try sign(input))
 }
 
 private func hs256(_ payload: String, key: [UInt8] = secret, header: String = #"{"alg":"HS256","typ":"JWT"}"#) -> String {

@@ -1,4 +1,6 @@
 @testable import Switchboard
+import SwitchboardBus
+import TestSupport
 import Testing
 @testable import SwitchboardServe
 
@@ -116,7 +118,7 @@ struct Exposition {
     }
 
     @Test func redisFamiliesWhenARedisBusIsUsed() throws {
-        let redis = RedisGauges(connected: true, reconnects: 2, published: 50, dropped: 1, received: 70, buffered: 3)
+        let redis = RedisBusStats(connected: true, reconnects: 2, published: 50, dropped: 1, received: 70, buffered: 3)
         let parsed = try Exposition(PrometheusText.render(server: ServerMetrics(), serve: ServeCounters(), redis: redis))
         #expect(parsed.samples["switchboard_redis_connected"] == 1)
         #expect(parsed.samples["switchboard_redis_reconnects_total"] == 2)

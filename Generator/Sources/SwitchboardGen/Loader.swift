@@ -1,4 +1,5 @@
 import Foundation
+import SwitchboardCrypto
 
 /// Parse -> model -> validate: reads a spec file into a `ProtocolSpec` with its table expanded.
 public enum SpecLoader {

@@ -378,7 +378,7 @@ public enum EffectArgument: String, Sendable, CaseIterable {
 }
 
 /// One effect of a row: the kind and, for `log` and the referencing effects, its argument.
-public struct Effect: Sendable, Equatable, Hashable {
+public struct RowEffect: Sendable, Equatable, Hashable {
     public var kind: EffectKind
     public var argument: String?
 
@@ -422,7 +422,7 @@ public struct TableRow: Sendable, Equatable {
     /// The `when` literals as written.
     public var when: [GuardLiteral]
     public var next: String
-    public var effects: [Effect]
+    public var effects: [RowEffect]
     /// Line of the transition item's `- from:`.
     public var line: Int
 

@@ -477,7 +477,7 @@ public enum Renderer {
         return file(lines)
     }
 
-    static func effect(_ effect: Effect) -> String {
+    static func effect(_ effect: RowEffect) -> String {
         let name = "." + Names.lowerCamel(effect.kind.rawValue)
         guard let argument = effect.argument else { return name }
         if effect.kind == .log { return "\(name)(\(Names.literal(argument)))" }

@@ -457,7 +457,7 @@ private struct ValidationRun {
             }
 
             // Effects.
-            var effects: [Effect] = []
+            var effects: [RowEffect] = []
             for effect in item.effects {
                 if let resolved = resolve(effect) { effects.append(resolved) }
             }
@@ -556,7 +556,7 @@ private struct ValidationRun {
         return sorted
     }
 
-    private mutating func resolve(_ effect: EffectSpec) -> Effect? {
+    private mutating func resolve(_ effect: EffectSpec) -> RowEffect? {
         guard let declaration = spec.effects.first(where: { $0.name == effect.name }) else {
             sink.error(effect.line, "unknown effect '\(effect.name)'",
                        fix: Names.hint(for: effect.name, among: spec.effects.map(\.name),
@@ -569,7 +569,7 @@ private struct ValidationRun {
                 sink.error(effect.line, "effect '\(kind.rawValue)' takes no argument", fix: "write '\(kind.rawValue)'")
                 return nil
             }
-            return Effect(kind)
+            return RowEffect(kind)
         }
         guard let argument = effect.argument, !argument.isEmpty else {
             sink.error(effect.line, "effect '\(kind.rawValue)' needs \(argumentKind == .error ? "an" : "a") \(argumentKind.words)",
@@ -579,7 +579,7 @@ private struct ValidationRun {
         let known: [String]
         let section: String
         switch argumentKind {
-        case .text: return Effect(kind, argument)
+        case .text: return RowEffect(kind, argument)
         case .error: known = spec.errors.map(\.name); section = "errors"
         case .closeCode: known = spec.closeCodes.map(\.name); section = "close_codes"
         case .timer:
@@ -594,7 +594,7 @@ private struct ValidationRun {
         used[section, default: []].insert(argument)
         guard reference(argument, line: effect.line, kind: argumentKind.words, section: section, known: known,
                         context: " in '\(kind.rawValue)'") else { return nil }
-        return Effect(kind, argument)
+        return RowEffect(kind, argument)
     }
 
     // MARK: - Cells

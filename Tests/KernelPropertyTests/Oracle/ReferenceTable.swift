@@ -74,7 +74,7 @@ extension ReferenceModel {
         return Mirror(reflecting: settings).children.first { $0.label == swiftName }?.value
     }
 
-    mutating func perform(_ effect: SwitchboardGen.Effect, _ h: UInt64, _ context: Context, now: Now,
+    mutating func perform(_ effect: SwitchboardGen.RowEffect, _ h: UInt64, _ context: Context, now: Now,
                           released: inout Bool) {
         let argument = effect.argument ?? ""
         switch effect.kind {

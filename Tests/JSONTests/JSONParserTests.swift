@@ -1,7 +1,7 @@
 import Testing
 @testable import SwitchboardJSON
 
-@Suite struct ParserTests {
+@Suite struct JSONParserTests {
     @Test func parsesEveryKindOfValue() throws {
         let value = try JSONValue.parse(#" {"a": [null, true, false, 0, -1.5e3, "x"], "b": {}, "c": []} "#)
         let expected: JSONValue = [

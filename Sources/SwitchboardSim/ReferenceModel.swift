@@ -1,5 +1,6 @@
 import Switchboard
 import SwitchboardCodec
+import SwitchboardDriverSupport
 
 /// The reference model: what each client's server should do, from PROTOCOL.md alone.
 ///
@@ -11,7 +12,7 @@ import SwitchboardCodec
 /// predicts every write, hook call, publish and close, and reconciles at the end of each event:
 /// a server writes synchronously, so whatever it should have written in an event is there by
 /// the event's end. The only excuse for a missing message is backpressure seen in that event.
-final class Model {
+final class ReferenceModel {
     let config: SimConfig
     let wallBase: Int64
     weak var world: SimWorld?
@@ -22,6 +23,7 @@ final class Model {
     private var authenticated: [Set<Int>]
     private var nextSweep: [Int64]
     private var timers = TimerHeap()
+    private var dueTimers: [TimerHeap.Entry] = []
     private var touched: [Int] = []
     private var touchedFlags: [Bool] = []
     private var pendingPublishes: [Publish] = []
@@ -160,11 +162,12 @@ final class Model {
                 sweepTime = nextSweep[s]
                 sweepServer = s
             }
-            let timerTime = timers.top?.deadline ?? .max
+            let timerTime = timers.nextDeadline() ?? .max
             guard min(sweepTime, timerTime) <= t else { return }
             if timerTime <= sweepTime {
-                let entry = timers.pop()!
-                fire(entry)
+                dueTimers.removeAll(keepingCapacity: true)
+                timers.collectDue(now: timerTime, into: &dueTimers)
+                for entry in dueTimers where timers.claim(entry) { fire(entry) }
             } else {
                 nextSweep[sweepServer] += config.options.heartbeatInterval
                 sweep(sweepServer, at: sweepTime)
@@ -173,14 +176,15 @@ final class Model {
     }
 
     private func fire(_ entry: TimerHeap.Entry) {
-        let c = clients[entry.client]
-        switch entry.kind {
+        let (client, kind) = ClientTimer.decode(entry.token)
+        let c = clients[client]
+        switch kind {
         case .auth:
             guard c.phase == .unauthorized, c.authDeadline == entry.deadline else { return }
         case .inProgress:
             guard c.phase == .authenticating || c.phase == .handshaking, c.inProgressDeadline == entry.deadline else { return }
         }
-        closeClient(entry.client, [(4001, "Authentication timeout")], at: entry.deadline)
+        closeClient(client, [(4001, "Authentication timeout")], at: entry.deadline)
     }
 
     private func sweep(_ s: Int, at time: Int64) {
@@ -266,7 +270,7 @@ final class Model {
                 c.opened = true
                 c.lastActivity = now
                 c.authDeadline = now + config.options.authTimeout
-                timers.push(.init(deadline: c.authDeadline, client: k, kind: .auth))
+                timers.schedule(ClientTimer.token(k, .auth), at: c.authDeadline)
                 c.expectHTTP = [101]
             } else {
                 c.phase = .closed
@@ -312,7 +316,7 @@ final class Model {
             clients[k].phase = .authenticating
             clients[k].authDeadline = -1
             clients[k].inProgressDeadline = now + 3 * config.options.authTimeout
-            timers.push(.init(deadline: clients[k].inProgressDeadline, client: k, kind: .inProgress))
+            timers.schedule(ClientTimer.token(k, .inProgress), at: clients[k].inProgressDeadline)
             clients[k].authData = data
             clients[k].expectHooks.append(.authenticate(client: k, data: data))
         case .join, .leave, .custom, .app:
@@ -842,46 +846,16 @@ final class Model {
     }
 }
 
-/// The model's per-client timers: a min-heap with lazy invalidation.
-struct TimerHeap {
+/// The model's per-client timers, as tokens of the shared `TimerHeap`: one auth and one
+/// in-progress deadline per client (scheduling one again replaces it).
+enum ClientTimer {
     enum Kind { case auth, inProgress }
-    struct Entry {
-        var deadline: Int64
-        var client: Int
-        var kind: Kind
-    }
-    private var entries: [Entry] = []
 
-    var top: Entry? { entries.first }
-
-    mutating func push(_ entry: Entry) {
-        entries.append(entry)
-        var child = entries.count - 1
-        while child > 0 {
-            let parent = (child - 1) / 2
-            guard entries[child].deadline < entries[parent].deadline else { break }
-            entries.swapAt(child, parent)
-            child = parent
-        }
+    static func token(_ client: Int, _ kind: Kind) -> UInt64 {
+        UInt64(client) << 1 | (kind == .auth ? 0 : 1)
     }
 
-    mutating func pop() -> Entry? {
-        guard !entries.isEmpty else { return nil }
-        let top = entries[0]
-        let last = entries.removeLast()
-        if !entries.isEmpty {
-            entries[0] = last
-            var parent = 0
-            while true {
-                let left = 2 * parent + 1
-                guard left < entries.count else { break }
-                var smallest = left
-                if left + 1 < entries.count, entries[left + 1].deadline < entries[left].deadline { smallest = left + 1 }
-                guard entries[smallest].deadline < entries[parent].deadline else { break }
-                entries.swapAt(smallest, parent)
-                parent = smallest
-            }
-        }
-        return top
+    static func decode(_ token: UInt64) -> (client: Int, kind: Kind) {
+        (Int(token >> 1), token & 1 == 0 ? .auth : .inProgress)
     }
 }
