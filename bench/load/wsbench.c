@@ -142,7 +142,6 @@ static void send_echo(loop_t *loop, run_t *r, conn_t *c) {
 
 static void on_ready(loop_t *loop, conn_t *c) {
     run_t *r = loop->scenario;
-    (void)loop;
     r->ready++;
     if (strcmp(r->o->scenario, "connect") == 0) sample(&r->latency, c->ready_ns - c->started_ns);
 }
