@@ -4,7 +4,6 @@
 SWIFT      ?= swift
 RELEASE    := .build/release
 SPEC       ?= spec/protocol.yaml
-AUTOBAHN   ?= ../shared/tools/autobahn/run
 PORT       ?= 8080
 
 .PHONY: deps build release run test unit check-generated generate golden conformance conformance-deflate browser sim soak bench fuzz clean
@@ -46,13 +45,14 @@ unit: deps
 # RFC 6455 conformance, and the demo page in a headless browser.
 test: check-generated unit conformance browser
 
+# RFC 6455: 247 Autobahn|Testsuite cases against the fixture. scripts/autobahn installs the
+# Python 2.7 client under ~/.cache/switchboard/autobahn on first use (about a minute).
 conformance: release
-	scripts/conformance $(AUTOBAHN)
+	scripts/conformance
 
-# Kernel throughput, then wsload against the peers (Bun, Hummingbird, Python) in one run.
 # permessage-deflate cases 12.* and 13.* (216 cases; the Python 2 client needs 10-20 minutes).
 conformance-deflate: release
-	FIXTURE_FLAGS=--per-message-deflate scripts/conformance $(AUTOBAHN) --cases '12.*,13.*'
+	FIXTURE_FLAGS=--per-message-deflate scripts/conformance --cases '12.*,13.*'
 
 # The demo page in headless Chromium: two sessions exchange a message through a room.
 browser: release
@@ -69,6 +69,8 @@ soak: deps
 	scripts/sim --soak $(SOAK_SECONDS)
 	scripts/soak-hostile $(SOAK_SECONDS)
 
+# Kernel throughput, then the load generator of bench/load against Switchboard and the
+# reference servers in one run (bench/README.md).
 bench: deps
 	scripts/bench
 

@@ -1,4 +1,4 @@
-// Runs the `switchboard-fixture` binary (../shared/CONTRACT.md) for end-to-end tests.
+// Runs the `switchboard-fixture` binary (docs/contract.md) for end-to-end tests.
 import Foundation
 import Switchboard
 import TestSupport

@@ -81,27 +81,35 @@ import Testing
         #expect(GeneratedOutput.compare(files, root: root.path).isEmpty)
     }
 
-    /// Every row of the seed's error table appears verbatim in docs/errors.md, in the seed's order.
-    @Test func errorsDocContainsEverySeedRow() throws {
-        let seedPath = repoRoot.appendingPathComponent("../shared/seed/websocket-errors.md").standardizedFileURL.path
-        let seed = try #require(FileManager.default.contents(atPath: seedPath),
-                                "seed table missing at \(seedPath) (expected ../shared/seed/websocket-errors.md next to the repo)")
-        let seedLines = String(decoding: seed, as: UTF8.self).split(separator: "\n").map(String.init)
-        let header = "| Error Message / Close Code | Trigger | Event Type |"
-        let start = try #require(seedLines.firstIndex(of: header), "no error table in the seed")
-        let rows = seedLines[(start + 2)...].prefix { $0.hasPrefix("|") }
-        #expect(rows.count == 13)
+    /// Every condition of the seed's error table (Tests/Data/seed-errors.tsv) has its row in
+    /// docs/errors.md, with the same message, close code and outcome, in the seed's order.
+    @Test func errorsDocShowsEverySeedCondition() throws {
+        let conditions = try SeedCondition.load()
+        #expect(conditions.count == 13)
+        #expect(Set(conditions.map(\.id)).count == conditions.count, "duplicate ids in seed-errors.tsv")
 
         let docs = try #require(Renderer.render(try loadRealSpec()).first { $0.path == "docs/errors.md" })
-        let docLines = docs.contents.split(separator: "\n").map(String.init)
-        #expect(docLines.contains(header))
-        #expect(docLines.contains(seedLines[start + 1]))
-        var position = docLines.startIndex
-        for row in rows {
-            let index = try #require(docLines.firstIndex(of: row), "docs/errors.md lacks the seed row: \(row)")
-            #expect(index >= position, "seed row out of order: \(row)")
-            position = index
+        let rows = errorConditionRows(docs.contents)
+        #expect(rows.count >= conditions.count, "docs/errors.md has \(rows.count) condition rows")
+        var next = rows.startIndex
+        for condition in conditions {
+            let found = rows[next...].firstIndex { condition.matches($0) }
+            let index = try #require(found, """
+                docs/errors.md lacks, after row \(next + 1), a row \(condition.expectedSubject) | \
+                (mentions \(condition.mentions)) | \(condition.expectedOutcome) for seed condition \(condition.id)
+                """)
+            next = index + 1
         }
+    }
+
+    /// The condition check itself rejects a row whose code or outcome differs from the seed's.
+    @Test func seedConditionMatchingIsStrict() throws {
+        let failed = try #require(try SeedCondition.load().first { $0.id == "authentication-failed" })
+        let row = ["`\"Authentication failed\"`", "`authenticateFn` returned `null`/`false`", "`error` event + close `4003`"]
+        #expect(failed.matches(row))
+        #expect(!failed.matches([row[0], row[1], "`error` event + close `4004`"]))
+        #expect(!failed.matches([row[0], "the hook returned nothing", row[2]]))
+        #expect(!failed.matches(["`\"Authentication error\"`", row[1], row[2]]))
     }
 
     @Test func realSpecShape() throws {
