@@ -119,7 +119,7 @@ public struct EmitCommand: Equatable, Sendable {
     func run(_ context: CLIContext) -> Int32 {
         do {
             let receivers = try publish()
-            context.out("\(envelope.channel): \(receivers) subscriber\(receivers == 1 ? "" : "s") received it\n")
+            context.out("\(envelope.channel): received by \(receivers) Redis subscriber\(receivers == 1 ? "" : "s")\n")
             return 0
         } catch {
             context.err("switchboard emit: \(error.message)\n")

@@ -129,8 +129,9 @@ struct TokenKeys {
             return .failure(TokenFailure(error.errors.map(\.description).joined(separator: "\n")))
         }
         guard let jwt = config.auth.jwt, let verifier = authenticator.jwt else {
-            return .failure(TokenFailure("no JWT key is configured in \(path ?? "the environment") "
-                + "(auth.jwt.hs256_secret, hs256_secret_file or public_key_file)"))
+            let source = path ?? "no config file (--config or SWITCHBOARD_CONFIG) nor the environment"
+            return .failure(TokenFailure("no JWT key is configured: \(source) sets auth.jwt.hs256_secret, "
+                + "hs256_secret_file or public_key_file"))
         }
         var keys = TokenKeys(verifier: verifier, issuer: jwt.issuer, audience: jwt.audience)
         switch jwt.key {
@@ -154,14 +155,14 @@ struct TokenKeys {
             token = JWTSigner.hs256(payload: claims, secret: secret)
         } else {
             guard let privateKeyPath else {
-                return .failure(TokenFailure("the configured key is a \(verifier.algorithm.rawValue) public key; "
+                return .failure(TokenFailure("the configured key is an \(verifier.algorithm.rawValue) public key; "
                     + "minting needs its private key (--private-key FILE)"))
             }
             guard let pem = readFile(privateKeyPath) else { return .failure(TokenFailure("cannot read \(privateKeyPath) (\(lastErrorText()))")) }
             let key: JWTPrivateKey
             do { key = try JWTPrivateKey(pem: pem) } catch { return .failure(TokenFailure("\(privateKeyPath): \(error.message)")) }
             guard key.algorithm == verifier.algorithm else {
-                return .failure(TokenFailure("\(privateKeyPath) is a \(key.algorithm.rawValue) key; the configured public key is \(verifier.algorithm.rawValue)"))
+                return .failure(TokenFailure("\(privateKeyPath) is an \(key.algorithm.rawValue) key; the configured public key is \(verifier.algorithm.rawValue)"))
             }
             guard let signed = JWTSigner.sign(payload: claims, key: key) else { return .failure(TokenFailure("signing failed in OpenSSL")) }
             token = signed
