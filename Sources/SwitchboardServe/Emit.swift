@@ -15,19 +15,19 @@ struct EmitCLI: CLICommand, UsageExitCode {
     /// CONTRACT.md: bad arguments exit 1.
     static let usageExitCode: Int32 = 1
 
-    @Option(help: ArgumentHelp("redis://[user:password@]host:port[/db]; overrides the config.", valueName: "url"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("redis://[user:password@]host:port[/db]; overrides the config.", valueName: "url"))
     var redis: String?
-    @Option(help: ArgumentHelp("client, user, room or broadcast.", valueName: "type"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("client, user, room or broadcast.", valueName: "type"))
     var type: String?
-    @Option(help: ArgumentHelp("The client id, user id or room (not for broadcast).", valueName: "target"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("The client id, user id or room (not for broadcast).", valueName: "target"))
     var target: String?
-    @Option(help: ArgumentHelp("The event name clients receive.", valueName: "event"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("The event name clients receive.", valueName: "event"))
     var event: String?
-    @Option(help: ArgumentHelp("The event's data: any JSON value ('{\"text\":\"hi\"}', 'null').", valueName: "json"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("The event's data: any JSON value ('{\"text\":\"hi\"}', 'null').", valueName: "json"))
     var data: String?
-    @Option(help: ArgumentHelp("Client ids that must not receive it, comma-separated (room and broadcast).", valueName: "ids"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Client ids that must not receive it, comma-separated (room and broadcast).", valueName: "ids"))
     var exclude: String?
-    @Option(name: .customLong("config"), help: ArgumentHelp("A config file to read redis.url from when --redis is absent.", valueName: "file"))
+    @Option(name: .customLong("config"), parsing: .unconditional, help: ArgumentHelp("A config file to read redis.url from when --redis is absent.", valueName: "file"))
     var configPath: String?
 
     func execute(_ context: CLIContext) -> Int32 {

@@ -16,13 +16,13 @@ struct ServeCLI: CLICommand, UsageExitCode {
             """)
     static let usageExitCode: Int32 = 1
 
-    @Option(name: .customLong("config"), help: ArgumentHelp("The YAML config file (default: $SWITCHBOARD_CONFIG, else none).", valueName: "file"))
+    @Option(name: .customLong("config"), parsing: .unconditional, help: ArgumentHelp("The YAML config file (default: $SWITCHBOARD_CONFIG, else none).", valueName: "file"))
     var configPath: String?
-    @Option(help: ArgumentHelp("Listen port, 0 to 65535 (0 picks a free one); overrides listen.port.", valueName: "n"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Listen port, 0 to 65535 (0 picks a free one); overrides listen.port.", valueName: "n"))
     var port: String?
-    @Option(help: ArgumentHelp("Listen address; overrides listen.host.", valueName: "address"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Listen address; overrides listen.host.", valueName: "address"))
     var host: String?
-    @Option(help: ArgumentHelp("debug, info, warning or error; overrides log.level.", valueName: "level"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("debug, info, warning or error; overrides log.level.", valueName: "level"))
     var logLevel: String?
 
     func execute(_ context: CLIContext) -> Int32 {

@@ -14,9 +14,9 @@ struct SpecCLI: ParsableCommand, UsageExitCode {
 
     /// The flags every spec subcommand takes.
     struct Paths: ParsableArguments {
-        @Option(help: ArgumentHelp("The spec file (default: ROOT/spec/protocol.yaml).", valueName: "path"))
+        @Option(parsing: .unconditional, help: ArgumentHelp("The spec file (default: ROOT/spec/protocol.yaml).", valueName: "path"))
         var spec: String?
-        @Option(help: ArgumentHelp("The repository root generated files are written under.", valueName: "dir"))
+        @Option(parsing: .unconditional, help: ArgumentHelp("The repository root generated files are written under.", valueName: "dir"))
         var root = "."
     }
 

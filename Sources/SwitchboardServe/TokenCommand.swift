@@ -23,16 +23,16 @@ struct TokenCLI: ParsableCommand, UsageExitCode {
                 """)
         static let repeatableOptions: Set<String> = ["--claim"]
 
-        @Option(help: ArgumentHelp("The user id (the sub claim).", valueName: "user"))
+        @Option(parsing: .unconditional, help: ArgumentHelp("The user id (the sub claim).", valueName: "user"))
         var sub: String
-        @Option(help: ArgumentHelp("How long the token is valid: 30s, 15m, 1h, ... (the exp claim).", valueName: "duration"))
+        @Option(parsing: .unconditional, help: ArgumentHelp("How long the token is valid: 30s, 15m, 1h, ... (the exp claim).", valueName: "duration"))
         var ttl = "1h"
-        @Option(name: .customLong("claim"), help: ArgumentHelp(
+        @Option(name: .customLong("claim"), parsing: .unconditionalSingleValue, help: ArgumentHelp(
             "An extra claim; the value is JSON when it parses as JSON, else a string. Repeatable.", valueName: "name=value"))
         var claims: [String] = []
-        @Option(name: .customLong("config"), help: ArgumentHelp("The config file (default: $SWITCHBOARD_CONFIG).", valueName: "file"))
+        @Option(name: .customLong("config"), parsing: .unconditional, help: ArgumentHelp("The config file (default: $SWITCHBOARD_CONFIG).", valueName: "file"))
         var configPath: String?
-        @Option(help: ArgumentHelp("The PEM private key for RS256/ES256.", valueName: "file"))
+        @Option(parsing: .unconditional, help: ArgumentHelp("The PEM private key for RS256/ES256.", valueName: "file"))
         var privateKey: String?
 
         func execute(_ context: CLIContext) -> Int32 {
@@ -87,7 +87,7 @@ struct TokenCLI: ParsableCommand, UsageExitCode {
 
         @Argument(help: ArgumentHelp("The token; - reads it from standard input.", valueName: "token"))
         var token: String
-        @Option(name: .customLong("config"), help: ArgumentHelp("The config file (default: $SWITCHBOARD_CONFIG).", valueName: "file"))
+        @Option(name: .customLong("config"), parsing: .unconditional, help: ArgumentHelp("The config file (default: $SWITCHBOARD_CONFIG).", valueName: "file"))
         var configPath: String?
 
         func execute(_ context: CLIContext) -> Int32 {

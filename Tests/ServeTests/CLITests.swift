@@ -47,6 +47,13 @@ import Testing
         #expect(unreachable.status == 1 && unreachable.err.hasPrefix("switchboard emit: cannot connect to Redis at 127.0.0.1:1"))
     }
 
+    /// A value that starts with `-` is still the flag's value (`--data -5`), as before ArgumentParser.
+    @Test func valuesMayStartWithADash() throws {
+        let command = try EmitCommand.parse(["--redis", "redis://h", "--type", "room", "--target", "-r", "--event", "-e", "--data", "-5"])
+        #expect(command.envelope.target == "-r" && command.envelope.event == "-e" && command.envelope.data == -5)
+        #expect(try ServeCommand.parse(["--host", "-x"]).host == "-x")
+    }
+
     @Test func emitTakesTheRedisURLFromTheConfig() throws {
         let dir = try TempDir()
         defer { dir.remove() }
