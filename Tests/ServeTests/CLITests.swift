@@ -5,8 +5,8 @@ import Testing
 
 /// The `switchboard` binary as an operator runs it: exit codes, stdout and stderr.
 @Suite struct CLITests {
-    @Test func versionNamesTheBuildAndTheSpec() throws {
-        let plain = try switchboard(["--version"])
+    @Test func versionNamesTheBuildAndTheSpec() async throws {
+        let plain = try await switchboard(["--version"])
         #expect(plain.status == 0)
         let lines = plain.out.split(separator: "\n").map(String.init)
         #expect(lines.first == "switchboard \(BuildInfo.sourceVersion)")
@@ -14,36 +14,36 @@ import Testing
         #expect(lines.contains { $0.hasPrefix("swift: 6.") })
         #expect(lines.contains("commit: unknown"))
 
-        let stamped = try switchboard(["--version"], environment: ["SWITCHBOARD_VERSION": "1.4.0+3f2a9c1"])
+        let stamped = try await switchboard(["--version"], environment: ["SWITCHBOARD_VERSION": "1.4.0+3f2a9c1"])
         #expect(stamped.out.hasPrefix("switchboard 1.4.0\ncommit: 3f2a9c1\n"))
     }
 
-    @Test func helpForEveryCommand() throws {
+    @Test func helpForEveryCommand() async throws {
         for command in [["serve"], ["emit"], ["config", "check"], ["config", "defaults"], ["token", "mint"],
                         ["token", "verify"], ["spec", "validate"]] {
-            let result = try switchboard(command + ["--help"])
+            let result = try await switchboard(command + ["--help"])
             #expect(result.status == 0, "\(command)")
             #expect(result.out.contains("USAGE: switchboard \(command.joined(separator: " "))"), "\(command)")
         }
-        #expect(try switchboard(["serve", "--help"]).out.contains("--log-level <level>"))
-        #expect(try switchboard(["emit", "--help"]).out.contains("--exclude <ids>"))
+        #expect(try await switchboard(["serve", "--help"]).out.contains("--log-level <level>"))
+        #expect(try await switchboard(["emit", "--help"]).out.contains("--exclude <ids>"))
     }
 
-    @Test func usageErrorsKeepTheirExitCodes() throws {
-        #expect(try switchboard([]).status == 2)
-        #expect(try switchboard(["frobnicate"]).status == 2)
-        let serve = try switchboard(["serve", "--port", "70000"])
+    @Test func usageErrorsKeepTheirExitCodes() async throws {
+        #expect(try await switchboard([]).status == 2)
+        #expect(try await switchboard(["frobnicate"]).status == 2)
+        let serve = try await switchboard(["serve", "--port", "70000"])
         #expect(serve.status == 1)
         #expect(serve.err.hasPrefix("switchboard serve: --port must be 0 to 65535, not '70000'\n"))
-        #expect(try switchboard(["spec", "validate", "--spek", "x"]).status == 1)
+        #expect(try await switchboard(["spec", "validate", "--spek", "x"]).status == 1)
     }
 
     /// CONTRACT.md: a bad `--redis` is the seed's error first on stderr, exit 1.
-    @Test func emitKeepsTheContract() throws {
-        let result = try switchboard(["emit", "--redis", "", "--type", "room", "--target", "r", "--event", "e", "--data", "1"])
+    @Test func emitKeepsTheContract() async throws {
+        let result = try await switchboard(["emit", "--redis", "", "--type", "room", "--target", "r", "--event", "e", "--data", "1"])
         #expect(result.status == 1)
         #expect(result.err.hasPrefix("Invalid redis connection! (--redis: the Redis URL is empty)\n"))
-        let unreachable = try switchboard(["emit", "--redis", "redis://127.0.0.1:1", "--type", "broadcast", "--event", "e", "--data", "1"])
+        let unreachable = try await switchboard(["emit", "--redis", "redis://127.0.0.1:1", "--type", "broadcast", "--event", "e", "--data", "1"])
         #expect(unreachable.status == 1 && unreachable.err.hasPrefix("switchboard emit: cannot connect to Redis at 127.0.0.1:1"))
     }
 
@@ -54,7 +54,7 @@ import Testing
         #expect(try ServeCommand.parse(["--host", "-x"]).host == "-x")
     }
 
-    @Test func emitTakesTheRedisURLFromTheConfig() throws {
+    @Test func emitTakesTheRedisURLFromTheConfig() async throws {
         let dir = try TempDir()
         defer { dir.remove() }
         let file = try dir.write("c.yaml", "redis:\n  url: redis://10.1.2.3:6390/4\n")
@@ -76,19 +76,19 @@ import Testing
 
     // MARK: config
 
-    @Test func configCheckExitCodes() throws {
+    @Test func configCheckExitCodes() async throws {
         let dir = try TempDir()
         defer { dir.remove() }
         try dir.write("valid.yaml", "listen:\n  port: 9000\nauth:\n  jwt:\n    hs256_secret_file: secret.txt\n")
         try dir.write("secret.txt", "s3cr3t-s3cr3t-s3cr3t-s3cr3t-s3cr3t\n")
-        let valid = try switchboard(["config", "check", "valid.yaml"], environment: ["SWITCHBOARD_LISTEN_HOST": "0.0.0.0"],
+        let valid = try await switchboard(["config", "check", "valid.yaml"], environment: ["SWITCHBOARD_LISTEN_HOST": "0.0.0.0"],
                                     directory: dir.path)
         #expect(valid.status == 0)
         #expect(valid.out.contains("  port: 9000   # valid.yaml:2\n"))
         #expect(valid.out.contains("  host: \"0.0.0.0\"   # environment variable SWITCHBOARD_LISTEN_HOST\n"))
 
         try dir.write("invalid.yaml", "listen:\n  port: 99999\ntimers:\n  auth_timeout: soon\nauth:\n  tokens_file: missing.yaml\n")
-        let invalid = try switchboard(["config", "check", "invalid.yaml"], directory: dir.path)
+        let invalid = try await switchboard(["config", "check", "invalid.yaml"], directory: dir.path)
         #expect(invalid.status == 1)
         #expect(invalid.out.isEmpty)
         let errors = invalid.err.split(separator: "\n").map(String.init)
@@ -98,18 +98,18 @@ import Testing
 
         // The files a valid configuration names are checked too, at the key that names them.
         try dir.write("files.yaml", "auth:\n  tokens_file: missing.yaml\n")
-        let files = try switchboard(["config", "check", "files.yaml"], directory: dir.path)
+        let files = try await switchboard(["config", "check", "files.yaml"], directory: dir.path)
         #expect(files.status == 1)
         #expect(files.err.hasPrefix("files.yaml:2: auth.tokens_file: cannot read missing.yaml (No such file or directory)\n"))
 
-        #expect(try switchboard(["config", "check", "--strict", "valid.yaml"], directory: dir.path).status == 2)
-        #expect(try switchboard(["config", "check", "a.yaml", "b.yaml"], directory: dir.path).status == 2)
-        #expect(try switchboard(["config"]).status == 2)
+        #expect(try await switchboard(["config", "check", "--strict", "valid.yaml"], directory: dir.path).status == 2)
+        #expect(try await switchboard(["config", "check", "a.yaml", "b.yaml"], directory: dir.path).status == 2)
+        #expect(try await switchboard(["config"]).status == 2)
     }
 
-    @Test func configCheckMasksSecrets() throws {
+    @Test func configCheckMasksSecrets() async throws {
         let secret = "a-secret-that-must-not-be-printed-0123456789"
-        let result = try switchboard(["config", "check"], environment: ["SWITCHBOARD_AUTH_JWT_HS256_SECRET": secret,
+        let result = try await switchboard(["config", "check"], environment: ["SWITCHBOARD_AUTH_JWT_HS256_SECRET": secret,
                                                                         "SWITCHBOARD_REDIS_URL": "redis://user:hunter2@127.0.0.1:6379"])
         #expect(result.status == 0)
         #expect(!result.out.contains(secret) && !result.out.contains("hunter2"))
@@ -118,8 +118,8 @@ import Testing
     }
 
     /// `config defaults` is a config file: loaded back, it is the defaults.
-    @Test func configDefaultsIsAValidFileOfTheDefaults() throws {
-        let printed = try switchboard(["config", "defaults"])
+    @Test func configDefaultsIsAValidFileOfTheDefaults() async throws {
+        let printed = try await switchboard(["config", "defaults"])
         #expect(printed.status == 0)
         let loaded = try ConfigLoader.load(bytes: Array(printed.out.utf8), file: "defaults.yaml", baseDirectory: ".", environment: [:])
         #expect(ConfigRender.yaml(loaded, mask: false, sources: false) == ConfigRender.yaml(ServeConfig(), mask: false, sources: false))
@@ -136,16 +136,16 @@ import Testing
 
     // MARK: token
 
-    @Test func tokenMintVerifyRoundTripHS256() throws {
+    @Test func tokenMintVerifyRoundTripHS256() async throws {
         let dir = try TempDir()
         defer { dir.remove() }
         let config = try dir.write("jwt.yaml", "auth:\n  jwt:\n    hs256_secret: 0123456789abcdef0123456789abcdef\n    issuer: https://id.example/\n")
-        let mint = try switchboard(["token", "mint", "--sub", "alice", "--ttl", "10m", "--claim", "role=admin",
+        let mint = try await switchboard(["token", "mint", "--sub", "alice", "--ttl", "10m", "--claim", "role=admin",
                                     "--claim", "level=3", "--config", config])
         #expect(mint.status == 0)
         let token = mint.out.trimmingCharacters(in: .whitespacesAndNewlines)
 
-        let verified = try switchboard(["token", "verify", token, "--config", config])
+        let verified = try await switchboard(["token", "verify", token, "--config", config])
         #expect(verified.status == 0)
         let claims = try JSONValue.parse(verified.out)
         #expect(claims["sub"] == "alice" && claims["role"] == "admin" && claims["level"] == 3)
@@ -155,25 +155,25 @@ import Testing
         }
         #expect((exp.int ?? 0) - (iat.int ?? 0) == 600)
         // The same through standard input and SWITCHBOARD_CONFIG.
-        #expect(try switchboard(["token", "verify", "-"], environment: ["SWITCHBOARD_CONFIG": config], stdin: token + "\n").status == 0)
+        #expect(try await switchboard(["token", "verify", "-"], environment: ["SWITCHBOARD_CONFIG": config], stdin: token + "\n").status == 0)
 
         // Another payload under the same signature: refused.
         let parts = token.split(separator: ".").map(String.init)
         let forged = parts[0] + "." + base64URLEncode(Array(#"{"sub":"mallory","exp":9999999999}"#.utf8)) + "." + parts[2]
-        let tampered = try switchboard(["token", "verify", forged, "--config", config])
+        let tampered = try await switchboard(["token", "verify", forged, "--config", config])
         #expect(tampered.status == 1 && tampered.err == "switchboard token verify: bad signature\n" && tampered.out.isEmpty)
 
         let expired = JWTSigner.hs256(payload: ["sub": "alice", "exp": .number(JSONNumber(unixSeconds() - 3600)), "iss": "https://id.example/"],
                                       secret: Array("0123456789abcdef0123456789abcdef".utf8))
-        let late = try switchboard(["token", "verify", expired, "--config", config])
+        let late = try await switchboard(["token", "verify", expired, "--config", config])
         #expect(late.status == 1 && late.err == "switchboard token verify: token expired\n")
     }
 
-    @Test func tokenMintUsageAndKeyErrors() throws {
-        #expect(try switchboard(["token", "mint"]).status == 2)   // --sub is required
-        #expect(try switchboard(["token", "mint", "--sub", "a", "--ttl", "soon"]).status == 2)
-        #expect(try switchboard(["token", "mint", "--sub", "a", "--claim", "exp=1"]).status == 2)
-        let unconfigured = try switchboard(["token", "mint", "--sub", "a"])
+    @Test func tokenMintUsageAndKeyErrors() async throws {
+        #expect(try await switchboard(["token", "mint"]).status == 2)   // --sub is required
+        #expect(try await switchboard(["token", "mint", "--sub", "a", "--ttl", "soon"]).status == 2)
+        #expect(try await switchboard(["token", "mint", "--sub", "a", "--claim", "exp=1"]).status == 2)
+        let unconfigured = try await switchboard(["token", "mint", "--sub", "a"])
         #expect(unconfigured.status == 1 && unconfigured.err.contains("no JWT key is configured"))
     }
 
@@ -182,22 +182,22 @@ import Testing
     @Test(.enabled(if: openssl != nil, "openssl is not installed"), arguments: [
         ["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256"], ["-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048"],
     ])
-    func tokenMintWithAPrivateKeyVerifiesWithThePublicKey(_ generate: [String]) throws {
+    func tokenMintWithAPrivateKeyVerifiesWithThePublicKey(_ generate: [String]) async throws {
         let dir = try TempDir()
         defer { dir.remove() }
-        try run([Self.openssl!, "genpkey"] + generate + ["-out", dir.path + "/key.pem"])
-        try run([Self.openssl!, "pkey", "-in", dir.path + "/key.pem", "-pubout", "-out", dir.path + "/public.pem"])
-        try run([Self.openssl!, "genpkey"] + generate + ["-out", dir.path + "/other.pem"])
+        try await offThePool { try run([Self.openssl!, "genpkey"] + generate + ["-out", dir.path + "/key.pem"]) }
+        try await offThePool { try run([Self.openssl!, "pkey", "-in", dir.path + "/key.pem", "-pubout", "-out", dir.path + "/public.pem"]) }
+        try await offThePool { try run([Self.openssl!, "genpkey"] + generate + ["-out", dir.path + "/other.pem"]) }
         try dir.write("jwt.yaml", "auth:\n  jwt:\n    public_key_file: public.pem\n    audience: switchboard\n")
-        let mint = try switchboard(["token", "mint", "--sub", "bob", "--config", "jwt.yaml", "--private-key", "key.pem"], directory: dir.path)
+        let mint = try await switchboard(["token", "mint", "--sub", "bob", "--config", "jwt.yaml", "--private-key", "key.pem"], directory: dir.path)
         #expect(mint.status == 0, "\(mint.err)")
-        let verified = try switchboard(["token", "verify", mint.out.trimmingCharacters(in: .whitespacesAndNewlines), "--config", "jwt.yaml"],
+        let verified = try await switchboard(["token", "verify", mint.out.trimmingCharacters(in: .whitespacesAndNewlines), "--config", "jwt.yaml"],
                                        directory: dir.path)
         #expect(verified.status == 0)
         #expect(try JSONValue.parse(verified.out)["aud"] == "switchboard")
-        let mismatch = try switchboard(["token", "mint", "--sub", "bob", "--config", "jwt.yaml", "--private-key", "other.pem"], directory: dir.path)
+        let mismatch = try await switchboard(["token", "mint", "--sub", "bob", "--config", "jwt.yaml", "--private-key", "other.pem"], directory: dir.path)
         #expect(mismatch.status == 1 && mismatch.err.contains("does not match the configured key"))
-        let missing = try switchboard(["token", "mint", "--sub", "bob", "--config", "jwt.yaml"], directory: dir.path)
+        let missing = try await switchboard(["token", "mint", "--sub", "bob", "--config", "jwt.yaml"], directory: dir.path)
         #expect(missing.status == 1 && missing.err.contains("--private-key FILE"))
     }
 }

@@ -32,12 +32,12 @@ import Testing
     func emitReportsItsSubscribers() async throws {
         let redis = try RedisServer()
         let arguments = ["emit", "--type", "broadcast", "--event", "e", "--data", "1"]
-        let alone = try switchboard(arguments, environment: ["SWITCHBOARD_REDIS_URL": redis.url])
+        let alone = try await switchboard(arguments, environment: ["SWITCHBOARD_REDIS_URL": redis.url])
         #expect(alone.status == 0 && alone.out == "ws:broadcast: received by 0 Redis subscribers\n")
 
         let running = try RunningApp(environment: ["SWITCHBOARD_REDIS_URL": redis.url])
         defer { Task { await running.stop() } }
-        let heard = try switchboard(arguments, environment: ["SWITCHBOARD_REDIS_URL": redis.url])
+        let heard = try await switchboard(arguments, environment: ["SWITCHBOARD_REDIS_URL": redis.url])
         #expect(heard.status == 0 && heard.out == "ws:broadcast: received by 1 Redis subscriber\n")
     }
 

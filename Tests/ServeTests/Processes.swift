@@ -27,8 +27,23 @@ struct ProcessResult {
 
 /// Runs `switchboard ARGUMENTS` to completion in `directory` with only PATH and `environment`
 /// set (so a `SWITCHBOARD_*` variable of the machine running the tests cannot leak in).
+/// The waiting happens on a thread of its own: blocked in the cooperative pool (two threads on
+/// a two-core machine) it would stall the hooks of every ServeApp that other suites run.
 func switchboard(_ arguments: [String], environment: [String: String] = [:], directory: String? = nil,
-                 stdin: String? = nil) throws -> ProcessResult {
+                 stdin: String? = nil) async throws -> ProcessResult {
+    try await offThePool { try runSwitchboard(arguments, environment: environment, directory: directory, stdin: stdin) }
+}
+
+/// `body` on a new thread, awaited.
+@discardableResult
+func offThePool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { continuation in
+        Thread { continuation.resume(with: Result { try body() }) }.start()
+    }
+}
+
+private func runSwitchboard(_ arguments: [String], environment: [String: String], directory: String?,
+                            stdin: String?) throws -> ProcessResult {
     guard FileManager.default.isExecutableFile(atPath: switchboardBinary) else {
         throw TestFailure("no switchboard binary at \(switchboardBinary); build it (swift build --build-tests)")
     }
