@@ -1,4 +1,7 @@
 import Switchboard
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// What this binary is: its version, the commit it was built from (when the build recorded
 /// it), the compiler, and the digest of the spec its transition table was generated from.
@@ -17,6 +20,11 @@ public struct BuildInfo: Sendable, Equatable {
     /// The environment variable that overrides `version` (`1.4.0` or `1.4.0+3f2a9c1`: a
     /// `+COMMIT` suffix also names the commit).
     public static let versionVariable = "SWITCHBOARD_VERSION"
+
+    /// `SWITCHBOARD_VERSION` of this process, as an environment of one variable.
+    static var versionFromProcess: [String: String] {
+        getenv(versionVariable).map { [versionVariable: String(cString: $0)] } ?? [:]
+    }
 
     public static func current(environment: [String: String]) -> BuildInfo {
         var info = BuildInfo(version: sourceVersion, commit: BuildStamp.commit, swiftVersion: compilerVersion,

@@ -42,7 +42,8 @@ public struct SwitchboardCLI: ParsableCommand {
             commandName: "switchboard",
             abstract: "A real-time WebSocket gateway.",
             discussion: "docs/configuration.md describes the config file; `switchboard help <command>` explains each command.",
-            version: BuildInfo.current(environment: CLI.processEnvironment).text,
+            // A static configuration cannot take the context: `--version` reads the process's own variable.
+            version: BuildInfo.current(environment: BuildInfo.versionFromProcess).text,
             subcommands: [ServeCLI.self, EmitCLI.self, ConfigCLI.self, TokenCLI.self, SpecCLI.self])
     }
 
@@ -50,12 +51,8 @@ public struct SwitchboardCLI: ParsableCommand {
 }
 
 public enum CLI {
-    /// Set by `main` so the version text (a static configuration) sees the same environment.
-    nonisolated(unsafe) static var processEnvironment: [String: String] = [:]
-
     /// Parses and runs one command line (without the program name); the exit status.
     public static func main(_ arguments: [String], context: CLIContext) -> Int32 {
-        processEnvironment = context.environment
         let group = commandType(for: arguments)
         do {
             try refuseRepeats(arguments, of: group)
