@@ -22,8 +22,9 @@ protocol CLICommand: ParsableCommand {
     func execute(_ context: CLIContext) -> Int32
 }
 
-/// Commands (and groups) whose usage errors exit with something other than 2: `serve`,
-/// `emit` and `spec` exit 1, as they did before ArgumentParser (CONTRACT.md for `emit`).
+/// How a command (or group) treats its usage errors: the exit status (2 unless it says
+/// otherwise; `serve`, `emit` and `spec` say 1, as before ArgumentParser, CONTRACT.md for
+/// `emit`) and which options may repeat.
 protocol UsageExitCode {
     static var usageExitCode: Int32 { get }
     /// Options that may be given more than once; any other is refused when repeated.
