@@ -25,6 +25,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/x-sheep/swift-property-based", from: "2.0.1"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
     ],
     targets: [
         // C libraries of the design card, found through pkg-config.
@@ -64,6 +65,7 @@ let package = Package(
         // `switchboard serve`: config file, JWT/token auth, room policy, demo page, metrics.
         .target(name: "SwitchboardServe", dependencies: [
             "Switchboard", "SwitchboardGen", "SwitchboardCrypto", "SwitchboardBus", "COpenSSL",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
         .executableTarget(name: "switchboard", dependencies: ["Switchboard", "SwitchboardServe"]),

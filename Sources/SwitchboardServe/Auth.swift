@@ -106,8 +106,7 @@ public struct Authenticator: Sendable {
                 authenticator.jwt = JWTVerifier(hs256Secret: secret, issuer: jwt.issuer, audience: jwt.audience,
                                                 clockSkewSeconds: jwt.clockSkewSeconds, requireExp: jwt.requireExp)
             case .hs256SecretFile(let path):
-                if var secret = readFile(path) {
-                    while let last = secret.last, last == 10 || last == 13 { secret.removeLast() }
+                if let secret = readSecretFile(path) {
                     if secret.count < 32 {
                         errors.append(config.error("auth.jwt.hs256_secret_file",
                                                    "\(path) holds \(secret.count) bytes; an HS256 secret needs at least 32"))
@@ -133,5 +132,12 @@ public struct Authenticator: Sendable {
         }
         if !errors.isEmpty { throw ConfigErrors(errors) }
         return authenticator
+    }
+
+    /// An HS256 secret file's bytes without the line break an editor leaves at the end.
+    static func readSecretFile(_ path: String) -> [UInt8]? {
+        guard var secret = readFile(path) else { return nil }
+        while let last = secret.last, last == 10 || last == 13 { secret.removeLast() }
+        return secret
     }
 }

@@ -8,6 +8,8 @@ public struct ServeConfig: Sendable {
     public var host = "127.0.0.1"
     public var port = 8080
     public var path = ProtocolDefaults.path
+    /// Whether `/` serves the demo page (a development aid; off in production).
+    public var demoPage = true
 
     public var maxPayloadLength = ProtocolDefaults.maxPayloadLength
     public var backpressureLimit = ProtocolDefaults.backpressureLimit

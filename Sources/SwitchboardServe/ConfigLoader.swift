@@ -40,7 +40,7 @@ public enum ConfigLoader {
         var errors: [ConfigError] = []
         let byName = Dictionary(uniqueKeysWithValues: ConfigSchema.fields.map { ($0.environmentName, $0) })
         for (name, text) in environment.sorted(by: { $0.key < $1.key }) where name.hasPrefix("SWITCHBOARD_") {
-            if name == configVariable { continue }
+            if name == configVariable || name == BuildInfo.versionVariable { continue }
             let source = "environment variable \(name)"
             guard let field = byName[name] else {
                 // A warning, not an error: the prefix is shared (Kubernetes alone injects

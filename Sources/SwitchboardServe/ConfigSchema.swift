@@ -255,6 +255,7 @@ enum ConfigSchema {
         field("listen.host", .text) { $0.host = $1.text },
         field("listen.port", .integer(0...65535)) { $0.port = $1.int },
         field("listen.path", .urlPath) { $0.path = $1.text },
+        field("http.demo_page", .bool) { $0.demoPage = $1.bool },
 
         field("limits.max_payload_length", .size(125...(1 << 30))) { $0.maxPayloadLength = $1.int },
         field("limits.backpressure_limit", .size(1024...(1 << 34))) { $0.backpressureLimit = $1.int },

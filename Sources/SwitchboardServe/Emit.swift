@@ -1,43 +1,44 @@
+import ArgumentParser
 import Switchboard
 import SwitchboardBus
 
-/// A command line that cannot be run; `message` is what to print.
-public struct UsageError: Error, Equatable, Sendable, CustomStringConvertible {
-    public var message: String
-    public init(_ message: String) { self.message = message }
-    public var description: String { message }
-}
+/// `switchboard emit`: the flags as ArgumentParser reads them.
+struct EmitCLI: CLICommand, UsageExitCode {
+    static let configuration = CommandConfiguration(
+        commandName: "emit",
+        abstract: "Publish one envelope (PROTOCOL.md 8) with serverId \"emitter\" on Redis.",
+        discussion: """
+            --target is required for client, user and room; --exclude is accepted for room and broadcast only. \
+            Without --redis the URL comes from SWITCHBOARD_REDIS_URL, else from redis.url of the config file \
+            (--config or SWITCHBOARD_CONFIG). Prints how many subscribers Redis delivered the message to.
+            """)
+    /// CONTRACT.md: bad arguments exit 1.
+    static let usageExitCode: Int32 = 1
 
-/// Reads `--name value` and `--name=value` flags; every flag at most once.
-struct FlagReader {
-    private var rest: ArraySlice<String>
-    private var seen: Set<String> = []
-    let command: String
+    @Option(parsing: .unconditional, help: ArgumentHelp("redis://[user:password@]host:port[/db]; overrides the config.", valueName: "url"))
+    var redis: String?
+    @Option(parsing: .unconditional, help: ArgumentHelp("client, user, room or broadcast.", valueName: "type"))
+    var type: String?
+    @Option(parsing: .unconditional, help: ArgumentHelp("The client id, user id or room (not for broadcast).", valueName: "target"))
+    var target: String?
+    @Option(parsing: .unconditional, help: ArgumentHelp("The event name clients receive.", valueName: "event"))
+    var event: String?
+    @Option(parsing: .unconditional, help: ArgumentHelp("The event's data: any JSON value ('{\"text\":\"hi\"}', 'null').", valueName: "json"))
+    var data: String?
+    @Option(parsing: .unconditional, help: ArgumentHelp("Client ids that must not receive it, comma-separated (room and broadcast).", valueName: "ids"))
+    var exclude: String?
+    @Option(name: .customLong("config"), parsing: .unconditional, help: ArgumentHelp("A config file to read redis.url from when --redis is absent.", valueName: "file"))
+    var configPath: String?
 
-    init(_ arguments: [String], command: String) {
-        rest = arguments[...]
-        self.command = command
-    }
-
-    /// The next flag and its inline value (`--a=b`), or nil at the end.
-    mutating func next() throws(UsageError) -> (name: String, inline: String?)? {
-        guard let argument = rest.popFirst() else { return nil }
-        guard argument.hasPrefix("--"), argument.count > 2 else {
-            throw UsageError("\(command): unexpected argument '\(argument)'")
+    func execute(_ context: CLIContext) -> Int32 {
+        let command: EmitCommand
+        do {
+            command = try EmitCommand(self, environment: context.environment)
+        } catch {
+            context.err(error.message + "\n" + CLI.usage(Self.self))
+            return Self.usageExitCode
         }
-        var name = argument, inline: String?
-        if let equals = argument.firstIndex(of: "=") {
-            name = String(argument[..<equals])
-            inline = String(argument[argument.index(after: equals)...])
-        }
-        guard seen.insert(name).inserted else { throw UsageError("\(command): \(name) given twice") }
-        return (name, inline)
-    }
-
-    mutating func value(_ flag: (name: String, inline: String?)) throws(UsageError) -> String {
-        if let inline = flag.inline { return inline }
-        guard let value = rest.popFirst() else { throw UsageError("\(command): \(flag.name) needs a value") }
-        return value
+        return command.run(context)
     }
 }
 
@@ -46,61 +47,67 @@ public struct EmitCommand: Equatable, Sendable {
     public var redis: RedisURL
     public var envelope: BusEnvelope
 
-    public static let usage = """
-        usage: switchboard emit --redis URL --type client|user|room|broadcast [--target T]
-                                --event E --data JSON [--exclude id1,id2]
-        Publishes one envelope with serverId "emitter"; --target is required for client, user
-        and room; --exclude is accepted for room and broadcast only.
-        """
+    /// Parses `arguments` (no command name); the Redis URL falls back to `environment` and the
+    /// config file it names when `--redis` is absent.
+    public static func parse(_ arguments: [String], environment: [String: String] = [:]) throws(UsageError) -> EmitCommand {
+        try CLI.refuseRepeats(arguments, of: EmitCLI.self)
+        return try EmitCommand(EmitCLI.parse(arguments, as: "switchboard emit"), environment: environment)
+    }
 
-    public static func parse(_ arguments: [String]) throws(UsageError) -> EmitCommand {
-        var reader = FlagReader(arguments, command: "switchboard emit")
-        var redisText: String?, typeText: String?, target: String?, event: String?, dataText: String?, excludeText: String?
-        while let flag = try reader.next() {
-            switch flag.name {
-            case "--redis": redisText = try reader.value(flag)
-            case "--type": typeText = try reader.value(flag)
-            case "--target": target = try reader.value(flag)
-            case "--event": event = try reader.value(flag)
-            case "--data": dataText = try reader.value(flag)
-            case "--exclude": excludeText = try reader.value(flag)
-            default:
-                let hint = suggestion(for: flag.name, among: ["--redis", "--type", "--target", "--event", "--data", "--exclude"])
-                    .map { "; did you mean \($0)?" } ?? ""
-                throw UsageError("switchboard emit: unknown flag \(flag.name)\(hint)")
-            }
-        }
-        guard let redisText else { throw UsageError("switchboard emit: --redis URL is required (redis://host:port)") }
-        let redis: RedisURL
-        // The seed's start-up error first, then what is wrong (CONTRACT.md).
-        do { redis = try RedisURL(redisText) } catch {
-            throw UsageError(StartupError.invalidRedisConnection("--redis: \(error.description)").message)
-        }
-        guard let typeText else { throw UsageError("switchboard emit: --type is required (client, user, room or broadcast)") }
+    init(_ flags: EmitCLI, environment: [String: String]) throws(UsageError) {
+        redis = try Self.redisURL(flags, environment: environment)
+        guard let typeText = flags.type else { throw UsageError("switchboard emit: --type is required (client, user, room or broadcast)") }
         guard let kind = BusEnvelope.Kind(rawValue: typeText) else {
             throw UsageError("switchboard emit: --type must be client, user, room or broadcast, not '\(typeText)'")
         }
+        let target = flags.target
         if kind == .broadcast, target != nil {
             throw UsageError("switchboard emit: --target is not used with --type broadcast")
         }
         if kind != .broadcast, target?.isEmpty ?? true {
             throw UsageError("switchboard emit: --type \(kind.rawValue) needs --target (the \(kind == .client ? "client id" : kind == .user ? "user id" : "room"))")
         }
-        guard let event, !event.isEmpty else { throw UsageError("switchboard emit: --event is required (a non-empty event name)") }
-        guard let dataText else { throw UsageError("switchboard emit: --data is required (a JSON value, e.g. '{\"text\":\"hi\"}' or 'null')") }
+        guard let event = flags.event, !event.isEmpty else { throw UsageError("switchboard emit: --event is required (a non-empty event name)") }
+        guard let dataText = flags.data else { throw UsageError("switchboard emit: --data is required (a JSON value, e.g. '{\"text\":\"hi\"}' or 'null')") }
         let data: JSONValue
         do { data = try JSONValue.parse(dataText) } catch {
             throw UsageError("switchboard emit: --data is not valid JSON: \(error)")
         }
         var exclude: [String]?
-        if let excludeText {
+        if let excludeText = flags.exclude {
             guard kind == .room || kind == .broadcast else {
                 throw UsageError("switchboard emit: --exclude is accepted for --type room and broadcast only")
             }
             exclude = excludeText.split(separator: ",").map { String($0).trimmingSpaces() }.filter { !$0.isEmpty }
         }
-        return EmitCommand(redis: redis, envelope: BusEnvelope(serverID: Channels.emitterServerID, kind: kind, target: target,
-                                                                event: event, data: data, exclude: exclude))
+        envelope = BusEnvelope(serverID: Channels.emitterServerID, kind: kind, target: target, event: event, data: data, exclude: exclude)
+    }
+
+    /// `--redis`, else the configuration's `redis.url` (environment over file). An empty or
+    /// malformed URL says the seed's start-up error first, then what is wrong (CONTRACT.md).
+    private static func redisURL(_ flags: EmitCLI, environment: [String: String]) throws(UsageError) -> RedisURL {
+        if let text = flags.redis {
+            do { return try RedisURL(text) } catch {
+                throw UsageError(StartupError.invalidRedisConnection("--redis: \(error.description)").message)
+            }
+        }
+        let path = flags.configPath ?? environment[ConfigLoader.configVariable]
+        let variable = ConfigSchema.field(["redis", "url"])!.environmentName
+        guard path != nil || environment[variable] != nil else {
+            throw UsageError("switchboard emit: --redis URL is required (redis://host:port)")
+        }
+        let config: ServeConfig
+        do { config = try ConfigLoader.load(path: path, environment: environment) } catch {
+            // A bad redis.url is the seed's error; any other problem is named as it is.
+            if let bad = error.errors.first(where: { $0.key == "redis.url" }) {
+                throw UsageError(StartupError.invalidRedisConnection(bad.description).message)
+            }
+            throw UsageError(error.errors.map { "switchboard emit: \($0)" }.joined(separator: "\n"))
+        }
+        guard let url = config.redis else {
+            throw UsageError("switchboard emit: --redis URL is required (redis://host:port); \(path ?? "the config") has no redis.url")
+        }
+        return url
     }
 
     /// Publishes; returns how many subscribers Redis delivered it to.
@@ -108,24 +115,20 @@ public struct EmitCommand: Equatable, Sendable {
         try RedisPublisher.publish(url: redis, channel: envelope.channel, message: envelope.encoded(), timeout: timeout)
     }
 
-    /// Parses, publishes, and reports on stderr; the exit code.
-    public static func main(_ arguments: [String]) -> Int32 {
-        if arguments.contains("--help") || arguments.contains("-h") {
-            writeAll(1, usage + "\n")
-            return 0
-        }
+    /// Publishes and reports the receivers on stdout (errors on stderr); the exit code.
+    func run(_ context: CLIContext) -> Int32 {
         do {
-            let command = try parse(arguments)
-            do {
-                _ = try command.publish()
-                return 0
-            } catch {
-                writeAll(2, "switchboard emit: \(error.message)\n")
-                return 1
-            }
+            let receivers = try publish()
+            context.out("\(envelope.channel): received by \(receivers) Redis subscriber\(receivers == 1 ? "" : "s")\n")
+            return 0
         } catch {
-            writeAll(2, error.message + "\n" + usage + "\n")
+            context.err("switchboard emit: \(error.message)\n")
             return 1
         }
+    }
+
+    /// Parses, publishes, and reports; the exit code (`switchboard emit ARGUMENTS`).
+    public static func main(_ arguments: [String], context: CLIContext = CLIContext(environment: [:])) -> Int32 {
+        CLI.main(["emit"] + arguments, context: context)
     }
 }

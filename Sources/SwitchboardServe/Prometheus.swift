@@ -34,8 +34,14 @@ public enum PrometheusText {
     /// others (a client's own code echoed) appear once seen.
     static let knownCloseCodes: [UInt16] = CloseCode.allCases.map(\.code).sorted()
 
-    public static func render(server: ServerMetrics, serve: ServeCounters, redis: RedisBusStats?) -> String {
+    /// The exposition; `build` adds `switchboard_build_info` (a constant 1 whose labels say
+    /// which build and spec the instance runs).
+    public static func render(server: ServerMetrics, serve: ServeCounters, redis: RedisBusStats?, build: BuildInfo? = nil) -> String {
         var out = Writer()
+        if let build {
+            out.family("switchboard_build_info", "gauge", "Always 1; the labels name the build (version, commit, swift, spec_digest).")
+            out.sample("switchboard_build_info", build.labels, 1)
+        }
         out.family("switchboard_clients", "gauge", "Clients by protocol state.")
         for state in ClientState.allCases where !state.isTerminal {
             out.sample("switchboard_clients", ["state": state.specName], server.clientsByState[state.specName] ?? 0)

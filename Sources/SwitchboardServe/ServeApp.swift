@@ -7,13 +7,15 @@ import Glibc
 #endif
 
 /// `switchboard serve`: a generic gateway app on the library's public API. Token/JWT auth, a
-/// room policy, abuse limits, optional end-to-end encryption, the demo page, `/metrics` and
-/// `/healthz`.
+/// room policy, abuse limits, optional end-to-end encryption, the demo page, `/metrics`,
+/// `/livez`, `/readyz` and `/healthz`.
 public final class ServeApp: Sendable {
     public let config: ServeConfig
     /// A token for user `demo` (valid 1 h) when no authentication is configured.
     public let developmentToken: String?
     public let server: Server
+    /// What `/metrics` reports as `switchboard_build_info`.
+    public let build: BuildInfo
 
     private let log: Logger
     private let authenticator: Authenticator
@@ -24,19 +26,16 @@ public final class ServeApp: Sendable {
     private let sessions = Mutex<[String: EncryptionSession]>([:])
     private let relay = Relay()
     private let shuttingDown = Atomic<Bool>(false)
-    private let demoPage: [UInt8]
+    /// nil when `http.demo_page` is off: `/` is then a 404.
+    private let demoPage: [UInt8]?
 
     /// Checks everything the configuration names (files, keys) and builds the server;
     /// nothing is bound until `start()`/`run()`. Throws `ConfigErrors` or `StartupError`.
-    public init(config: ServeConfig, logger: Logger) throws {
-        if let tls = config.tls {
-            var errors: [ConfigError] = []
-            for (key, path) in [("tls.cert", tls.certificate), ("tls.key", tls.privateKey)] where readFile(path) == nil {
-                errors.append(config.error(key, "cannot read \(path) (\(lastErrorText()))"))
-            }
-            if !errors.isEmpty { throw ConfigErrors(errors) }
-        }
+    public init(config: ServeConfig, logger: Logger, build: BuildInfo = .current(environment: [:])) throws {
+        let unreadable = Self.unreadableTLSFiles(config)
+        if !unreadable.isEmpty { throw ConfigErrors(unreadable) }
         self.config = config
+        self.build = build
         self.log = logger
         var authenticator = try Authenticator.make(config)
         if !config.auth.isConfigured {
@@ -57,8 +56,9 @@ public final class ServeApp: Sendable {
         } else {
             redisBus = nil
         }
-        demoPage = Array(DemoPage.render(path: config.path, encryption: config.encryption,
-                                         developmentToken: developmentToken).utf8)
+        demoPage = config.demoPage
+            ? Array(DemoPage.render(path: config.path, encryption: config.encryption, developmentToken: developmentToken).utf8)
+            : nil
 
         var hooks = Hooks()
         let app = WeakApp()
@@ -74,6 +74,17 @@ public final class ServeApp: Sendable {
         }
         server = try Server(options: config.serverOptions, hooks: hooks, bus: redisBus, logger: logger)
         app.value = self
+    }
+
+    /// The TLS files the configuration names that cannot be read (`switchboard config check`
+    /// reports them too).
+    static func unreadableTLSFiles(_ config: ServeConfig) -> [ConfigError] {
+        guard let tls = config.tls else { return [] }
+        var errors: [ConfigError] = []
+        for (key, path) in [("tls.cert", tls.certificate), ("tls.key", tls.privateKey)] where readFile(path) == nil {
+            errors.append(config.error(key, "cannot read \(path) (\(lastErrorText()))"))
+        }
+        return errors
     }
 
     // MARK: - Running
@@ -98,7 +109,7 @@ public final class ServeApp: Sendable {
         try server.run(onListening: onListening)
     }
 
-    /// Graceful shutdown: `/healthz` turns 503, then every client is closed with 1001.
+    /// Graceful shutdown: `/readyz` and `/healthz` turn 503, then every client is closed with 1001.
     public func shutdown() async {
         shuttingDown.store(true, ordering: .relaxed)
         await server.shutdown()
@@ -108,7 +119,9 @@ public final class ServeApp: Sendable {
         if let url = config.redis { log.info("connecting to Redis at \(url) (serving starts once every subscription is active)") }
     }
 
-    /// Ready: listening, not shutting down, and every Redis subscription active.
+    /// Ready (`/readyz`, `/healthz`): listening, not shutting down, and every Redis
+    /// subscription active. Liveness (`/livez`) is only that the loop answers: a lost Redis
+    /// takes an instance out of the load balancer, but restarting it would not bring Redis back.
     public var healthy: (ok: Bool, reason: String) {
         if shuttingDown.load(ordering: .relaxed) { return (false, "shutting down") }
         if server.port == nil { return (false, "not listening") }
@@ -295,7 +308,8 @@ public final class ServeApp: Sendable {
     // MARK: - HTTP (on the loop)
 
     private func answer(_ request: HTTPRequest) -> HTTPAnswerBody? {
-        let known = ["/", "/index.html", "/metrics", "/healthz"]
+        var known = ["/metrics", "/healthz", "/livez", "/readyz"]
+        if demoPage != nil { known += ["/", "/index.html"] }
         guard known.contains(request.path) else { return nil }
         guard request.method == "GET" || request.method == "HEAD" else {
             return HTTPAnswerBody(status: 405, reason: "Method Not Allowed", text: "Method Not Allowed\n",
@@ -306,16 +320,18 @@ public final class ServeApp: Sendable {
             guard let metrics = server.metricsOnLoop() else {
                 return HTTPAnswerBody(status: 503, reason: "Service Unavailable", text: "metrics unavailable\n")
             }
-            let text = PrometheusText.render(server: metrics, serve: stats.snapshot, redis: redisBus?.stats)
+            let text = PrometheusText.render(server: metrics, serve: stats.snapshot, redis: redisBus?.stats, build: build)
             return HTTPAnswerBody(contentType: PrometheusText.contentType, text: text, headers: [("Cache-Control", "no-store")])
-        case "/healthz":
+        case "/livez":
+            return HTTPAnswerBody(text: "ok\n", headers: [("Cache-Control", "no-store")])
+        case "/healthz", "/readyz":
             let health = healthy
             return health.ok
                 ? HTTPAnswerBody(text: "ok\n", headers: [("Cache-Control", "no-store")])
                 : HTTPAnswerBody(status: 503, reason: "Service Unavailable", text: health.reason + "\n",
                                  headers: [("Cache-Control", "no-store")])
         default:
-            return HTTPAnswerBody(contentType: "text/html; charset=utf-8", body: demoPage,
+            return HTTPAnswerBody(contentType: "text/html; charset=utf-8", body: demoPage ?? [],
                                   headers: [("Cache-Control", "no-store"), ("X-Content-Type-Options", "nosniff"),
                                             ("Content-Security-Policy", "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self' ws: wss:")])
         }

@@ -1,52 +1,85 @@
+import ArgumentParser
 import Switchboard
 #if canImport(Glibc)
 import Glibc
 #endif
 
-/// `switchboard serve [--config FILE] [--port N] [--host H] [--log-level L]`.
+/// `switchboard serve`: the flags as ArgumentParser reads them.
+struct ServeCLI: CLICommand, UsageExitCode {
+    static let configuration = CommandConfiguration(
+        commandName: "serve",
+        abstract: "Run the gateway until SIGTERM or SIGINT.",
+        discussion: """
+            Without a config: 127.0.0.1:8080, in-process bus, a development HS256 secret made at start \
+            (a sample token for user "demo" is printed). SWITCHBOARD_CONFIG names a config file too; \
+            SWITCHBOARD_<SECTION>_<KEY> variables override it; flags override both. See docs/configuration.md.
+            """)
+    static let usageExitCode: Int32 = 1
+
+    @Option(name: .customLong("config"), parsing: .unconditional, help: ArgumentHelp("The YAML config file (default: $SWITCHBOARD_CONFIG, else none).", valueName: "file"))
+    var configPath: String?
+    @Option(parsing: .unconditional, help: ArgumentHelp("Listen port, 0 to 65535 (0 picks a free one); overrides listen.port.", valueName: "n"))
+    var port: String?
+    @Option(parsing: .unconditional, help: ArgumentHelp("Listen address; overrides listen.host.", valueName: "address"))
+    var host: String?
+    @Option(parsing: .unconditional, help: ArgumentHelp("debug, info, warning or error; overrides log.level.", valueName: "level"))
+    var logLevel: String?
+
+    func execute(_ context: CLIContext) -> Int32 {
+        let config: ServeConfig
+        do {
+            config = try ServeCommand(self).configuration(environment: context.environment)
+        } catch let error as UsageError {
+            context.err(error.message + "\n" + CLI.usage(Self.self))
+            return Self.usageExitCode
+        } catch let error as ConfigErrors {
+            context.err(error.errors.map { "switchboard serve: \($0)\n" }.joined())
+            return 1
+        } catch {
+            context.err("switchboard serve: \(error)\n")
+            return 1
+        }
+        return ServeCommand.run(config, context: context)
+    }
+}
+
+/// `switchboard serve [--config FILE] [--port N] [--host H] [--log-level L]`, checked.
 public struct ServeCommand: Equatable, Sendable {
     public var configPath: String?
     public var port: Int?
     public var host: String?
     public var logLevel: LogLevel?
 
-    public static let usage = """
-        usage: switchboard serve [--config FILE] [--port N] [--host H] [--log-level debug|info|warning|error]
-        Without a config: 127.0.0.1:8080, in-process bus, a development HS256 secret made at start
-        (a sample token for user "demo" is printed). SWITCHBOARD_CONFIG names a config file too;
-        SWITCHBOARD_<SECTION>_<KEY> variables override it; flags override both.
-        See docs/configuration.md.
-        """
+    public init(configPath: String? = nil, port: Int? = nil, host: String? = nil, logLevel: LogLevel? = nil) {
+        self.configPath = configPath
+        self.port = port
+        self.host = host
+        self.logLevel = logLevel
+    }
 
     public static func parse(_ arguments: [String]) throws(UsageError) -> ServeCommand {
-        var command = ServeCommand()
-        var reader = FlagReader(arguments, command: "switchboard serve")
-        while let flag = try reader.next() {
-            switch flag.name {
-            case "--config": command.configPath = try reader.value(flag)
-            case "--host":
-                let host = try reader.value(flag)
-                guard !host.isEmpty else { throw UsageError("switchboard serve: --host needs a non-empty address") }
-                command.host = host
-            case "--port":
-                let text = try reader.value(flag)
-                guard let port = Int(text), (0...65535).contains(port) else {
-                    throw UsageError("switchboard serve: --port must be 0 to 65535, not '\(text)'")
-                }
-                command.port = port
-            case "--log-level":
-                let text = try reader.value(flag)
-                guard let level = LogLevel.named(text) else {
-                    throw UsageError("switchboard serve: --log-level must be debug, info, warning or error, not '\(text)'")
-                }
-                command.logLevel = level
-            default:
-                let hint = suggestion(for: flag.name, among: ["--config", "--port", "--host", "--log-level"])
-                    .map { "; did you mean \($0)?" } ?? ""
-                throw UsageError("switchboard serve: unknown flag \(flag.name)\(hint)")
-            }
+        try CLI.refuseRepeats(arguments, of: ServeCLI.self)
+        return try ServeCommand(ServeCLI.parse(arguments, as: "switchboard serve"))
+    }
+
+    init(_ flags: ServeCLI) throws(UsageError) {
+        configPath = flags.configPath
+        if let host = flags.host {
+            guard !host.isEmpty else { throw UsageError("switchboard serve: --host needs a non-empty address") }
+            self.host = host
         }
-        return command
+        if let text = flags.port {
+            guard let port = Int(text), (0...65535).contains(port) else {
+                throw UsageError("switchboard serve: --port must be 0 to 65535, not '\(text)'")
+            }
+            self.port = port
+        }
+        if let text = flags.logLevel {
+            guard let level = LogLevel.named(text) else {
+                throw UsageError("switchboard serve: --log-level must be debug, info, warning or error, not '\(text)'")
+            }
+            logLevel = level
+        }
     }
 
     /// The configuration: defaults < file < environment < flags.
@@ -65,33 +98,26 @@ public struct ServeCommand: Equatable, Sendable {
     }
 
     /// Runs the gateway until SIGTERM/SIGINT; the exit code.
-    public static func main(_ arguments: [String], environment: [String: String]) -> Int32 {
-        if arguments.contains("--help") || arguments.contains("-h") {
-            writeAll(1, usage + "\n")
-            return 0
-        }
-        let config: ServeConfig
-        do {
-            config = try parse(arguments).configuration(environment: environment)
-        } catch let error as UsageError {
-            writeAll(2, error.message + "\n" + usage + "\n")
-            return 1
-        } catch {
-            return fail(error)
-        }
-        for warning in config.warnings { writeAll(2, "switchboard serve: warning: \(warning)\n") }
+    static func run(_ config: ServeConfig, context: CLIContext) -> Int32 {
+        for warning in config.warnings { context.err("switchboard serve: warning: \(warning)\n") }
         let app: ServeApp
         do {
-            app = try ServeApp(config: config, logger: Logger(level: config.logLevel))
+            app = try ServeApp(config: config, logger: Logger(level: config.logLevel),
+                               build: BuildInfo.current(environment: context.environment))
+        } catch let error as ConfigErrors {
+            context.err(error.errors.map { "switchboard serve: \($0)\n" }.joined())
+            return 1
         } catch {
-            return fail(error)
+            context.err("switchboard serve: \(error)\n")
+            return 1
         }
         do {
-            try app.run { port in writeAll(1, banner(config: config, port: port, token: app.developmentToken)) }
+            try app.run { port in context.out(banner(config: config, port: port, token: app.developmentToken)) }
         } catch {
-            return fail(error)
+            context.err("switchboard serve: \(error)\n")
+            return 1
         }
-        writeAll(1, "switchboard: stopped\n")
+        context.out("switchboard: stopped\n")
         return 0
     }
 
@@ -113,9 +139,9 @@ public struct ServeCommand: Equatable, Sendable {
         var text = """
             switchboard listening on \(config.host):\(port)
               websocket  \(ws)://\(host):\(port)\(config.path)
-              demo page  \(http)://\(host):\(port)/
+              demo page  \(config.demoPage ? "\(http)://\(host):\(port)/" : "off (http.demo_page)")
               metrics    \(http)://\(host):\(port)/metrics
-              health     \(http)://\(host):\(port)/healthz
+              health     \(http)://\(host):\(port)/livez, /readyz, /healthz
               bus        \(config.redis.map { "redis \($0)" } ?? "in-process (single instance)")
               encryption \(config.encryption.rawValue)
 
@@ -125,9 +151,9 @@ public struct ServeCommand: Equatable, Sendable {
                 development mode: no auth configured; tokens are checked against a secret made at start.
                 sample token (user "demo", valid 1 h):
                 \(token)
-                demo: \(http)://\(host):\(port)/?token=\(token)
 
                 """
+            if config.demoPage { text += "demo: \(http)://\(host):\(port)/?token=\(token)\n\n" }
         }
         return text
     }

@@ -1,49 +1,73 @@
+import ArgumentParser
 import Foundation
 import Switchboard
 import SwitchboardGen
 
+/// `switchboard spec`: the spec tools, one subcommand each.
+struct SpecCLI: ParsableCommand, UsageExitCode {
+    static let configuration = CommandConfiguration(
+        commandName: "spec",
+        abstract: "Validate, render and check the protocol spec.",
+        discussion: "The spec defaults to ROOT/spec/protocol.yaml; ROOT defaults to the current directory.",
+        subcommands: [Validate.self, Generate.self, Check.self, Table.self, Diagram.self])
+    static let usageExitCode: Int32 = 1
+
+    /// The flags every spec subcommand takes.
+    struct Paths: ParsableArguments {
+        @Option(parsing: .unconditional, help: ArgumentHelp("The spec file (default: ROOT/spec/protocol.yaml).", valueName: "path"))
+        var spec: String?
+        @Option(parsing: .unconditional, help: ArgumentHelp("The repository root generated files are written under.", valueName: "dir"))
+        var root = "."
+    }
+
+    struct Validate: CLICommand, UsageExitCode {
+        static let configuration = CommandConfiguration(abstract: "Report the spec's problems.")
+        static let usageExitCode: Int32 = 1
+        @OptionGroup var paths: Paths
+        func execute(_ context: CLIContext) -> Int32 { SpecCommand.run("validate", paths, context) }
+    }
+
+    struct Generate: CLICommand, UsageExitCode {
+        static let configuration = CommandConfiguration(abstract: "Write the generated Swift and docs.")
+        static let usageExitCode: Int32 = 1
+        @OptionGroup var paths: Paths
+        func execute(_ context: CLIContext) -> Int32 { SpecCommand.run("generate", paths, context) }
+    }
+
+    struct Check: CLICommand, UsageExitCode {
+        static let configuration = CommandConfiguration(abstract: "Fail when a generated file is stale.")
+        static let usageExitCode: Int32 = 1
+        @OptionGroup var paths: Paths
+        func execute(_ context: CLIContext) -> Int32 { SpecCommand.run("check", paths, context) }
+    }
+
+    struct Table: CLICommand, UsageExitCode {
+        static let configuration = CommandConfiguration(abstract: "Print the transition table.")
+        static let usageExitCode: Int32 = 1
+        @OptionGroup var paths: Paths
+        func execute(_ context: CLIContext) -> Int32 { SpecCommand.run("table", paths, context) }
+    }
+
+    struct Diagram: CLICommand, UsageExitCode {
+        static let configuration = CommandConfiguration(abstract: "Print the Mermaid state diagram.")
+        static let usageExitCode: Int32 = 1
+        @OptionGroup var paths: Paths
+        func execute(_ context: CLIContext) -> Int32 { SpecCommand.run("diagram", paths, context) }
+    }
+}
+
 /// `switchboard spec validate|check|generate|table|diagram [--spec PATH] [--root DIR]`.
 public enum SpecCommand {
-    public static let usage = """
-        usage: switchboard spec validate [--spec PATH] [--root DIR]   report the spec's problems
-               switchboard spec generate [--spec PATH] [--root DIR]   write the generated Swift and docs
-               switchboard spec check    [--spec PATH] [--root DIR]   fail when a generated file is stale
-               switchboard spec table    [--spec PATH] [--root DIR]   print the transition table
-               switchboard spec diagram  [--spec PATH] [--root DIR]   print the Mermaid state diagram
-        The spec defaults to ROOT/spec/protocol.yaml; ROOT defaults to the current directory.
-        """
+    /// Runs one spec command line (`validate --root .`); output on `out`, diagnostics on `err`;
+    /// the exit code.
+    public static func main(_ arguments: [String], out: @escaping (String) -> Void = { writeAll(1, $0) },
+                            err: @escaping (String) -> Void = { writeAll(2, $0) }) -> Int32 {
+        CLI.main(["spec"] + arguments, context: CLIContext(environment: [:], out: out, err: err))
+    }
 
-    /// Runs one spec command; output on `out`, diagnostics on `err`; returns the exit code.
-    public static func main(_ arguments: [String], out: (String) -> Void = { writeAll(1, $0) },
-                            err: (String) -> Void = { writeAll(2, $0) }) -> Int32 {
-        guard let command = arguments.first else {
-            err(usage + "\n")
-            return 1
-        }
-        if command == "--help" || command == "-h" || command == "help" {
-            out(usage + "\n")
-            return 0
-        }
-        guard ["validate", "check", "generate", "table", "diagram"].contains(command) else {
-            err("switchboard spec: unknown command '\(command)'\n" + usage + "\n")
-            return 1
-        }
-        var reader = FlagReader(Array(arguments.dropFirst()), command: "switchboard spec \(command)")
-        var specOption: String?
-        var root = "."
-        do throws(UsageError) {
-            while let flag = try reader.next() {
-                switch flag.name {
-                case "--spec": specOption = try reader.value(flag)
-                case "--root": root = try reader.value(flag)
-                default: throw UsageError("switchboard spec: unknown flag \(flag.name) (--spec PATH, --root DIR)")
-                }
-            }
-        } catch {
-            err(error.message + "\n")
-            return 1
-        }
-
+    static func run(_ command: String, _ options: SpecCLI.Paths, _ context: CLIContext) -> Int32 {
+        let out = context.out, err = context.err
+        let specOption = options.spec, root = options.root
         let (read, display) = paths(spec: specOption, root: root)
         guard let data = FileManager.default.contents(atPath: read) else {
             err("\(display):1: error: cannot read the spec; fix: check the path (--spec PATH, --root DIR)\n")

@@ -1,26 +1,12 @@
-// switchboard: the gateway command (serve, emit, spec tools).
+// switchboard: the gateway command (serve, emit, config, token, spec). The commands live in
+// SwitchboardServe (CLI.swift), where the tests run them in-process too.
 import Switchboard
 import SwitchboardServe
 #if canImport(Glibc)
 import Glibc
 #endif
 
-let usage = """
-    usage: switchboard serve [--config FILE] [--port N] [--host H] [--log-level LEVEL]
-           switchboard emit --redis URL --type client|user|room|broadcast [--target T] --event E --data JSON [--exclude ids]
-           switchboard spec validate|check|generate|table|diagram [--spec PATH] [--root DIR]
-    `switchboard <command> --help` explains each; docs/configuration.md describes the config file.
-
-    """
-
-Logger.bootstrapStandardError()
-var arguments = Array(CommandLine.arguments.dropFirst())
-guard let command = arguments.first else {
-    writeAll(2, usage)
-    exit(2)
-}
-arguments.removeFirst()
-
+/// The process environment, for config overrides (`SWITCHBOARD_*`) and `SWITCHBOARD_VERSION`.
 var environment: [String: String] {
     var result: [String: String] = [:]
     var pointer = environ
@@ -34,17 +20,5 @@ var environment: [String: String] {
     return result
 }
 
-switch command {
-case "serve":
-    exit(ServeCommand.main(arguments, environment: environment))
-case "emit":
-    exit(EmitCommand.main(arguments))
-case "spec":
-    exit(SpecCommand.main(arguments))
-case "-h", "--help", "help":
-    writeAll(1, usage)
-    exit(0)
-default:
-    writeAll(2, "switchboard: unknown command '\(command)'\n" + usage)
-    exit(2)
-}
+Logger.bootstrapStandardError()
+exit(CLI.main(Array(CommandLine.arguments.dropFirst()), context: CLIContext(environment: environment)))

@@ -140,7 +140,7 @@ private func errors(_ yaml: String?, env: [String: String] = [:]) -> [String] {
         #expect(errors("auth:\n  jwt:\n    isuer: x\n    hs256_secret_file: s\n")
             == ["test.yaml:3: auth.jwt.isuer: unknown key in auth.jwt; did you mean 'issuer'?"])
         #expect(errors("colour: red\n") == ["test.yaml:1: colour: unknown key in the file; known keys: "
-            + "abuse, auth, compression, encryption, limits, listen, log, messages, redis, rooms, timers, tls"])
+            + "abuse, auth, compression, encryption, http, limits, listen, log, messages, redis, rooms, timers, tls"])
     }
 
     @Test func wrongTypes() {
@@ -297,12 +297,12 @@ private func errors(_ yaml: String?, env: [String: String] = [:]) -> [String] {
     }
 
     @Test(arguments: [
-        (["--prot", "1"], "switchboard serve: unknown flag --prot; did you mean --port?"),
+        (["--prot", "1"], "switchboard serve: Unknown option '--prot'. Did you mean '--port'?"),
         (["--port", "x"], "switchboard serve: --port must be 0 to 65535, not 'x'"),
         (["--log-level", "loud"], "switchboard serve: --log-level must be debug, info, warning or error, not 'loud'"),
-        (["--config"], "switchboard serve: --config needs a value"),
+        (["--config"], "switchboard serve: Missing value for '--config <file>'"),
         (["--port", "1", "--port", "2"], "switchboard serve: --port given twice"),
-        (["serve"], "switchboard serve: unexpected argument 'serve'"),
+        (["serve"], "switchboard serve: Unexpected argument 'serve'"),
     ])
     func serveFlagErrors(_ arguments: [String], _ message: String) {
         #expect(throws: UsageError(message)) { try ServeCommand.parse(arguments) }

@@ -44,10 +44,10 @@ import Testing
          #"switchboard emit: --data is required (a JSON value, e.g. '{"text":"hi"}' or 'null')"#),
         (["--redis", "redis://h", "--type", "client", "--target", "c", "--event", "e", "--data", "1", "--exclude", "a"],
          "switchboard emit: --exclude is accepted for --type room and broadcast only"),
-        (["--redis", "redis://h", "--tpye", "room"], "switchboard emit: unknown flag --tpye; did you mean --type?"),
+        (["--redis", "redis://h", "--tpye", "room"], "switchboard emit: Unknown option '--tpye'. Did you mean '--type'?"),
         (["--redis", "redis://h", "--redis", "redis://g"], "switchboard emit: --redis given twice"),
-        (["room"], "switchboard emit: unexpected argument 'room'"),
-        (["--redis"], "switchboard emit: --redis needs a value"),
+        (["room"], "switchboard emit: Unexpected argument 'room'"),
+        (["--redis"], "switchboard emit: Missing value for '--redis <url>'"),
     ])
     func badArguments(_ arguments: [String], _ message: String) {
         #expect(throws: UsageError(message)) { try EmitCommand.parse(arguments) }

@@ -236,7 +236,9 @@ final class RunningApp: @unchecked Sendable {
         try running.join(alice, "news")
         let arguments = ["--redis", "redis://127.0.0.1:\(redisPort)", "--type", "room", "--target", "news",
                          "--event", "headline", "--data", #"{"text":"hello"}"#]
-        #expect(EmitCommand.main(arguments) == 0)
+        var reported = ""
+        #expect(EmitCommand.main(arguments, context: CLIContext(environment: [:], out: { reported += $0 })) == 0)
+        #expect(reported == "ws:room:news: received by 1 Redis subscriber\n")
         #expect(try alice.receive(event: "headline") == ["text": "hello"])
         let metrics = try Exposition(try http(port: running.port, path: "/metrics").body)
         #expect(metrics.samples["switchboard_redis_connected"] == 1)
