@@ -6,7 +6,7 @@ RELEASE    := .build/release
 SPEC       ?= spec/protocol.yaml
 PORT       ?= 8080
 
-.PHONY: deps build release run test unit check-generated generate golden conformance conformance-deflate browser sim soak bench fuzz clean
+.PHONY: deps build release run test unit check-generated generate golden spec-edit-test conformance conformance-deflate browser sim soak bench fuzz clean
 
 deps:
 	@scripts/install-deps
@@ -42,8 +42,13 @@ unit: deps
 	$(SWIFT) test --skip-build --no-parallel
 
 # Everything CI runs: generated files current, unit/property/end-to-end/simulation tests,
-# RFC 6455 conformance, and the demo page in a headless browser.
-test: check-generated unit conformance browser
+# spec edits reaching the gateway, RFC 6455 conformance, and the demo page in a headless browser.
+test: check-generated unit spec-edit-test conformance browser
+
+# A copy of the repository with a new close code, client event and timer in its spec only:
+# generated, built (debug, a few minutes) and driven over WebSockets (Tests/SpecEdit/run).
+spec-edit-test: deps
+	SWIFT=$(SWIFT) Tests/SpecEdit/run
 
 # RFC 6455: 247 Autobahn|Testsuite cases against the fixture. scripts/autobahn installs the
 # Python 2.7 client under ~/.cache/switchboard/autobahn on first use (about a minute).
