@@ -1,4 +1,4 @@
-// switchboard-fixture: the black-box contract of ../shared/CONTRACT.md, built on the public
+// switchboard-fixture: the black-box contract of docs/contract.md, built on the public
 // library API only. Scripted hooks and hook probes (Probes.swift); LISTENING / CONNECTED /
 // DISCONNECTED / BACKPRESSURE lines on stdout.
 import Switchboard
@@ -75,13 +75,13 @@ func parseFlags(_ arguments: [String]) -> Flags {
         case "--per-message-deflate": flags.perMessageDeflate = true
         case "--idle-timeout-s": flags.options.idleTimeout = number(flag, Int64.self) * 1000
         case "--no-send-pings": flags.options.sendPings = false
-        default: fail("unknown flag \(flag) (see ../shared/CONTRACT.md)")
+        default: fail("unknown flag \(flag) (see docs/contract.md)")
         }
     }
     return flags
 }
 
-// MARK: - Scripted hooks (CONTRACT.md "Hooks")
+// MARK: - Scripted hooks (docs/contract.md, "The scripted hooks")
 
 /// Encryption sessions of encrypted clients, by client id; dropped when the client leaves.
 let sessions = Mutex<[String: EncryptionSession]>([:])
