@@ -409,17 +409,22 @@ public struct Kernel {
 /// The guards the spec leaves to Swift (see Generated/Guards.swift for the ones it computes
 /// from settings and configured hooks, and for which inputs each one is evaluated).
 extension Kernel: GuardComputing {
+    // Each is inlined into the generated `guards` (no copy of the context per guard).
+    @inline(__always)
     func attemptCurrent(_ record: ClientRecord, _ context: Context, now: Now) -> Bool {
         context.attempt != nil && context.attempt == record.attempt
     }
 
+    @inline(__always)
     func timerCurrent(_ record: ClientRecord, _ context: Context, now: Now) -> Bool {
         guard let timer = context.timer else { return false }
         return record.timers[Int(timer.kind.rawValue)] == timer.generation
     }
 
+    @inline(__always)
     func hasRooms(_ record: ClientRecord, _ context: Context, now: Now) -> Bool { !context.rooms.isEmpty }
 
+    @inline(__always)
     func heartbeatOverdue(_ record: ClientRecord, _ context: Context, now: Now) -> Bool {
         now.monotonic - record.lastActivity > settings.heartbeatTimeout
     }

@@ -68,6 +68,8 @@ protocol GuardComputing {
 
 extension Kernel {
     /// The guards that hold for one input. A guard with `holds_for` is evaluated only for those inputs.
+    /// Inlined into `step`: called out of line, the input's context was copied for every guard.
+    @inline(__always)
     func guards(_ record: ClientRecord, _ kind: InputKind, _ context: Context, now: Now) -> GuardSet {
         var holding = GuardSet()
         if kind.group == .hook, attemptCurrent(record, context, now: now) { holding.insert(.attemptCurrent) }
