@@ -28,7 +28,7 @@ func jsNormalized(_ value: JSONValue) -> JSONValue {
         }
         let indexed = order.compactMap { key in isArrayIndex(key).map { (key, $0) } }.sorted { $0.1 < $1.1 }.map(\.0)
         let named = order.filter { isArrayIndex($0) == nil }
-        return .object(JSONObject((indexed + named).map { key in
+        return .object(JSONObject(members: (indexed + named).map { key in
             var member = keyMember[key]!
             member.value = lastValue[key]!
             return member
