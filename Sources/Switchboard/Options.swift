@@ -48,6 +48,9 @@ public struct ServerOptions: Sendable {
     /// JavaScript thread (no thread hop per hook; see `POSIXDriver.init`). Set it to false when
     /// hooks block or compute for long: they then run on Swift's global concurrent pool.
     public var hooksOnLoop = true
+    /// How numbers in messages are written on: `.exact` keeps each literal; `.javascript` writes
+    /// them as the original (JS) gateway does (`1.0` -> `1`), for a fleet mixed with it.
+    public var numberStyle: JSONNumberStyle = .exact
 
     public init() {}
 
@@ -69,6 +72,7 @@ public struct ServerOptions: Sendable {
         settings.upgradeTimeout = upgradeTimeout
         settings.shutdownGrace = shutdownGrace
         settings.shutdownBatchSize = shutdownBatchSize
+        settings.numberStyle = numberStyle
         return settings
     }
 }

@@ -18,28 +18,34 @@ public enum InboundEnvelope: Hashable, Sendable {
     /// when keys are written with escapes (`"\u0065vent"` is `event`).
     ///
     /// A `data` object written canonically (as `JSONValue.serialize` would write it) is kept as
-    /// its text, copied out of `bytes`, and parsed only when a member is read.
-    public static func read(_ bytes: UnsafeRawBufferPointer, maxDepth: Int = JSONValue.defaultMaxDepth) -> InboundEnvelope {
-        read(bytes, maxDepth: maxDepth) { ArraySlice(UnsafeRawBufferPointer(rebasing: bytes[$0])) }
+    /// its text, copied out of `bytes`, and parsed only when a member is read. `numbers` is how
+    /// `data` and `id` keep their numbers (see `JSONNumberStyle`).
+    public static func read(_ bytes: UnsafeRawBufferPointer, maxDepth: Int = JSONValue.defaultMaxDepth,
+                            numbers: JSONNumberStyle = .exact) -> InboundEnvelope {
+        read(bytes, maxDepth: maxDepth, numbers: numbers) { ArraySlice(UnsafeRawBufferPointer(rebasing: bytes[$0])) }
     }
 
     /// Classifies one message; a canonical `data` object shares the array's storage (no copy).
-    public static func read(_ bytes: [UInt8], maxDepth: Int = JSONValue.defaultMaxDepth) -> InboundEnvelope {
-        bytes.withUnsafeBytes { buffer in read(buffer, maxDepth: maxDepth) { bytes[$0] } }
+    public static func read(_ bytes: [UInt8], maxDepth: Int = JSONValue.defaultMaxDepth,
+                            numbers: JSONNumberStyle = .exact) -> InboundEnvelope {
+        bytes.withUnsafeBytes { buffer in read(buffer, maxDepth: maxDepth, numbers: numbers) { bytes[$0] } }
     }
 
     /// Classifies one message given as UTF-8 bytes; see `read(_: UnsafeRawBufferPointer)`.
-    public static func read(_ bytes: some Collection<UInt8>, maxDepth: Int = JSONValue.defaultMaxDepth) -> InboundEnvelope {
-        if let envelope = bytes.withContiguousStorageIfAvailable({ read(UnsafeRawBufferPointer($0), maxDepth: maxDepth) }) {
+    public static func read(_ bytes: some Collection<UInt8>, maxDepth: Int = JSONValue.defaultMaxDepth,
+                            numbers: JSONNumberStyle = .exact) -> InboundEnvelope {
+        if let envelope = bytes.withContiguousStorageIfAvailable({
+            read(UnsafeRawBufferPointer($0), maxDepth: maxDepth, numbers: numbers)
+        }) {
             return envelope
         }
-        return read(Array(bytes), maxDepth: maxDepth)
+        return read(Array(bytes), maxDepth: maxDepth, numbers: numbers)
     }
 
-    private static func read(_ bytes: UnsafeRawBufferPointer, maxDepth: Int,
+    private static func read(_ bytes: UnsafeRawBufferPointer, maxDepth: Int, numbers: JSONNumberStyle,
                              text: (Range<Int>) -> ArraySlice<UInt8>) -> InboundEnvelope {
         guard let base = bytes.baseAddress, bytes.count > 0 else { return .invalidJSON }
-        var parser = JSONParser(base, count: bytes.count, maxDepth: maxDepth)
+        var parser = JSONParser(base, count: bytes.count, maxDepth: maxDepth, numbers: numbers)
         if let envelope = parser.readStringifiedEnvelope(text: text) { return envelope }
         do {
             return try parser.readEnvelope(text: text)
@@ -133,7 +139,7 @@ extension JSONParser {
     mutating func readCanonicalObject() throws(JSONParseError) -> Range<Int>? {
         let start = pos
         guard pos < count, byte(at: pos) == UInt8(ascii: "{") else { return nil }
-        if let end = CanonicalScan.object(base, from: pos, count: count, depthLimit: maxDepth) {
+        if let end = CanonicalScan.object(base, from: pos, count: count, depthLimit: maxDepth, numbers: numbers) {
             pos = end
             return start..<end
         }
@@ -169,7 +175,7 @@ extension JSONParser {
         }
         let dataStart = afterName + separator.utf8CodeUnitCount
         guard matches(separator, at: afterName), dataStart < count, byte(at: dataStart) == UInt8(ascii: "{"),
-              let dataEnd = CanonicalScan.object(base, from: dataStart, count: count, depthLimit: maxDepth),
+              let dataEnd = CanonicalScan.object(base, from: dataStart, count: count, depthLimit: maxDepth, numbers: numbers),
               dataEnd + 1 == count, byte(at: dataEnd) == UInt8(ascii: "}")
         else { return nil }
         return .message(event: event, data: .object(JSONObject(text: JSONText(text(dataStart..<dataEnd)))), id: nil)

@@ -8,12 +8,46 @@
 /// is asked for: a handler that passes `data` on untouched costs no parse and no re-encoding.
 public struct JSONObject: Hashable, Sendable {
     public struct Member: Hashable, Sendable {
-        public var key: String
+        /// The key; for an `unpairedKey`, its text with U+FFFD for each unpaired surrogate.
+        /// Setting it sets a plain key (and clears `unpairedKey`).
+        public var key: String {
+            get { storedKey }
+            set {
+                storedKey = newValue
+                unpairedKey = nil
+            }
+        }
         public var value: JSONValue
+        /// The key, when it holds an unpaired surrogate (`"\ud800"`) that `key` cannot; such a key
+        /// is told apart from every `String` key (lookups by `String` do not find it).
+        public private(set) var unpairedKey: JSONUnpairedString?
+        private var storedKey: String
 
         public init(key: String, value: JSONValue) {
-            self.key = key
+            self.storedKey = key
             self.value = value
+        }
+
+        public init(key: JSONUnpairedString, value: JSONValue) {
+            self.storedKey = key.lossy
+            self.unpairedKey = key
+            self.value = value
+        }
+
+        /// Whether this member's key is the plain key `key` (same UTF-8 bytes).
+        @inline(__always)
+        func hasKey(_ key: String) -> Bool { unpairedKey == nil && sameKey(storedKey, key) }
+
+        /// Whether both members have the same key, as JS compares keys (code unit for code unit).
+        @inline(__always)
+        func hasSameKey(as other: Member) -> Bool {
+            unpairedKey == nil ? other.hasKey(storedKey) : unpairedKey == other.unpairedKey
+        }
+
+        /// Bytes that identify the key as JS does: UTF-8, or 0xFF (never in UTF-8) and the WTF-8.
+        var keyIdentity: [UInt8] {
+            if let unpairedKey { return [0xFF] + unpairedKey.wtf8 }
+            return Array(storedKey.utf8)
         }
     }
 
@@ -52,7 +86,8 @@ public struct JSONObject: Hashable, Sendable {
         storage = .members(dictionary.map { Member(key: $0.key, value: $0.value) }.sorted { $0.key < $1.key })
     }
 
-    init(members: [Member]) { storage = .members(members) }
+    /// Members as given (keys that hold an unpaired surrogate included).
+    public init(members: [Member]) { storage = .members(members) }
 
     /// An object held as its canonical text until a member is read.
     init(text: JSONText) { storage = .text(text) }
@@ -85,7 +120,7 @@ public struct JSONObject: Hashable, Sendable {
                     members.append(Member(key: key, value: newValue))
                 }
             } else {
-                members.removeAll { sameKey($0.key, key) }
+                members.removeAll { $0.hasKey(key) }
             }
         }
     }
@@ -102,7 +137,7 @@ public struct JSONObject: Hashable, Sendable {
         var index = members.count
         while index > 0 {
             index -= 1
-            if sameKey(members[index].key, key) { return index }
+            if members[index].hasKey(key) { return index }
         }
         return nil
     }

@@ -5,14 +5,15 @@ extension JSONValue {
     /// Parses one JSON text as `JSON.parse` does (RFC 8259; whitespace around the value allowed).
     ///
     /// Differences from `JSON.parse`, all deliberate: nesting deeper than `maxDepth` is an error
-    /// (JS has no fixed limit); a lone surrogate escape (`"\ud800"`) becomes U+FFFD, since a Swift
-    /// `String` cannot hold it; invalid UTF-8 inside strings is replaced by U+FFFD, as decoding the
-    /// bytes to a JS string would. Numbers keep their literal text.
+    /// (JS has no fixed limit); invalid UTF-8 inside strings is replaced by U+FFFD, as decoding the
+    /// bytes to a JS string would. A string with an unpaired surrogate escape (`"\ud800"`) is a
+    /// `.unpairedString` (a key: `Member.unpairedKey`). Numbers keep their literal text, or with
+    /// `numbers: .javascript` become what JS would write after its own parse (see `JSONNumberStyle`).
     public static func parse(
-        _ bytes: UnsafeRawBufferPointer, maxDepth: Int = defaultMaxDepth
+        _ bytes: UnsafeRawBufferPointer, maxDepth: Int = defaultMaxDepth, numbers: JSONNumberStyle = .exact
     ) throws(JSONParseError) -> JSONValue {
         guard let base = bytes.baseAddress, bytes.count > 0 else { throw JSONParseError(.unexpectedEnd, at: 0) }
-        var parser = JSONParser(base, count: bytes.count, maxDepth: maxDepth)
+        var parser = JSONParser(base, count: bytes.count, maxDepth: maxDepth, numbers: numbers)
         parser.skipWhitespace()
         let value = try parser.parseValue(depth: 0)
         try parser.finish()
@@ -21,25 +22,25 @@ extension JSONValue {
 
     /// Parses UTF-8 bytes (`[UInt8]`, `ArraySlice<UInt8>`...); see `parse(_: UnsafeRawBufferPointer)`.
     public static func parse(
-        _ bytes: some Collection<UInt8>, maxDepth: Int = defaultMaxDepth
+        _ bytes: some Collection<UInt8>, maxDepth: Int = defaultMaxDepth, numbers: JSONNumberStyle = .exact
     ) throws(JSONParseError) -> JSONValue {
         let result = bytes.withContiguousStorageIfAvailable { buffer in
             Result { () throws(JSONParseError) -> JSONValue in
-                try parse(UnsafeRawBufferPointer(buffer), maxDepth: maxDepth)
+                try parse(UnsafeRawBufferPointer(buffer), maxDepth: maxDepth, numbers: numbers)
             }
         }
         if let result { return try result.get() }
-        return try parse(Array(bytes), maxDepth: maxDepth)
+        return try parse(Array(bytes), maxDepth: maxDepth, numbers: numbers)
     }
 
     /// Parses the UTF-8 form of `text`; see `parse(_: UnsafeRawBufferPointer)`.
     public static func parse(
-        _ text: some StringProtocol, maxDepth: Int = defaultMaxDepth
+        _ text: some StringProtocol, maxDepth: Int = defaultMaxDepth, numbers: JSONNumberStyle = .exact
     ) throws(JSONParseError) -> JSONValue {
         var string = String(text)
         let result = string.withUTF8 { buffer in
             Result { () throws(JSONParseError) -> JSONValue in
-                try parse(UnsafeRawBufferPointer(buffer), maxDepth: maxDepth)
+                try parse(UnsafeRawBufferPointer(buffer), maxDepth: maxDepth, numbers: numbers)
             }
         }
         return try result.get()
@@ -52,13 +53,15 @@ struct JSONParser {
     let base: UnsafeRawPointer
     let count: Int
     let maxDepth: Int
+    let numbers: JSONNumberStyle
     var pos = 0
     var scratch: [UInt8] = []
 
-    init(_ base: UnsafeRawPointer, count: Int, maxDepth: Int) {
+    init(_ base: UnsafeRawPointer, count: Int, maxDepth: Int, numbers: JSONNumberStyle = .exact) {
         self.base = base
         self.count = count
         self.maxDepth = maxDepth
+        self.numbers = numbers
     }
 
     @inline(__always)
@@ -90,7 +93,7 @@ struct JSONParser {
     mutating func parseValue(depth: Int) throws(JSONParseError) -> JSONValue {
         guard pos < count else { throw JSONParseError(.unexpectedEnd, at: count) }
         switch byte(at: pos) {
-        case UInt8(ascii: "\""): return .string(try parseString())
+        case UInt8(ascii: "\""): return try parseStringValue()
         case UInt8(ascii: "{"): return .object(try parseObject(depth: depth))
         case UInt8(ascii: "["): return .array(try parseArray(depth: depth))
         case UInt8(ascii: "t"):
@@ -105,7 +108,9 @@ struct JSONParser {
         case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"):
             let start = pos
             pos = try JSONParser.scanNumber(base, count: count, from: pos)
-            return .number(JSONNumber(uncheckedLiteral: UnsafeRawBufferPointer(start: base + start, count: pos - start)))
+            let literal = UnsafeRawBufferPointer(start: base + start, count: pos - start)
+            if numbers == .javascript { return JSONNumber.javaScriptValue(literal) }
+            return .number(JSONNumber(uncheckedLiteral: literal))
         default:
             throw unexpected(at: pos)
         }
@@ -181,10 +186,14 @@ struct JSONParser {
         while true {
             skipWhitespace()
             guard pos < count, byte(at: pos) == UInt8(ascii: "\"") else { throw unexpected(at: pos) }
-            let key = try parseString()
+            let key = try parseStringValue()
             try expectColon()
             let value = try parseValue(depth: depth + 1)
-            members.append(JSONObject.Member(key: key, value: value))
+            if case .unpairedString(let unpaired) = key {
+                members.append(JSONObject.Member(key: unpaired, value: value))
+            } else {
+                members.append(JSONObject.Member(key: key.stringValue ?? "", value: value))
+            }
             if try endOfMember(closer: UInt8(ascii: "}")) { return JSONObject(members: members) }
         }
     }
@@ -267,22 +276,34 @@ struct JSONParser {
 
     // MARK: Strings
 
-    /// Parses the string whose opening quote is at `pos`.
-    mutating func parseString() throws(JSONParseError) -> String {
+    /// Parses the string whose opening quote is at `pos`: a `.string`, or an `.unpairedString`
+    /// if it has an unpaired surrogate escape (then decoded again, exactly).
+    mutating func parseStringValue() throws(JSONParseError) -> JSONValue {
         let start = pos + 1
         let stop = JSONParser.firstSpecialByte(base, from: start, count: count)
         guard stop < count else { throw JSONParseError(.unexpectedEnd, at: count) }
         let special = byte(at: stop)
         if special == UInt8(ascii: "\"") {
             pos = stop + 1
-            return String(decoding: UnsafeRawBufferPointer(start: base + start, count: stop - start), as: UTF8.self)
+            return .string(String(decoding: UnsafeRawBufferPointer(start: base + start, count: stop - start), as: UTF8.self))
         }
         if special < 0x20 { throw JSONParseError(.controlCharacterInString, at: stop) }
         scratch.removeAll(keepingCapacity: true)
         scratch.append(contentsOf: UnsafeRawBufferPointer(start: base + start, count: stop - start))
         pos = stop
-        try decodeRest(store: true)
-        return String(decoding: scratch, as: UTF8.self)
+        if try decodeRest(store: true) {
+            pos = start
+            scratch.removeAll(keepingCapacity: true)
+            try decodeRest(store: true, exact: true)
+            return .unpairedString(JSONUnpairedString(wtf8: scratch))
+        }
+        return .string(String(decoding: scratch, as: UTF8.self))
+    }
+
+    /// Parses the string whose opening quote is at `pos` as a `String`, an unpaired surrogate
+    /// as U+FFFD (names the gateway routes by, such as an event's, are `String`s).
+    mutating func parseString() throws(JSONParseError) -> String {
+        try parseStringValue().stringValue ?? ""
     }
 
     /// Validates the string whose opening quote is at `pos`.
@@ -300,18 +321,28 @@ struct JSONParser {
     }
 
     /// Slow path from inside a string (at `pos`) through its closing quote: validates escapes
-    /// and, if `store`, appends the decoded UTF-8 to `scratch`.
-    mutating func decodeRest(store: Bool) throws(JSONParseError) {
+    /// and, if `store`, appends the decoded UTF-8 to `scratch`; true if the string has an
+    /// unpaired surrogate escape. That becomes U+FFFD, unless `exact`: then `scratch` gets WTF-8
+    /// (see `JSONUnpairedString`), the surrogate in its three-byte form and the raw bytes with
+    /// invalid UTF-8 already replaced, so that no raw byte can pass for a surrogate.
+    @discardableResult
+    mutating func decodeRest(store: Bool, exact: Bool = false) throws(JSONParseError) -> Bool {
+        var unpaired = false
         while true {
             let stop = JSONParser.firstSpecialByte(base, from: pos, count: count)
             guard stop < count else { throw JSONParseError(.unexpectedEnd, at: count) }
             if store && stop > pos {
-                scratch.append(contentsOf: UnsafeRawBufferPointer(start: base + pos, count: stop - pos))
+                let run = UnsafeRawBufferPointer(start: base + pos, count: stop - pos)
+                if exact {
+                    scratch.append(contentsOf: String(decoding: run, as: UTF8.self).utf8)
+                } else {
+                    scratch.append(contentsOf: run)
+                }
             }
             let special = byte(at: stop)
             if special == UInt8(ascii: "\"") {
                 pos = stop + 1
-                return
+                return unpaired
             }
             if special < 0x20 { throw JSONParseError(.controlCharacterInString, at: stop) }
             // A backslash.
@@ -330,17 +361,19 @@ struct JSONParser {
             case UInt8(ascii: "u"):
                 var scalar = try readHex4()
                 if scalar & 0xFC00 == 0xD800 {
-                    // A high surrogate: pair it with a following `\uDC00`-`\uDFFF`, else U+FFFD.
+                    // A high surrogate: pair it with a following `\uDC00`-`\uDFFF`, else it is unpaired.
                     if pos + 6 <= count, byte(at: pos) == UInt8(ascii: "\\"), byte(at: pos + 1) == UInt8(ascii: "u"),
                         let low = peekHex4(at: pos + 2), low & 0xFC00 == 0xDC00
                     {
                         pos += 6
                         scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00)
                     } else {
-                        scalar = 0xFFFD
+                        unpaired = true
+                        if !exact { scalar = 0xFFFD }
                     }
                 } else if scalar & 0xFC00 == 0xDC00 {
-                    scalar = 0xFFFD  // a lone low surrogate
+                    unpaired = true  // a lone low surrogate
+                    if !exact { scalar = 0xFFFD }
                 }
                 if store { appendUTF8(scalar) }
                 continue

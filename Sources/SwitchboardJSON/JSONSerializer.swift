@@ -38,6 +38,7 @@ extension JSONValue {
         case .bool(let value): writer.write(value ? "true" : "false")
         case .number(let number): number.write(to: &writer)
         case .string(let string): JSONValue.writeString(string, to: &writer)
+        case .unpairedString(let string): string.write(to: &writer)
         case .array(let elements):
             writer.write(UInt8(ascii: "["))
             for index in elements.indices {
@@ -73,13 +74,17 @@ extension JSONValue {
     }
 
     static func writeEscaped(_ bytes: UnsafeRawBufferPointer, to writer: inout ByteWriter) {
-        let count = bytes.count
-        writer.reserve(count + 2)
+        writer.reserve(bytes.count + 2)
         writer.writeReserved(UInt8(ascii: "\""))
-        guard let base = bytes.baseAddress else {
-            writer.writeReserved(UInt8(ascii: "\""))
-            return
-        }
+        writeEscapedBody(bytes, to: &writer)
+        writer.write(UInt8(ascii: "\""))
+    }
+
+    /// The text between the quotes of `writeEscaped`.
+    @inline(__always)
+    static func writeEscapedBody(_ bytes: UnsafeRawBufferPointer, to writer: inout ByteWriter) {
+        let count = bytes.count
+        guard let base = bytes.baseAddress else { return }
         var runStart = 0
         while true {
             let stop = JSONParser.firstSpecialByte(base, from: runStart, count: count)
@@ -105,7 +110,6 @@ extension JSONValue {
             }
             runStart = stop + 1
         }
-        writer.write(UInt8(ascii: "\""))
     }
 
     /// Writes members in insertion order while checking, from the written key bytes, that this is
@@ -122,7 +126,7 @@ extension JSONValue {
         for index in members.indices {
             if index > 0 { writer.write(UInt8(ascii: ",")) }
             let keyStart = writer.count
-            writeString(members[index].key, to: &writer)
+            writeKey(members[index], to: &writer)
             // The key's escaped text (injective, so equal texts mean equal keys), quotes excluded.
             let keyBytes = UnsafeBufferPointer(start: writer.base + keyStart + 1, count: writer.count - keyStart - 2)
             let first = keyBytes.first ?? 0
@@ -134,8 +138,8 @@ extension JSONValue {
                 ^ UInt64(keyBytes.last ?? 0) &* 0xC2B2_AE35
             let bit: UInt64 = 1 << (hash >> 7 & 63)
             if seen & bit != 0 {
-                let key = members[index].key
-                if members[..<index].contains(where: { sameKey($0.key, key) }) {
+                let member = members[index]
+                if members[..<index].contains(where: { $0.hasSameKey(as: member) }) {
                     inOrder = false
                     break
                 }
@@ -154,22 +158,29 @@ extension JSONValue {
         for (keyIndex, valueIndex) in javaScriptOrder(members) {
             if !first { writer.write(UInt8(ascii: ",")) }
             first = false
-            writeString(members[keyIndex].key, to: &writer)
+            writeKey(members[keyIndex], to: &writer)
             writer.write(UInt8(ascii: ":"))
             members[valueIndex].value.write(to: &writer)
         }
         writer.write(UInt8(ascii: "}"))
     }
 
+    /// The member's key as a string literal (its escapes kept if it is an unpaired one).
+    @inline(__always)
+    static func writeKey(_ member: JSONObject.Member, to writer: inout ByteWriter) {
+        if let unpaired = member.unpairedKey { return unpaired.write(to: &writer) }
+        writeString(member.key, to: &writer)
+    }
+
     /// (key member, value member) pairs in JS property order: one per distinct key, at its first
     /// position, holding its last value; array-index keys first, ascending.
     static func javaScriptOrder(_ members: [JSONObject.Member]) -> [(key: Int, value: Int)] {
-        // Keyed by UTF-8 bytes: JS keys differ whenever their code units do, while Swift's
-        // String equality would merge canonically equivalent spellings (é vs e + U+0301).
+        // Keyed by bytes: JS keys differ whenever their code units do, while Swift's String
+        // equality would merge canonically equivalent spellings (é vs e + U+0301).
         var slotOfKey: [[UInt8]: Int] = [:]
         var slots: [(key: Int, value: Int, arrayIndex: UInt32?)] = []
         for (index, member) in members.enumerated() {
-            let bytes = Array(member.key.utf8)
+            let bytes = member.keyIdentity
             if let slot = slotOfKey[bytes] {
                 slots[slot].value = index
             } else {

@@ -59,7 +59,8 @@ extension JSONParser {
     /// Validates the value at `pos` exactly as `skipValue` does (same grammar, same depth limit)
     /// and tells whether its text is canonical: no whitespace, strings escaped as `writeEscaped`
     /// escapes them, valid UTF-8, no object with a duplicate key or an array-index key (those
-    /// `writeObject` reorders). Numbers are written as their literal, so every number is canonical.
+    /// `writeObject` reorders). With `numbers: .exact` every number is canonical (it is written as
+    /// its literal); with `.javascript`, one that JS writes as it is (`1.5`, not `1.50`).
     mutating func skipCanonical(depth: Int, keys: inout KeySpans) throws(JSONParseError) -> Bool {
         guard pos < count else { throw JSONParseError(.unexpectedEnd, at: count) }
         switch byte(at: pos) {
@@ -101,8 +102,13 @@ extension JSONParser {
                 canonical = skipNoWhitespace() && canonical
                 if try endOfMember(closer: UInt8(ascii: "]")) { return canonical }
             }
+        case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"):
+            let start = pos
+            pos = try JSONParser.scanNumber(base, count: count, from: pos)
+            return numbers == .exact
+                || JSONNumber.isJavaScriptText(UnsafeRawBufferPointer(start: base + start, count: pos - start))
         default:
-            try skipValue(depth: depth)  // a literal or a number: written as it is read
+            try skipValue(depth: depth)  // a literal: written as it is read
             return true
         }
     }
@@ -184,16 +190,30 @@ extension JSONParser {
                 canonical = false
             case UInt8(ascii: "u"):
                 let scalar = try readHex4()
-                // Only control characters without a short escape are written as `\u00xx`, lowercase.
+                // Only control characters without a short escape and unpaired surrogates are
+                // written as `\uxxxx`, lowercase.
                 switch scalar {
                 case 0x08, 0x09, 0x0A, 0x0C, 0x0D: canonical = false
                 case 0..<0x20: if byte(at: pos - 1) &- UInt8(ascii: "A") < 6 { canonical = false }
+                case 0xD800..<0xE000:
+                    if !lowercaseHex(before: pos) { canonical = false }
+                    // A high surrogate followed by a low one is a pair, written as its character.
+                    if scalar < 0xDC00, pos + 6 <= count, byte(at: pos) == UInt8(ascii: "\\"),
+                       byte(at: pos + 1) == UInt8(ascii: "u"), let low = peekHex4(at: pos + 2), low & 0xFC00 == 0xDC00 {
+                        canonical = false
+                    }
                 default: canonical = false
                 }
             default:
                 throw JSONParseError(.invalidEscape, at: stop)
             }
         }
+    }
+
+    /// Whether the four hex digits that end at `end` have no uppercase letter.
+    func lowercaseHex(before end: Int) -> Bool {
+        for offset in end - 4..<end where byte(at: offset) &- UInt8(ascii: "A") < 6 { return false }
+        return true
     }
 
     /// The length of the well-formed UTF-8 sequence (RFC 3629: no overlong form, no surrogate,
@@ -237,10 +257,14 @@ struct CanonicalScan {
 
     /// The end offset of the canonical object starting at `start` (a `{`), nesting at most
     /// `depthLimit` containers deep; nil if the fast path cannot tell.
-    static func object(_ base: UnsafeRawPointer, from start: Int, count: Int, depthLimit: Int) -> Int? {
+    /// With `numbers: .javascript` it gives up on any number but an integer of at most 15 digits
+    /// (not `-0`): those are the ones JS certainly writes as they are.
+    static func object(_ base: UnsafeRawPointer, from start: Int, count: Int, depthLimit: Int,
+                       numbers: JSONNumberStyle = .exact) -> Int? {
         guard depthLimit > maxDepth else { return nil }
         return withUnsafeTemporaryAllocation(of: Int.self, capacity: 2 * maxKeys + maxDepth + 1) { scratch in
-            var scan = CanonicalScan(base: base, count: count, i: start, scratch: scratch.baseAddress!)
+            var scan = CanonicalScan(base: base, count: count, i: start, scratch: scratch.baseAddress!,
+                                     plainIntegersOnly: numbers == .javascript)
             return scan.run()
         }
     }
@@ -256,11 +280,14 @@ struct CanonicalScan {
     /// Bit d: the container at depth d is an object (else an array).
     var objects: UInt32 = 0
     var depth = 0
+    /// Accept only numbers that every JS engine writes back as they are (`JSONNumberStyle.javascript`).
+    let plainIntegersOnly: Bool
 
-    init(base: UnsafeRawPointer, count: Int, i: Int, scratch: UnsafeMutablePointer<Int>) {
+    init(base: UnsafeRawPointer, count: Int, i: Int, scratch: UnsafeMutablePointer<Int>, plainIntegersOnly: Bool) {
         self.base = base
         self.count = count
         self.i = i
+        self.plainIntegersOnly = plainIntegersOnly
         self.keys = scratch
         self.firstKeyOfLevel = scratch + 2 * CanonicalScan.maxKeys
     }
@@ -366,9 +393,16 @@ struct CanonicalScan {
         if at(i) == UInt8(ascii: "-") { i += 1 }
         guard i < count else { return false }
         if at(i) == UInt8(ascii: "0") {
+            // `-0` is written `0` by JS.
+            if plainIntegersOnly && at(i - 1) == UInt8(ascii: "-") { return false }
             i += 1
         } else {
+            let start = i
             guard digits() else { return false }
+            if plainIntegersOnly && i - start > 15 { return false }  // maybe beyond 2^53
+        }
+        if plainIntegersOnly, i < count, at(i) == UInt8(ascii: ".") || at(i) | 0x20 == UInt8(ascii: "e") {
+            return false  // a fraction or an exponent: the exact path compares with the JS text
         }
         if i < count && at(i) == UInt8(ascii: ".") {
             i += 1

@@ -4,12 +4,16 @@
 /// would put every payload (even a `Bool`) in its own heap box.
 ///
 /// Equality is structural: numbers compare by literal text (`1.0 != 1`), objects by their
-/// members in order (duplicates included).
+/// members in order (duplicates included), strings by Swift's `String` equality (an
+/// `unpairedString` equals only the same code units).
 public enum JSONValue: Hashable, Sendable {
     case null
     case bool(Bool)
     case number(JSONNumber)
     case string(String)
+    /// A string with an unpaired surrogate, which `String` cannot hold (`"\ud800"`); the parser
+    /// gives every such string this way, and only such strings, so each JS string has one form.
+    case unpairedString(JSONUnpairedString)
     case array([JSONValue])
     case object(JSONObject)
 }
@@ -51,9 +55,13 @@ extension JSONValue {
         return nil
     }
 
+    /// The string; for an `unpairedString`, its text with U+FFFD for each unpaired surrogate.
     public var stringValue: String? {
-        if case .string(let value) = self { return value }
-        return nil
+        switch self {
+        case .string(let value): value
+        case .unpairedString(let value): value.lossy
+        default: nil
+        }
     }
 
     public var arrayValue: [JSONValue]? {

@@ -74,22 +74,26 @@ public struct BusEnvelope: Equatable, Sendable {
     }
 
     /// Reads an envelope; anything malformed is an error (the caller logs and drops it).
-    public static func decode(_ bytes: [UInt8]) -> Result<BusEnvelope, DecodeError> {
-        guard let value = try? JSONValue.parse(bytes) else { return .failure(.invalidJSON) }
+    /// `data` keeps an unpaired surrogate escape as it came; `numbers` is how it keeps its numbers.
+    /// The routing strings (`serverId`, `target`, `event`, `exclude`) are read as `String`s, an
+    /// unpaired surrogate in them as U+FFFD.
+    public static func decode(_ bytes: [UInt8], numbers: JSONNumberStyle = .exact) -> Result<BusEnvelope, DecodeError> {
+        guard let value = try? JSONValue.parse(bytes, numbers: numbers) else { return .failure(.invalidJSON) }
         guard case .object(let object) = value else { return .failure(.notAnObject) }
         guard let serverValue = object["serverId"] else { return .failure(.missingField("serverId")) }
-        guard case .string(let serverID) = serverValue else { return .failure(.badField("serverId")) }
+        guard let serverID = serverValue.stringValue else { return .failure(.badField("serverId")) }
         guard let typeValue = object["type"] else { return .failure(.missingField("type")) }
         guard case .string(let typeName) = typeValue, let kind = Kind(rawValue: typeName) else {
             return .failure(.badField("type"))
         }
         guard let eventValue = object["event"] else { return .failure(.missingField("event")) }
-        guard case .string(let event) = eventValue, !event.isEmpty else { return .failure(.badField("event")) }
+        guard let event = eventValue.stringValue, !event.isEmpty else { return .failure(.badField("event")) }
         var target: String?
         switch object["target"] {
         case nil, .null?: target = nil
-        case .string(let t)?: target = t
-        default: return .failure(.badField("target"))
+        case let value?:
+            guard let text = value.stringValue else { return .failure(.badField("target")) }
+            target = text
         }
         if kind != .broadcast, target == nil { return .failure(.missingField("target")) }
         var exclude: [String]?
@@ -99,7 +103,7 @@ public struct BusEnvelope: Equatable, Sendable {
             var ids: [String] = []
             ids.reserveCapacity(items.count)
             for item in items {
-                guard case .string(let id) = item else { return .failure(.badField("exclude")) }
+                guard let id = item.stringValue else { return .failure(.badField("exclude")) }
                 ids.append(id)
             }
             exclude = ids

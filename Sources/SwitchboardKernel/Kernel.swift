@@ -161,7 +161,7 @@ public struct Kernel {
                 return
             }
         }
-        let envelope = InboundEnvelope.read(bytes)
+        let envelope = InboundEnvelope.read(bytes, numbers: settings.numberStyle)
         switch consume envelope {
         case .invalidJSON:
             step(record, .invalidJson, Context(), now: now, into: &out)

@@ -1,3 +1,5 @@
+import SwitchboardJSON
+
 /// `KernelSettings` itself is generated from the spec's `defaults` (Generated/Settings.swift):
 /// a default added to the spec is a setting without any Swift edit. Here: the hook flags.
 extension KernelSettings {
@@ -18,5 +20,15 @@ extension KernelSettings {
     public var messageHandlerConfigured: Bool {
         get { isConfigured(.messageHandler) }
         set { setConfigured(.messageHandler, newValue) }
+    }
+}
+
+extension KernelSettings {
+    /// How numbers in client messages and bus envelopes are kept (the spec default `js_numbers`):
+    /// `.javascript` writes them as the original (JS) gateway does, for byte-identical delivery in
+    /// a mixed fleet.
+    public var numberStyle: JSONNumberStyle {
+        get { jsNumbers ? .javascript : .exact }
+        set { jsNumbers = newValue == .javascript }
     }
 }

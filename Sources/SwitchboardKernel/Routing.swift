@@ -129,7 +129,7 @@ extension Kernel {
 
     /// A message from the bus: drop our own and malformed ones, deliver the rest locally by type.
     mutating func busMessage(channel: String, message: [UInt8], into out: inout [Effect]) {
-        switch BusEnvelope.decode(message) {
+        switch BusEnvelope.decode(message, numbers: settings.numberStyle) {
         case .failure(let error):
             out.append(.log(.warning, "dropped a malformed bus message on \(channel): \(error)", nil))
         case .success(let envelope):

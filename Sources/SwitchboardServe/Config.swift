@@ -39,6 +39,8 @@ public struct ServeConfig: Sendable {
     public var abuse = AbuseLimits()
     /// Whether the `broadcast` custom event is accepted.
     public var allowBroadcast = false
+    /// `messages.numbers`: how numbers in messages are written on (see `JSONNumberStyle`).
+    public var numberStyle = JSONNumberStyle.exact
     public var logLevel = LogLevel.info
 
     /// Where each key was set (`listen.port` -> file:line or environment variable), for
@@ -74,6 +76,7 @@ public struct ServeConfig: Sendable {
         options.compressionThreshold = compressionThreshold
         options.maxConnectionsPerIP = abuse.maxConnectionsPerIP
         options.maxMessagesBeforeAuth = abuse.maxMessagesBeforeAuth
+        options.numberStyle = numberStyle
         // Token lookups and HS256 take about a microsecond: on the loop, no thread hop. An
         // RS256/ES256 signature check takes tens of microseconds: on the pool, in parallel.
         if case .publicKeyFile? = auth.jwt?.key { options.hooksOnLoop = false }

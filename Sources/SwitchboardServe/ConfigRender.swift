@@ -80,6 +80,7 @@ enum ConfigRender {
         "abuse.max_messages_before_auth": { config, _ in .value("\(config.abuse.maxMessagesBeforeAuth)") },
 
         "messages.broadcast": { config, _ in .value("\(config.allowBroadcast)") },
+        "messages.numbers": { config, _ in .value(config.numberStyle.rawValue) },
 
         "log.level": { config, _ in .value(config.logLevel.name) },
     ]

@@ -310,6 +310,9 @@ enum ConfigSchema {
         field("abuse.max_messages_before_auth", .integer(0...Int.max)) { $0.abuse.maxMessagesBeforeAuth = $1.int },
 
         field("messages.broadcast", .bool) { $0.allowBroadcast = $1.bool },
+        field("messages.numbers", .choice(JSONNumberStyle.allCases.map(\.rawValue))) {
+            $0.numberStyle = JSONNumberStyle(rawValue: $1.text) ?? .exact
+        },
 
         field("log.level", .choice(["debug", "info", "warning", "error"])) { $0.logLevel = LogLevel.named($1.text) ?? .info },
     ]

@@ -211,7 +211,7 @@ public final class ServeApp: Sendable {
         if event == "encrypted", let session = sessions.withLock({ $0[message.clientID] }) {
             guard case .string(let iv)? = data?["iv"], case .string(let ct)? = data?["ct"],
                   let plain = try? session.decrypt(ivBase64: iv, ctBase64: ct),
-                  case .object(let inner)? = try? JSONValue.parse(plain),
+                  case .object(let inner)? = try? JSONValue.parse(plain, numbers: config.numberStyle),
                   case .string(let innerEvent)? = inner["event"], !innerEvent.isEmpty else {
                 stats.update { $0.decryptFailures += 1 }
                 replyError(message.clientID, "Cannot decrypt message")

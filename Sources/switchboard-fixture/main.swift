@@ -70,6 +70,7 @@ func parseFlags(_ arguments: [String]) -> Flags {
         case "--backpressure-limit": flags.options.backpressureLimit = number(flag, Int.self)
         case "--close-on-backpressure": flags.options.closeOnBackpressureLimit = true
         case "--raw-echo": flags.options.rawEcho = true
+        case "--js-numbers": flags.options.numberStyle = .javascript
         case "--tls-cert": flags.tlsCert = value(flag)
         case "--tls-key": flags.tlsKey = value(flag)
         case "--per-message-deflate": flags.perMessageDeflate = true

@@ -51,7 +51,14 @@ import Testing
         (#"{"q":"\u00e9"}"#, false),
         (#"{"q":"é 中 😀 \#u{2028}"}"#, true),
         (#"{"q":"\ud83d\ude00"}"#, false),
-        (#"{"q":"\ud800"}"#, false),
+        (#"{"q":"\ud800"}"#, true),  // an unpaired surrogate: JS writes the escape, lowercase
+        (#"{"q":"\uD800"}"#, false),
+        (#"{"q":"\udc00\ud800 \ud800x"}"#, true),
+        (#"{"\udbff":"\udfff"}"#, true),
+        (#"{"q":"\ud800\udc00"}"#, false),  // a pair: JS writes the character
+        (#"{"\ud800":1,"\ud800":2}"#, false),
+        (#"{"\ud800":1,"\udc00":2,"\ufffd":3}"#, false),  // \ufffd is written raw
+        (#"{"\ud800":1,"\udc00":2,"\#u{FFFD}":3}"#, true),
         (#"{ "a":1}"#, false),
         (#"{"a" :1}"#, false),
         (#"{"a": 1}"#, false),

@@ -42,14 +42,6 @@ import Testing
         (#""😀 é 中""#, "😀 é 中"),
         (#""before\u0000after""#, "before\u{0}after"),
         (#""\u007f""#, "\u{7F}"),
-        // A lone surrogate (accepted by JSON.parse) cannot live in a Swift String: U+FFFD.
-        (#""\ud800""#, "\u{FFFD}"),
-        (#""\udc00""#, "\u{FFFD}"),
-        (#""\ud800x""#, "\u{FFFD}x"),
-        (#""\udc00\ud800""#, "\u{FFFD}\u{FFFD}"),
-        (#""\ud800\ud800\udc00""#, "\u{FFFD}\u{10000}"),
-        (#""\ud800\n""#, "\u{FFFD}\n"),
-        (#""\ud800\u0041""#, "\u{FFFD}A"),
         (#""long run of plain text before the escape \n and after it""#,
          "long run of plain text before the escape \n and after it"),
     ]
@@ -57,6 +49,25 @@ import Testing
     @Test(arguments: strings)
     func decodesStrings(text: String, expected: String) throws {
         #expect(try JSONValue.parse(text) == .string(expected))
+    }
+
+    /// A lone surrogate (accepted by JSON.parse) cannot live in a Swift String: an
+    /// `unpairedString`, whose `String` view has U+FFFD in its place.
+    static let unpairedStrings: [(String, String, [UInt16])] = [
+        (#""\ud800""#, "\u{FFFD}", [0xD800]),
+        (#""\udc00""#, "\u{FFFD}", [0xDC00]),
+        (#""\ud800x""#, "\u{FFFD}x", [0xD800, 0x78]),
+        (#""\udc00\ud800""#, "\u{FFFD}\u{FFFD}", [0xDC00, 0xD800]),
+        (#""\ud800\ud800\udc00""#, "\u{FFFD}\u{10000}", [0xD800, 0xD800, 0xDC00]),
+        (#""\ud800\n""#, "\u{FFFD}\n", [0xD800, 0x0A]),
+        (#""\ud800\u0041""#, "\u{FFFD}A", [0xD800, 0x41]),
+    ]
+
+    @Test(arguments: unpairedStrings)
+    func decodesUnpairedSurrogates(text: String, lossy: String, utf16: [UInt16]) throws {
+        let value = try JSONValue.parse(text)
+        #expect(value == .unpairedString(try #require(JSONUnpairedString(utf16: utf16))))
+        #expect(value.stringValue == lossy)
     }
 
     @Test func replacesInvalidUTF8InsideStrings() throws {

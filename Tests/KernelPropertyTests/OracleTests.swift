@@ -50,6 +50,7 @@ import Testing
             case "upgrade_timeout": .int(settings.upgradeTimeout)
             case "shutdown_grace": .int(settings.shutdownGrace)
             case "shutdown_batch_size": .int(Int64(settings.shutdownBatchSize))
+            case "js_numbers": .bool(settings.jsNumbers)
             default: nil
             }
             #expect(actual == entry.value, "default \(entry.name) (spec/protocol.yaml:\(entry.line))")

@@ -212,6 +212,14 @@ private func errors(_ yaml: String?, env: [String: String] = [:]) -> [String] {
         #expect(errors("abuse:\n  max_connections_per_ip: -1\n").first?.hasPrefix("test.yaml:2: abuse.max_connections_per_ip:") == true)
     }
 
+    @Test func numberStyleReachesTheServerOptions() throws {
+        #expect(try load(nil).serverOptions.numberStyle == .exact)
+        #expect(try load("messages:\n  numbers: javascript\n").serverOptions.numberStyle == .javascript)
+        #expect(try load(nil, env: ["SWITCHBOARD_MESSAGES_NUMBERS": "javascript"]).serverOptions.numberStyle == .javascript)
+        #expect(errors("messages:\n  numbers: js\n")  // too far from javascript for a suggestion
+            == ["test.yaml:2: messages.numbers: expected one of exact, javascript, got 'js'"])
+    }
+
     @Test func keyFilesAreCheckedAtTheKeyThatNamesThem() throws {
         let dir = try TempDir()
         defer { dir.remove() }

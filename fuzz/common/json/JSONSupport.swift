@@ -16,22 +16,33 @@ func jsNormalized(_ value: JSONValue) -> JSONValue {
         return .array(elements.map(jsNormalized))
     case .object(let object):
         var order: [[UInt8]] = []
-        var keyText: [[UInt8]: String] = [:]
+        var keyMember: [[UInt8]: JSONObject.Member] = [:]
         var lastValue: [[UInt8]: JSONValue] = [:]
         for member in object.members {
-            let key = Array(member.key.utf8)
+            let key = keyIdentity(member)
             if lastValue[key] == nil {
                 order.append(key)
-                keyText[key] = member.key
+                keyMember[key] = member
             }
             lastValue[key] = jsNormalized(member.value)
         }
         let indexed = order.compactMap { key in isArrayIndex(key).map { (key, $0) } }.sorted { $0.1 < $1.1 }.map(\.0)
         let named = order.filter { isArrayIndex($0) == nil }
-        return .object(JSONObject((indexed + named).map { (key: keyText[$0]!, value: lastValue[$0]!) }))
+        return .object(JSONObject(members: (indexed + named).map { key in
+            var member = keyMember[key]!
+            member.value = lastValue[key]!
+            return member
+        }))
     default:
         return value
     }
+}
+
+/// A member's key as JS tells keys apart: its UTF-8, or for an unpaired key 0xFF (never in
+/// UTF-8) and its WTF-8.
+func keyIdentity(_ member: JSONObject.Member) -> [UInt8] {
+    if let unpaired = member.unpairedKey { return [0xFF] + unpaired.wtf8 }
+    return Array(member.key.utf8)
 }
 
 /// Structural equality with strings and keys compared byte for byte (Swift's `==` on `String`
@@ -42,11 +53,12 @@ func identical(_ a: JSONValue, _ b: JSONValue) -> Bool {
     case (.bool(let x), .bool(let y)): return x == y
     case (.number(let x), .number(let y)): return x.literal.utf8.elementsEqual(y.literal.utf8)
     case (.string(let x), .string(let y)): return x.utf8.elementsEqual(y.utf8)
+    case (.unpairedString(let x), .unpairedString(let y)): return x == y
     case (.array(let x), .array(let y)):
         return x.count == y.count && zip(x, y).allSatisfy { identical($0, $1) }
     case (.object(let x), .object(let y)):
         return x.members.count == y.members.count
-            && zip(x.members, y.members).allSatisfy { $0.key.utf8.elementsEqual($1.key.utf8) && identical($0.value, $1.value) }
+            && zip(x.members, y.members).allSatisfy { keyIdentity($0) == keyIdentity($1) && identical($0.value, $1.value) }
     default: return false
     }
 }
