@@ -32,12 +32,8 @@ struct ServeCLI: CLICommand, UsageExitCode {
         } catch let error as UsageError {
             context.err(error.message + "\n" + CLI.usage(Self.self))
             return Self.usageExitCode
-        } catch let error as ConfigErrors {
-            context.err(error.errors.map { "switchboard serve: \($0)\n" }.joined())
-            return 1
         } catch {
-            context.err("switchboard serve: \(error)\n")
-            return 1
+            return ServeCommand.fail(error, context)
         }
         return ServeCommand.run(config, context: context)
     }
@@ -104,29 +100,25 @@ public struct ServeCommand: Equatable, Sendable {
         do {
             app = try ServeApp(config: config, logger: Logger(level: config.logLevel),
                                build: BuildInfo.current(environment: context.environment))
-        } catch let error as ConfigErrors {
-            context.err(error.errors.map { "switchboard serve: \($0)\n" }.joined())
-            return 1
         } catch {
-            context.err("switchboard serve: \(error)\n")
-            return 1
+            return fail(error, context)
         }
         do {
             try app.run { port in context.out(banner(config: config, port: port, token: app.developmentToken)) }
         } catch {
-            context.err("switchboard serve: \(error)\n")
-            return 1
+            return fail(error, context)
         }
         context.out("switchboard: stopped\n")
         return 0
     }
 
-    /// Reports `error` on standard error, a config file's errors one per line; exit code 1.
-    private static func fail(_ error: any Error) -> Int32 {
+    /// Reports `error` on the context's standard error, a config file's errors one per line;
+    /// exit code 1. Reading the config, starting and running fail alike.
+    static func fail(_ error: any Error, _ context: CLIContext) -> Int32 {
         if let errors = error as? ConfigErrors {
-            writeAll(2, errors.errors.map { "switchboard serve: \($0)\n" }.joined())
+            context.err(errors.errors.map { "switchboard serve: \($0)\n" }.joined())
         } else {
-            writeAll(2, "switchboard serve: \(error)\n")
+            context.err("switchboard serve: \(error)\n")
         }
         return 1
     }
