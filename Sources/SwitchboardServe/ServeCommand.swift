@@ -16,13 +16,13 @@ struct ServeCLI: CLICommand, UsageExitCode {
             """)
     static let usageExitCode: Int32 = 1
 
-    @Option(name: .customLong("config"), parsing: .unconditional, help: ArgumentHelp("The YAML config file (default: $SWITCHBOARD_CONFIG, else none).", valueName: "file"))
+    @Option(name: .customLong("config"), "The YAML config file (default: $SWITCHBOARD_CONFIG, else none).", value: "file")
     var configPath: String?
-    @Option(parsing: .unconditional, help: ArgumentHelp("Listen port, 0 to 65535 (0 picks a free one); overrides listen.port.", valueName: "n"))
+    @Option("Listen port, 0 to 65535 (0 picks a free one); overrides listen.port.", value: "n")
     var port: String?
-    @Option(parsing: .unconditional, help: ArgumentHelp("Listen address; overrides listen.host.", valueName: "address"))
+    @Option("Listen address; overrides listen.host.", value: "address")
     var host: String?
-    @Option(parsing: .unconditional, help: ArgumentHelp("debug, info, warning or error; overrides log.level.", valueName: "level"))
+    @Option("debug, info, warning or error; overrides log.level.", value: "level")
     var logLevel: String?
 
     func execute(_ context: CLIContext) -> Int32 {
@@ -30,8 +30,7 @@ struct ServeCLI: CLICommand, UsageExitCode {
         do {
             config = try ServeCommand(self).configuration(environment: context.environment)
         } catch let error as UsageError {
-            context.err(error.message + "\n" + CLI.usage(Self.self))
-            return Self.usageExitCode
+            return refuse(error, context)
         } catch {
             return ServeCommand.fail(error, context)
         }
