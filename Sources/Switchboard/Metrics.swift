@@ -35,21 +35,17 @@ extension Engine {
             guard let state = kernel.client(handle)?.state else { continue }
             snapshot.clientsByState[state.specName, default: 0] += 1
         }
+        // The counters `Stats` keeps under the same name are copied as they are.
+        let counters: [(WritableKeyPath<ServerMetrics, Int>, KeyPath<Stats, Int>)] = [
+            (\.connectionsAccepted, \.connectionsAccepted), (\.upgrades, \.upgrades),
+            (\.messagesIn, \.messagesIn), (\.messagesOut, \.messagesOut), (\.bytesIn, \.bytesIn), (\.bytesOut, \.bytesOut),
+            (\.published, \.published), (\.backpressureDrops, \.backpressureDrops), (\.hookFailures, \.hookFailures),
+            (\.idleTimeouts, \.idleTimeouts), (\.upgradeTimeouts, \.upgradeTimeouts),
+            (\.rejectedConnections, \.rejectedConnections), (\.compressedPayloads, \.compressedPayloads),
+        ]
+        for (field, counter) in counters { snapshot[keyPath: field] = stats[keyPath: counter] }
         snapshot.connections = connectionCount
-        snapshot.connectionsAccepted = stats.connectionsAccepted
-        snapshot.upgrades = stats.upgrades
-        snapshot.messagesIn = stats.messagesIn
-        snapshot.messagesOut = stats.messagesOut
-        snapshot.bytesIn = stats.bytesIn
-        snapshot.bytesOut = stats.bytesOut
-        snapshot.published = stats.published
-        snapshot.backpressureDrops = stats.backpressureDrops
         snapshot.backpressuredClients = backpressuredCount
-        snapshot.hookFailures = stats.hookFailures
-        snapshot.idleTimeouts = stats.idleTimeouts
-        snapshot.upgradeTimeouts = stats.upgradeTimeouts
-        snapshot.rejectedConnections = stats.rejectedConnections
-        snapshot.compressedPayloads = stats.compressedPayloads
         snapshot.closes = stats.closes
         snapshot.rooms = kernel.roomNames.count
         snapshot.users = kernel.userIDs.count

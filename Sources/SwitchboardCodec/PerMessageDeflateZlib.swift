@@ -5,6 +5,23 @@ import Synchronization
 // per call, the RFC 7692 section 7.2.1 trailer handled here. Each z_stream lives at a fixed heap
 // address (zlib keeps a back pointer to it) and is freed in `deinit`.
 
+/// A zeroed z_stream at a fixed heap address, set up by `initialize` (`inflateInit2_` or
+/// `deflateInit2_`); a setup that fails is a bug or an exhausted heap, so it stops the process.
+private func makeStream(_ name: String, _ initialize: (UnsafeMutablePointer<z_stream>) -> Int32) -> UnsafeMutablePointer<z_stream> {
+    let stream = UnsafeMutablePointer<z_stream>.allocate(capacity: 1)
+    stream.initialize(to: z_stream())
+    let status = initialize(stream)
+    precondition(status == Z_OK, "\(name) failed: \(status)")
+    return stream
+}
+
+/// Ends a stream made by `makeStream` with `end` (`inflateEnd` or `deflateEnd`) and frees it.
+private func freeStream(_ stream: UnsafeMutablePointer<z_stream>, end: (UnsafeMutablePointer<z_stream>) -> Int32) {
+    _ = end(stream)
+    stream.deinitialize(count: 1)
+    stream.deallocate()
+}
+
 /// What one inflate call did, for the caller's bookkeeping and for tests.
 struct InflateOutcome {
     var result: InflateResult
@@ -24,19 +41,11 @@ final class ZlibInflater: @unchecked Sendable {
 
     init(windowBits: Int) {
         precondition((9...15).contains(windowBits))
-        let stream = UnsafeMutablePointer<z_stream>.allocate(capacity: 1)
-        stream.initialize(to: z_stream())
-        let status = inflateInit2_(stream, -Int32(windowBits), zlibVersion(), Int32(MemoryLayout<z_stream>.size))
-        precondition(status == Z_OK, "inflateInit2 failed: \(status)")
-        self.stream = stream
+        stream = makeStream("inflateInit2") { inflateInit2_($0, -Int32(windowBits), zlibVersion(), Int32(MemoryLayout<z_stream>.size)) }
         self.windowBits = windowBits
     }
 
-    deinit {
-        inflateEnd(stream)
-        stream.deinitialize(count: 1)
-        stream.deallocate()
-    }
+    deinit { freeStream(stream, end: inflateEnd) }
 
     /// Forgets the window (the next message starts with no context).
     func reset() { inflateReset(stream) }
@@ -147,22 +156,16 @@ final class ZlibDeflater: @unchecked Sendable {
 
     init(windowBits: Int, level: Int, memoryLevel: Int) {
         precondition((9...15).contains(windowBits) && (0...9).contains(level) && (1...9).contains(memoryLevel))
-        let stream = UnsafeMutablePointer<z_stream>.allocate(capacity: 1)
-        stream.initialize(to: z_stream())
-        let status = deflateInit2_(stream, Int32(level), Z_DEFLATED, -Int32(windowBits), Int32(memoryLevel),
-                                   Z_DEFAULT_STRATEGY, zlibVersion(), Int32(MemoryLayout<z_stream>.size))
-        precondition(status == Z_OK, "deflateInit2 failed: \(status)")
-        self.stream = stream
+        stream = makeStream("deflateInit2") {
+            deflateInit2_($0, Int32(level), Z_DEFLATED, -Int32(windowBits), Int32(memoryLevel),
+                          Z_DEFAULT_STRATEGY, zlibVersion(), Int32(MemoryLayout<z_stream>.size))
+        }
         self.windowBits = windowBits
         self.level = level
         self.memoryLevel = memoryLevel
     }
 
-    deinit {
-        deflateEnd(stream)
-        stream.deinitialize(count: 1)
-        stream.deallocate()
-    }
+    deinit { freeStream(stream, end: deflateEnd) }
 
     /// Forgets the window (the next message references nothing before it).
     func reset() { deflateReset(stream) }

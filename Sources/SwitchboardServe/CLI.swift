@@ -36,6 +36,25 @@ extension UsageExitCode {
     static var repeatableOptions: Set<String> { [] }
 }
 
+extension CLICommand where Self: UsageExitCode {
+    /// Reports a usage error a command finds after parsing (a bad value, a missing flag) as
+    /// `CLI.main` reports one ArgumentParser finds: the message, the usage lines, the command's
+    /// usage exit code.
+    func refuse(_ error: UsageError, _ context: CLIContext) -> Int32 {
+        context.err(error.message + "\n" + CLI.usage(Self.self))
+        return Self.usageExitCode
+    }
+}
+
+extension Option where Value == String? {
+    /// An optional string flag (`--name VALUE`), nil when absent so that a command can tell a
+    /// flag given from one left to the config. Its value is taken as it comes even when it starts
+    /// with a dash (`--data -1`), as every `switchboard` flag's is.
+    init(name: NameSpecification = .long, _ help: String, value: String) {
+        self.init(name: name, parsing: .unconditional, help: ArgumentHelp(help, valueName: value))
+    }
+}
+
 /// The `switchboard` command line.
 public struct SwitchboardCLI: ParsableCommand {
     public static var configuration: CommandConfiguration {

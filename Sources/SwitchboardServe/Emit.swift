@@ -15,19 +15,19 @@ struct EmitCLI: CLICommand, UsageExitCode {
     /// CONTRACT.md: bad arguments exit 1.
     static let usageExitCode: Int32 = 1
 
-    @Option(parsing: .unconditional, help: ArgumentHelp("redis://[user:password@]host:port[/db]; overrides the config.", valueName: "url"))
+    @Option("redis://[user:password@]host:port[/db]; overrides the config.", value: "url")
     var redis: String?
-    @Option(parsing: .unconditional, help: ArgumentHelp("client, user, room or broadcast.", valueName: "type"))
+    @Option("client, user, room or broadcast.", value: "type")
     var type: String?
-    @Option(parsing: .unconditional, help: ArgumentHelp("The client id, user id or room (not for broadcast).", valueName: "target"))
+    @Option("The client id, user id or room (not for broadcast).", value: "target")
     var target: String?
-    @Option(parsing: .unconditional, help: ArgumentHelp("The event name clients receive.", valueName: "event"))
+    @Option("The event name clients receive.", value: "event")
     var event: String?
-    @Option(parsing: .unconditional, help: ArgumentHelp("The event's data: any JSON value ('{\"text\":\"hi\"}', 'null').", valueName: "json"))
+    @Option("The event's data: any JSON value ('{\"text\":\"hi\"}', 'null').", value: "json")
     var data: String?
-    @Option(parsing: .unconditional, help: ArgumentHelp("Client ids that must not receive it, comma-separated (room and broadcast).", valueName: "ids"))
+    @Option("Client ids that must not receive it, comma-separated (room and broadcast).", value: "ids")
     var exclude: String?
-    @Option(name: .customLong("config"), parsing: .unconditional, help: ArgumentHelp("A config file to read redis.url from when --redis is absent.", valueName: "file"))
+    @Option(name: .customLong("config"), "A config file to read redis.url from when --redis is absent.", value: "file")
     var configPath: String?
 
     func execute(_ context: CLIContext) -> Int32 {
@@ -35,8 +35,7 @@ struct EmitCLI: CLICommand, UsageExitCode {
         do {
             command = try EmitCommand(self, environment: context.environment)
         } catch {
-            context.err(error.message + "\n" + CLI.usage(Self.self))
-            return Self.usageExitCode
+            return refuse(error, context)
         }
         return command.run(context)
     }

@@ -46,27 +46,31 @@ public enum PrometheusText {
         for state in ClientState.allCases where !state.isTerminal {
             out.sample("switchboard_clients", ["state": state.specName], server.clientsByState[state.specName] ?? 0)
         }
-        out.single("switchboard_connections", "gauge", "Open TCP connections, upgraded or not.", server.connections)
-        out.single("switchboard_connections_accepted_total", "counter", "TCP connections accepted.", server.connectionsAccepted)
-        out.single("switchboard_upgrades_total", "counter", "Successful WebSocket upgrades.", server.upgrades)
-        out.single("switchboard_messages_received_total", "counter", "WebSocket data messages received.", server.messagesIn)
-        out.single("switchboard_messages_sent_total", "counter", "WebSocket messages written to clients.", server.messagesOut)
-        out.single("switchboard_received_bytes_total", "counter", "Bytes read from connections.", server.bytesIn)
-        out.single("switchboard_sent_bytes_total", "counter", "Bytes of messages written to clients.", server.bytesOut)
-        out.single("switchboard_bus_published_total", "counter", "Envelopes this instance published on the bus.", server.published)
+        out.singles(server, [
+            ("switchboard_connections", "gauge", "Open TCP connections, upgraded or not.", \.connections),
+            ("switchboard_connections_accepted_total", "counter", "TCP connections accepted.", \.connectionsAccepted),
+            ("switchboard_upgrades_total", "counter", "Successful WebSocket upgrades.", \.upgrades),
+            ("switchboard_messages_received_total", "counter", "WebSocket data messages received.", \.messagesIn),
+            ("switchboard_messages_sent_total", "counter", "WebSocket messages written to clients.", \.messagesOut),
+            ("switchboard_received_bytes_total", "counter", "Bytes read from connections.", \.bytesIn),
+            ("switchboard_sent_bytes_total", "counter", "Bytes of messages written to clients.", \.bytesOut),
+            ("switchboard_bus_published_total", "counter", "Envelopes this instance published on the bus.", \.published),
+        ])
 
         out.family("switchboard_closes_total", "counter", "Close frames sent, by close code.")
         var codes = Dictionary(uniqueKeysWithValues: knownCloseCodes.map { ("\($0)", 0) })
         for (code, count) in server.closes { codes[closeLabel(code), default: 0] += count }
         for code in codes.keys.sorted() { out.sample("switchboard_closes_total", ["code": code], codes[code]!) }
 
-        out.single("switchboard_hook_failures_total", "counter", "Hooks that threw (callbacks, messageHandler, transformer).", server.hookFailures)
-        out.single("switchboard_backpressure_drops_total", "counter", "Messages dropped for a client over backpressureLimit.", server.backpressureDrops)
-        out.single("switchboard_backpressured_clients", "gauge", "Connections marked backpressured now.", server.backpressuredClients)
-        out.single("switchboard_idle_timeouts_total", "counter", "Connections dropped after idleTimeout without a frame.", server.idleTimeouts)
-        out.single("switchboard_upgrade_timeouts_total", "counter", "Connections that did not finish the upgrade in time.", server.upgradeTimeouts)
-        out.single("switchboard_rooms", "gauge", "Rooms with at least one local member.", server.rooms)
-        out.single("switchboard_users", "gauge", "Distinct authenticated users on this instance.", server.users)
+        out.singles(server, [
+            ("switchboard_hook_failures_total", "counter", "Hooks that threw (callbacks, messageHandler, transformer).", \.hookFailures),
+            ("switchboard_backpressure_drops_total", "counter", "Messages dropped for a client over backpressureLimit.", \.backpressureDrops),
+            ("switchboard_backpressured_clients", "gauge", "Connections marked backpressured now.", \.backpressuredClients),
+            ("switchboard_idle_timeouts_total", "counter", "Connections dropped after idleTimeout without a frame.", \.idleTimeouts),
+            ("switchboard_upgrade_timeouts_total", "counter", "Connections that did not finish the upgrade in time.", \.upgradeTimeouts),
+            ("switchboard_rooms", "gauge", "Rooms with at least one local member.", \.rooms),
+            ("switchboard_users", "gauge", "Distinct authenticated users on this instance.", \.users),
+        ])
 
         out.family("switchboard_auth_total", "counter", "authenticate outcomes.")
         out.sample("switchboard_auth_total", ["outcome": "ok"], serve.authSucceeded)
@@ -82,12 +86,14 @@ public enum PrometheusText {
         out.single("switchboard_decrypt_failures_total", "counter", "Inbound encrypted messages that did not decrypt.", serve.decryptFailures)
 
         if let redis {
-            out.single("switchboard_redis_connected", "gauge", "1 while every Redis subscription is confirmed.", redis.connected ? 1 : 0)
-            out.single("switchboard_redis_reconnects_total", "counter", "Redis subscriptions restored after a lost connection.", redis.reconnects)
-            out.single("switchboard_redis_published_total", "counter", "Messages Redis accepted.", redis.published)
-            out.single("switchboard_redis_dropped_total", "counter", "Messages lost (buffer full or PUBLISH rejected).", redis.dropped)
-            out.single("switchboard_redis_received_total", "counter", "Messages received from Redis.", redis.received)
-            out.single("switchboard_redis_buffered", "gauge", "Messages waiting to be published.", redis.buffered)
+            out.singles(redis, [
+                ("switchboard_redis_connected", "gauge", "1 while every Redis subscription is confirmed.", { $0.connected ? 1 : 0 }),
+                ("switchboard_redis_reconnects_total", "counter", "Redis subscriptions restored after a lost connection.", \.reconnects),
+                ("switchboard_redis_published_total", "counter", "Messages Redis accepted.", \.published),
+                ("switchboard_redis_dropped_total", "counter", "Messages lost (buffer full or PUBLISH rejected).", \.dropped),
+                ("switchboard_redis_received_total", "counter", "Messages received from Redis.", \.received),
+                ("switchboard_redis_buffered", "gauge", "Messages waiting to be published.", \.buffered),
+            ])
         }
         return out.text
     }
@@ -115,6 +121,12 @@ public enum PrometheusText {
         mutating func single(_ name: String, _ type: String, _ help: String, _ value: Int) {
             family(name, type, help)
             sample(name, [:], value)
+        }
+
+        /// One `single` family per row, in order, each value read off `snapshot`.
+        mutating func singles<Snapshot>(_ snapshot: Snapshot,
+                                        _ rows: [(name: String, type: String, help: String, value: (Snapshot) -> Int)]) {
+            for row in rows { single(row.name, row.type, row.help, row.value(snapshot)) }
         }
 
         private func escape(_ value: String) -> String {

@@ -16,13 +16,13 @@ struct ServeCLI: CLICommand, UsageExitCode {
             """)
     static let usageExitCode: Int32 = 1
 
-    @Option(name: .customLong("config"), parsing: .unconditional, help: ArgumentHelp("The YAML config file (default: $SWITCHBOARD_CONFIG, else none).", valueName: "file"))
+    @Option(name: .customLong("config"), "The YAML config file (default: $SWITCHBOARD_CONFIG, else none).", value: "file")
     var configPath: String?
-    @Option(parsing: .unconditional, help: ArgumentHelp("Listen port, 0 to 65535 (0 picks a free one); overrides listen.port.", valueName: "n"))
+    @Option("Listen port, 0 to 65535 (0 picks a free one); overrides listen.port.", value: "n")
     var port: String?
-    @Option(parsing: .unconditional, help: ArgumentHelp("Listen address; overrides listen.host.", valueName: "address"))
+    @Option("Listen address; overrides listen.host.", value: "address")
     var host: String?
-    @Option(parsing: .unconditional, help: ArgumentHelp("debug, info, warning or error; overrides log.level.", valueName: "level"))
+    @Option("debug, info, warning or error; overrides log.level.", value: "level")
     var logLevel: String?
 
     func execute(_ context: CLIContext) -> Int32 {
@@ -30,14 +30,9 @@ struct ServeCLI: CLICommand, UsageExitCode {
         do {
             config = try ServeCommand(self).configuration(environment: context.environment)
         } catch let error as UsageError {
-            context.err(error.message + "\n" + CLI.usage(Self.self))
-            return Self.usageExitCode
-        } catch let error as ConfigErrors {
-            context.err(error.errors.map { "switchboard serve: \($0)\n" }.joined())
-            return 1
+            return refuse(error, context)
         } catch {
-            context.err("switchboard serve: \(error)\n")
-            return 1
+            return ServeCommand.fail(error, context)
         }
         return ServeCommand.run(config, context: context)
     }
@@ -104,29 +99,25 @@ public struct ServeCommand: Equatable, Sendable {
         do {
             app = try ServeApp(config: config, logger: Logger(level: config.logLevel),
                                build: BuildInfo.current(environment: context.environment))
-        } catch let error as ConfigErrors {
-            context.err(error.errors.map { "switchboard serve: \($0)\n" }.joined())
-            return 1
         } catch {
-            context.err("switchboard serve: \(error)\n")
-            return 1
+            return fail(error, context)
         }
         do {
             try app.run { port in context.out(banner(config: config, port: port, token: app.developmentToken)) }
         } catch {
-            context.err("switchboard serve: \(error)\n")
-            return 1
+            return fail(error, context)
         }
         context.out("switchboard: stopped\n")
         return 0
     }
 
-    /// Reports `error` on standard error, a config file's errors one per line; exit code 1.
-    private static func fail(_ error: any Error) -> Int32 {
+    /// Reports `error` on the context's standard error, a config file's errors one per line;
+    /// exit code 1. Reading the config, starting and running fail alike.
+    static func fail(_ error: any Error, _ context: CLIContext) -> Int32 {
         if let errors = error as? ConfigErrors {
-            writeAll(2, errors.errors.map { "switchboard serve: \($0)\n" }.joined())
+            context.err(errors.errors.map { "switchboard serve: \($0)\n" }.joined())
         } else {
-            writeAll(2, "switchboard serve: \(error)\n")
+            context.err("switchboard serve: \(error)\n")
         }
         return 1
     }

@@ -20,40 +20,46 @@ struct SpecCLI: ParsableCommand, UsageExitCode {
         var root = "."
     }
 
-    struct Validate: CLICommand, UsageExitCode {
-        static let configuration = CommandConfiguration(abstract: "Report the spec's problems.")
-        static let usageExitCode: Int32 = 1
+    struct Validate: SpecSubcommand {
+        static let name = "validate", abstract = "Report the spec's problems."
         @OptionGroup var paths: Paths
-        func execute(_ context: CLIContext) -> Int32 { SpecCommand.run("validate", paths, context) }
     }
 
-    struct Generate: CLICommand, UsageExitCode {
-        static let configuration = CommandConfiguration(abstract: "Write the generated Swift and docs.")
-        static let usageExitCode: Int32 = 1
+    struct Generate: SpecSubcommand {
+        static let name = "generate", abstract = "Write the generated Swift and docs."
         @OptionGroup var paths: Paths
-        func execute(_ context: CLIContext) -> Int32 { SpecCommand.run("generate", paths, context) }
     }
 
-    struct Check: CLICommand, UsageExitCode {
-        static let configuration = CommandConfiguration(abstract: "Fail when a generated file is stale.")
-        static let usageExitCode: Int32 = 1
+    struct Check: SpecSubcommand {
+        static let name = "check", abstract = "Fail when a generated file is stale."
         @OptionGroup var paths: Paths
-        func execute(_ context: CLIContext) -> Int32 { SpecCommand.run("check", paths, context) }
     }
 
-    struct Table: CLICommand, UsageExitCode {
-        static let configuration = CommandConfiguration(abstract: "Print the transition table.")
-        static let usageExitCode: Int32 = 1
+    struct Table: SpecSubcommand {
+        static let name = "table", abstract = "Print the transition table."
         @OptionGroup var paths: Paths
-        func execute(_ context: CLIContext) -> Int32 { SpecCommand.run("table", paths, context) }
     }
 
-    struct Diagram: CLICommand, UsageExitCode {
-        static let configuration = CommandConfiguration(abstract: "Print the Mermaid state diagram.")
-        static let usageExitCode: Int32 = 1
+    struct Diagram: SpecSubcommand {
+        static let name = "diagram", abstract = "Print the Mermaid state diagram."
         @OptionGroup var paths: Paths
-        func execute(_ context: CLIContext) -> Int32 { SpecCommand.run("diagram", paths, context) }
     }
+}
+
+/// A `spec` subcommand: it declares its name, abstract and the shared flags; parsing, the usage
+/// exit code (1, as `spec` had before ArgumentParser) and running are the same for all, in
+/// `SpecCommand.run`.
+protocol SpecSubcommand: CLICommand, UsageExitCode {
+    /// The word after `spec`, which also selects what `SpecCommand.run` does.
+    static var name: String { get }
+    static var abstract: String { get }
+    var paths: SpecCLI.Paths { get }
+}
+
+extension SpecSubcommand {
+    static var configuration: CommandConfiguration { CommandConfiguration(commandName: name, abstract: abstract) }
+    static var usageExitCode: Int32 { 1 }
+    func execute(_ context: CLIContext) -> Int32 { SpecCommand.run(Self.name, paths, context) }
 }
 
 /// `switchboard spec validate|check|generate|table|diagram [--spec PATH] [--root DIR]`.

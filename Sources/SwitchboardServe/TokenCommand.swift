@@ -38,8 +38,7 @@ struct TokenCLI: ParsableCommand, UsageExitCode {
         func execute(_ context: CLIContext) -> Int32 {
             let payload: JSONValue
             do throws(UsageError) { payload = try self.payload(now: unixSeconds()) } catch {
-                context.err(error.message + "\n" + CLI.usage(Self.self))
-                return Self.usageExitCode
+                return refuse(error, context)
             }
             switch TokenKeys.load(configPath: configPath, environment: context.environment) {
             case .failure(let failure):

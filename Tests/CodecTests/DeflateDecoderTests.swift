@@ -30,14 +30,7 @@ func receive(_ chunks: [[UInt8]], deflate parameters: DeflateParameters, maxMess
     /// `receive` whole, byte at a time, and at every split point; all must agree.
     func receiveEverySplit(_ stream: [UInt8], _ parameters: DeflateParameters = keepBoth, maxMessageBytes: Int = 1 << 20,
                            sourceLocation: SourceLocation = #_sourceLocation) -> [FrameEvent] {
-        let whole = receive([stream], deflate: parameters, maxMessageBytes: maxMessageBytes)
-        #expect(receive(byteAtATime(stream), deflate: parameters, maxMessageBytes: maxMessageBytes) == whole,
-                "byte at a time", sourceLocation: sourceLocation)
-        for split in twoWaySplits(stream) {
-            #expect(receive(split, deflate: parameters, maxMessageBytes: maxMessageBytes) == whole,
-                    "split at \(split[0].count)", sourceLocation: sourceLocation)
-        }
-        return whole
+        agreeingOnEverySplit(stream, sourceLocation: sourceLocation) { receive($0, deflate: parameters, maxMessageBytes: maxMessageBytes) }
     }
 
     @Test func websocketsClientFrames() {

@@ -13,14 +13,7 @@ import SwitchboardCodec
     /// Decodes `stream` whole, byte at a time, and at every split point; all must agree.
     func decodeEverySplit(_ stream: [UInt8], maxMessageBytes: Int = 1 << 20, allowsRSV1: Bool = false,
                           sourceLocation: SourceLocation = #_sourceLocation) -> [FrameEvent] {
-        let whole = decode(stream, maxMessageBytes: maxMessageBytes, allowsRSV1: allowsRSV1)
-        #expect(decode(byteAtATime(stream), maxMessageBytes: maxMessageBytes, allowsRSV1: allowsRSV1) == whole,
-                "byte at a time", sourceLocation: sourceLocation)
-        for split in twoWaySplits(stream) {
-            #expect(decode(split, maxMessageBytes: maxMessageBytes, allowsRSV1: allowsRSV1) == whole,
-                    "split at \(split[0].count)", sourceLocation: sourceLocation)
-        }
-        return whole
+        agreeingOnEverySplit(stream, sourceLocation: sourceLocation) { decode($0, maxMessageBytes: maxMessageBytes, allowsRSV1: allowsRSV1) }
     }
 
     // MARK: - Data frames

@@ -1,4 +1,5 @@
 import SwitchboardCodec
+import Testing
 
 /// Test frames: masked with a fixed key unless told otherwise.
 extension ClientFrame {
@@ -44,6 +45,19 @@ func byteAtATime(_ bytes: [UInt8]) -> [[UInt8]] { bytes.map { [$0] } }
 /// Every way of cutting `bytes` in two (including empty halves).
 func twoWaySplits(_ bytes: [UInt8]) -> [[[UInt8]]] {
     (0...bytes.count).map { [Array(bytes[..<$0]), Array(bytes[$0...])] }
+}
+
+/// What `run` makes of `stream` fed whole, returned after expecting the same of it fed byte at
+/// a time and cut in two at every point: a decoder must not depend on how reads cut its input.
+/// A disagreement is reported at `sourceLocation`, the test that asked.
+func agreeingOnEverySplit<Event: Equatable>(_ stream: [UInt8], sourceLocation: SourceLocation,
+                                            _ run: ([[UInt8]]) -> [Event]) -> [Event] {
+    let whole = run([stream])
+    #expect(run(byteAtATime(stream)) == whole, "byte at a time", sourceLocation: sourceLocation)
+    for split in twoWaySplits(stream) {
+        #expect(run(split) == whole, "split at \(split[0].count)", sourceLocation: sourceLocation)
+    }
+    return whole
 }
 
 func bytes(_ s: String) -> [UInt8] { Array(s.utf8) }

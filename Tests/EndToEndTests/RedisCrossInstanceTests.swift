@@ -44,8 +44,8 @@ extension EndToEnd {
                 for sender in [a1, b1] {
                     let data = uniqueData()
                     try sender.client.send("broadcast", data)
-                    for peer in everyone { try peer.client.expectMessage("broadcast", data, who: "\(peer.name) (from \(sender.name))") }
-                    try expectFence(everyone, redis: redis)
+                    try expectDelivered("broadcast", data, to: everyone, everyone: everyone, redis: redis,
+                                        who: { "\($0.name) (from \(sender.name))" })
                     for peer in everyone { try peer.client.expectNoMessage(probe: .echo) }
                 }
                 try strangerA.expectNoMessage(probe: .notAuthenticated)
@@ -66,8 +66,8 @@ extension EndToEnd {
                 for sender in [a2, b2] {
                     let data = uniqueData()
                     try sender.client.toRoom("public-x", data)
-                    for member in [a1, b1, b3] { try member.client.expectMessage("room-message", data, who: "\(member.name) from \(sender.name)") }
-                    try expectFence(everyone, redis: redis)
+                    try expectDelivered("room-message", data, to: [a1, b1, b3], everyone: everyone, redis: redis,
+                                        who: { "\($0.name) from \(sender.name)" })
                     for peer in everyone { try peer.client.expectNoMessage(probe: .echo) }
                 }
 
@@ -75,8 +75,7 @@ extension EndToEnd {
                 try join("public-y", [b2], everyone: everyone, redis: redis)
                 let data = uniqueData()
                 try a2.client.toRoom("public-y", data)
-                try b2.client.expectMessage("room-message", data, who: "b2 in public-y")
-                try expectFence(everyone, redis: redis)
+                try expectDelivered("room-message", data, to: [b2], everyone: everyone, redis: redis, who: { _ in "b2 in public-y" })
             }
         }
 
@@ -90,64 +89,52 @@ extension EndToEnd {
 
                 let data = uniqueData()
                 try a2.client.send("to-user", object([("userId", "u1"), ("data", data)]))
-                for peer in [a1, a3, b2] { try peer.client.expectMessage("user-message", data, who: peer.name) }
-                try expectFence(everyone, redis: redis)
+                try expectDelivered("user-message", data, to: [a1, a3, b2], everyone: everyone, redis: redis)
                 for peer in everyone { try peer.client.expectNoMessage(probe: .echo) }
 
                 // A user with clients on A only, addressed from B.
                 let other = uniqueData()
                 try b1.client.send("to-user", object([("userId", "u2"), ("data", other)]))
-                try a2.client.expectMessage("user-message", other, who: "a2 (u2) from B")
-                try expectFence(everyone, redis: redis)
+                try expectDelivered("user-message", other, to: [a2], everyone: everyone, redis: redis, who: { _ in "a2 (u2) from B" })
             }
         }
 
         @Test("Envelopes published to Redis by hand are delivered by type, honouring exclude")
         func handWrittenEnvelopes() throws {
             try withTwoInstances { redis, a, b in
-                let a1 = try Peer(a, token: "user:u1", name: "a1 (u1, member)"), a2 = try Peer(a, token: "user:u2", name: "a2 (u2)")
-                let b1 = try Peer(b, token: "user:u3", name: "b1 (u3, member)"), b2 = try Peer(b, token: "user:u1", name: "b2 (u1)")
-                let b3 = try Peer(b, token: "user:u4", name: "b3 (u4, member)")
-                let everyone = [a1, a2, b1, b2, b3]
-                try join("public-x", [a1, b1, b3], everyone: everyone, redis: redis)
+                let scene = try RoomScene(redis: redis, a: a, b: b)
+                let (a1, a2, b1, b2, b3, everyone) = (scene.a1, scene.a2, scene.b1, scene.b2, scene.b3, scene.everyone)
 
                 // room, one member excluded
                 let roomData: JSONValue = object([("n", 1), ("s", "é✓ \"quoted\"")])
                 let receivers = try redis.publish("ws:room:public-x", redisEnvelope(type: "room", target: "public-x", event: "manual",
                                                                                    data: roomData, exclude: [b1.id]))
                 #expect(receivers == 2, "PUBLISH receivers (one pattern subscription per instance)")
-                try a1.client.expectMessage("manual", roomData, who: a1.name)
-                try b3.client.expectMessage("manual", roomData, who: b3.name)
-                try expectFence(everyone, redis: redis)
+                try expectDelivered("manual", roomData, to: [a1, b3], everyone: everyone, redis: redis)
 
                 // client, on each instance
                 for peer in [b2, a2] {
                     let data = uniqueData()
                     try redis.publish("ws:client:\(peer.id)", redisEnvelope(type: "client", target: peer.id, event: "direct", data: data))
-                    try peer.client.expectMessage("direct", data, who: peer.name)
-                    try expectFence(everyone, redis: redis)
+                    try expectDelivered("direct", data, to: [peer], everyone: everyone, redis: redis)
                 }
 
                 // user
                 let userData = uniqueData()
                 try redis.publish("ws:user:u1", redisEnvelope(type: "user", target: "u1", event: "to-u1", data: userData))
-                try a1.client.expectMessage("to-u1", userData, who: a1.name)
-                try b2.client.expectMessage("to-u1", userData, who: b2.name)
-                try expectFence(everyone, redis: redis)
+                try expectDelivered("to-u1", userData, to: [a1, b2], everyone: everyone, redis: redis)
 
                 // broadcast, one client excluded on each instance
                 let broadcastData = uniqueData()
                 try redis.publish("ws:broadcast", redisEnvelope(type: "broadcast", event: "news", data: broadcastData,
                                                                 exclude: [a2.id, b3.id]))
-                for peer in [a1, b1, b2] { try peer.client.expectMessage("news", broadcastData, who: peer.name) }
-                try expectFence(everyone, redis: redis)
+                try expectDelivered("news", broadcastData, to: [a1, b1, b2], everyone: everyone, redis: redis)
 
                 // the emitter's serverId is delivered like any other instance's
                 let emitterData = uniqueData()
                 try redis.publish("ws:broadcast", redisEnvelope(serverID: "emitter", type: "broadcast", event: "from-emitter",
                                                                 data: emitterData))
-                for peer in everyone { try peer.client.expectMessage("from-emitter", emitterData, who: peer.name) }
-                try expectFence(everyone, redis: redis)
+                try expectDelivered("from-emitter", emitterData, to: everyone, everyone: everyone, redis: redis)
             }
         }
 
@@ -183,8 +170,7 @@ extension EndToEnd {
                 // Cross-instance delivery still works.
                 let data = uniqueData()
                 try a1.client.send("broadcast", data)
-                for peer in everyone { try peer.client.expectMessage("broadcast", data, who: peer.name) }
-                try expectFence(everyone, redis: redis)
+                try expectDelivered("broadcast", data, to: everyone, everyone: everyone, redis: redis)
             }
         }
     }

@@ -5,22 +5,6 @@ import Switchboard
 import TestSupport
 import Testing
 
-/// Peers on two instances: a1 (u1) and b1 (u3), b3 (u4) are members of `public-x`; a2 (u2) and
-/// b2 (u1) are not.
-private struct EmitScene {
-    let a1, a2, b1, b2, b3: Peer
-    var everyone: [Peer] { [a1, a2, b1, b2, b3] }
-
-    init(redis: E2ERedisServer, a: Fixture, b: Fixture) throws {
-        a1 = try Peer(a, token: "user:u1", name: "a1 (u1, member)")
-        a2 = try Peer(a, token: "user:u2", name: "a2 (u2)")
-        b1 = try Peer(b, token: "user:u3", name: "b1 (u3, member)")
-        b2 = try Peer(b, token: "user:u1", name: "b2 (u1)")
-        b3 = try Peer(b, token: "user:u4", name: "b3 (u4, member)")
-        try join("public-x", [a1, b1, b3], everyone: [a1, a2, b1, b2, b3], redis: redis)
-    }
-}
-
 extension EndToEnd {
     @Suite("Redis: switchboard emit and Emitter") struct RedisEmit {
         /// Runs `switchboard emit` and requires exit 0 with nothing on stderr.
@@ -34,43 +18,35 @@ extension EndToEnd {
         @Test("switchboard emit: room (with --exclude), client, user and broadcast envelopes reach the clients")
         func emitEveryType() throws {
             try withTwoInstances { redis, a, b in
-                let scene = try EmitScene(redis: redis, a: a, b: b)
+                let scene = try RoomScene(redis: redis, a: a, b: b)
                 let everyone = scene.everyone
 
                 try emit(redis, ["--type", "room", "--target", "public-x", "--event", "E", "--data", #"{"a":1}"#,
                                  "--exclude", scene.b1.id])
-                try scene.a1.client.expectMessage("E", object([("a", 1)]), who: scene.a1.name)
-                try scene.b3.client.expectMessage("E", object([("a", 1)]), who: scene.b3.name)
-                try expectFence(everyone, redis: redis)
+                try expectDelivered("E", object([("a", 1)]), to: [scene.a1, scene.b3], everyone: everyone, redis: redis)
 
                 try emit(redis, ["--type", "room", "--target", "public-x", "--event", "E2", "--data", "[1,\"two\",null]"])
-                for peer in [scene.a1, scene.b1, scene.b3] { try peer.client.expectMessage("E2", [1, "two", .null], who: peer.name) }
-                try expectFence(everyone, redis: redis)
+                try expectDelivered("E2", [1, "two", .null], to: [scene.a1, scene.b1, scene.b3], everyone: everyone, redis: redis)
 
                 try emit(redis, ["--type", "client", "--target", scene.b2.id, "--event", "direct", "--data", "\"hi\""])
-                try scene.b2.client.expectMessage("direct", "hi", who: scene.b2.name)
-                try expectFence(everyone, redis: redis)
+                try expectDelivered("direct", "hi", to: [scene.b2], everyone: everyone, redis: redis)
 
                 try emit(redis, ["--type", "user", "--target", "u1", "--event", "to-u1", "--data", "null"])
-                try scene.a1.client.expectMessage("to-u1", .null, who: scene.a1.name)
-                try scene.b2.client.expectMessage("to-u1", .null, who: scene.b2.name)
-                try expectFence(everyone, redis: redis)
+                try expectDelivered("to-u1", .null, to: [scene.a1, scene.b2], everyone: everyone, redis: redis)
 
                 try emit(redis, ["--type", "broadcast", "--event", "news", "--data", #"{"n":2}"#,
                                  "--exclude", "\(scene.a2.id),\(scene.b3.id)"])
-                for peer in [scene.a1, scene.b1, scene.b2] { try peer.client.expectMessage("news", object([("n", 2)]), who: peer.name) }
-                try expectFence(everyone, redis: redis)
+                try expectDelivered("news", object([("n", 2)]), to: [scene.a1, scene.b1, scene.b2], everyone: everyone, redis: redis)
 
                 try emit(redis, ["--type=broadcast", "--event=everyone", "--data=true"])
-                for peer in everyone { try peer.client.expectMessage("everyone", true, who: peer.name) }
-                try expectFence(everyone, redis: redis)
+                try expectDelivered("everyone", true, to: everyone, everyone: everyone, redis: redis)
             }
         }
 
         @Test("switchboard emit: bad arguments exit 1 with a message and publish nothing")
         func emitBadArguments() throws {
             try withTwoInstances { redis, a, b in
-                let scene = try EmitScene(redis: redis, a: a, b: b)
+                let scene = try RoomScene(redis: redis, a: a, b: b)
                 let url = redis.url
                 let cases: [[String]] = [
                     [],
@@ -126,20 +102,17 @@ extension EndToEnd {
         @Test("Emitter (library): every kind of envelope reaches the clients on both instances")
         func libraryEmitter() throws {
             try withTwoInstances { redis, a, b in
-                let scene = try EmitScene(redis: redis, a: a, b: b)
+                let scene = try RoomScene(redis: redis, a: a, b: b)
                 let everyone = scene.everyone
                 let emitter = try Emitter(redis: redis.url)
                 defer { emitter.close() }
                 try emitter.start()
 
                 emitter.toRoom("public-x", event: "lib-room", data: 1, exclude: [scene.a1.id])
-                try scene.b1.client.expectMessage("lib-room", 1, who: scene.b1.name)
-                try scene.b3.client.expectMessage("lib-room", 1, who: scene.b3.name)
-                try expectFence(everyone, redis: redis)
+                try expectDelivered("lib-room", 1, to: [scene.b1, scene.b3], everyone: everyone, redis: redis)
 
                 emitter.toClient(scene.a2.id, event: "lib-client", data: "x")
-                try scene.a2.client.expectMessage("lib-client", "x", who: scene.a2.name)
-                try expectFence(everyone, redis: redis)
+                try expectDelivered("lib-client", "x", to: [scene.a2], everyone: everyone, redis: redis)
 
                 emitter.toUser("u1", event: "lib-user", data: nil)
                 // `data` absent: the client sees no data member or null.
@@ -150,8 +123,7 @@ extension EndToEnd {
                 try expectFence(everyone, redis: redis)
 
                 emitter.broadcast(event: "lib-all", data: object([("k", "v")]), exclude: [scene.b2.id])
-                for peer in [scene.a1, scene.a2, scene.b1, scene.b3] { try peer.client.expectMessage("lib-all", object([("k", "v")]), who: peer.name) }
-                try expectFence(everyone, redis: redis)
+                try expectDelivered("lib-all", object([("k", "v")]), to: [scene.a1, scene.a2, scene.b1, scene.b3], everyone: everyone, redis: redis)
 
                 // Publishes keep their order.
                 for index in 0..<50 { emitter.toClient(scene.b1.id, event: "seq", data: JSONValue(index)) }

@@ -144,6 +144,31 @@ func expectFence(_ peers: [Peer], redis: E2ERedisServer, sourceLocation: SourceL
     }
 }
 
+/// Expects `event` with `data` as the next message of each of `receivers` (named in failures by
+/// `who`), then a fence at `everyone`: the receivers got it exactly once and nobody else got it.
+func expectDelivered(_ event: String, _ data: JSONValue, to receivers: [Peer], everyone: [Peer], redis: E2ERedisServer,
+                     who: (Peer) -> String = \.name, sourceLocation: SourceLocation = #_sourceLocation) throws {
+    for peer in receivers { try peer.client.expectMessage(event, data, who: who(peer), sourceLocation: sourceLocation) }
+    try expectFence(everyone, redis: redis, sourceLocation: sourceLocation)
+}
+
+/// Peers on two instances: a1 (u1) and b1 (u3), b3 (u4) are members of `public-x`; a2 (u2) and
+/// b2 (u1) are not. Room, client, user and broadcast deliveries (and excludes) each reach a
+/// different set of them, so one scene tells every kind of envelope apart.
+struct RoomScene {
+    let a1, a2, b1, b2, b3: Peer
+    var everyone: [Peer] { [a1, a2, b1, b2, b3] }
+
+    init(redis: E2ERedisServer, a: Fixture, b: Fixture) throws {
+        a1 = try Peer(a, token: "user:u1", name: "a1 (u1, member)")
+        a2 = try Peer(a, token: "user:u2", name: "a2 (u2)")
+        b1 = try Peer(b, token: "user:u3", name: "b1 (u3, member)")
+        b2 = try Peer(b, token: "user:u1", name: "b2 (u1)")
+        b3 = try Peer(b, token: "user:u4", name: "b3 (u4, member)")
+        try join("public-x", [a1, b1, b3], everyone: [a1, a2, b1, b2, b3], redis: redis)
+    }
+}
+
 /// Publishes a fence and discards everything each peer received before it (setup noise).
 func drainWithFence(_ peers: [Peer], redis: E2ERedisServer) throws {
     let data = object([("fence", .string(UUID().uuidString))])

@@ -5,6 +5,21 @@ import Switchboard
 import TestSupport
 import Testing
 
+/// Expects a route ("A -> B") watched by `probeUntilDelivered` to have resumed: a probe got
+/// through within the probe's limit (`seconds` is not nil), at most `bound` seconds after what
+/// the seconds count from (`since`, said in the failure).
+func expectResumed(_ route: String, _ seconds: Double?, within bound: Double = 5, after since: String,
+                   sourceLocation: SourceLocation = #_sourceLocation) {
+    guard let seconds else {
+        Issue.record("\(route) delivery did not resume within the probe's limit after \(since)", sourceLocation: sourceLocation)
+        return
+    }
+    #expect(seconds <= bound, "\(route) delivery resumed only \(seconds) s after \(since)", sourceLocation: sourceLocation)
+}
+
+/// Seconds as the `[measure]` lines print them; "never" when delivery did not resume.
+func measured(_ seconds: Double?) -> String { seconds.map { String(format: "%.2f", $0) } ?? "never" }
+
 /// Broadcasts a fresh probe from `sender` until `receiver` gets one, skipping whatever else
 /// `receiver` gets (buffered messages, earlier probes). Each wait for a frame is bounded; the
 /// seconds from `started` until one arrived, or nil when nothing arrived within `limit` of it.
@@ -63,12 +78,10 @@ extension EndToEnd {
 
                 try redis.start()  // same port; returns once PING is answered
                 let aToB = try probeUntilDelivered(from: a1, to: b2, limit: 15)
-                #expect(aToB != nil, "A -> B delivery did not resume within 15 s of the restart")
-                if let aToB { #expect(aToB <= 5, "A -> B delivery resumed only \(aToB) s after Redis answered PING") }
+                expectResumed("A -> B", aToB, after: "Redis answered PING")
                 let bToA = try probeUntilDelivered(from: b1, to: a2, limit: 15)
-                #expect(bToA != nil, "B -> A delivery did not resume within 15 s of the restart")
-                if let bToA { #expect(bToA <= 5, "B -> A delivery resumed only \(bToA) s after A -> B") }
-                print("[measure] Redis restart: A -> B resumed \(aToB.map { String(format: "%.2f", $0) } ?? "never") s after PING; B -> A \(bToA.map { String(format: "%.2f", $0) } ?? "never") s later")
+                expectResumed("B -> A", bToA, after: "A -> B")
+                print("[measure] Redis restart: A -> B resumed \(measured(aToB)) s after PING; B -> A \(measured(bToA)) s later")
 
                 // After recovery: exactly once again, in both directions.
                 let everyone = [a1, a2, a3, b1, b2]
@@ -95,10 +108,9 @@ extension EndToEnd {
                 #expect(a.process.isRunning && b.process.isRunning)
                 try redis.start()
                 let aToB = try probeUntilDelivered(from: a1, to: b1, limit: 15)
-                #expect(aToB != nil, "A -> B delivery did not resume within 15 s of the restart")
                 // The backoff is capped at 5 s: allow that plus the reconnect itself.
-                if let aToB { #expect(aToB <= 5.5, "A -> B delivery resumed only \(aToB) s after Redis answered PING") }
-                print("[measure] long Redis outage: A -> B resumed \(aToB.map { String(format: "%.2f", $0) } ?? "never") s after PING")
+                expectResumed("A -> B", aToB, within: 5.5, after: "Redis answered PING")
+                print("[measure] long Redis outage: A -> B resumed \(measured(aToB)) s after PING")
                 try drainWithFence([a1, b1], redis: redis)
                 let after = uniqueData()
                 try b1.client.send("broadcast", after)
@@ -140,12 +152,10 @@ extension EndToEnd {
             for peer in [a1, a2] { try peer.client.expectMessage("broadcast", during, timeout: 2, who: "\(peer.name) after the kill") }
 
             let aToB = try probeUntilDelivered(from: a1, to: b1, since: killed, limit: 15)
-            #expect(aToB != nil, "A -> B delivery did not resume within 15 s of killing A's node")
-            if let aToB { #expect(aToB <= 5, "A -> B delivery resumed only \(aToB) s after killing A's node") }
+            expectResumed("A -> B", aToB, after: "killing A's node")
             let bToA = try probeUntilDelivered(from: b2, to: a2, limit: 15)
-            #expect(bToA != nil, "B -> A delivery did not resume within 15 s")
-            if let bToA { #expect(bToA <= 5, "B -> A delivery resumed only \(bToA) s later") }
-            print("[measure] cluster node kill: A -> B resumed \(aToB.map { String(format: "%.2f", $0) } ?? "never") s after kill -9; B -> A \(bToA.map { String(format: "%.2f", $0) } ?? "never") s later")
+            expectResumed("B -> A", bToA, after: "A -> B")
+            print("[measure] cluster node kill: A -> B resumed \(measured(aToB)) s after kill -9; B -> A \(measured(bToA)) s later")
             #expect(try subscribers(nodes[1]).hasSuffix(":1\r\n"), "A did not move to the next listed node")
 
             try drainWithFence(everyone, redis: nodes[2])

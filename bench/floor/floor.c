@@ -31,9 +31,10 @@
 #include <time.h>
 #include <unistd.h>
 
-enum { LIMIT = 1 << 20 };   /* unsent bytes past which broadcasts and echoes to a client are dropped */
+#define BUFFER_EXIT_STATUS 1
+#include "../load/buffer.h"
 
-typedef struct { char *data; size_t len, cap; } buffer_t;
+enum { LIMIT = 1 << 20 };   /* unsent bytes past which broadcasts and echoes to a client are dropped */
 
 typedef struct client {
     int fd, upgraded, authenticated, writing, queued;
@@ -50,24 +51,6 @@ static client_t **flush_list;
 static size_t flush_len, flush_cap;
 static unsigned long next_id = 1;
 static volatile sig_atomic_t stopping;
-
-static void append(buffer_t *b, const void *data, size_t len) {
-    if (b->len + len > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (cap < b->len + len) cap *= 2;
-        b->data = realloc(b->data, cap);
-        if (!b->data) { perror("realloc"); exit(1); }
-        b->cap = cap;
-    }
-    memcpy(b->data + b->len, data, len);
-    b->len += len;
-}
-
-static void release(buffer_t *b) {
-    free(b->data);
-    b->data = NULL;
-    b->len = b->cap = 0;
-}
 
 static void watch(client_t *c, int op, int writing) {
     struct epoll_event event = {.events = EPOLLIN | (writing ? EPOLLOUT : 0), .data.ptr = c};

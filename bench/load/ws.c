@@ -24,24 +24,6 @@ uint64_t now_ns(void) {
     return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
 }
 
-static void append(buffer_t *b, const void *data, size_t len) {
-    if (b->len + len > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (cap < b->len + len) cap *= 2;
-        b->data = realloc(b->data, cap);
-        if (!b->data) { perror("realloc"); exit(2); }
-        b->cap = cap;
-    }
-    memcpy(b->data + b->len, data, len);
-    b->len += len;
-}
-
-static void release(buffer_t *b) {
-    free(b->data);
-    b->data = NULL;
-    b->len = b->cap = 0;
-}
-
 const char *failure_name(enum failure why) {
     static const char *names[] = {"connect", "handshake", "auth", "protocol", "closed"};
     return names[why];

@@ -13,10 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-typedef struct {
-    char *data;
-    size_t len, cap;
-} buffer_t;
+#include "buffer.h"
 
 enum state { CONNECTING, UPGRADING, AUTHENTICATING, READY, CLOSED };
 

@@ -15,11 +15,10 @@ extension Renderer {
     /// field fails the build until its value has a source.
     static func messageShapes(_ spec: ProtocolSpec) -> String {
         let kernel = spec.messages.filter { $0.from == .kernel }
-        var lines = header(spec) + ["/// A message the kernel writes to clients (spec `messages`, `from: kernel`)."]
-        lines += enumOpen("KernelMessage", empty: kernel.isEmpty)
-        lines += cases(kernel.map { ($0.name, $0.doc) })
-        lines += property("The wire `event`.", "event: String", kernel.map { ($0.name, Names.literal($0.event ?? "")) })
-        lines.append("}")
+        var lines = header(spec) + sectionEnum("A message the kernel writes to clients (spec `messages`, `from: kernel`).",
+                                               "KernelMessage", kernel.map { ($0.name, $0.doc) }, [
+            property("The wire `event`.", "event: String", kernel.map { ($0.name, Names.literal($0.event ?? "")) }),
+        ])
         for message in spec.messages where message.from.isRendered {
             let type = message.fieldTypeName
             let owner = message.from == .bus ? "The members of the bus envelope" : "The `data` members of `\(message.event ?? message.name)`"
@@ -34,16 +33,12 @@ extension Renderer {
             lines += ["", "    /// Every member in the order it is written.",
                       "    public static let wireOrder: [\(type)] = ["
                           + message.fields.map { "." + Names.member($0.name) }.joined(separator: ", ") + "]"]
-            lines += ["", "    /// The member name on the wire.", "    public var wireName: String {", "        switch self {"]
-            lines += message.fields.map { "        case .\(Names.member($0.name)): \(Names.literal($0.name))" }
-            lines += ["        }", "    }"]
-            let optional = message.fields.filter(\.isOptional).map { "." + Names.member($0.name) }
-            let always = message.fields.filter { !$0.isOptional }.map { "." + Names.member($0.name) }
-            lines += ["", "    /// Whether the member is left out unless its condition holds (see each case).",
-                      "    public var isOptional: Bool {", "        switch self {"]
-            if !optional.isEmpty { lines.append("        case \(optional.joined(separator: ", ")): true") }
-            if !always.isEmpty { lines.append("        case \(always.joined(separator: ", ")): false") }
-            lines += ["        }", "    }", "}"]
+            lines += switching("The member name on the wire.", "public var wireName: String",
+                               message.fields.map { "case .\(Names.member($0.name)): \(Names.literal($0.name))" })
+            lines += flag("Whether the member is left out unless its condition holds (see each case).", "isOptional",
+                          true: message.fields.filter(\.isOptional).map { "." + Names.member($0.name) },
+                          false: message.fields.filter { !$0.isOptional }.map { "." + Names.member($0.name) })
+            lines.append("}")
         }
         return file(lines)
     }

@@ -7,10 +7,7 @@ extension Renderer {
     /// messages both ways, states and what each client event does in each, timers, close
     /// codes, errors, rooms, Redis and defaults.
     static func protocolMarkdown(_ spec: ProtocolSpec) -> String {
-        let title = spec.name.isEmpty ? "Protocol reference" : "Protocol reference: \(spec.name) v\(spec.version)"
-        var lines = [
-            stamp(spec, prefix: "<!--", suffix: " -->"),
-            "# \(title)",
+        var lines = markdownHead(spec, title: "Protocol reference") + [
             "",
             "What a client (or another server on the same Redis) sees on the wire. Everything here is",
             "generated from `\(spec.file)`; edit the spec and run `switchboard-gen generate`, do not edit",
