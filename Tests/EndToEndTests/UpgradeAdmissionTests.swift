@@ -15,7 +15,8 @@ struct UpgradeAdmissionTests {
     /// An upgrade request for `port` with `headers` added (each a full `Name: value` line).
     static func request(port: UInt16, key: String, headers: [String]) -> String {
         let plain = upgradeRequest(port: port, key: key)
-        return String(plain.dropLast(2)) + headers.map { $0 + "\r\n" }.joined() + "\r\n"
+        precondition(plain.hasSuffix("\r\n\r\n"))
+        return String(plain.utf8.dropLast(2))! + headers.map { $0 + "\r\n" }.joined() + "\r\n"
     }
 
     /// Upgrades with `headers`; throws unless the answer is 101 with the right accept key.
