@@ -6,7 +6,7 @@ RELEASE    := .build/release
 SPEC       ?= spec/protocol.yaml
 PORT       ?= 8080
 
-.PHONY: deps build release run test unit check-generated generate golden spec-edit-test conformance conformance-deflate browser sim soak bench fuzz clean
+.PHONY: deps build release release-binary install run test unit check-generated generate golden spec-edit-test conformance conformance-deflate browser sim soak bench fuzz clean
 
 deps:
 	@scripts/install-deps
@@ -17,6 +17,36 @@ build: deps
 release: deps
 	$(SWIFT) build -c release --product switchboard
 	$(SWIFT) build -c release --product switchboard-fixture
+
+# Installs the gateway for systemd (README, "Deploy"): the release binary in $(BINDIR),
+# config/production.yaml as $(SYSCONFDIR)/switchboard/switchboard.yaml (an existing one is
+# kept), packaging/switchboard.service in $(UNITDIR) with its paths rewritten, and the docs.
+# DESTDIR stages the tree elsewhere (packaging); SWITCHBOARD_BIN installs a binary already
+# built instead of building the release one.
+PREFIX     ?= /usr/local
+BINDIR     ?= $(PREFIX)/bin
+SYSCONFDIR ?= /etc
+UNITDIR    ?= $(PREFIX)/lib/systemd/system
+DOCDIR     ?= $(PREFIX)/share/doc/switchboard
+SWITCHBOARD_BIN ?=
+INSTALL    ?= install
+
+install: $(if $(SWITCHBOARD_BIN),,release-binary)
+	$(INSTALL) -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SYSCONFDIR)/switchboard $(DESTDIR)$(UNITDIR) $(DESTDIR)$(DOCDIR)
+	$(INSTALL) -m 0755 $(or $(SWITCHBOARD_BIN),$(RELEASE)/switchboard) $(DESTDIR)$(BINDIR)/switchboard
+	@if [ -e $(DESTDIR)$(SYSCONFDIR)/switchboard/switchboard.yaml ]; then \
+		echo "kept $(DESTDIR)$(SYSCONFDIR)/switchboard/switchboard.yaml (config/production.yaml is the new default)"; \
+	else \
+		echo "$(INSTALL) -m 0644 config/production.yaml $(DESTDIR)$(SYSCONFDIR)/switchboard/switchboard.yaml"; \
+		$(INSTALL) -m 0644 config/production.yaml $(DESTDIR)$(SYSCONFDIR)/switchboard/switchboard.yaml; \
+	fi
+	sed -e 's|/usr/local/bin/|$(BINDIR)/|g' -e 's|/usr/local/share/doc/switchboard|$(DOCDIR)|g' \
+		-e 's|/etc/switchboard/|$(SYSCONFDIR)/switchboard/|g' packaging/switchboard.service > $(DESTDIR)$(UNITDIR)/switchboard.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/switchboard.service
+	$(INSTALL) -m 0644 README.md docs/configuration.md $(DESTDIR)$(DOCDIR)/
+
+release-binary: deps
+	$(SWIFT) build -c release --product switchboard
 
 # The embedded default gateway on 127.0.0.1:$(PORT).
 run: release

@@ -31,9 +31,19 @@ public struct ServerOptions: Sendable {
     /// Close frames sent per batch during shutdown (a reconnect storm is spread out).
     public var shutdownBatchSize = ProtocolDefaults.shutdownBatchSize
     /// Abuse limits (0 = off): messages a client may send before `connected` (then 4008), and
-    /// open connections per client address (further ones are closed at accept).
+    /// open connections per client address (further ones are closed at accept; through a
+    /// trusted proxy, answered with the spec's `too_many_connections` at upgrade).
     public var maxMessagesBeforeAuth = ProtocolDefaults.maxMessagesBeforeAuth
     public var maxConnectionsPerIP = 0
+    /// Addresses of reverse proxies (as the driver reports peers: `10.0.0.5`, `::1`) whose
+    /// `X-Forwarded-For` (or, without it, RFC 7239 `Forwarded: for=`) names the client for
+    /// `maxConnectionsPerIP`: the rightmost address there that is not one of these. Other
+    /// peers' headers are ignored.
+    public var trustedProxies: [String] = []
+    /// Browser origins (`scheme://host[:port]`, host case-insensitive) that may open a
+    /// WebSocket; an upgrade with another `Origin` gets the spec's `origin_forbidden` (403).
+    /// nil or empty: any origin. A request without `Origin` (not a browser) is always allowed.
+    public var allowedOrigins: [String]?
     /// Serve `wss://` with these PEM files (certificate chain and private key).
     public var tlsCertificateFile: String?
     public var tlsKeyFile: String?

@@ -8,6 +8,11 @@ public struct ServeConfig: Sendable {
     public var host = "127.0.0.1"
     public var port = 8080
     public var path = ProtocolDefaults.path
+    /// Browser origins that may open a WebSocket; empty: any (`ServerOptions.allowedOrigins`).
+    public var allowedOrigins: [String] = []
+    /// Reverse proxies whose X-Forwarded-For / Forwarded names the client for the per-address
+    /// limit (`ServerOptions.trustedProxies`).
+    public var trustedProxies: [String] = []
     /// Whether `/` serves the demo page (a development aid; off in production).
     public var demoPage = true
 
@@ -75,6 +80,8 @@ public struct ServeConfig: Sendable {
         options.perMessageDeflate = perMessageDeflate
         options.compressionThreshold = compressionThreshold
         options.maxConnectionsPerIP = abuse.maxConnectionsPerIP
+        options.trustedProxies = trustedProxies
+        options.allowedOrigins = allowedOrigins.isEmpty ? nil : allowedOrigins
         options.maxMessagesBeforeAuth = abuse.maxMessagesBeforeAuth
         options.numberStyle = numberStyle
         // Token lookups and HS256 take about a microsecond: on the loop, no thread hop. An
@@ -140,7 +147,7 @@ public struct RoomPolicyConfig: Sendable, Equatable {
 
 /// Abuse limits; docs/configuration.md says where each is enforced.
 public struct AbuseLimits: Sendable, Equatable {
-    /// 0 = no cap. Needs library support (hooks do not see the peer address).
+    /// 0 = no cap. Behind a proxy, see `ServeConfig.trustedProxies`.
     public var maxConnectionsPerIP = 0
     /// Authenticated clients one user may hold on this instance; 0 = no cap.
     public var maxClientsPerUser = 0

@@ -17,6 +17,13 @@ enum ConfigRender {
         "listen.host": { config, _ in .value(quoted(config.host)) },
         "listen.port": { config, _ in .value("\(config.port)") },
         "listen.path": { config, _ in .value(quoted(config.path)) },
+        "listen.allowed_origins": { config, _ in
+            config.allowedOrigins.isEmpty ? .unset("[\"https://app.example.com\"] (unset: any origin)") : .value(list(config.allowedOrigins))
+        },
+        "listen.trusted_proxies": { config, _ in
+            config.trustedProxies.isEmpty ? .unset("[\"10.0.0.5\"] (unset: no proxy's X-Forwarded-For is believed)")
+                : .value(list(config.trustedProxies))
+        },
         "http.demo_page": { config, _ in .value("\(config.demoPage)") },
 
         "limits.max_payload_length": { config, _ in .value(size(config.maxPayloadLength)) },

@@ -1,6 +1,9 @@
 import Switchboard
 import SwitchboardBus
 import SwitchboardGen
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// A parsed configuration value.
 enum FieldValue: Sendable {
@@ -34,6 +37,10 @@ enum FieldKind: Sendable {
     case size(ClosedRange<Int>)
     case rooms
     case texts
+    /// Browser origins, `scheme://host[:port]`.
+    case origins
+    /// IPv4 or IPv6 address literals.
+    case addresses
     case choice([String])
     case redis
     case file
@@ -50,6 +57,8 @@ enum FieldKind: Sendable {
         case .size(let range): "a size (bytes, or with KiB/MiB/GiB/KB/MB/GB) from \(range.lowerBound) to \(range.upperBound) bytes"
         case .rooms: "a list of room names"
         case .texts: "a list of strings"
+        case .origins: "a list of origins (scheme://host[:port])"
+        case .addresses: "a list of IP addresses"
         case .choice(let names): "one of " + names.joined(separator: ", ")
         case .redis: "a redis:// URL or a list of them"
         case .file: "a file path"
@@ -61,7 +70,7 @@ enum FieldKind: Sendable {
 
     func parse(node: YAMLNode, baseDirectory: String) -> Result<FieldValue, FieldFailure> {
         switch self {
-        case .rooms, .texts:
+        case .rooms, .texts, .origins, .addresses:
             guard case .sequence(let items) = node.value else {
                 return .failure(FieldFailure(message: "expected \(expected), got \(describe(node))"))
             }
@@ -70,7 +79,7 @@ enum FieldKind: Sendable {
                 guard case .scalar(let text, _) = item.value, !item.isNull else {
                     return .failure(FieldFailure(line: item.line, message: "expected a string item, got \(describe(item))"))
                 }
-                if case .rooms = self, let problem = Self.roomProblem(text) {
+                if let problem = itemProblem(text) {
                     return .failure(FieldFailure(line: item.line, message: problem))
                 }
                 if text.isEmpty { return .failure(FieldFailure(line: item.line, message: "empty item")) }
@@ -105,11 +114,9 @@ enum FieldKind: Sendable {
 
     func parse(environment text: String, baseDirectory: String) -> Result<FieldValue, FieldFailure> {
         switch self {
-        case .rooms, .texts:
+        case .rooms, .texts, .origins, .addresses:
             let items = text.split(separator: ",").map { String($0).trimmingSpaces() }.filter { !$0.isEmpty }
-            if case .rooms = self {
-                for item in items { if let problem = Self.roomProblem(item) { return .failure(FieldFailure(message: problem)) } }
-            }
+            for item in items { if let problem = itemProblem(item) { return .failure(FieldFailure(message: problem)) } }
             return .success(.texts(items))
         default:
             return parseScalar(text.trimmingSpaces(), plain: true, baseDirectory: baseDirectory)
@@ -162,7 +169,7 @@ enum FieldKind: Sendable {
                 return failure("an HS256 secret needs at least 32 bytes (256 bits), got \(bytes.count)")
             }
             return .success(.bytes(bytes))
-        case .rooms, .texts:
+        case .rooms, .texts, .origins, .addresses:
             return failure("expected \(expected), \(got)")
         }
     }
@@ -171,6 +178,34 @@ enum FieldKind: Sendable {
         if node.isNull { return "nothing" }
         if case .scalar(let text, _) = node.value { return "'\(text)'" }
         return node.configKindName
+    }
+
+    /// Why an item of a list kind is not acceptable, or nil.
+    private func itemProblem(_ item: String) -> String? {
+        switch self {
+        case .rooms: Self.roomProblem(item)
+        case .origins: Self.originProblem(item)
+        case .addresses: Self.addressProblem(item)
+        default: nil
+        }
+    }
+
+    /// An origin as browsers send it: a scheme, `://`, a host and an optional port, no path.
+    static func originProblem(_ origin: String) -> String? {
+        let parts = origin.split(separator: "://", maxSplits: 1, omittingEmptySubsequences: false)
+        let schemeOK = parts.count == 2 && !parts[0].isEmpty && parts[0].allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || "+-.".contains($0)) }
+        guard schemeOK, let authority = parts.last, !authority.isEmpty, !authority.contains("/"), !authority.contains("@"),
+              !authority.contains(" ") else {
+            return "origin '\(origin)' is not scheme://host[:port] (like https://app.example.com, no path)"
+        }
+        return nil
+    }
+
+    /// An IPv4 or IPv6 literal (what the server sees as a peer address).
+    static func addressProblem(_ address: String) -> String? {
+        var buffer = [UInt8](repeating: 0, count: 16)
+        let family = address.contains(":") ? AF_INET6 : AF_INET
+        return inet_pton(family, address, &buffer) == 1 ? nil : "'\(address)' is not an IPv4 or IPv6 address"
     }
 
     static func roomProblem(_ name: String) -> String? {
@@ -255,6 +290,8 @@ enum ConfigSchema {
         field("listen.host", .text) { $0.host = $1.text },
         field("listen.port", .integer(0...65535)) { $0.port = $1.int },
         field("listen.path", .urlPath) { $0.path = $1.text },
+        field("listen.allowed_origins", .origins) { $0.allowedOrigins = $1.texts },
+        field("listen.trusted_proxies", .addresses) { $0.trustedProxies = $1.texts },
         field("http.demo_page", .bool) { $0.demoPage = $1.bool },
 
         field("limits.max_payload_length", .size(125...(1 << 30))) { $0.maxPayloadLength = $1.int },

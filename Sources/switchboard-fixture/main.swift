@@ -44,6 +44,9 @@ func parseFlags(_ arguments: [String]) -> Flags {
         guard let parsed = T(text), parsed >= 0 else { fail("\(name): not a non-negative integer: \(text)") }
         return parsed
     }
+    func list(_ text: String) -> [String] {
+        text.split(separator: ",").map(String.init).filter { !$0.isEmpty }
+    }
     while let flag = rest.popFirst() {
         switch flag {
         case "--host": flags.options.host = value(flag)
@@ -76,6 +79,9 @@ func parseFlags(_ arguments: [String]) -> Flags {
         case "--per-message-deflate": flags.perMessageDeflate = true
         case "--idle-timeout-s": flags.options.idleTimeout = number(flag, Int64.self) * 1000
         case "--no-send-pings": flags.options.sendPings = false
+        case "--allowed-origins": flags.options.allowedOrigins = list(value(flag))
+        case "--max-connections-per-ip": flags.options.maxConnectionsPerIP = number(flag, Int.self)
+        case "--trusted-proxies": flags.options.trustedProxies = list(value(flag))
         default: fail("unknown flag \(flag) (see docs/contract.md)")
         }
     }

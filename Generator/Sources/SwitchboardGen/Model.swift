@@ -216,8 +216,8 @@ public struct HTTPHeaderSpec: Sendable, Equatable {
 }
 
 /// The connection's life around the client machine (spec `connection`): the upgrade deadline,
-/// transport liveness (pings, idle timeout) and graceful shutdown. Names refer to `defaults`,
-/// `http` answers and `close_codes`; numbers are milliseconds.
+/// transport liveness (pings, idle timeout), graceful shutdown and the upgrades refused. Names
+/// refer to `defaults`, `http` answers and `close_codes`; numbers are milliseconds.
 public struct ConnectionSpec: Sendable, Equatable {
     public var line: Int
     public var upgradeTimeout = ""
@@ -231,6 +231,10 @@ public struct ConnectionSpec: Sendable, Equatable {
     public var shutdownBatchInterval = 10
     public var shutdownPollInterval = 50
     public var shutdownPendingUpgradeAnswer = ""
+    /// The answer to an upgrade whose `Origin` is not allowed, and to one from a client address
+    /// (known only from a trusted proxy's header) that is at its connection limit.
+    public var originForbiddenAnswer = ""
+    public var tooManyConnectionsAnswer = ""
     /// Lines of the fields, for diagnostics.
     public var fieldLines: [String: Int] = [:]
 }

@@ -416,6 +416,10 @@ public enum Renderer {
                 "    public static let shutdownBatchInterval: Int64 = \(c.shutdownBatchInterval)",
                 "    public static let shutdownPollInterval: Int64 = \(c.shutdownPollInterval)",
                 "    public static let shutdownPendingUpgradeAnswer: HTTPAnswer = .\(Names.swift(c.shutdownPendingUpgradeAnswer))",
+                "    /// An upgrade request whose `Origin` is not one of the allowed origins.",
+                "    public static let originForbiddenAnswer: HTTPAnswer = .\(Names.swift(c.originForbiddenAnswer))",
+                "    /// An upgrade request, through a trusted proxy, from a client address at its connection limit.",
+                "    public static let tooManyConnectionsAnswer: HTTPAnswer = .\(Names.swift(c.tooManyConnectionsAnswer))",
             ]
         }
         lines.append("}")

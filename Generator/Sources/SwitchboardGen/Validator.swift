@@ -340,7 +340,9 @@ private struct ValidationRun {
         }
         let answers = spec.http.map(\.name)
         for (field, name) in [("upgrade_timeout_answer", connection.upgradeTimeoutAnswer), ("not_found_answer", connection.notFoundAnswer),
-                              ("shutdown_pending_upgrade_answer", connection.shutdownPendingUpgradeAnswer)] {
+                              ("shutdown_pending_upgrade_answer", connection.shutdownPendingUpgradeAnswer),
+                              ("origin_forbidden_answer", connection.originForbiddenAnswer),
+                              ("too_many_connections_answer", connection.tooManyConnectionsAnswer)] {
             _ = reference(name, line: line(field), kind: "http answer", section: "http", known: answers, context: " in '\(field)'")
         }
         for (field, value) in [("ping_divisor", connection.pingDivisor), ("shutdown_batch_interval_ms", connection.shutdownBatchInterval),

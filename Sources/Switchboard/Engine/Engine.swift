@@ -106,7 +106,7 @@ final class Engine: DriverEvents {
         links = LinkRegistry(maxHeaderBytes: options.maxHeaderBytes, maxConnectionsPerIP: options.maxConnectionsPerIP)
         outbox = Outbox(driver: driver, stats: stats, links: links, backpressureLimit: options.backpressureLimit,
                         compressionThreshold: options.compressionThreshold)
-        upgrade = Upgrade(driver: driver, options: options, httpHandler: hooks.httpHandler)
+        upgrade = Upgrade(driver: driver, links: links, options: options, httpHandler: hooks.httpHandler)
         frames = FrameHandler(driver: driver, stats: stats, outbox: outbox, options: options)
         hookScheduler = HookScheduler(hooks: hooks, driver: driver, stats: stats, log: log)
         lifecycle = Lifecycle(periods: Lifecycle.Periods(settings), driver: driver, links: links, stats: stats,
@@ -177,7 +177,8 @@ final class Engine: DriverEvents {
     // MARK: - Driver events
 
     func connectionOpened(_ id: ConnectionID, peer: String) {
-        guard links.open(id, peer: peer, now: driver.now.monotonic) != nil else {
+        // A trusted proxy's connections are counted per client once the request names it.
+        guard links.open(id, peer: peer, now: driver.now.monotonic, countPeer: !upgrade.proxies.isTrusted(peer)) != nil else {
             stats.rejectedConnections += 1
             driver.close(id, flushFirst: false)
             return

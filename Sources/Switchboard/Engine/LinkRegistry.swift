@@ -3,7 +3,8 @@
 /// each recipient with an array index and a compare instead of a hash lookup, and a handle of
 /// a connection that has gone (its slot reused) finds nothing.
 ///
-/// Also enforces `maxConnectionsPerIP`.
+/// Also enforces `maxConnectionsPerIP`: a direct peer is counted at accept; a connection from a
+/// trusted proxy only once its request names the client (`count(_:as:)`, from `Upgrade`).
 final class LinkRegistry {
     private let maxHeaderBytes: Int
     private let maxPerPeer: Int
@@ -14,8 +15,10 @@ final class LinkRegistry {
     @exclusivity(unchecked) private var slots: [Link?] = []
     private var freeSlots: [Int] = []
     private var generation: UInt64 = 0
-    /// Open connections per peer address (only with a per-address limit).
+    /// Open connections per client address (only with a per-address limit).
     private var perPeer: [String: Int] = [:]
+    /// The address each counted connection is counted under.
+    private var countedAs: [ConnectionID: String] = [:]
 
     init(maxHeaderBytes: Int, maxConnectionsPerIP: Int) {
         self.maxHeaderBytes = maxHeaderBytes
@@ -27,12 +30,13 @@ final class LinkRegistry {
     /// Every open connection, in no particular order.
     var all: Dictionary<ConnectionID, Link>.Values { byID.values }
 
-    /// Registers a new connection, or nil when its peer address is at its limit.
-    func open(_ id: ConnectionID, peer: String, now: Int64) -> Link? {
-        if maxPerPeer > 0 {
-            if perPeer[peer, default: 0] >= maxPerPeer { return nil }
-            perPeer[peer, default: 0] += 1
-        }
+    /// Whether connections are counted per address at all.
+    var limitsAddresses: Bool { maxPerPeer > 0 }
+
+    /// Registers a new connection, or nil when its peer address is at its limit. `countPeer`
+    /// false (a trusted proxy): not counted until `count(_:as:)`.
+    func open(_ id: ConnectionID, peer: String, now: Int64, countPeer: Bool = true) -> Link? {
+        if countPeer, !count(id, as: peer) { return nil }
         let slot = freeSlots.popLast() ?? slots.count
         if slot == slots.count { slots.append(nil) }
         generation += 1
@@ -46,13 +50,23 @@ final class LinkRegistry {
     /// Forgets a closed connection and frees its slot; nil if it was never registered.
     func remove(_ id: ConnectionID) -> Link? {
         guard let link = byID.removeValue(forKey: id) else { return nil }
-        if maxPerPeer > 0, let count = perPeer[link.peer] {
-            perPeer[link.peer] = count > 1 ? count - 1 : nil
+        if maxPerPeer > 0, let address = countedAs.removeValue(forKey: id), let count = perPeer[address] {
+            perPeer[address] = count > 1 ? count - 1 : nil
         }
         let slot = Int(link.handle.rawValue & 0xFFFF_FFFF)
         slots[slot] = nil
         freeSlots.append(slot)
         return link
+    }
+
+    /// Counts connection `id` under `address`; false (not counted) when that address is at its
+    /// limit. A connection is counted once: a second call changes nothing.
+    func count(_ id: ConnectionID, as address: String) -> Bool {
+        guard maxPerPeer > 0, countedAs[id] == nil else { return true }
+        if perPeer[address, default: 0] >= maxPerPeer { return false }
+        perPeer[address, default: 0] += 1
+        countedAs[id] = address
+        return true
     }
 
     @inline(__always)

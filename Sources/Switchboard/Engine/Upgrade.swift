@@ -4,6 +4,8 @@ import SwitchboardKernel
 /// The HTTP side of a connection: reads the request head, then either switches to WebSocket
 /// (101, negotiating permessage-deflate) or answers over HTTP and closes. Every HTTP answer the
 /// server gives is made in `Answer.bytes`: the spec's (`HTTPAnswer`, spec `http`) or the app's.
+/// An upgrade is refused for a foreign `Origin` and, through a trusted proxy, for a client
+/// address at its connection limit (`refusal`).
 final class Upgrade {
     /// The server's permessage-deflate policy: no server context (compress once per publish),
     /// no client context (no zlib memory held per connection).
@@ -24,9 +26,16 @@ final class Upgrade {
     private let perMessageDeflate: Bool
     private let maxPayloadLength: Int
     private let httpHandler: (@Sendable (HTTPRequest) -> HTTPAnswerBody?)?
+    private let links: LinkRegistry
+    private let origins: OriginPolicy
+    let proxies: ProxyAddresses
 
-    init(driver: any Driver, options: ServerOptions, httpHandler: (@Sendable (HTTPRequest) -> HTTPAnswerBody?)?) {
+    init(driver: any Driver, links: LinkRegistry, options: ServerOptions,
+         httpHandler: (@Sendable (HTTPRequest) -> HTTPAnswerBody?)?) {
         self.driver = driver
+        self.links = links
+        self.origins = OriginPolicy(options.allowedOrigins)
+        self.proxies = ProxyAddresses(options.trustedProxies)
         self.path = options.path
         self.perMessageDeflate = options.perMessageDeflate
         self.maxPayloadLength = options.maxPayloadLength
@@ -46,6 +55,10 @@ final class Upgrade {
             link.parser = nil  // its buffers are not needed after the head
             switch classifyUpgrade(head, path: path) {
             case .upgrade(let key, let extensions, _):
+                if let refusal = refusal(link, head) {
+                    answer(link, .spec(refusal))
+                    return .answered
+                }
                 switchProtocols(link, key: key, extensions: extensions)
                 return .upgraded(consumed: consumed)
             case .versionNotSupported:
@@ -57,6 +70,18 @@ final class Upgrade {
             }
             return .answered
         }
+    }
+
+    /// The spec's answer when an upgrade request may not become a WebSocket: its `Origin` is
+    /// not allowed, or it came through a trusted proxy for a client address already at
+    /// `maxConnectionsPerIP` (a direct peer's address was counted at accept). Nil: go ahead.
+    private func refusal(_ link: Link, _ head: HTTPRequestHead) -> HTTPAnswer? {
+        if !origins.admits(head.header("origin")) { return ConnectionPolicy.originForbiddenAnswer }
+        if links.limitsAddresses, proxies.isTrusted(link.peer),
+           !links.count(link.id, as: proxies.clientAddress(peer: link.peer, head: head)) {
+            return ConnectionPolicy.tooManyConnectionsAnswer
+        }
+        return nil
     }
 
     /// 101, with the negotiated extension; the link gets its frame decoder.
