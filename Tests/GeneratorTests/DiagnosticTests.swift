@@ -269,3 +269,26 @@ struct DiagnosticCase: Sendable, CustomTestStringConvertible {
 }
 
 import Foundation
+
+/// `connection.shutdown_order` names each step of the engine's shutdown once.
+@Suite struct ShutdownOrderTests {
+    static func diagnostics(order: String) throws -> [String] {
+        let path = repoRoot.appendingPathComponent("spec/protocol.yaml").path
+        let text = try String(contentsOfFile: path, encoding: .utf8)
+        let edited = text.replacingOccurrences(of: "shutdown_order: [stop_accepting, shut_down_clients, answer_pending_requests]",
+                                               with: "shutdown_order: \(order)")
+        #expect(edited != text, "the spec's shutdown_order line moved")
+        return SpecLoader.analyze(bytes: Array(edited.utf8), file: "spec.yaml").1.map(\.message)
+    }
+
+    @Test func reorderedStepsAreValid() throws {
+        #expect(try Self.diagnostics(order: "[shut_down_clients, stop_accepting, answer_pending_requests]").isEmpty)
+    }
+
+    @Test func unknownMissingAndRepeatedStepsAreErrors() throws {
+        #expect(try Self.diagnostics(order: "[stop_acepting, shut_down_clients, answer_pending_requests]")
+            == ["'shutdown_order' has unknown step 'stop_acepting'"])
+        #expect(try Self.diagnostics(order: "[stop_accepting, stop_accepting, answer_pending_requests]")
+            == ["'shutdown_order' must list each step once; not so for stop_accepting, shut_down_clients"])
+    }
+}

@@ -354,7 +354,7 @@ struct ModelBuilder {
         let what = "section 'connection'"
         let names = ["upgrade_timeout", "upgrade_timeout_answer", "not_found_answer", "idle_timeout", "ping", "ping_divisor",
                      "shutdown_grace", "shutdown_batch_size", "shutdown_batch_interval_ms", "shutdown_poll_interval_ms",
-                     "shutdown_pending_upgrade_answer", "origin_forbidden_answer", "too_many_connections_answer"]
+                     "shutdown_pending_upgrade_answer", "shutdown_order", "origin_forbidden_answer", "too_many_connections_answer"]
         guard let f = fields(node, what, allowed: names, required: names) else { return }
         var connection = ConnectionSpec(line: node.line)
         connection.upgradeTimeout = text(f["upgrade_timeout"], "upgrade_timeout", what) ?? ""
@@ -368,6 +368,7 @@ struct ModelBuilder {
         connection.shutdownBatchInterval = int(f["shutdown_batch_interval_ms"], "shutdown_batch_interval_ms", what) ?? 10
         connection.shutdownPollInterval = int(f["shutdown_poll_interval_ms"], "shutdown_poll_interval_ms", what) ?? 50
         connection.shutdownPendingUpgradeAnswer = text(f["shutdown_pending_upgrade_answer"], "shutdown_pending_upgrade_answer", what) ?? ""
+        connection.shutdownOrder = textList(f["shutdown_order"], "shutdown_order", what) ?? []
         connection.originForbiddenAnswer = text(f["origin_forbidden_answer"], "origin_forbidden_answer", what) ?? ""
         connection.tooManyConnectionsAnswer = text(f["too_many_connections_answer"], "too_many_connections_answer", what) ?? ""
         for name in names { connection.fieldLines[name] = f[name]?.value.line ?? node.line }

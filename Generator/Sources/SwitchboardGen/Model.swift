@@ -231,12 +231,17 @@ public struct ConnectionSpec: Sendable, Equatable {
     public var shutdownBatchInterval = 10
     public var shutdownPollInterval = 50
     public var shutdownPendingUpgradeAnswer = ""
+    /// The steps that start a shutdown, in order (`ConnectionSpec.shutdownSteps` names them all).
+    public var shutdownOrder: [String] = []
     /// The answer to an upgrade whose `Origin` is not allowed, and to one from a client address
     /// (known only from a trusted proxy's header) that is at its connection limit.
     public var originForbiddenAnswer = ""
     public var tooManyConnectionsAnswer = ""
     /// Lines of the fields, for diagnostics.
     public var fieldLines: [String: Int] = [:]
+
+    /// What the engine does when a shutdown starts; `shutdown_order` lists each once.
+    public static let shutdownSteps = ["stop_accepting", "shut_down_clients", "answer_pending_requests"]
 }
 
 /// The value types of `defaults` and the Swift types they become.

@@ -416,13 +416,23 @@ public enum Renderer {
                 "    public static let shutdownBatchInterval: Int64 = \(c.shutdownBatchInterval)",
                 "    public static let shutdownPollInterval: Int64 = \(c.shutdownPollInterval)",
                 "    public static let shutdownPendingUpgradeAnswer: HTTPAnswer = .\(Names.swift(c.shutdownPendingUpgradeAnswer))",
+                "    /// What a shutdown does first, in this order; the paced closes and the wait follow.",
+                "    public static let shutdownOrder: [ShutdownStep] = [" + c.shutdownOrder.map { "." + Names.swift($0) }.joined(separator: ", ") + "]",
                 "    /// An upgrade request whose `Origin` is not one of the allowed origins.",
                 "    public static let originForbiddenAnswer: HTTPAnswer = .\(Names.swift(c.originForbiddenAnswer))",
                 "    /// An upgrade request, through a trusted proxy, from a client address at its connection limit.",
                 "    public static let tooManyConnectionsAnswer: HTTPAnswer = .\(Names.swift(c.tooManyConnectionsAnswer))",
             ]
         }
-        lines.append("}")
+        lines += ["}", "", "/// The steps that start a shutdown (spec `connection.shutdown_order`).",
+                  "public enum ShutdownStep: UInt8, CaseIterable, Sendable {",
+                  "    /// The listener stops accepting connections.",
+                  "    case stopAccepting",
+                  "    /// Every client hears `shutdown_requested` (its row closes it; the closes are paced).",
+                  "    case shutDownClients",
+                  "    /// Requests whose head is still arriving get `shutdownPendingUpgradeAnswer`; raw connections are closed with the clients.",
+                  "    case answerPendingRequests",
+                  "}"]
         let codec = spec.closeCodes.filter { $0.origin == .codec }
         lines += ["", "extension CloseCode {",
                   "    /// The spec's close code for a code the RFC 6455 codec raised (`origin: codec`), or nil.",

@@ -345,6 +345,16 @@ private struct ValidationRun {
                               ("too_many_connections_answer", connection.tooManyConnectionsAnswer)] {
             _ = reference(name, line: line(field), kind: "http answer", section: "http", known: answers, context: " in '\(field)'")
         }
+        let steps = ConnectionSpec.shutdownSteps
+        for step in connection.shutdownOrder where !steps.contains(step) {
+            sink.error(line("shutdown_order"), "'shutdown_order' has unknown step '\(step)'",
+                       fix: Names.hint(for: step, among: steps, otherwise: "use \(steps.joined(separator: ", "))"))
+        }
+        let missing = steps.filter { step in connection.shutdownOrder.filter { $0 == step }.count != 1 }
+        if !missing.isEmpty, connection.shutdownOrder.allSatisfy(steps.contains) {
+            sink.error(line("shutdown_order"), "'shutdown_order' must list each step once; not so for \(missing.joined(separator: ", "))",
+                       fix: "list \(steps.joined(separator: ", ")) in the order you want")
+        }
         for (field, value) in [("ping_divisor", connection.pingDivisor), ("shutdown_batch_interval_ms", connection.shutdownBatchInterval),
                                ("shutdown_poll_interval_ms", connection.shutdownPollInterval)] where value < 1 {
             sink.error(line(field), "'\(field)' is \(value)", fix: "use a whole number of at least 1")

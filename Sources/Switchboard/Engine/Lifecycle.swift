@@ -112,14 +112,21 @@ final class Lifecycle {
     func beginShutdown(done: @escaping @Sendable () -> Void) {
         guard shutdown == nil else { return }
         shutdown = Shutdown(deadline: driver.now.monotonic + periods.shutdownGrace, done: done)
-        driver.stopAccepting()
-        // The kernel closes its clients with 1001: those closes come back here (`closeLater`).
-        engine!.input(.shutdown)
-        for link in links.all where !link.isClient && !link.closing {
-            if !link.isUpgraded {
-                upgrade.answer(link, .spec(ConnectionPolicy.shutdownPendingUpgradeAnswer))
-            } else {
-                shutdown!.queue.append(link.id)
+        for step in ConnectionPolicy.shutdownOrder {  // the spec's `connection.shutdown_order`
+            switch step {
+            case .stopAccepting:
+                driver.stopAccepting()
+            case .shutDownClients:
+                // The kernel closes its clients with 1001: those closes come back here (`closeLater`).
+                engine!.input(.shutdown)
+            case .answerPendingRequests:
+                for link in links.all where !link.isClient && !link.closing {
+                    if !link.isUpgraded {
+                        upgrade.answer(link, .spec(ConnectionPolicy.shutdownPendingUpgradeAnswer))
+                    } else {
+                        shutdown!.queue.append(link.id)
+                    }
+                }
             }
         }
         shutdownStep()
