@@ -14,6 +14,8 @@ public final class Payload: @unchecked Sendable, Equatable, CustomStringConverti
 
     // Stored apart from the public accessors, which this module compiles: other modules would
     // check exclusivity dynamically on every access to a mutable stored property of a class.
+    // Without these two marks measured: 391 instructions per echo round trip
+    // (scripts/callgrind-echo, 7,687 -> 8,078).
     @exclusivity(unchecked) private var storedBytes: [UInt8]
     @exclusivity(unchecked) private var storedCache: AnyObject?
 
