@@ -5,29 +5,64 @@ import Glibc
 
 /// Log lines for operators: level-filtered, one line each, to a sink. The default sink is
 /// swift-log (`Logging.Logger`, label `switchboard`): apps bootstrap `LoggingSystem` with any
-/// `LogHandler` (JSON, syslog, ...) and Switchboard's lines go there. The bundled commands
-/// bootstrap it to stderr (`bootstrapStandardError`), keeping stdout for their own output.
+/// `LogHandler` (JSON, syslog, ...) and Switchboard's lines go there. An app that has its own
+/// `Logging.Logger` (with its label, level and metadata) passes it with `init(_:)` or
+/// `Server(options:hooks:logger:)`. The bundled commands bootstrap swift-log to stderr
+/// (`bootstrapStandardError`), keeping stdout for their own output.
+///
+/// Lines about one client carry structured metadata (`client_id`, `user_id` when known,
+/// `close_code` for closes). A swift-log sink receives it as swift-log metadata, so a JSON
+/// handler can index it; a plain string sink gets it appended to the message
+/// (`text [client_id=... user_id=...]`).
 public struct Logger: Sendable {
-    public var level: LogLevel
-    public var sink: @Sendable (LogLevel, String) -> Void
+    public typealias Metadata = Logging.Logger.Metadata
 
-    public init(level: LogLevel = .info, sink: @escaping @Sendable (LogLevel, String) -> Void = Logger.swiftLog()) {
+    public var level: LogLevel
+    /// The string sink. Setting it replaces the metadata sink too, so a sink installed this
+    /// way sees every line (with its metadata appended to the text).
+    public var sink: @Sendable (LogLevel, String) -> Void {
+        didSet { metadataSink = nil }
+    }
+    /// Where lines go with their metadata; when nil, lines go to `sink` as text.
+    public var metadataSink: (@Sendable (LogLevel, String, Metadata) -> Void)?
+
+    /// Lines at `level` and above, to swift-log under the label `switchboard`, with metadata.
+    public init(level: LogLevel = .info) {
+        self.level = level
+        self.sink = Logger.swiftLog()
+        self.metadataSink = Logger.swiftLog(Logger.unfiltered(label: "switchboard"))
+    }
+
+    /// Lines at `level` and above, as text, to `sink`.
+    public init(level: LogLevel = .info, sink: @escaping @Sendable (LogLevel, String) -> Void) {
         self.level = level
         self.sink = sink
+        self.metadataSink = nil
+    }
+
+    /// Lines at `level` and above, with metadata, to `sink`.
+    public init(level: LogLevel = .info, metadataSink: @escaping @Sendable (LogLevel, String, Metadata) -> Void) {
+        self.level = level
+        self.sink = { level, message in metadataSink(level, message, [:]) }
+        self.metadataSink = metadataSink
+    }
+
+    /// Lines to the app's own swift-log logger (its handler, label and metadata), filtered by
+    /// that logger's level (`trace` counts as debug, `notice` as info, `critical` as error).
+    public init(_ logger: Logging.Logger) {
+        self.init(level: LogLevel(logger.logLevel), metadataSink: Logger.swiftLog(logger))
     }
 
     /// A sink that writes through swift-log.
     public static func swiftLog(label: String = "switchboard") -> @Sendable (LogLevel, String) -> Void {
-        var logger = Logging.Logger(label: label)
-        logger.logLevel = .trace  // filtering happens in `write`
-        return { [logger] level, message in
-            let swiftLevel: Logging.Logger.Level = switch level {
-            case .debug: .debug
-            case .info: .info
-            case .warning: .warning
-            case .error: .error
-            }
-            logger.log(level: swiftLevel, "\(message)")
+        let sink = swiftLog(Logger.unfiltered(label: label))  // filtering happens in `write`
+        return { level, message in sink(level, message, [:]) }
+    }
+
+    /// A sink that writes through the given swift-log logger, metadata included.
+    public static func swiftLog(_ logger: Logging.Logger) -> @Sendable (LogLevel, String, Metadata) -> Void {
+        { [logger] level, message, metadata in
+            logger.log(level: level.swiftLog, "\(message)", metadata: metadata.isEmpty ? nil : metadata)
         }
     }
 
@@ -45,10 +80,67 @@ public struct Logger: Sendable {
         guard level >= self.level else { return }
         sink(level, message())
     }
+
+    /// A line with metadata; neither is built unless the level passes.
+    public func write(_ level: LogLevel, _ message: @autoclosure () -> String, metadata: @autoclosure () -> Metadata) {
+        guard level >= self.level else { return }
+        if let metadataSink {
+            metadataSink(level, message(), metadata())
+        } else {
+            sink(level, Logger.appending(metadata(), to: message()))
+        }
+    }
+
     public func debug(_ message: @autoclosure () -> String) { write(.debug, message()) }
     public func info(_ message: @autoclosure () -> String) { write(.info, message()) }
     public func warning(_ message: @autoclosure () -> String) { write(.warning, message()) }
     public func error(_ message: @autoclosure () -> String) { write(.error, message()) }
+
+    /// The metadata of a line about one client: its id, and its user's id when known.
+    static func client(_ clientID: String?, userID: String? = nil) -> Metadata {
+        var metadata: Metadata = [:]
+        if let clientID { metadata["client_id"] = .string(clientID) }
+        if let userID { metadata["user_id"] = .string(userID) }
+        return metadata
+    }
+
+    /// `message [key=value ...]`, keys sorted, for string sinks.
+    static func appending(_ metadata: Metadata, to message: String) -> String {
+        guard !metadata.isEmpty else { return message }
+        let pairs = metadata.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
+        return "\(message) [\(pairs.joined(separator: " "))]"
+    }
+}
+
+extension Logger {
+    /// A swift-log logger that passes every line (Switchboard's `level` filters before it).
+    static func unfiltered(label: String) -> Logging.Logger {
+        var logger = Logging.Logger(label: label)
+        logger.logLevel = .trace
+        return logger
+    }
+}
+
+extension LogLevel {
+    /// The swift-log level of this one.
+    var swiftLog: Logging.Logger.Level {
+        switch self {
+        case .debug: .debug
+        case .info: .info
+        case .warning: .warning
+        case .error: .error
+        }
+    }
+
+    /// The nearest of these four to a swift-log level.
+    init(_ level: Logging.Logger.Level) {
+        switch level {
+        case .trace, .debug: self = .debug
+        case .info, .notice: self = .info
+        case .warning: self = .warning
+        case .error, .critical: self = .error
+        }
+    }
 }
 
 /// Client and server ids: random UUIDs (version 4), like `crypto.randomUUID()`.

@@ -1,3 +1,4 @@
+import Logging
 import SwitchboardBus
 import Synchronization
 #if canImport(Glibc)
@@ -58,6 +59,14 @@ public final class Server: @unchecked Sendable {
         }
         self.engine = Engine(options: options, hooks: hooks, driver: self.driver, bus: self.bus,
                              serverID: serverID, ids: ids, log: logger)
+    }
+
+    /// The same, logging to the app's swift-log logger (its handler, label, level and
+    /// metadata); lines about a client add `client_id`, `user_id` and `close_code`.
+    public convenience init(options: ServerOptions = ServerOptions(), hooks: Hooks, driver: (any Driver)? = nil,
+                            bus: (any MessageBus)? = nil, logger: Logging.Logger,
+                            ids: IDGenerator = IDGenerator()) throws {
+        try self.init(options: options, hooks: hooks, driver: driver, bus: bus, logger: Logger(logger), ids: ids)
     }
 
     /// The bound port once started.

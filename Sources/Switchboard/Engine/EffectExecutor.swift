@@ -105,12 +105,23 @@ final class EffectExecutor {
             stats.published += 1
             bus.publish(channel: channel, message: message)
         case .log(let level, let text, let handle):
-            log.write(level, handle.map { "\(text) (client \($0))" } ?? text)
+            if let handle {
+                log.write(level, text, metadata: clientMetadata(handle))
+            } else {
+                log.write(level, text)
+            }
         case .released(let handle):
             guard let link = links[handle] else { return }
             link.isClient = false
             if let clientID = link.clientID { hooks.clientReleased(clientID) }
         }
+    }
+
+    /// `client_id` and `user_id` of the client a kernel log line is about: from the kernel's
+    /// record while it has one, else from the connection (a client being released).
+    private func clientMetadata(_ handle: ClientHandle) -> Logger.Metadata {
+        if let client = engine!.kernel.client(handle) { return Logger.client(client.id, userID: client.userID) }
+        return Logger.client(links[handle]?.clientID)
     }
 
     /// The kernel timer a driver token fired for, if it is one of the kernel's.
@@ -131,7 +142,8 @@ final class EffectExecutor {
             }
         } catch {
             stats.hookFailures += 1
-            log.warning("outboundTransformer threw for \(client.id): \(error); message dropped")
+            log.write(.warning, "outboundTransformer threw: \(error); message dropped",
+                      metadata: Logger.client(client.id, userID: client.userID))
             return
         }
         outbox.send(FrameCache.plain(Payload(event: outEvent, data: outData)), to: link)

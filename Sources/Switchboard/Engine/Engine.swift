@@ -107,7 +107,7 @@ final class Engine: DriverEvents {
         outbox = Outbox(driver: driver, stats: stats, links: links, backpressureLimit: options.backpressureLimit,
                         compressionThreshold: options.compressionThreshold)
         upgrade = Upgrade(driver: driver, links: links, options: options, httpHandler: hooks.httpHandler)
-        frames = FrameHandler(driver: driver, stats: stats, outbox: outbox, options: options)
+        frames = FrameHandler(driver: driver, stats: stats, outbox: outbox, options: options, log: log)
         hookScheduler = HookScheduler(hooks: hooks, driver: driver, stats: stats, log: log)
         lifecycle = Lifecycle(periods: Lifecycle.Periods(settings), driver: driver, links: links, stats: stats,
                               upgrade: upgrade, frames: frames, hooks: hookScheduler)

@@ -11,16 +11,18 @@ final class FrameHandler {
     private let outbox: Outbox
     private let maxPayloadLength: Int
     private let rawEcho: Bool
+    private let log: Logger
     /// Where messages and activity go (set once by the engine after it is built).
     /// Unchecked: read on every read from the socket (measured with `Link`'s marks, see there).
     @exclusivity(unchecked) unowned(unsafe) var engine: Engine?
 
-    init(driver: any Driver, stats: Stats, outbox: Outbox, options: ServerOptions) {
+    init(driver: any Driver, stats: Stats, outbox: Outbox, options: ServerOptions, log: Logger) {
         self.driver = driver
         self.stats = stats
         self.outbox = outbox
         self.maxPayloadLength = options.maxPayloadLength
         self.rawEcho = options.rawEcho
+        self.log = log
     }
 
     /// Decodes what arrived and acts on each complete frame, until the connection closes.
@@ -94,10 +96,18 @@ final class FrameHandler {
         guard !link.closing else { return }
         outbox.keepOrder()
         link.closing = true
+        log.write(.debug, "closing: \(reason.isEmpty ? "no reason" : reason)", metadata: Self.closeMetadata(link, code))
         let frame = code.map { FrameEncoder.close(code: $0, reason: reason) } ?? FrameEncoder.close()
         link.deflate = nil
         driver.write(link.id, SharedBytes(frame))
         driver.close(link.id, flushFirst: true)
+    }
+
+    /// `client_id` (once upgraded) and `close_code` (when the frame has one) of a close.
+    private static func closeMetadata(_ link: Link, _ code: UInt16?) -> Logger.Metadata {
+        var metadata = Logger.client(link.clientID)
+        if let code { metadata["close_code"] = .stringConvertible(code) }
+        return metadata
     }
 
     /// The idle sweep's ping (one frame shared by every connection pinged in a sweep).

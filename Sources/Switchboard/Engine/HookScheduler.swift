@@ -73,18 +73,18 @@ final class HookScheduler {
             try handler(ClientMessage(clientID: clientID, userID: userID, message: consume message))
         } catch {
             stats.hookFailures += 1
-            log.warning("messageHandler threw for \(clientID): \(error)")
+            log.write(.warning, "messageHandler threw: \(error)", metadata: Logger.client(clientID, userID: userID))
         }
     }
 
     func clientConnected(clientID: String, userID: String?, metadata: JSONValue?) {
         guard let connected = hooks.clientConnected else { return }
-        notify("clientConnectedFn") { try await connected(ClientEvent(clientID: clientID, userID: userID, metadata: metadata)) }
+        notify("clientConnectedFn", clientID: clientID, userID: userID) { try await connected(ClientEvent(clientID: clientID, userID: userID, metadata: metadata)) }
     }
 
     func clientDisconnected(clientID: String, userID: String?) {
         guard let disconnected = hooks.clientDisconnected else { return }
-        notify("clientDisconnectedFn") { try await disconnected(ClientEvent(clientID: clientID, userID: userID, metadata: nil)) }
+        notify("clientDisconnectedFn", clientID: clientID, userID: userID) { try await disconnected(ClientEvent(clientID: clientID, userID: userID, metadata: nil)) }
     }
 
     func clientReleased(_ clientID: String) {
@@ -102,7 +102,7 @@ final class HookScheduler {
     }
 
     /// A callback whose throw is logged and changes nothing; counted while it runs.
-    private func notify(_ name: String, _ body: @escaping @Sendable () async throws -> Void) {
+    private func notify(_ name: String, clientID: String, userID: String?, _ body: @escaping @Sendable () async throws -> Void) {
         let log = self.log
         let scheduler = UncheckedBox(self)
         let driver = self.driver
@@ -110,7 +110,7 @@ final class HookScheduler {
         driver.spawn {
             var failed = false
             do { try await body() } catch {
-                log.warning("\(name) threw: \(error)")
+                log.write(.warning, "\(name) threw: \(error)", metadata: Logger.client(clientID, userID: userID))
                 failed = true
             }
             driver.execute { [failed] in scheduler.value.finished(failed: failed) }
