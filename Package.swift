@@ -18,6 +18,7 @@ let package = Package(
     products: [
         .library(name: "Switchboard", targets: ["Switchboard"]),
         .library(name: "SwitchboardKernel", targets: ["SwitchboardKernel"]),
+        .library(name: "SwitchboardServiceLifecycle", targets: ["SwitchboardServiceLifecycle"]),
         .executable(name: "switchboard", targets: ["switchboard"]),
         .executable(name: "switchboard-fixture", targets: ["switchboard-fixture"]),
         .executable(name: "switchboard-gen", targets: ["switchboard-gen"]),
@@ -26,6 +27,7 @@ let package = Package(
         .package(url: "https://github.com/x-sheep/swift-property-based", from: "2.0.1"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.6.0"),
     ],
     targets: [
         // C libraries of the design card, found through pkg-config.
@@ -56,6 +58,11 @@ let package = Package(
         .target(name: "Switchboard", dependencies: [
             "SwitchboardKernel", "SwitchboardJSON", "SwitchboardCodec", "SwitchboardBus",
             "SwitchboardDriverSupport", "SwitchboardPOSIX", .product(name: "Logging", package: "swift-log"),
+        ]),
+
+        // `SwitchboardService`: a Server run and shut down by a ServiceLifecycle `ServiceGroup`.
+        .target(name: "SwitchboardServiceLifecycle", dependencies: [
+            "Switchboard", .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
 
         // A deterministic simulation driver: virtual clock, sockets, bus and hooks from one seed.
@@ -99,6 +106,11 @@ let package = Package(
         .testTarget(name: "SimTests", dependencies: ["SwitchboardSim", "Switchboard", "SwitchboardBus"]),
         // The engine driven directly with a recording driver (write by write).
         .testTarget(name: "EngineTests", dependencies: ["Switchboard", "SwitchboardKernel", "SwitchboardBus", "SwitchboardCodec"]),
+        .testTarget(name: "ServiceLifecycleTests", dependencies: [
+            "SwitchboardServiceLifecycle", "Switchboard", "TestSupport",
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
         .testTarget(name: "ServeTests", dependencies: [
             "SwitchboardServe", "Switchboard", "SwitchboardCrypto", "SwitchboardBus", "TestSupport",
         ]),

@@ -1,0 +1,45 @@
+import Logging
+import ServiceLifecycle
+import Switchboard
+import SwitchboardServiceLifecycle
+import TestSupport
+import Testing
+
+/// `SwitchboardService` in a real `ServiceGroup`, with a real WebSocket client.
+@Suite struct SwitchboardServiceTests {
+    @Test func gracefulShutdownOfTheGroupClosesClientsWith1001AndEndsRun() async throws {
+        let server = try Server(options: ServerOptions(), hooks: Hooks(authenticate: { _ in AuthResult(userID: "u1") }),
+                                logger: Logging.Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
+        let listening = AsyncSignal<Int>()
+        let runReturned = AsyncSignal<Void>()
+        let service = ReportingService(base: SwitchboardService(server, onListening: { listening.send($0) }),
+                                       returned: runReturned)
+        let group = ServiceGroup(configuration: ServiceGroupConfiguration(
+            services: [.init(service: service)],
+            logger: Logging.Logger(label: "group", factory: { _ in SwiftLogNoOpLogHandler() })))
+
+        let groupTask = Task { try await group.run() }
+        let port = await listening.value
+        let client = try WSClient(port: UInt16(port))
+        defer { client.close() }
+        try client.send("authenticate", ["type": "Bearer", "token": "t"])
+        #expect(try client.receiveJSON().event == "connected")
+
+        await group.triggerGracefulShutdown()
+        try client.expectClose(code: 1001, reason: nil)
+        client.close()  // the server waits (bounded) for the peer to end the TCP connection
+        await runReturned.value
+        try await groupTask.value  // the group ends, without an error
+        #expect(server.port == nil)
+    }
+}
+
+/// Wraps a service to report that its `run()` returned (without throwing).
+struct ReportingService<Base: Service>: Service {
+    let base: Base
+    let returned: AsyncSignal<Void>
+    func run() async throws {
+        try await base.run()
+        returned.send(())
+    }
+}
