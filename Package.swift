@@ -9,6 +9,7 @@
 //   Switchboard -> Kernel, JSON, Codec, Bus, POSIX, DriverSupport
 //   SwitchboardSim -> Switchboard, Codec, Crypto, Bus, DriverSupport
 //   SwitchboardServe -> Switchboard, Gen, Crypto, Bus
+//   SwitchboardMetrics -> Switchboard (and swift-metrics)
 //   executables -> Switchboard, Serve, Crypto (bench: Kernel, JSON, Codec, Crypto)
 // A custom driver needs only Switchboard (`Driver`, `SharedBytes`), never SwitchboardPOSIX.
 import PackageDescription
@@ -18,6 +19,7 @@ let package = Package(
     products: [
         .library(name: "Switchboard", targets: ["Switchboard"]),
         .library(name: "SwitchboardKernel", targets: ["SwitchboardKernel"]),
+        .library(name: "SwitchboardMetrics", targets: ["SwitchboardMetrics"]),
         .executable(name: "switchboard", targets: ["switchboard"]),
         .executable(name: "switchboard-fixture", targets: ["switchboard-fixture"]),
         .executable(name: "switchboard-gen", targets: ["switchboard-gen"]),
@@ -26,6 +28,7 @@ let package = Package(
         .package(url: "https://github.com/x-sheep/swift-property-based", from: "2.0.1"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
     ],
     targets: [
         // C libraries of the design card, found through pkg-config.
@@ -62,6 +65,8 @@ let package = Package(
         .target(name: "SwitchboardSim", dependencies: [
             "Switchboard", "SwitchboardCodec", "SwitchboardCrypto", "SwitchboardBus", "SwitchboardDriverSupport",
         ]),
+        // ServerMetrics reported to swift-metrics (whatever backend the application bootstraps).
+        .target(name: "SwitchboardMetrics", dependencies: ["Switchboard", .product(name: "Metrics", package: "swift-metrics")]),
         // `switchboard serve`: config file, JWT/token auth, room policy, demo page, metrics.
         .target(name: "SwitchboardServe", dependencies: [
             "Switchboard", "SwitchboardGen", "SwitchboardCrypto", "SwitchboardBus", "COpenSSL",
@@ -99,6 +104,9 @@ let package = Package(
         .testTarget(name: "SimTests", dependencies: ["SwitchboardSim", "Switchboard", "SwitchboardBus"]),
         // The engine driven directly with a recording driver (write by write).
         .testTarget(name: "EngineTests", dependencies: ["Switchboard", "SwitchboardKernel", "SwitchboardBus", "SwitchboardCodec"]),
+        .testTarget(name: "SwitchboardMetricsTests", dependencies: [
+            "SwitchboardMetrics", "Switchboard", .product(name: "MetricsTestKit", package: "swift-metrics"),
+        ]),
         .testTarget(name: "ServeTests", dependencies: [
             "SwitchboardServe", "Switchboard", "SwitchboardCrypto", "SwitchboardBus", "TestSupport",
         ]),
