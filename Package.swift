@@ -9,6 +9,7 @@
 //   Switchboard -> Kernel, JSON, Codec, Bus, POSIX, DriverSupport
 //   SwitchboardSim -> Switchboard, Codec, Crypto, Bus, DriverSupport
 //   SwitchboardServe -> Switchboard, Gen, Crypto, Bus
+//   SwitchboardMetrics -> Switchboard (and swift-metrics)
 //   executables -> Switchboard, Serve, Crypto (bench: Kernel, JSON, Codec, Crypto)
 // A custom driver needs only Switchboard (`Driver`, `SharedBytes`), never SwitchboardPOSIX.
 import PackageDescription
@@ -19,6 +20,7 @@ let package = Package(
         .library(name: "Switchboard", targets: ["Switchboard"]),
         .library(name: "SwitchboardKernel", targets: ["SwitchboardKernel"]),
         .library(name: "SwitchboardServiceLifecycle", targets: ["SwitchboardServiceLifecycle"]),
+        .library(name: "SwitchboardMetrics", targets: ["SwitchboardMetrics"]),
         .executable(name: "switchboard", targets: ["switchboard"]),
         .executable(name: "switchboard-fixture", targets: ["switchboard-fixture"]),
         .executable(name: "switchboard-gen", targets: ["switchboard-gen"]),
@@ -28,6 +30,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.6.0"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
     ],
     targets: [
         // C libraries of the design card, found through pkg-config.
@@ -69,6 +72,8 @@ let package = Package(
         .target(name: "SwitchboardSim", dependencies: [
             "Switchboard", "SwitchboardCodec", "SwitchboardCrypto", "SwitchboardBus", "SwitchboardDriverSupport",
         ]),
+        // ServerMetrics reported to swift-metrics (whatever backend the application bootstraps).
+        .target(name: "SwitchboardMetrics", dependencies: ["Switchboard", .product(name: "Metrics", package: "swift-metrics")]),
         // `switchboard serve`: config file, JWT/token auth, room policy, demo page, metrics.
         .target(name: "SwitchboardServe", dependencies: [
             "Switchboard", "SwitchboardGen", "SwitchboardCrypto", "SwitchboardBus", "COpenSSL",
@@ -110,6 +115,9 @@ let package = Package(
             "SwitchboardServiceLifecycle", "Switchboard", "TestSupport",
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "Logging", package: "swift-log"),
+        ]),
+        .testTarget(name: "SwitchboardMetricsTests", dependencies: [
+            "SwitchboardMetrics", "Switchboard", .product(name: "MetricsTestKit", package: "swift-metrics"),
         ]),
         .testTarget(name: "ServeTests", dependencies: [
             "SwitchboardServe", "Switchboard", "SwitchboardCrypto", "SwitchboardBus", "TestSupport",

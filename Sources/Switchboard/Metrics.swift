@@ -24,6 +24,9 @@ public struct ServerMetrics: Sendable, Equatable {
     public var closes: [UInt16: Int] = [:]
     public var rooms = 0
     public var users = 0
+    /// Hook latencies by hook: `authenticate`, `handshake`, `validateRoom`, `clientConnected`,
+    /// `clientDisconnected` (present once the hook has answered at least once).
+    public var hookLatency: [String: LatencyHistogram] = [:]
 
     public init() {}
 }
@@ -49,6 +52,7 @@ extension Engine {
         snapshot.closes = stats.closes
         snapshot.rooms = kernel.roomNames.count
         snapshot.users = kernel.userIDs.count
+        snapshot.hookLatency = stats.hookLatency
         return snapshot
     }
 }

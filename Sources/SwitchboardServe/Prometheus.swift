@@ -34,10 +34,22 @@ public enum PrometheusText {
     /// others (a client's own code echoed) appear once seen.
     static let knownCloseCodes: [UInt16] = CloseCode.allCases.map(\.code).sorted()
 
+    /// Hooks whose latency histogram is always listed (empty until the hook first answers).
+    static let latencyHooks = ["authenticate", "handshake", "validateRoom", "clientConnected", "clientDisconnected"]
+
     /// The exposition; `build` adds `switchboard_build_info` (a constant 1 whose labels say
-    /// which build and spec the instance runs).
-    public static func render(server: ServerMetrics, serve: ServeCounters, redis: RedisBusStats?, build: BuildInfo? = nil) -> String {
+    /// which build and spec the instance runs); `process` the standard `process_*` families.
+    public static func render(server: ServerMetrics, serve: ServeCounters, redis: RedisBusStats?, build: BuildInfo? = nil,
+                              process: ProcessMetrics? = nil) -> String {
         var out = Writer()
+        if let process {
+            out.family("process_cpu_seconds_total", "counter", "User and system CPU time spent, in seconds.")
+            out.sample("process_cpu_seconds_total", [:], number(process.cpuSeconds))
+            out.single("process_resident_memory_bytes", "gauge", "Resident memory size in bytes.", process.residentBytes)
+            out.single("process_open_fds", "gauge", "Open file descriptors.", process.openFileDescriptors)
+            out.family("process_start_time_seconds", "gauge", "Start time of the process since the Unix epoch, in seconds.")
+            out.sample("process_start_time_seconds", [:], number(process.startTimeSeconds))
+        }
         if let build {
             out.family("switchboard_build_info", "gauge", "Always 1; the labels name the build (version, commit, swift, spec_digest).")
             out.sample("switchboard_build_info", build.labels, 1)
@@ -72,6 +84,19 @@ public enum PrometheusText {
             ("switchboard_users", "gauge", "Distinct authenticated users on this instance.", \.users),
         ])
 
+        out.family("switchboard_hook_duration_seconds", "histogram",
+                   "Time from a hook's call to the loop taking its answer, by hook (async hooks only).")
+        for hook in latencyHooks {
+            let histogram = server.hookLatency[hook] ?? LatencyHistogram()
+            let buckets = histogram.cumulative
+            for (index, bound) in LatencyHistogram.bounds.enumerated() {
+                out.sample("switchboard_hook_duration_seconds_bucket", ["hook": hook, "le": number(bound)], "\(buckets[index])")
+            }
+            out.sample("switchboard_hook_duration_seconds_bucket", ["hook": hook, "le": "+Inf"], "\(histogram.count)")
+            out.sample("switchboard_hook_duration_seconds_sum", ["hook": hook], number(histogram.sum))
+            out.sample("switchboard_hook_duration_seconds_count", ["hook": hook], "\(histogram.count)")
+        }
+
         out.family("switchboard_auth_total", "counter", "authenticate outcomes.")
         out.sample("switchboard_auth_total", ["outcome": "ok"], serve.authSucceeded)
         for label in AuthFailure.labels { out.sample("switchboard_auth_total", ["outcome": label], serve.authFailed[label] ?? 0) }
@@ -98,6 +123,11 @@ public enum PrometheusText {
         return out.text
     }
 
+    /// A float as Prometheus reads it: integral values without a fraction (`le="1"`).
+    static func number(_ value: Double) -> String {
+        value == value.rounded() && abs(value) < 1e15 ? "\(Int(value))" : "\(value)"
+    }
+
     /// Codes outside the registered ranges share one label, so the label set stays bounded.
     static func closeLabel(_ code: UInt16) -> String {
         (1000...1015).contains(code) || (3000...4999).contains(code) ? "\(code)" : "other"
@@ -111,6 +141,10 @@ public enum PrometheusText {
         }
 
         mutating func sample(_ name: String, _ labels: [String: String], _ value: Int) {
+            sample(name, labels, "\(value)")
+        }
+
+        mutating func sample(_ name: String, _ labels: [String: String], _ value: String) {
             text += name
             if !labels.isEmpty {
                 text += "{" + labels.sorted { $0.key < $1.key }.map { "\($0.key)=\"\(escape($0.value))\"" }.joined(separator: ",") + "}"

@@ -320,7 +320,8 @@ public final class ServeApp: Sendable {
             guard let metrics = server.metricsOnLoop() else {
                 return HTTPAnswerBody(status: 503, reason: "Service Unavailable", text: "metrics unavailable\n")
             }
-            let text = PrometheusText.render(server: metrics, serve: stats.snapshot, redis: redisBus?.stats, build: build)
+            let text = PrometheusText.render(server: metrics, serve: stats.snapshot, redis: redisBus?.stats, build: build,
+                                             process: ProcessMetrics.read())
             return HTTPAnswerBody(contentType: PrometheusText.contentType, text: text, headers: [("Cache-Control", "no-store")])
         case "/livez":
             return HTTPAnswerBody(text: "ok\n", headers: [("Cache-Control", "no-store")])

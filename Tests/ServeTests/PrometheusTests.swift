@@ -1,3 +1,4 @@
+import Glibc
 @testable import Switchboard
 import SwitchboardBus
 import TestSupport
@@ -26,7 +27,7 @@ struct Exposition {
                     guard helps[name] == nil, types[name] == nil else { throw TestFailure("HELP after TYPE or twice: \(name)") }
                     helps[name] = String(parts[3])
                 } else {
-                    guard types[name] == nil, ["counter", "gauge"].contains(parts[3]) else { throw TestFailure("bad TYPE: \(line)") }
+                    guard types[name] == nil, ["counter", "gauge", "histogram"].contains(parts[3]) else { throw TestFailure("bad TYPE: \(line)") }
                     types[name] = String(parts[3])
                 }
                 continue
@@ -36,7 +37,13 @@ struct Exposition {
             }
             let series = line[..<space]
             let name = series.prefix { $0 != "{" }
-            guard validName(name), let type = types[String(name)], helps[String(name)] != nil else {
+            // A histogram's samples carry a suffix on the family's name.
+            var family = String(name)
+            for suffix in ["_bucket", "_sum", "_count"] where name.hasSuffix(suffix) {
+                let base = String(name.dropLast(suffix.count))
+                if types[base] == "histogram" { family = base }
+            }
+            guard validName(name), let type = types[family], helps[family] != nil else {
                 throw TestFailure("sample before its HELP/TYPE: \(line)")
             }
             if type == "counter" && !name.hasSuffix("_total") { throw TestFailure("counter without _total: \(name)") }
@@ -139,5 +146,43 @@ struct Exposition {
         let other: Double = 1 + 1000 + 1001
         #expect(parsed.samples["switchboard_closes_total{code=\"other\"}"] == other)
         #expect(!parsed.samples.keys.contains { $0.contains("made_up") })
+    }
+
+    @Test func processMetricsArePlausible() throws {
+        let process = try #require(ProcessMetrics.read())
+        #expect(process.residentBytes > 1 << 20)
+        #expect(process.openFileDescriptors >= 3)
+        #expect(process.cpuSeconds > 0)
+        let now = Double(time(nil))
+        #expect(process.startTimeSeconds <= now + 1)
+        #expect(process.startTimeSeconds > now - 86_400)
+
+        let parsed = try Exposition(PrometheusText.render(server: ServerMetrics(), serve: ServeCounters(), redis: nil,
+                                                          process: process))
+        #expect(parsed.samples["process_resident_memory_bytes"] == Double(process.residentBytes))
+        #expect(parsed.samples["process_open_fds"] == Double(process.openFileDescriptors))
+        #expect(parsed.samples["process_cpu_seconds_total"] == process.cpuSeconds)
+        #expect(parsed.samples["process_start_time_seconds"] == process.startTimeSeconds)
+        #expect(parsed.types["process_cpu_seconds_total"] == "counter")
+    }
+
+    @Test func hookLatencyIsAPrometheusHistogram() throws {
+        var server = ServerMetrics()
+        var authenticate = LatencyHistogram()
+        authenticate.record(seconds: 0.05)
+        authenticate.record(seconds: 0.2)
+        server.hookLatency["authenticate"] = authenticate
+        let parsed = try Exposition(PrometheusText.render(server: server, serve: ServeCounters(), redis: nil))
+        let name = "switchboard_hook_duration_seconds"
+        #expect(parsed.types[name] == "histogram")
+        #expect(parsed.samples["\(name)_bucket{hook=\"authenticate\",le=\"0.025\"}"] == 0)
+        #expect(parsed.samples["\(name)_bucket{hook=\"authenticate\",le=\"0.05\"}"] == 1)
+        #expect(parsed.samples["\(name)_bucket{hook=\"authenticate\",le=\"0.25\"}"] == 2)
+        #expect(parsed.samples["\(name)_bucket{hook=\"authenticate\",le=\"1\"}"] == 2)
+        #expect(parsed.samples["\(name)_bucket{hook=\"authenticate\",le=\"+Inf\"}"] == 2)
+        #expect(parsed.samples["\(name)_count{hook=\"authenticate\"}"] == 2)
+        #expect(abs(parsed.samples["\(name)_sum{hook=\"authenticate\"}"]! - 0.25) < 1e-9)
+        // Hooks not yet called are listed with zeros.
+        #expect(parsed.samples["\(name)_count{hook=\"validateRoom\"}"] == 0)
     }
 }

@@ -58,6 +58,10 @@ final class RunningApp: @unchecked Sendable {
         let parsed = try Exposition(metrics.body)
         #expect(parsed.samples["switchboard_clients{state=\"authenticated\"}"] == 0)
         #expect(parsed.samples["switchboard_connections"] == 1)   // this request
+        // The process families, read from /proc/self of this (test) process.
+        #expect(parsed.samples["process_resident_memory_bytes"].map { $0 > 0 } == true)
+        #expect(parsed.samples["process_open_fds"].map { $0 >= 3 } == true)
+        #expect(parsed.types["switchboard_hook_duration_seconds"] == "histogram")
         let page = try http(port: running.port, path: "/")
         #expect(page.status == 200 && page.headers["content-type"] == "text/html; charset=utf-8")
         #expect(page.body.contains("const WS_PATH = \"/ws\", SERVER_ENCRYPTION = \"off\", DEV_TOKEN = \"\""))

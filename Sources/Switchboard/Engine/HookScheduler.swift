@@ -27,7 +27,7 @@ final class HookScheduler {
 
     func authenticate(_ handle: ClientHandle, _ attempt: AttemptID, data: JSONValue) {
         guard let authenticate = hooks.authenticate else { return }
-        ask {
+        ask("authenticate") {
             do {
                 if let result = try await authenticate(data) {
                     return .authenticateReturned(handle, attempt, .ok(userID: result.userID, metadata: result.metadata))
@@ -41,7 +41,7 @@ final class HookScheduler {
 
     func handshake(_ handle: ClientHandle, _ attempt: AttemptID, clientID: String, userID: String?, data: JSONValue) {
         guard let handshake = hooks.handshake else { return }
-        ask {
+        ask("handshake") {
             do {
                 if let result = try await handshake(HandshakeRequest(clientID: clientID, userID: userID, data: data)) {
                     return .handshakeReturned(handle, attempt, .ok(serverPublicKey: result.serverPublicKey, salt: result.salt))
@@ -55,7 +55,7 @@ final class HookScheduler {
 
     func validateRoom(_ handle: ClientHandle, _ attempt: AttemptID, clientID: String, userID: String?, rooms: [String]) {
         guard let validate = hooks.validateRoom else { return }
-        ask {
+        ask("validateRoom") {
             do {
                 let allowed = try await validate(RoomRequest(clientID: clientID, userID: userID, rooms: rooms))
                 return .validateRoomReturned(handle, attempt, .ok(allowed))
@@ -79,12 +79,12 @@ final class HookScheduler {
 
     func clientConnected(clientID: String, userID: String?, metadata: JSONValue?) {
         guard let connected = hooks.clientConnected else { return }
-        notify("clientConnectedFn", clientID: clientID, userID: userID) { try await connected(ClientEvent(clientID: clientID, userID: userID, metadata: metadata)) }
+        notify("clientConnected", clientID: clientID, userID: userID) { try await connected(ClientEvent(clientID: clientID, userID: userID, metadata: metadata)) }
     }
 
     func clientDisconnected(clientID: String, userID: String?) {
         guard let disconnected = hooks.clientDisconnected else { return }
-        notify("clientDisconnectedFn", clientID: clientID, userID: userID) { try await disconnected(ClientEvent(clientID: clientID, userID: userID, metadata: nil)) }
+        notify("clientDisconnected", clientID: clientID, userID: userID) { try await disconnected(ClientEvent(clientID: clientID, userID: userID, metadata: nil)) }
     }
 
     func clientReleased(_ clientID: String) {
@@ -92,12 +92,18 @@ final class HookScheduler {
     }
 
     /// Runs an async hook off the loop; its answer comes back as a kernel input on the loop.
-    private func ask(_ body: @escaping @Sendable () async -> KernelInput) {
+    /// Its latency (effect to the loop turn taking the answer) goes to `stats.hookLatency[hook]`.
+    private func ask(_ hook: String, _ body: @escaping @Sendable () async -> KernelInput) {
         let driver = self.driver
         let engine = UncheckedBox(self.engine!)
+        let stats = UncheckedBox(self.stats)
+        let start = driver.now.monotonic
         driver.spawn {
             let answer = await body()
-            driver.execute { engine.value.input(answer) }
+            driver.execute {
+                stats.value.hookAnswered(hook, startedAt: start, now: driver.now.monotonic)
+                engine.value.input(answer)
+            }
         }
     }
 
@@ -106,14 +112,18 @@ final class HookScheduler {
         let log = self.log
         let scheduler = UncheckedBox(self)
         let driver = self.driver
+        let start = driver.now.monotonic
         running += 1
         driver.spawn {
             var failed = false
             do { try await body() } catch {
-                log.write(.warning, "\(name) threw: \(error)", metadata: Logger.client(clientID, userID: userID))
+                log.write(.warning, "\(name)Fn threw: \(error)", metadata: Logger.client(clientID, userID: userID))
                 failed = true
             }
-            driver.execute { [failed] in scheduler.value.finished(failed: failed) }
+            driver.execute { [failed] in
+                scheduler.value.stats.hookAnswered(name, startedAt: start, now: driver.now.monotonic)
+                scheduler.value.finished(failed: failed)
+            }
         }
     }
 

@@ -18,4 +18,11 @@ final class Stats {
     var closes: [UInt16: Int] = [:]
     var compressedPayloads = 0
     var rejectedConnections = 0
+    /// Async hooks only (never per message): see `HookScheduler`.
+    var hookLatency: [String: LatencyHistogram] = [:]
+
+    /// A hook that started at `start` (monotonic ms) answered now.
+    func hookAnswered(_ hook: String, startedAt start: Int64, now: Int64) {
+        hookLatency[hook, default: LatencyHistogram()].record(seconds: Double(now - start) / 1000)
+    }
 }
