@@ -1,7 +1,7 @@
 /// Spec names (snake_case) and the Swift identifiers made from them.
-enum Names {
+public enum Names {
     /// `invalid_json` -> `invalidJson`.
-    static func lowerCamel(_ name: String) -> String {
+    public static func lowerCamel(_ name: String) -> String {
         var out = ""
         var upper = false
         for ch in name {

@@ -69,8 +69,7 @@ extension ReferenceModel {
 
     /// The option a spec default names, read from the scenario's settings by its Swift name.
     func setting(_ name: String) -> Any? {
-        let words = name.split(separator: "_")
-        let swiftName = (words.first.map(String.init) ?? "") + words.dropFirst().map { $0.prefix(1).uppercased() + $0.dropFirst() }.joined()
+        let swiftName = Names.lowerCamel(name)  // the generator's spelling of a spec name in Swift
         return Mirror(reflecting: settings).children.first { $0.label == swiftName }?.value
     }
 
