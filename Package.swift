@@ -97,7 +97,7 @@ let package = Package(
         .testTarget(name: "KernelTableTests", dependencies: ["SwitchboardKernel", "SwitchboardJSON"]),
         // The oracle reads spec/protocol.yaml through SwitchboardGen; Golden holds the traces.
         .testTarget(name: "KernelPropertyTests", dependencies: [
-            "SwitchboardKernel", "SwitchboardJSON", "SwitchboardGen",
+            "SwitchboardKernel", "SwitchboardJSON", "SwitchboardGen", "TestSupport",
             .product(name: "PropertyBased", package: "swift-property-based"),
         ], resources: [.copy("Golden")]),
         .testTarget(name: "JSONTests", dependencies: ["SwitchboardJSON", "TestSupport"]),
