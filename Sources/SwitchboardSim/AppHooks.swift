@@ -2,7 +2,7 @@ import FixtureRouting
 import Switchboard
 
 /// The application the simulated servers run: hooks whose answers each client scripted in its
-/// `authenticate` data, a messageHandler routing tagged events like the fixture's, an
+/// `authenticate` data, a messageHandler routing tagged events by the fixture's routes, an
 /// outbound transformer that wraps messages for encrypted clients, and scheduled API calls.
 extension SimWorld {
     /// An API call the application makes, with its ids resolved at call time.
