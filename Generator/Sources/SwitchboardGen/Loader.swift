@@ -150,7 +150,8 @@ struct ModelBuilder {
                 let what = "timer '\(key)'"
                 var timer = TimerSpec(name: key, line: line)
                 if let scope: TimerScope = choice(f["scope"], "scope", what, problem: { "\(what) has scope '\($0)'" },
-                                                  fix: { _, _ in "use client (the default: one per client, armed by rows) or server (one per instance)" }) {
+                                                  fix: { _, _ in "use client (the default: one per client, armed by rows)"
+                                                                 + " or server (one per instance)" }) {
                     timer.scope = scope
                 }
                 timer.after = text(f["after"], "after", what) ?? ""
@@ -172,9 +173,10 @@ struct ModelBuilder {
             for (key, line, f) in entries(node, name, "effect", allowed: ["argument", "doc"], required: []) {
                 let what = "effect '\(key)'"
                 var effect = EffectDeclaration(name: key, line: line, doc: text(f["doc"], "doc", what) ?? "")
+                let otherwise = "use text, error, close_code, timer or hook (or no argument)"
                 if let argument: EffectArgument = choice(f["argument"], "argument", what,
                                                          problem: { "\(what) has argument '\($0)'" },
-                                                         fix: { Names.hint(for: $0, among: $1, otherwise: "use text, error, close_code, timer or hook (or no argument)") }) {
+                                                         fix: { Names.hint(for: $0, among: $1, otherwise: otherwise) }) {
                     effect.argument = argument
                 }
                 spec.effects.append(effect)

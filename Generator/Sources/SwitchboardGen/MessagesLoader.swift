@@ -7,7 +7,8 @@ extension ModelBuilder {
             let what = "message '\(key)'"
             var message = MessageSpec(name: key, line: line)
             if let from: MessageSourceName = choice(f["from"], "from", what, problem: { "\(what) has unknown 'from: \($0)'" },
-                                                    fix: { Names.hint(for: $0, among: $1, otherwise: "use client, kernel, app or bus") }) {
+                                                    fix: { Names.hint(for: $0, among: $1,
+                                                                      otherwise: "use client, kernel, app or bus") }) {
                 message.from = from
             }
             if let pair = f["event"] {
