@@ -7,10 +7,11 @@
 //   SwitchboardBus                        SwitchboardPOSIX -> DriverSupport
 //   SwitchboardGen -> Crypto              (the generator; also the YAML reader)
 //   Switchboard -> Kernel, JSON, Codec, Bus, POSIX, DriverSupport
-//   SwitchboardSim -> Switchboard, Codec, Crypto, Bus, DriverSupport
+//   FixtureRouting -> Switchboard          (the test app's routes: the fixture's and the Sim's)
+//   SwitchboardSim -> Switchboard, Codec, Crypto, Bus, DriverSupport, FixtureRouting
 //   SwitchboardServe -> Switchboard, Gen, Crypto, Bus
 //   SwitchboardMetrics -> Switchboard (and swift-metrics)
-//   executables -> Switchboard, Serve, Crypto (bench: Kernel, JSON, Codec, Crypto)
+//   executables -> Switchboard, Serve, Crypto, FixtureRouting (bench: Kernel, JSON, Codec, Crypto)
 // A custom driver needs only Switchboard (`Driver`, `SharedBytes`), never SwitchboardPOSIX.
 import PackageDescription
 
@@ -68,9 +69,12 @@ let package = Package(
             "Switchboard", .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
 
+        // The routes of the test application, shared by switchboard-fixture and the Sim's app.
+        .target(name: "FixtureRouting", dependencies: ["Switchboard"]),
         // A deterministic simulation driver: virtual clock, sockets, bus and hooks from one seed.
         .target(name: "SwitchboardSim", dependencies: [
             "Switchboard", "SwitchboardCodec", "SwitchboardCrypto", "SwitchboardBus", "SwitchboardDriverSupport",
+            "FixtureRouting",
         ]),
         // ServerMetrics reported to swift-metrics (whatever backend the application bootstraps).
         .target(name: "SwitchboardMetrics", dependencies: ["Switchboard", .product(name: "Metrics", package: "swift-metrics")]),
@@ -81,7 +85,7 @@ let package = Package(
         ]),
 
         .executableTarget(name: "switchboard", dependencies: ["Switchboard", "SwitchboardServe"]),
-        .executableTarget(name: "switchboard-fixture", dependencies: ["Switchboard", "SwitchboardCrypto"]),
+        .executableTarget(name: "switchboard-fixture", dependencies: ["Switchboard", "SwitchboardCrypto", "FixtureRouting"]),
         .executableTarget(name: "switchboard-bench", dependencies: [
             "SwitchboardKernel", "SwitchboardJSON", "SwitchboardCrypto", "SwitchboardCodec",
         ]),
@@ -97,7 +101,7 @@ let package = Package(
         .testTarget(name: "KernelTableTests", dependencies: ["SwitchboardKernel", "SwitchboardJSON"]),
         // The oracle reads spec/protocol.yaml through SwitchboardGen; Golden holds the traces.
         .testTarget(name: "KernelPropertyTests", dependencies: [
-            "SwitchboardKernel", "SwitchboardJSON", "SwitchboardGen",
+            "SwitchboardKernel", "SwitchboardJSON", "SwitchboardGen", "TestSupport",
             .product(name: "PropertyBased", package: "swift-property-based"),
         ], resources: [.copy("Golden")]),
         .testTarget(name: "JSONTests", dependencies: ["SwitchboardJSON", "TestSupport"]),

@@ -22,6 +22,35 @@ private func freeStream(_ stream: UnsafeMutablePointer<z_stream>, end: (UnsafeMu
     stream.deallocate()
 }
 
+/// `output` moved into a new array of `capacity` bytes that `fill` writes on through `stream`.
+/// When `fill` starts, `next_out` points just past the kept bytes with `avail_out` 0 (`fill`
+/// hands zlib room with `giveRoom`); the array ends where `next_out` stands when it returns.
+@inline(__always)
+private func extend(_ output: [UInt8], to capacity: Int, through stream: UnsafeMutablePointer<z_stream>,
+                    _ fill: (_ base: UnsafeMutablePointer<UInt8>) -> Void) -> [UInt8] {
+    [UInt8](unsafeUninitializedCapacity: capacity) { buffer, count in
+        let base = buffer.baseAddress!
+        let kept = output.count
+        if kept > 0 { output.withUnsafeBufferPointer { base.initialize(from: $0.baseAddress!, count: kept) } }
+        stream.pointee.next_out = base + kept
+        stream.pointee.avail_out = 0
+        fill(base)
+        count = stream.pointee.next_out - base
+    }
+}
+
+/// Inside `extend`'s `fill`: when zlib has no room left, hands it the rest of the array (at most
+/// `UInt32.max` bytes at a time). False when the array is full: a larger one is needed.
+@inline(__always)
+private func giveRoom(_ stream: UnsafeMutablePointer<z_stream>, base: UnsafeMutablePointer<UInt8>, capacity: Int) -> Bool {
+    if stream.pointee.avail_out == 0 {
+        let used = stream.pointee.next_out - base
+        if used == capacity { return false }
+        stream.pointee.avail_out = UInt32(min(capacity - used, Int(UInt32.max)))
+    }
+    return true
+}
+
 /// What one inflate call did, for the caller's bookkeeping and for tests.
 struct InflateOutcome {
     var result: InflateResult
@@ -69,14 +98,8 @@ final class ZlibInflater: @unchecked Sendable {
             var peak = 0
             var output: [UInt8] = []
             while true {
-                let previous = output
                 peak = max(peak, capacity)
-                output = [UInt8](unsafeUninitializedCapacity: capacity) { buffer, count in
-                    let base = buffer.baseAddress!
-                    let kept = previous.count
-                    if kept > 0 { previous.withUnsafeBufferPointer { base.initialize(from: $0.baseAddress!, count: kept) } }
-                    strm.pointee.next_out = base + kept
-                    strm.pointee.avail_out = 0
+                output = extend(output, to: capacity, through: strm) { base in
                     step = .needSpace
                     while true {
                         if strm.pointee.avail_in == 0 {
@@ -92,11 +115,7 @@ final class ZlibInflater: @unchecked Sendable {
                                 trailerFed = true
                             }
                         }
-                        if strm.pointee.avail_out == 0 {
-                            let used = strm.pointee.next_out - base
-                            if used == capacity { step = .needSpace; break }
-                            strm.pointee.avail_out = UInt32(min(capacity - used, Int(UInt32.max)))
-                        }
+                        if !giveRoom(strm, base: base, capacity: capacity) { step = .needSpace; break }
                         let status = CZlib.inflate(strm, Z_NO_FLUSH)
                         if status == Z_STREAM_END {
                             // A block with BFINAL set ended the stream (RFC 7692 section 7.2.3.4).
@@ -124,7 +143,6 @@ final class ZlibInflater: @unchecked Sendable {
                         step = .invalid  // Z_DATA_ERROR, Z_NEED_DICT, Z_STREAM_ERROR
                         break
                     }
-                    count = strm.pointee.next_out - base
                 }
                 guard case .needSpace = step else { break }
                 if output.count >= limit { break }
@@ -186,13 +204,7 @@ final class ZlibDeflater: @unchecked Sendable {
         var capacity = Int(deflateBound(strm, uLong(min(input.count, Int(UInt32.max))))) + 16
         var output: [UInt8] = []
         while !done {
-            let previous = output
-            output = [UInt8](unsafeUninitializedCapacity: capacity) { buffer, count in
-                let base = buffer.baseAddress!
-                let kept = previous.count
-                if kept > 0 { previous.withUnsafeBufferPointer { base.initialize(from: $0.baseAddress!, count: kept) } }
-                strm.pointee.next_out = base + kept
-                strm.pointee.avail_out = 0
+            output = extend(output, to: capacity, through: strm) { base in
                 while true {
                     if strm.pointee.avail_in == 0 && !lastPieceFed {
                         let piece = min(inputLeft, Int(UInt32.max))
@@ -202,11 +214,7 @@ final class ZlibDeflater: @unchecked Sendable {
                         inputLeft -= piece
                         lastPieceFed = inputLeft == 0
                     }
-                    if strm.pointee.avail_out == 0 {
-                        let used = strm.pointee.next_out - base
-                        if used == capacity { break }
-                        strm.pointee.avail_out = UInt32(min(capacity - used, Int(UInt32.max)))
-                    }
+                    if !giveRoom(strm, base: base, capacity: capacity) { break }
                     let status = CZlib.deflate(strm, lastPieceFed ? Z_SYNC_FLUSH : Z_NO_FLUSH)
                     precondition(status == Z_OK || status == Z_BUF_ERROR, "deflate failed: \(status)")
                     if lastPieceFed && strm.pointee.avail_in == 0 && strm.pointee.avail_out > 0 {
@@ -214,7 +222,6 @@ final class ZlibDeflater: @unchecked Sendable {
                         break
                     }
                 }
-                count = strm.pointee.next_out - base
             }
             capacity = capacity >= Int.max / 2 ? Int.max : max(capacity * 2, capacity + 4096)
         }

@@ -183,18 +183,7 @@ extension JSONParser {
 
     /// Reads the key whose opening quote is at `pos` and tells which envelope field it names.
     mutating func readEnvelopeKey() throws(JSONParseError) -> EnvelopeField {
-        let start = pos + 1
-        let stop = JSONParser.firstSpecialByte(base, from: start, count: count)
-        guard stop < count else { throw JSONParseError(.unexpectedEnd, at: count) }
-        let special = byte(at: stop)
-        if special == UInt8(ascii: "\"") {
-            pos = stop + 1
-            return JSONParser.envelopeField(UnsafeRawBufferPointer(start: base + start, count: stop - start))
-        }
-        if special < 0x20 { throw JSONParseError(.controlCharacterInString, at: stop) }
-        scratch.removeAll(keepingCapacity: true)
-        scratch.append(contentsOf: UnsafeRawBufferPointer(start: base + start, count: stop - start))
-        pos = stop
+        if let plain = try scanPlainString(keep: true) { return JSONParser.envelopeField(plain) }
         try decodeRest(store: true)
         return scratch.withUnsafeBytes { JSONParser.envelopeField($0) }
     }

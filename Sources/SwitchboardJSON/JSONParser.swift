@@ -280,17 +280,9 @@ struct JSONParser {
     /// if it has an unpaired surrogate escape (then decoded again, exactly).
     mutating func parseStringValue() throws(JSONParseError) -> JSONValue {
         let start = pos + 1
-        let stop = JSONParser.firstSpecialByte(base, from: start, count: count)
-        guard stop < count else { throw JSONParseError(.unexpectedEnd, at: count) }
-        let special = byte(at: stop)
-        if special == UInt8(ascii: "\"") {
-            pos = stop + 1
-            return .string(String(decoding: UnsafeRawBufferPointer(start: base + start, count: stop - start), as: UTF8.self))
+        if let plain = try scanPlainString(keep: true) {
+            return .string(String(decoding: plain, as: UTF8.self))
         }
-        if special < 0x20 { throw JSONParseError(.controlCharacterInString, at: stop) }
-        scratch.removeAll(keepingCapacity: true)
-        scratch.append(contentsOf: UnsafeRawBufferPointer(start: base + start, count: stop - start))
-        pos = stop
         if try decodeRest(store: true) {
             pos = start
             scratch.removeAll(keepingCapacity: true)
@@ -308,16 +300,31 @@ struct JSONParser {
 
     /// Validates the string whose opening quote is at `pos`.
     mutating func skipString() throws(JSONParseError) {
-        let stop = JSONParser.firstSpecialByte(base, from: pos + 1, count: count)
+        if try scanPlainString(keep: false) == nil { try decodeRest(store: false) }
+    }
+
+    /// The fast path of every string reader: scans the string whose opening quote is at `pos` to
+    /// its first quote, backslash or control byte. When that is the closing quote, the bytes
+    /// before it (in the input, no copy) with `pos` past it; when it is a backslash, nil with
+    /// `pos` at it and, if `keep`, `scratch` holding the bytes before it, for `decodeRest`.
+    @inline(__always)
+    mutating func scanPlainString(keep: Bool) throws(JSONParseError) -> UnsafeRawBufferPointer? {
+        let start = pos + 1
+        let stop = JSONParser.firstSpecialByte(base, from: start, count: count)
         guard stop < count else { throw JSONParseError(.unexpectedEnd, at: count) }
         let special = byte(at: stop)
+        let plain = UnsafeRawBufferPointer(start: base + start, count: stop - start)
         if special == UInt8(ascii: "\"") {
             pos = stop + 1
-            return
+            return plain
         }
         if special < 0x20 { throw JSONParseError(.controlCharacterInString, at: stop) }
+        if keep {
+            scratch.removeAll(keepingCapacity: true)
+            scratch.append(contentsOf: plain)
+        }
         pos = stop
-        try decodeRest(store: false)
+        return nil
     }
 
     /// Slow path from inside a string (at `pos`) through its closing quote: validates escapes

@@ -84,26 +84,25 @@ public final class MetricsReporter {
     }
 
     private func counter(_ name: String, _ labels: [String: String] = [:]) -> Counter {
-        let key = key(name, labels)
-        if let existing = counters[key] { return existing }
-        let made = Counter(label: name, dimensions: dimensions(labels), factory: factory)
-        counters[key] = made
-        return made
+        reused(&counters, name, labels) { Counter(label: $0, dimensions: $1, factory: factory) }
     }
 
     private func gauge(_ name: String, _ labels: [String: String] = [:]) -> Gauge {
-        let key = key(name, labels)
-        if let existing = gauges[key] { return existing }
-        let made = Gauge(label: name, dimensions: dimensions(labels), factory: factory)
-        gauges[key] = made
-        return made
+        reused(&gauges, name, labels) { Gauge(label: $0, dimensions: $1, factory: factory) }
     }
 
     private func timer(_ name: String, _ labels: [String: String]) -> Timer {
+        reused(&timers, name, labels) { Timer(label: $0, dimensions: $1, factory: factory) }
+    }
+
+    /// The metric of `name` and `labels` from `made`, made on first use and kept: each report
+    /// records on the same handler instead of asking the factory for a new one.
+    private func reused<Metric>(_ made: inout [String: Metric], _ name: String, _ labels: [String: String],
+                                _ make: (String, [(String, String)]) -> Metric) -> Metric {
         let key = key(name, labels)
-        if let existing = timers[key] { return existing }
-        let made = Timer(label: name, dimensions: dimensions(labels), factory: factory)
-        timers[key] = made
-        return made
+        if let existing = made[key] { return existing }
+        let metric = make(name, dimensions(labels))
+        made[key] = metric
+        return metric
     }
 }

@@ -1,7 +1,8 @@
+import FixtureRouting
 import Switchboard
 
 /// The application the simulated servers run: hooks whose answers each client scripted in its
-/// `authenticate` data, a messageHandler routing tagged events like the fixture's, an
+/// `authenticate` data, a messageHandler routing tagged events by the fixture's routes, an
 /// outbound transformer that wraps messages for encrypted clients, and scheduled API calls.
 extension SimWorld {
     /// An API call the application makes, with its ids resolved at call time.
@@ -121,24 +122,10 @@ extension SimWorld {
     /// The messageHandler (on the loop): the fixture's routing plus `to-client`.
     func handleMessage(server index: Int, _ message: ClientMessage) throws {
         let server = servers[index]
+        if try FixtureRouting.route(message, on: server) { return }
         let data = message.message.data
-        switch message.message.event {
-        case "echo":
-            try server.sendToClient(message.clientID, event: "echo", data: data)
-        case "broadcast":
-            try server.send(topic: "broadcast", data: data)
-        case "to-room":
-            guard let room = data?["room"]?.stringValue else { return }
-            try server.send(destination: room, topic: "room-message", data: data?["data"])
-        case "to-user":
-            guard let user = data?["userId"]?.stringValue else { return }
-            try server.sendToUser(user, event: "user-message", data: data?["data"])
-            try server.publish(.user, target: user, event: "user-message", data: data?["data"])
-        case "to-client":
-            guard let id = data?["id"]?.stringValue else { return }
+        if message.message.event == "to-client", let id = data?["id"]?.stringValue {
             try server.send(destination: id, topic: "client-message", data: data?["data"])
-        default:
-            break
         }
     }
 

@@ -1,6 +1,8 @@
 // switchboard-fixture: the black-box contract of docs/contract.md, built on the public
-// library API only. Scripted hooks and hook probes (Probes.swift); LISTENING / CONNECTED /
-// DISCONNECTED / BACKPRESSURE lines on stdout.
+// library API only. Scripted hooks, the message routes (FixtureRouting, shared with the Sim's
+// app) and hook probes (Probes.swift); LISTENING / CONNECTED / DISCONNECTED / BACKPRESSURE
+// lines on stdout.
+import FixtureRouting
 import Switchboard
 import SwitchboardCrypto
 import Synchronization
@@ -172,20 +174,7 @@ do {
     let box = Mutex<Server?>(nil)
     hooks.messageHandler = { message in
         guard let server = box.withLock({ $0 }) else { return }
-        let data = message.message.data
-        switch message.message.event {
-        case "echo":  // first: the benchmarks' hot path compares one name
-            try server.sendToClient(message.clientID, event: "echo", data: data)
-        case "broadcast":
-            try server.send(topic: "broadcast", data: data)
-        case "to-room":
-            guard let room = data?["room"]?.stringValue else { return }
-            try server.send(destination: room, topic: "room-message", data: data?["data"])
-        case "to-user":
-            guard let userID = data?["userId"]?.stringValue else { return }
-            try server.sendToUser(userID, event: "user-message", data: data?["data"])
-            try server.publish(.user, target: userID, event: "user-message", data: data?["data"])
-        default:
+        if try !FixtureRouting.route(message, on: server) {
             _ = try handleProbe(message.message.event, message, server: server)
         }
     }

@@ -100,14 +100,9 @@ struct ModelBuilder {
             for (key, line, f) in entries(node, name, "input", allowed: ["group", "event", "doc"], required: ["group"]) {
                 let what = "input '\(key)'"
                 var input = InputSpec(name: key, line: line)
-                if let pair = f["group"], let group = text(pair, "group", what) {
-                    if let value = InputGroupName(rawValue: group) {
-                        input.group = value
-                    } else {
-                        let names = InputGroupName.allCases.map(\.rawValue)
-                        sink.error(pair.value.line, "\(what) has unknown group '\(group)'",
-                                   fix: Names.hint(for: group, among: names))
-                    }
+                if let group: InputGroupName = choice(f["group"], "group", what,
+                                                      problem: { "\(what) has unknown group '\($0)'" }) {
+                    input.group = group
                 }
                 if let pair = f["event"] {
                     input.event = text(pair, "event", what)
@@ -154,13 +149,10 @@ struct ModelBuilder {
                                           required: ["after", "fires"]) {
                 let what = "timer '\(key)'"
                 var timer = TimerSpec(name: key, line: line)
-                if let pair = f["scope"], let scope = text(pair, "scope", what) {
-                    if let value = TimerScope(rawValue: scope) {
-                        timer.scope = value
-                    } else {
-                        sink.error(pair.value.line, "\(what) has scope '\(scope)'",
-                                   fix: "use client (the default: one per client, armed by rows) or server (one per instance)")
-                    }
+                if let scope: TimerScope = choice(f["scope"], "scope", what, problem: { "\(what) has scope '\($0)'" },
+                                                  fix: { _, _ in "use client (the default: one per client, armed by rows)"
+                                                                 + " or server (one per instance)" }) {
+                    timer.scope = scope
                 }
                 timer.after = text(f["after"], "after", what) ?? ""
                 timer.afterLine = f["after"]?.value.line ?? line
@@ -181,14 +173,11 @@ struct ModelBuilder {
             for (key, line, f) in entries(node, name, "effect", allowed: ["argument", "doc"], required: []) {
                 let what = "effect '\(key)'"
                 var effect = EffectDeclaration(name: key, line: line, doc: text(f["doc"], "doc", what) ?? "")
-                if let pair = f["argument"], let value = text(pair, "argument", what) {
-                    if let argument = EffectArgument(rawValue: value) {
-                        effect.argument = argument
-                    } else {
-                        sink.error(pair.value.line, "\(what) has argument '\(value)'",
-                                   fix: Names.hint(for: value, among: EffectArgument.allCases.map(\.rawValue),
-                                                   otherwise: "use text, error, close_code, timer or hook (or no argument)"))
-                    }
+                let otherwise = "use text, error, close_code, timer or hook (or no argument)"
+                if let argument: EffectArgument = choice(f["argument"], "argument", what,
+                                                         problem: { "\(what) has argument '\($0)'" },
+                                                         fix: { Names.hint(for: $0, among: $1, otherwise: otherwise) }) {
+                    effect.argument = argument
                 }
                 spec.effects.append(effect)
             }
@@ -312,21 +301,14 @@ struct ModelBuilder {
                 close.codeLine = pair.value.line
             }
             close.reason = text(f["reason"], "reason", what) ?? ""
-            if let pair = f["reconnect"], let value = text(pair, "reconnect", what) {
-                if let advice = ReconnectAdviceName(rawValue: value) {
-                    close.reconnect = advice
-                } else {
-                    sink.error(pair.value.line, "\(what) has reconnect '\(value)'",
-                               fix: "use \"yes\", \"no\" or with_new_token")
-                }
+            if let advice: ReconnectAdviceName = choice(f["reconnect"], "reconnect", what,
+                                                        problem: { "\(what) has reconnect '\($0)'" },
+                                                        fix: { _, _ in "use \"yes\", \"no\" or with_new_token" }) {
+                close.reconnect = advice
             }
-            if let pair = f["origin"], let value = text(pair, "origin", what) {
-                if let origin = CloseOriginName(rawValue: value) {
-                    close.origin = origin
-                } else {
-                    sink.error(pair.value.line, "\(what) has origin '\(value)'",
-                               fix: "use kernel (the default) or codec")
-                }
+            if let origin: CloseOriginName = choice(f["origin"], "origin", what, problem: { "\(what) has origin '\($0)'" },
+                                                    fix: { _, _ in "use kernel (the default) or codec" }) {
+                close.origin = origin
             }
             close.triggers = textList(f["triggers"], "triggers", what) ?? []
             close.advice = text(f["advice"], "advice", what) ?? ""

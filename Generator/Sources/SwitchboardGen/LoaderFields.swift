@@ -22,14 +22,8 @@ extension ModelBuilder {
             }
             return (type, .string(text))
         case (.strings, .sequence(let items)):
-            var texts: [String] = []
-            for item in items {
-                guard let text = item.scalar else {
-                    sink.error(item.line, "\(what) is strings, but an item is \(item.kindName)", fix: "write a list of texts: [a, b]")
-                    return nil
-                }
-                texts.append(text)
-            }
+            guard let texts = scalars(items, problem: { "\(what) is strings, but an item is \($0)" },
+                                      fix: "write a list of texts: [a, b]") else { return nil }
             return (type, .strings(texts))
         case (.int, .scalar(let text, true)), (.ms, .scalar(let text, true)):
             guard let value = Self.integer(text), type == .int || value >= 0 else {
@@ -124,6 +118,21 @@ extension ModelBuilder {
         return pair.value.isNull ? "" : text
     }
 
+    /// The case of one of the model's name enums that a field names. Nil when the field is
+    /// absent or not a scalar, or names none of `cases`: then an error at the value, worded by
+    /// `problem` from the name found, with `fix`'s advice (by default a near name, or the list).
+    mutating func choice<E: RawRepresentable<String> & CaseIterable>(
+        _ pair: YAMLPair?, _ field: String, _ what: String, among cases: [E] = Array(E.allCases),
+        problem: (_ value: String) -> String,
+        fix: (_ value: String, _ names: [String]) -> String = { Names.hint(for: $0, among: $1) }
+    ) -> E? {
+        guard let pair, let value = text(pair, field, what) else { return nil }
+        if let match = cases.first(where: { $0.rawValue == value }) { return match }
+        let names = cases.map(\.rawValue)
+        sink.error(pair.value.line, problem(value), fix: fix(value, names))
+        return nil
+    }
+
     mutating func textList(_ pair: YAMLPair?, _ field: String, _ what: String) -> [String]? {
         guard let pair else { return nil }
         guard case .sequence(let items) = pair.value.value else {
@@ -132,11 +141,17 @@ extension ModelBuilder {
                        fix: "write a list: [a, b] or one '- item' per line")
             return nil
         }
+        return scalars(items, problem: { "items of '\(field)' in \(what) must be scalars, not \($0)" },
+                       fix: "quote items that contain ': '")
+    }
+
+    /// The texts of a sequence's items. Nil when an item is not a scalar: then an error at the
+    /// first such item, worded by `problem` from what it is (its `kindName`).
+    mutating func scalars(_ items: [YAMLNode], problem: (_ kind: String) -> String, fix: String) -> [String]? {
         var texts: [String] = []
         for item in items {
             guard let text = item.scalar else {
-                sink.error(item.line, "items of '\(field)' in \(what) must be scalars, not \(item.kindName)",
-                           fix: "quote items that contain ': '")
+                sink.error(item.line, problem(item.kindName), fix: fix)
                 return nil
             }
             texts.append(text)

@@ -6,26 +6,20 @@ extension ModelBuilder {
                                       required: ["from"]) {
             let what = "message '\(key)'"
             var message = MessageSpec(name: key, line: line)
-            if let pair = f["from"], let value = text(pair, "from", what) {
-                if let from = MessageSourceName(rawValue: value) {
-                    message.from = from
-                } else {
-                    sink.error(pair.value.line, "\(what) has unknown 'from: \(value)'",
-                               fix: Names.hint(for: value, among: MessageSourceName.allCases.map(\.rawValue),
-                                               otherwise: "use client, kernel, app or bus"))
-                }
+            if let from: MessageSourceName = choice(f["from"], "from", what, problem: { "\(what) has unknown 'from: \($0)'" },
+                                                    fix: { Names.hint(for: $0, among: $1,
+                                                                      otherwise: "use client, kernel, app or bus") }) {
+                message.from = from
             }
             if let pair = f["event"] {
                 message.event = text(pair, "event", what)
                 message.eventLine = pair.value.line
             }
-            if let pair = f["data"], let value = text(pair, "data", what) {
-                message.dataLine = pair.value.line
-                if let type = FieldTypeName(rawValue: value) {
+            if let pair = f["data"] {
+                // Written at all, even with an unknown type: the validator refuses `data` on bus messages.
+                if pair.value.scalar != nil { message.dataLine = pair.value.line }
+                if let type: FieldTypeName = choice(pair, "data", what, problem: { "\(what) has unknown 'data: \($0)'" }) {
                     message.data = type
-                } else {
-                    sink.error(pair.value.line, "\(what) has unknown 'data: \(value)'",
-                               fix: Names.hint(for: value, among: FieldTypeName.allCases.map(\.rawValue)))
                 }
             }
             if let pair = f["fields"] { message.fields = messageFields(pair.value, what) }
@@ -48,13 +42,9 @@ extension ModelBuilder {
             guard let f = fields(pair.value, what, allowed: ["type", "when", "values", "in_types", "doc"],
                                  required: ["type"], entryLine: pair.keyLine) else { continue }
             var field = MessageFieldSpec(name: pair.key, line: pair.keyLine)
-            if let typePair = f["type"], let value = text(typePair, "type", what) {
-                if let type = FieldTypeName(rawValue: value), type != .none {
-                    field.type = type
-                } else {
-                    sink.error(typePair.value.line, "\(what) has unknown type '\(value)'",
-                               fix: Names.hint(for: value, among: FieldTypeName.allCases.filter { $0 != .none }.map(\.rawValue)))
-                }
+            if let type = choice(f["type"], "type", what, among: FieldTypeName.allCases.filter { $0 != .none },
+                                 problem: { "\(what) has unknown type '\($0)'" }) {
+                field.type = type
             }
             if let whenPair = f["when"] {
                 let condition = text(whenPair, "when", what) ?? ""
@@ -85,15 +75,8 @@ extension ModelBuilder {
         case .scalar(let text, _) where text == "errors":
             return .errorMessages
         case .sequence(let items):
-            var texts: [String] = []
-            for item in items {
-                guard let text = item.scalar else {
-                    sink.error(item.line, "items of 'values' in \(what) must be scalars, not \(item.kindName)",
-                               fix: "write a list of texts: [a, b]")
-                    return nil
-                }
-                texts.append(text)
-            }
+            guard let texts = scalars(items, problem: { "items of 'values' in \(what) must be scalars, not \($0)" },
+                                      fix: "write a list of texts: [a, b]") else { return nil }
             if texts.isEmpty {
                 sink.error(node.line, "'values' of \(what) is empty", fix: "list the values, or remove 'values'")
                 return nil

@@ -2,6 +2,7 @@ import Foundation
 import SwitchboardGen
 import SwitchboardJSON
 import SwitchboardKernel
+import TestSupport
 
 /// A fake driver that feeds the kernel and the reference model the same inputs at the same
 /// virtual times and compares them after every input: the effects (in canonical order, see
@@ -100,7 +101,7 @@ struct Harness {
 
     /// The input an op stands for now, or nil when there is nothing for it to act on.
     mutating func input(for op: Op) -> KernelInput? {
-        var rng = SplitMix(state: op.bits)
+        var rng = SeededRandom(seed: op.bits)
         let live = kernel.clientHandles.sorted()
         let ids = live.compactMap { kernel.client($0)?.id }
         let waiting = live.filter { [.authenticating, .handshaking].contains(kernel.client($0)?.state) }
@@ -173,7 +174,7 @@ struct Harness {
     }
 
     /// An answer to `call`: mostly a success; stale answers are spread over every outcome.
-    func answer(_ call: Call, _ rng: inout SplitMix, stale: Bool = false) -> KernelInput {
+    func answer(_ call: Call, _ rng: inout SeededRandom, stale: Bool = false) -> KernelInput {
         let roll = stale ? 6 + rng.below(4) - 3 * rng.below(2) : rng.below(10)
         switch call.hook {
         case .authenticate:
@@ -198,7 +199,7 @@ struct Harness {
 
     /// An answer the kernel must treat as stale: repeated, for an attempt never issued, of the
     /// wrong hook, or for a client the kernel forgot.
-    func staleAnswer(_ rng: inout SplitMix, live: [ClientHandle], waiting: [ClientHandle]) -> KernelInput? {
+    func staleAnswer(_ rng: inout SeededRandom, live: [ClientHandle], waiting: [ClientHandle]) -> KernelInput? {
         var call: Call
         switch rng.below(4) {
         case 0 where !answered.isEmpty: call = rng.pick(answered)
@@ -213,7 +214,7 @@ struct Harness {
         return answer(call, &rng, stale: true)
     }
 
-    func delivery(_ rng: inout SplitMix, ids: [String]) -> Delivery {
+    func delivery(_ rng: inout SeededRandom, ids: [String]) -> Delivery {
         let someID = ids.isEmpty || rng.chance(15) ? "c999" : rng.pick(ids)
         let room = rng.chance(20) ? someID : Values.roomName(&rng)
         let user = rng.pick(Values.users) ?? "zed"
@@ -233,7 +234,7 @@ struct Harness {
         }
     }
 
-    func busMessage(_ rng: inout SplitMix, ids: [String]) -> KernelInput {
+    func busMessage(_ rng: inout SeededRandom, ids: [String]) -> KernelInput {
         let id = ids.isEmpty ? "c1" : rng.pick(ids)
         let target: JSONValue? = rng.pick([.string(id), .string(Values.roomName(&rng)), .string(rng.pick(Values.users) ?? "zed"), nil, .null, 5])
         var members: [(String, JSONValue)] = [("serverId", rng.chance(15) ? .string(Self.serverID) : rng.pick(["other", 5]))]

@@ -1,20 +1,11 @@
 import SwitchboardJSON
 import SwitchboardKernel
+import TestSupport
 
-/// SplitMix64: a generator whose sequence depends on the seed alone, in every process and every
-/// Swift version (the standard library's `random(in:using:)` makes no such promise).
-struct SplitMix {
-    var state: UInt64
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
-    mutating func below(_ n: Int) -> Int { Int(next() % UInt64(max(n, 1))) }
+/// The oracle draws from TestSupport's SplitMix64, whose sequence depends on the seed alone, in
+/// every process and every Swift version (the standard library's `random(in:using:)` makes no
+/// such promise): the golden traces stay valid.
+extension SeededRandom {
     mutating func chance(_ percent: Int) -> Bool { below(100) < percent }
     mutating func pick<T>(_ items: [T]) -> T { items[below(items.count)] }
 }
@@ -56,7 +47,7 @@ struct Scenario {
     let ops: [Op]
 
     init(seed: UInt64, length: Int = 160) {
-        var rng = SplitMix(state: seed)
+        var rng = SeededRandom(seed: seed)
         var settings = KernelSettings()
         settings.requireEncryption = rng.chance(50)
         settings.handshakeConfigured = rng.chance(85)
@@ -101,12 +92,12 @@ enum Values {
         String(repeating: "😀", count: 129), String(repeating: "é", count: 256),
     ]
     /// A room name; now and then one at the length limit (they make traces hard to read).
-    static func roomName(_ rng: inout SplitMix) -> String {
+    static func roomName(_ rng: inout SeededRandom) -> String {
         rng.chance(8) ? rng.pick(longNames) : rng.pick(roomNames)
     }
     static let dataValues: [JSONValue?] = [nil, .null, 7, "text", ["k": "v"], ["nested": [1, ["x": true]]], [], 1.5]
 
-    static func roomList(_ rng: inout SplitMix, ids: [String]) -> [JSONValue] {
+    static func roomList(_ rng: inout SeededRandom, ids: [String]) -> [JSONValue] {
         (0..<rng.below(5)).map { _ in
             switch rng.below(10) {
             case 0: 5
@@ -119,7 +110,7 @@ enum Values {
 
     /// A client message: invalid JSON, JSON without a usable event, or an envelope of any
     /// event, written canonically or not (spaces, member order, escapes, duplicate keys).
-    static func message(_ rng: inout SplitMix, ids: [String]) -> [UInt8] {
+    static func message(_ rng: inout SeededRandom, ids: [String]) -> [UInt8] {
         switch rng.below(100) {
         case 0..<7:
             return rng.pick(["", "not json", "{", #"{"event":"chat""#, "[1,]", #"{"event":"chat"} x"#, "\u{FF}"].map { Array($0.utf8) }
@@ -151,7 +142,7 @@ enum Values {
         return Array(envelopeText(&rng, event: event, data: data, id: id).utf8)
     }
 
-    static func envelopeText(_ rng: inout SplitMix, event: String, data: JSONValue?, id: JSONValue?) -> String {
+    static func envelopeText(_ rng: inout SeededRandom, event: String, data: JSONValue?, id: JSONValue?) -> String {
         var eventText = JSONValue.string(event).serialized()
         if event == "heartbeat" || event == "join", rng.chance(15) {
             eventText = "\"\\u00" + String(event.unicodeScalars.first!.value, radix: 16) + event.dropFirst() + "\""
