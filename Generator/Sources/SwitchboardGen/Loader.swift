@@ -325,7 +325,7 @@ struct ModelBuilder {
                     close.origin = origin
                 } else {
                     sink.error(pair.value.line, "\(what) has origin '\(value)'",
-                               fix: "use kernel (the default) or codec")
+                               fix: "use kernel (the default), codec or request")
                 }
             }
             close.triggers = textList(f["triggers"], "triggers", what) ?? []

@@ -284,6 +284,7 @@ struct Harness {
         case .timerFired(let timer): return "timer fired \(timer)"
         case .backpressured(let h): return "backpressured \(h)"
         case .shutdown: return "shutdown"
+        case .disconnect(let target, let code): return "disconnect \(target) \(code.code)"
         case .busMessage(let channel, let bytes): return "bus \(channel) \(text(bytes))"
         case .deliver(let delivery):
             switch delivery {
