@@ -163,6 +163,15 @@ struct Harness {
             return busMessage(&rng, ids: ids)
         case .shutdown:
             return .shutdown
+        case .disconnect:
+            // A client by id or by user (a forgotten one now and then), mostly with a code of
+            // `origin: request`, sometimes with one the kernel must refuse.
+            let code = rng.chance(85) ? rng.pick(CloseCode.requestable) : rng.pick(CloseCode.allCases)
+            guard let h = someClient(), let client = kernel.client(h) else {
+                return .disconnect(.client(id: "gone"), code)
+            }
+            if let user = client.userID, rng.chance(40) { return .disconnect(.user(user), code) }
+            return .disconnect(.client(id: client.id), code)
         }
     }
 
