@@ -1,4 +1,3 @@
-import Dispatch
 import Switchboard
 import Synchronization
 #if canImport(Glibc)
@@ -81,6 +80,7 @@ public final class APIListener: Sendable {
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         var buffer: [UInt8] = []
+        let executor = APIExecutor()
         while true {
             let head: APIRequestHead
             switch APIRequestHead.read(fd, &buffer, limit: Self.maxHeadBytes) {
@@ -105,23 +105,15 @@ public final class APIListener: Sendable {
             }
             guard let body = APIRequestHead.readBody(fd, &buffer, count: head.contentLength) else { return }
             request.body = body
-            let response = wait(request)
+            let response = answer(request, on: executor)
             guard write(fd, response, keepAlive: head.keepAlive), head.keepAlive else { return }
         }
     }
 
-    /// Runs the router on the concurrency pool and blocks this connection's own thread for it.
-    private func wait(_ request: APIRequest) -> APIResponse {
-        let done = DispatchSemaphore(value: 0)
-        let answer = Mutex<APIResponse?>(nil)
+    /// Runs the router on this connection's thread (`APIExecutor`), not on the concurrency pool.
+    private func answer(_ request: APIRequest, on executor: APIExecutor) -> APIResponse {
         let router = self.router
-        Task {
-            let response = await router.handle(request)
-            answer.withLock { $0 = response }
-            done.signal()
-        }
-        done.wait()
-        return answer.withLock { $0! }
+        return executor.run { await router.handle(request) }
     }
 
     @discardableResult

@@ -5,9 +5,12 @@ import Testing
 @testable import SwitchboardServe
 
 /// A ServeApp on free ports with the server API on, and a client of that API that checks every
-/// answer against docs/api.yaml.
+/// answer against docs/api.yaml. Clients are in the room `news` from login (a default room):
+/// a join is applied through the app's relay, which needs a thread of the concurrency pool,
+/// and these tests block pool threads as they wait for frames, as ServeAppTests do in parallel.
 final class APIApp: @unchecked Sendable {
     static let key = "test-api-key-0123456789abcdef"
+    static let newsRoom = "rooms:\n  default: [news]\n"
     let running: RunningApp
     let apiPort: Int
     let document: APIDocument
@@ -15,7 +18,7 @@ final class APIApp: @unchecked Sendable {
     init(_ yaml: String = "", environment: [String: String] = [:], document: APIDocument) throws {
         var environment = environment
         environment["SWITCHBOARD_API_KEY"] = Self.key
-        running = try RunningApp("api:\n  port: 0\n" + yaml, environment: environment)
+        running = try RunningApp(Self.newsRoom + "api:\n  port: 0\n" + yaml, environment: environment)
         guard let port = running.app.apiPort else { throw TestFailure("the API did not start") }
         apiPort = port
         self.document = document
@@ -51,15 +54,6 @@ final class APIApp: @unchecked Sendable {
     func stop() async { await running.stop() }
 }
 
-/// Runs blocking test code (sockets read with deadlines) on a thread of its own. The
-/// concurrency pool has as many threads as cores, the API runs its handler there, and tests
-/// that block pool threads in parallel suites would starve it (and every other async hook).
-func onThread<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
-    try await withCheckedThrowingContinuation { continuation in
-        Thread { continuation.resume(with: Result { try body() }) }.start()
-    }
-}
-
 @Suite(.serialized) struct APITests {
     static let redisServer = ServeAppTests.redisServer
 
@@ -82,150 +76,144 @@ func onThread<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async thr
 
     @Test func publishAndPresenceAnswerAsDocumented() async throws {
         let document = try APIDocument()
-        let api = try await onThread { try APIApp(document: document) }
+        let api = try APIApp(document: document)
         defer { Task { await api.stop() } }
-        try await onThread {
-            let (alice, aliceID) = try api.login("alice-token")
-            try api.running.join(alice, "news")
+        let (alice, aliceID) = try api.login("alice-token")
 
-            let stats = try api.call("GET", "/api/v1/stats")
-            #expect(stats.status == 200)
-            #expect(stats.json["clients"]?["authenticated"] == 1)
-            #expect(try api.call("GET", "/api/v1/users/alice/clients", template: "/api/v1/users/{userId}/clients").json["clients"]
-                    == [.string(aliceID)])
-            #expect(try api.call("GET", "/api/v1/rooms/news/members", template: "/api/v1/rooms/{room}/members").json["members"]
-                    == [.string(aliceID)])
-            // Path segments are percent-decoded: `a%2Fb` is the one room `a/b`.
-            #expect(try api.call("GET", "/api/v1/rooms/a%2Fb/members", template: "/api/v1/rooms/{room}/members").json["room"] == "a/b")
-            let info = try api.call("GET", "/api/v1/clients/\(aliceID)", template: "/api/v1/clients/{clientId}")
-            #expect(info.json["userId"] == "alice")
-            #expect(info.json["rooms"]?.arrayValue?.contains("news") == true)
-            let unknown = try api.call("GET", "/api/v1/clients/nobody", template: "/api/v1/clients/{clientId}")
-            #expect(unknown.status == 404 && Self.error(unknown.json) == ("not_found", "clientId"))
+        let stats = try api.call("GET", "/api/v1/stats")
+        #expect(stats.status == 200)
+        #expect(stats.json["clients"]?["authenticated"] == 1)
+        #expect(try api.call("GET", "/api/v1/users/alice/clients", template: "/api/v1/users/{userId}/clients").json["clients"]
+                == [.string(aliceID)])
+        #expect(try api.call("GET", "/api/v1/rooms/news/members", template: "/api/v1/rooms/{room}/members").json["members"]
+                == [.string(aliceID)])
+        // Path segments are percent-decoded: `a%2Fb` is the one room `a/b`.
+        #expect(try api.call("GET", "/api/v1/rooms/a%2Fb/members", template: "/api/v1/rooms/{room}/members").json["room"] == "a/b")
+        let info = try api.call("GET", "/api/v1/clients/\(aliceID)", template: "/api/v1/clients/{clientId}")
+        #expect(info.json["userId"] == "alice")
+        #expect(info.json["rooms"]?.arrayValue?.contains("news") == true)
+        let unknown = try api.call("GET", "/api/v1/clients/nobody", template: "/api/v1/clients/{clientId}")
+        #expect(unknown.status == 404 && Self.error(unknown.json) == ("not_found", "clientId"))
 
-            // Every kind of publish reaches alice; exclude keeps a broadcast from her.
-            let published = try api.call("POST", "/api/v1/publish",
-                                         body: #"{"type":"room","target":"news","event":"headline","data":{"text":"hello"}}"#)
-            #expect(published.status == 200 && published.json["ok"] == true)
-            #expect(try alice.receive(event: "headline") == ["text": "hello"])
-            try api.call("POST", "/api/v1/publish", body: #"{"type":"user","target":"alice","event":"notice","data":1}"#)
-            #expect(try alice.receive(event: "notice") == 1)
-            try api.call("POST", "/api/v1/publish", body: #"{"type":"client","target":"\#(aliceID)","event":"direct","data":null}"#)
-            #expect(try alice.receive(event: "direct") == .null)
-            try api.call("POST", "/api/v1/publish", body: #"{"type":"broadcast","event":"all","data":"x","exclude":["\#(aliceID)"]}"#)
-            try api.call("POST", "/api/v1/publish", body: #"{"type":"broadcast","event":"after","data":"y"}"#)
-            let next = try alice.nextMessage()
-            #expect(next?.event == "after", "the excluded broadcast reached alice: \(String(describing: next))")
+        // Every kind of publish reaches alice once, in order (the in-process bus does not echo
+        // a publish back); exclude keeps a broadcast from her; without `data` there is none.
+        let published = try api.call("POST", "/api/v1/publish",
+                                     body: #"{"type":"room","target":"news","event":"headline","data":{"text":"hello"}}"#)
+        #expect(published.status == 200 && published.json["ok"] == true)
+        try api.call("POST", "/api/v1/publish", body: #"{"type":"user","target":"alice","event":"notice","data":1}"#)
+        try api.call("POST", "/api/v1/publish", body: #"{"type":"client","target":"\#(aliceID)","event":"direct","data":null}"#)
+        try api.call("POST", "/api/v1/publish", body: #"{"type":"broadcast","event":"all","data":"x","exclude":["\#(aliceID)"]}"#)
+        try api.call("POST", "/api/v1/publish", body: #"{"type":"broadcast","event":"after"}"#)
+        var received: [String] = []
+        for _ in 0..<4 { received.append(try alice.nextMessage()?.raw ?? "closed") }
+        #expect(received == [#"{"event":"headline","data":{"text":"hello"}}"#, #"{"event":"notice","data":1}"#,
+                             #"{"event":"direct","data":null}"#, #"{"event":"after"}"#])
+        // Nothing more: a probe published now is the next message.
+        try api.call("POST", "/api/v1/publish", body: #"{"type":"client","target":"\#(aliceID)","event":"probe"}"#)
+        #expect(try alice.nextMessage()?.event == "probe")
 
-            for operation in ["POST /api/v1/publish", "GET /api/v1/stats", "GET /api/v1/users/{userId}/clients",
-                              "GET /api/v1/rooms/{room}/members", "GET /api/v1/clients/{clientId}"] {
-                #expect(document.wasAnswered(operation, status: 200), "\(operation) was not exercised")
-            }
-            alice.close()
+        for operation in ["POST /api/v1/publish", "GET /api/v1/stats", "GET /api/v1/users/{userId}/clients",
+                          "GET /api/v1/rooms/{room}/members", "GET /api/v1/clients/{clientId}"] {
+            #expect(document.wasAnswered(operation, status: 200), "\(operation) was not exercised")
         }
+        alice.close()
     }
 
     @Test func badRequestsNameTheirField() async throws {
         let document = try APIDocument()
-        let api = try await onThread { try APIApp("  max_body: 1KiB\n", document: document) }
+        let api = try APIApp("  max_body: 1KiB\n", document: document)
         defer { Task { await api.stop() } }
-        try await onThread {
-            func refused(_ body: String, _ code: String, _ field: String?, path: String = "/api/v1/publish",
-                         sourceLocation: SourceLocation = #_sourceLocation) throws {
-                let answer = try api.call("POST", path, body: body, sourceLocation: sourceLocation)
-                #expect(answer.status == 400, sourceLocation: sourceLocation)
-                #expect(Self.error(answer.json) == (code, field), "\(answer.json.serialized())", sourceLocation: sourceLocation)
-            }
-            try refused("{", "invalid_json", nil)
-            try refused("[1]", "invalid_json", nil)
-            try refused(#"{"type":"room","target":"news"}"#, "missing_field", "event")
-            try refused(#"{"type":"room","event":"e"}"#, "missing_field", "target")
-            try refused(#"{"type":"moon","target":"x","event":"e"}"#, "invalid_field", "type")
-            try refused(#"{"type":"room","target":"ws:x","event":"e"}"#, "invalid_field", "target")
-            try refused(#"{"type":"room","target":"news","event":"connected"}"#, "invalid_field", "event")
-            try refused(#"{"type":"user","target":"alice","event":"e","exclude":["c"]}"#, "invalid_field", "exclude")
-            try refused(#"{"type":"room","target":"news","event":"e","exclude":[1]}"#, "invalid_field", "exclude")
-            try refused(#"{"type":"broadcast","target":"x","event":"e"}"#, "invalid_field", "target")
-            try refused(#"{"type":"room","targte":"news","event":"e"}"#, "invalid_field", "targte")
-            try refused(#"{"type":"room","target":"news","event":7}"#, "invalid_field", "event")
-            try refused(#"{"type":"room","target":"news"}"#, "invalid_field", "type", path: "/api/v1/disconnect")
-            try refused(#"{"type":"user","target":"alice","code":1000}"#, "invalid_field", "code", path: "/api/v1/disconnect")
-            try refused(#"{"type":"user","target":"alice","code":4003}"#, "invalid_field", "code", path: "/api/v1/disconnect")
-            try refused(#"{"type":"user","code":4010}"#, "missing_field", "target", path: "/api/v1/disconnect")
-
-            // The key: missing, wrong, or another scheme; 401 whatever the path, before anything else.
-            for key in [nil, "wrong-key-wrong-key-wrong", APIApp.key + "x"] as [String?] {
-                let answer = try api.call("POST", "/api/v1/publish", body: "{}", key: key)
-                #expect(answer.status == 401 && Self.error(answer.json).0 == "unauthorized")
-                #expect(answer.reply.headers["www-authenticate"]?.hasPrefix("Bearer") == true)
-            }
-            let basic = try api.call("GET", "/api/v1/stats", key: nil, headers: ["Authorization: Basic \(APIApp.key)"])
-            #expect(basic.status == 401)
-
-            let wrongMethod = try api.call("GET", "/api/v1/publish", documented: false)
-            #expect(wrongMethod.status == 405 && wrongMethod.reply.headers["allow"] == "POST")
-            #expect(Self.error(wrongMethod.json).0 == "method_not_allowed")
-            #expect(try api.call("POST", "/api/v1/stats", body: "{}", documented: false).reply.headers["allow"] == "GET")
-            let tooLarge = try api.call("POST", "/api/v1/publish", body: "{\"data\":\"" + String(repeating: "x", count: 2000) + "\"}")
-            #expect(tooLarge.status == 413 && Self.error(tooLarge.json).0 == "payload_too_large")
-            let text = try api.call("POST", "/api/v1/publish", body: "{}", headers: ["Content-Type: text/plain"])
-            #expect(text.status == 415)
-            // Unknown paths are not in the document: checked by hand.
-            let reply = try rawHTTP(port: UInt16(api.apiPort), request: "GET /api/v1/nothing HTTP/1.1\r\nAuthorization: Bearer \(APIApp.key)\r\nConnection: close\r\n\r\n")
-            #expect(reply.status == 404 && reply.body.contains("\"not_found\""))
-            #expect(document.wasAnswered("POST /api/v1/publish", status: 400))
-            #expect(document.wasAnswered("POST /api/v1/disconnect", status: 400))
+        func refused(_ body: String, _ code: String, _ field: String?, path: String = "/api/v1/publish",
+                     sourceLocation: SourceLocation = #_sourceLocation) throws {
+            let answer = try api.call("POST", path, body: body, sourceLocation: sourceLocation)
+            #expect(answer.status == 400, sourceLocation: sourceLocation)
+            #expect(Self.error(answer.json) == (code, field), "\(answer.json.serialized())", sourceLocation: sourceLocation)
         }
+        try refused("{", "invalid_json", nil)
+        try refused("[1]", "invalid_json", nil)
+        try refused(#"{"type":"room","target":"news"}"#, "missing_field", "event")
+        try refused(#"{"type":"room","event":"e"}"#, "missing_field", "target")
+        try refused(#"{"type":"moon","target":"x","event":"e"}"#, "invalid_field", "type")
+        try refused(#"{"type":"room","target":"ws:x","event":"e"}"#, "invalid_field", "target")
+        try refused(#"{"type":"room","target":"news","event":"connected"}"#, "invalid_field", "event")
+        try refused(#"{"type":"user","target":"alice","event":"e","exclude":["c"]}"#, "invalid_field", "exclude")
+        try refused(#"{"type":"room","target":"news","event":"e","exclude":[1]}"#, "invalid_field", "exclude")
+        try refused(#"{"type":"broadcast","target":"x","event":"e"}"#, "invalid_field", "target")
+        try refused(#"{"type":"room","targte":"news","event":"e"}"#, "invalid_field", "targte")
+        try refused(#"{"type":"room","target":"news","event":7}"#, "invalid_field", "event")
+        try refused(#"{"type":"room","target":"news"}"#, "invalid_field", "type", path: "/api/v1/disconnect")
+        try refused(#"{"type":"user","target":"alice","code":1000}"#, "invalid_field", "code", path: "/api/v1/disconnect")
+        try refused(#"{"type":"user","target":"alice","code":4003}"#, "invalid_field", "code", path: "/api/v1/disconnect")
+        try refused(#"{"type":"user","code":4010}"#, "missing_field", "target", path: "/api/v1/disconnect")
+
+        // The key: missing, wrong, or another scheme; 401 whatever the path, before anything else.
+        for key in [nil, "wrong-key-wrong-key-wrong", APIApp.key + "x"] as [String?] {
+            let answer = try api.call("POST", "/api/v1/publish", body: "{}", key: key)
+            #expect(answer.status == 401 && Self.error(answer.json).0 == "unauthorized")
+            #expect(answer.reply.headers["www-authenticate"]?.hasPrefix("Bearer") == true)
+        }
+        let basic = try api.call("GET", "/api/v1/stats", key: nil, headers: ["Authorization: Basic \(APIApp.key)"])
+        #expect(basic.status == 401)
+
+        let wrongMethod = try api.call("GET", "/api/v1/publish", documented: false)
+        #expect(wrongMethod.status == 405 && wrongMethod.reply.headers["allow"] == "POST")
+        #expect(Self.error(wrongMethod.json).0 == "method_not_allowed")
+        #expect(try api.call("POST", "/api/v1/stats", body: "{}", documented: false).reply.headers["allow"] == "GET")
+        let tooLarge = try api.call("POST", "/api/v1/publish", body: "{\"data\":\"" + String(repeating: "x", count: 2000) + "\"}")
+        #expect(tooLarge.status == 413 && Self.error(tooLarge.json).0 == "payload_too_large")
+        let text = try api.call("POST", "/api/v1/publish", body: "{}", headers: ["Content-Type: text/plain"])
+        #expect(text.status == 415)
+        // Unknown paths are not in the document: checked by hand.
+        let reply = try rawHTTP(port: UInt16(api.apiPort), request: "GET /api/v1/nothing HTTP/1.1\r\nAuthorization: Bearer \(APIApp.key)\r\nConnection: close\r\n\r\n")
+        #expect(reply.status == 404 && reply.body.contains("\"not_found\""))
+        #expect(document.wasAnswered("POST /api/v1/publish", status: 400))
+        #expect(document.wasAnswered("POST /api/v1/disconnect", status: 400))
     }
 
     /// Disconnect closes with the chosen spec code, observed by real WebSocket clients.
     @Test func disconnectClosesWithTheChosenCode() async throws {
         let document = try APIDocument()
-        let api = try await onThread { try APIApp(document: document) }
+        let api = try APIApp(document: document)
         defer { Task { await api.stop() } }
-        try await onThread {
-            let (alice, aliceID) = try api.login("alice-token")
-            let (bob1, bob1ID) = try api.login("bob-token")
-            let (bob2, bob2ID) = try api.login("bob-token")
+        let (alice, aliceID) = try api.login("alice-token")
+        let (bob1, bob1ID) = try api.login("bob-token")
+        let (bob2, bob2ID) = try api.login("bob-token")
 
-            let bobs = try api.call("POST", "/api/v1/disconnect", body: #"{"type":"user","target":"bob","code":4011}"#)
-            #expect(bobs.status == 200)
-            #expect(bobs.json["disconnected"] == .array([bob1ID, bob2ID].sorted().map(JSONValue.string)))
-            #expect(bobs.json["code"] == 4011 && bobs.json["reason"] == "Reconnect requested by the server")
-            try bob1.expectClose(code: 4011, reason: "Reconnect requested by the server", timeout: 5)
-            try bob2.expectClose(code: 4011, reason: "Reconnect requested by the server", timeout: 5)
+        let bobs = try api.call("POST", "/api/v1/disconnect", body: #"{"type":"user","target":"bob","code":4011}"#)
+        #expect(bobs.status == 200)
+        #expect(bobs.json["disconnected"] == .array([bob1ID, bob2ID].sorted().map(JSONValue.string)))
+        #expect(bobs.json["code"] == 4011 && bobs.json["reason"] == "Reconnect requested by the server")
+        try bob1.expectClose(code: 4011, reason: "Reconnect requested by the server", timeout: 5)
+        try bob2.expectClose(code: 4011, reason: "Reconnect requested by the server", timeout: 5)
 
-            let one = try api.call("POST", "/api/v1/disconnect", body: #"{"type":"client","target":"\#(aliceID)"}"#)
-            #expect(one.json["disconnected"] == [.string(aliceID)] && one.json["code"] == 4010)
-            try alice.expectClose(code: 4010, reason: "Disconnected by the server", timeout: 5)
+        let one = try api.call("POST", "/api/v1/disconnect", body: #"{"type":"client","target":"\#(aliceID)"}"#)
+        #expect(one.json["disconnected"] == [.string(aliceID)] && one.json["code"] == 4010)
+        try alice.expectClose(code: 4010, reason: "Disconnected by the server", timeout: 5)
 
-            let nobody = try api.call("POST", "/api/v1/disconnect", body: #"{"type":"user","target":"bob"}"#)
-            #expect(nobody.json["disconnected"] == [])
-            #expect(try api.call("GET", "/api/v1/users/bob/clients", template: "/api/v1/users/{userId}/clients").json["clients"] == [])
-            #expect(document.wasAnswered("POST /api/v1/disconnect", status: 200))
-        }
+        let nobody = try api.call("POST", "/api/v1/disconnect", body: #"{"type":"user","target":"bob"}"#)
+        #expect(nobody.json["disconnected"] == [])
+        #expect(try api.call("GET", "/api/v1/users/bob/clients", template: "/api/v1/users/{userId}/clients").json["clients"] == [])
+        #expect(document.wasAnswered("POST /api/v1/disconnect", status: 200))
     }
 
     /// Two requests on one connection (HTTP/1.1 keep-alive), then the server closes on `close`.
     @Test func oneConnectionServesSeveralRequests() async throws {
         let document = try APIDocument()
-        let api = try await onThread { try APIApp(document: document) }
+        let api = try APIApp(document: document)
         defer { Task { await api.stop() } }
-        try await onThread {
-            let connection = try TCPConnection(port: UInt16(api.apiPort))
-            let request = "GET /api/v1/stats HTTP/1.1\r\nAuthorization: Bearer \(APIApp.key)\r\n\r\n"
-            var received: [UInt8] = []
-            for _ in 0..<2 {
-                try connection.write(Array(request.utf8))
-                received.removeAll()
-                let end = deadline(after: 5)
-                while !String(decoding: received, as: UTF8.self).contains("\"scope\":\"instance\"") {
-                    #expect(try connection.read(into: &received, deadline: end, what: "a stats answer") > 0)
-                }
-                #expect(String(decoding: received, as: UTF8.self).hasPrefix("HTTP/1.1 200 OK\r\n"))
+        let connection = try TCPConnection(port: UInt16(api.apiPort))
+        let request = "GET /api/v1/stats HTTP/1.1\r\nAuthorization: Bearer \(APIApp.key)\r\n\r\n"
+        var received: [UInt8] = []
+        for _ in 0..<2 {
+            try connection.write(Array(request.utf8))
+            received.removeAll()
+            let end = deadline(after: 5)
+            while !String(decoding: received, as: UTF8.self).contains("\"scope\":\"instance\"") {
+                #expect(try connection.read(into: &received, deadline: end, what: "a stats answer") > 0)
             }
-            connection.close()
+            #expect(String(decoding: received, as: UTF8.self).hasPrefix("HTTP/1.1 200 OK\r\n"))
         }
+        connection.close()
     }
 
     /// A publish made through one instance's API reaches a client of another instance through a
@@ -236,24 +224,21 @@ func onThread<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async thr
         defer { redis.stop() }
         let environment = ["SWITCHBOARD_REDIS_URL": "redis://127.0.0.1:\(redis.port)"]
         let document = try APIDocument()
-        let publisher = try await onThread { try APIApp(environment: environment, document: document) }
+        let publisher = try APIApp(environment: environment, document: document)
         defer { Task { await publisher.stop() } }
-        let other = try await onThread { try RunningApp(environment: environment) }
+        let other = try RunningApp(APIApp.newsRoom, environment: environment)
         defer { Task { await other.stop() } }
-        try await onThread {
-            let (alice, _) = try other.login("alice-token")
-            try other.join(alice, "news")
+        let (alice, _) = try other.login("alice-token")
 
-            let answer = try publisher.call("POST", "/api/v1/publish",
-                                            body: #"{"type":"room","target":"news","event":"headline","data":{"n":1}}"#)
-            #expect(answer.status == 200 && answer.json["serverId"]?.stringValue == publisher.running.app.server.serverID)
-            #expect(try alice.receive(event: "headline") == ["n": 1])
-            try publisher.call("POST", "/api/v1/publish", body: #"{"type":"user","target":"alice","event":"notice","data":"hi"}"#)
-            #expect(try alice.receive(event: "notice") == "hi")
-            // Presence is the instance's own: the publisher has no clients.
-            #expect(try publisher.call("GET", "/api/v1/users/alice/clients", template: "/api/v1/users/{userId}/clients")
-                    .json["clients"] == [])
-            alice.close()
-        }
+        let answer = try publisher.call("POST", "/api/v1/publish",
+                                        body: #"{"type":"room","target":"news","event":"headline","data":{"n":1}}"#)
+        #expect(answer.status == 200 && answer.json["serverId"]?.stringValue == publisher.running.app.server.serverID)
+        #expect(try alice.receive(event: "headline") == ["n": 1])
+        try publisher.call("POST", "/api/v1/publish", body: #"{"type":"user","target":"alice","event":"notice","data":"hi"}"#)
+        #expect(try alice.receive(event: "notice") == "hi")
+        // Presence is the instance's own: the publisher has no clients.
+        #expect(try publisher.call("GET", "/api/v1/users/alice/clients", template: "/api/v1/users/{userId}/clients")
+                .json["clients"] == [])
+        alice.close()
     }
 }
