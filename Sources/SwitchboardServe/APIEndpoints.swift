@@ -21,7 +21,7 @@ struct APIEndpoints: Sendable {
         }
         let data = body.value("data")
         let exclude = try body.strings("exclude")
-        var target = try body.string("target")
+        let target = try body.string("target")
         switch kind {
         case .broadcast:
             if target != nil { throw APIError.invalid("target", "a broadcast has no 'target'") }
@@ -32,7 +32,6 @@ struct APIEndpoints: Sendable {
             if target == nil { throw APIError.missing("target") }
             if exclude != nil { throw APIError.invalid("exclude", "'exclude' applies to type room and broadcast only") }
         }
-        if kind == .broadcast { target = nil }
         do {
             switch kind {
             case .client: try server.sendToClient(target!, event: event, data: data)

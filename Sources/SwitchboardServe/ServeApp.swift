@@ -103,15 +103,18 @@ public final class ServeApp: Sendable {
     @discardableResult
     public func start() throws -> Int {
         announceRedis()
-        let port = try server.start()
         try startAPI()
-        return port
+        do { return try server.start() } catch {
+            api?.stop()
+            throw error
+        }
     }
 
     /// The server API's bound port once started; nil when it is off.
     public var apiPort: Int? { apiBound.withLock { $0 } }
 
-    /// Binds the server API; until the gateway runs it answers 503.
+    /// Binds the server API, before the gateway, so that a port already taken stops the start
+    /// before anything else; until the gateway runs, the API answers 503.
     private func startAPI() throws {
         guard let api else { return }
         let port = try api.start()

@@ -62,6 +62,22 @@ final class APIApp: @unchecked Sendable {
         (json["error"]?["code"]?.stringValue, json["error"]?["field"]?.stringValue)
     }
 
+    /// The seam another HTTP front (an internal listener) would mount: `handle` alone, no socket.
+    @Test func theRouterAnswersARequestValue() async throws {
+        let server = try Server(options: ServerOptions(), hooks: Hooks(authenticate: { _ in nil }))
+        let router = APIRouter(server: server, key: Array(APIApp.key.utf8), maxBody: 64)
+        let auth = [("Authorization", "Bearer \(APIApp.key)")]
+        #expect(APIRouter.owns("/api/v1/stats") && !APIRouter.owns("/api/v10") && !APIRouter.owns("/metrics"))
+        let early = await router.handle(APIRequest(method: "GET", path: "/api/v1/stats", headers: auth))
+        #expect(early.status == 503 && early.body["error"]?["code"] == "unavailable")  // not started yet
+        #expect(await router.handle(APIRequest(method: "GET", path: "/api/v1/stats")).status == 401)
+        #expect(await router.handle(APIRequest(method: "GET", path: "/api/v1/nothing", headers: auth)).status == 404)
+        let large = APIRequest(method: "POST", path: "/api/v1/publish", headers: auth, body: Array(repeating: 0x20, count: 65))
+        #expect(await router.handle(large).status == 413)
+        let badPath = await router.handle(APIRequest(method: "GET", path: "/api/v1/rooms/%zz/members", headers: auth))
+        #expect(badPath.status == 400 && badPath.body["error"]?["code"] == "invalid_path")
+    }
+
     @Test func theAPIIsOffWithoutAKey() async throws {
         let running = try RunningApp("api:\n  port: 0\n")
         #expect(running.app.apiPort == nil)
