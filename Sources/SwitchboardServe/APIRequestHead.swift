@@ -24,13 +24,14 @@ struct APIRequestHead {
     /// Reads until the blank line that ends the head; bytes after it stay in `buffer`.
     static func read(_ fd: Int32, _ buffer: inout [UInt8], limit: Int) -> ReadResult {
         while true {
-            if let end = headEnd(buffer) {
+            let end = headEnd(buffer)
+            if (end ?? buffer.count) > limit {
+                return .failed(APIError(status: 431, code: "header_too_large", message: "the request head is larger than \(limit) bytes"))
+            }
+            if let end {
                 let text = String(decoding: buffer[..<end], as: UTF8.self)
                 buffer.removeFirst(end + 4)
                 return parse(text)
-            }
-            if buffer.count > limit {
-                return .failed(APIError(status: 431, code: "header_too_large", message: "the request head is larger than \(limit) bytes"))
             }
             guard receive(fd, &buffer) else {
                 return buffer.isEmpty ? .closed : .failed(APIError(status: 408, code: "timeout", message: "the request was not complete in time"))

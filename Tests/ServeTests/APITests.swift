@@ -212,6 +212,29 @@ final class APIApp: @unchecked Sendable {
         #expect(document.wasAnswered("POST /api/v1/disconnect", status: 200))
     }
 
+    /// What the listener refuses before the router sees it: each a JSON error, then a close.
+    @Test func malformedHTTPGetsAJSONErrorAndAClose() async throws {
+        let api = try APIApp(document: try APIDocument())
+        defer { Task { await api.stop() } }
+        let port = UInt16(api.apiPort)
+        let auth = "Authorization: Bearer \(APIApp.key)\r\n"
+        let cases: [(String, Int, String)] = [
+            ("GARBAGE\r\n\r\n", 400, "bad_request"),
+            ("GET /api/v1/stats HTTP/1.1\r\nno colon here\r\n\r\n", 400, "bad_request"),
+            ("POST /api/v1/publish HTTP/1.1\r\n\(auth)Content-Length: 5\r\nContent-Length: 6\r\n\r\n{}", 400, "bad_request"),
+            ("POST /api/v1/publish HTTP/1.1\r\n\(auth)Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 411, "length_required"),
+            ("GET /api/v1/stats HTTP/1.1\r\nX-Big: " + String(repeating: "a", count: 20_000) + "\r\n\r\n", 431, "header_too_large"),
+            // Too large and without the key: 401, so the size limit tells a stranger nothing.
+            ("POST /api/v1/publish HTTP/1.1\r\nContent-Length: 99999999\r\n\r\n", 401, "unauthorized"),
+        ]
+        for (request, status, code) in cases {
+            let reply = try rawHTTP(port: port, request: request, timeout: 5)
+            #expect(reply.status == status, "\(request.prefix(60))")
+            #expect(Self.error(try JSONValue.parse(reply.body)).0 == code)
+            #expect(reply.headers["connection"] == "close")
+        }
+    }
+
     /// Two requests on one connection (HTTP/1.1 keep-alive), then the server closes on `close`.
     @Test func oneConnectionServesSeveralRequests() async throws {
         let document = try APIDocument()
