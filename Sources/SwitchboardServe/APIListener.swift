@@ -161,6 +161,7 @@ public final class APIListener: Sendable {
         _ = withUnsafeMutablePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
         }
+        // The port sits at the same offset in sockaddr_in and sockaddr_in6.
         let bound = withUnsafePointer(to: &address) { pointer -> Int in
             pointer.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { Int(UInt16(bigEndian: $0.pointee.sin_port)) }
         }
