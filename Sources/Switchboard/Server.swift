@@ -177,6 +177,35 @@ public final class Server: @unchecked Sendable {
         }
     }
 
+    // MARK: - Disconnect
+
+    /// Closes one client, or every client of a user, on this instance with `code`, which must
+    /// be one of the spec's `origin: request` codes (`CloseCode.requestable`); the clients get
+    /// its close frame and `clientDisconnected` runs for each, as for any close. Returns the
+    /// ids of the clients it closed (none: nobody by that id or user here). Instance-local: the
+    /// bus envelope has no kind for a disconnect (docs/api.yaml says why).
+    @discardableResult
+    public func disconnect(_ target: DisconnectTarget, code: CloseCode) async throws -> [String] {
+        guard code.origin == .request else {
+            throw StartupError(message: "close code \(code.code) is not one a disconnect may choose (spec origin: request)")
+        }
+        guard port != nil else { throw StartupError(.notInitialized) }
+        let engine = UncheckedBox(self.engine!)
+        let close: @Sendable () -> [String] = {
+            let kernel = engine.value.kernel
+            let ids: [String] = switch target {
+            case .client(let id): kernel.client(id: id) == nil ? [] : [id]
+            case .user(let userID): kernel.clients(ofUser: userID)
+            }
+            engine.value.input(.disconnect(target, code))
+            return ids
+        }
+        if driver.inLoop { return close() }
+        return await withCheckedContinuation { continuation in
+            driver.execute { continuation.resume(returning: close()) }
+        }
+    }
+
     // MARK: - Queries
 
     /// Runs `body` against the kernel on the loop and returns its answer.

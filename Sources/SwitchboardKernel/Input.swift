@@ -25,6 +25,28 @@ public enum KernelInput: Sendable {
     case busMessage(channel: String, message: [UInt8])
     /// Application delivery (PROTOCOL.md 7).
     case deliver(Delivery)
+    /// The application closes a client, or every client of a user, on this instance with a
+    /// code of `origin: request` (any other code is logged and nothing closes).
+    case disconnect(DisconnectTarget, CloseCode)
+}
+
+/// Who a disconnect request closes.
+public enum DisconnectTarget: Sendable, Equatable {
+    /// One client by its id.
+    case client(id: String)
+    /// Every client of this user id (its sessions on this instance).
+    case user(String)
+}
+
+extension CloseCode {
+    /// The spec's close code with this number that a disconnect request may choose (`origin:
+    /// request`), or nil: the only codes an application or the server API may send.
+    public static func requested(_ number: Int) -> CloseCode? {
+        allCases.first { $0.origin == .request && Int($0.code) == number }
+    }
+
+    /// Every code a disconnect request may choose, in spec order.
+    public static var requestable: [CloseCode] { allCases.filter { $0.origin == .request } }
 }
 
 /// Application delivery requests (PROTOCOL.md 7). Local unless `publish` says otherwise.

@@ -135,6 +135,26 @@ public struct Kernel {
             busMessage(channel: channel, message: message, into: &out)
         case .deliver(let delivery):
             deliver(delivery, into: &out)
+        case .disconnect(let target, let code):
+            disconnect(target, code, now: now, into: &out)
+        }
+    }
+
+    /// Runs `disconnect_requested` for every client the target names; the row closes with
+    /// `code`. A code the spec does not offer to requests closes nothing.
+    mutating func disconnect(_ target: DisconnectTarget, _ code: CloseCode, now: Now, into out: inout [Effect]) {
+        guard code.origin == .request else {
+            out.append(.log(.error, "disconnect with close code \(code.code), which is not of origin request", nil))
+            return
+        }
+        let handles: [ClientHandle]
+        switch target {
+        case .client(let id): handles = byID[id].map { [$0] } ?? []
+        case .user(let userID): handles = users[userID]?.members ?? []
+        }
+        for handle in handles {
+            guard let record = clients[handle] else { continue }
+            step(record, .disconnectRequested, Context(closeCode: code), now: now, into: &out)
         }
     }
 
@@ -149,6 +169,8 @@ public struct Kernel {
         var rooms: [String] = []
         var identity: (userID: String?, metadata: JSONValue?)?
         var keys: (serverPublicKey: String, salt: String)?
+        /// disconnect_requested: the code of `origin: request` the application chose.
+        var closeCode: CloseCode?
     }
 
     /// PROTOCOL.md 4: the envelope selects the input.
@@ -214,6 +236,9 @@ public struct Kernel {
                 send(to: record, event: KernelMessage.error.event, data: errorData[Int(error.rawValue)],
                      payload: errorPayloads[Int(error.rawValue)], into: &out)
             case .close(let code):
+                out.append(.close(handle, code))
+            case .closeRequested:
+                guard let code = context.closeCode ?? CloseCode.requestable.first else { break }
                 out.append(.close(handle, code))
             case .armTimer(let kind):
                 cancelTimer(kind, of: record, into: &out)

@@ -47,6 +47,8 @@ public struct ServeConfig: Sendable {
     /// `messages.numbers`: how numbers in messages are written on (see `JSONNumberStyle`).
     public var numberStyle = JSONNumberStyle.exact
     public var logLevel = LogLevel.info
+    /// The server API (APIConfig.swift, docs/api.yaml); off without a key.
+    public var api = APIConfig()
 
     /// Where each key was set (`listen.port` -> file:line or environment variable), for
     /// errors found after parsing (unreadable key files, conflicting keys).

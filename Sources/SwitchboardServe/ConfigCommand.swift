@@ -59,6 +59,7 @@ enum ConfigCheck {
         let config = try ConfigLoader.load(path: path, environment: environment)
         var errors = ServeApp.unreadableTLSFiles(config)
         do { _ = try Authenticator.make(config) } catch { errors += error.errors }
+        if case .failure(let apiErrors) = config.api.resolveKey(config) { errors += apiErrors.errors }  // server API key
         if !errors.isEmpty { throw ConfigErrors(errors) }
         return config
     }

@@ -13,7 +13,10 @@ enum ConfigRender {
 
     /// The YAML text of every schema key. A key missing here is printed as a comment saying
     /// so (ConfigRenderTests fails for it, so a new key gets its line).
-    static let renderers: [String: @Sendable (ServeConfig, _ mask: Bool) -> Rendered] = [
+    static let renderers: [String: @Sendable (ServeConfig, _ mask: Bool) -> Rendered] =
+        ownRenderers.merging(APIConfig.renderers) { own, _ in own }  // the server API's section (APIConfig.swift)
+
+    private static let ownRenderers: [String: @Sendable (ServeConfig, _ mask: Bool) -> Rendered] = [
         "listen.host": { config, _ in .value(quoted(config.host)) },
         "listen.port": { config, _ in .value("\(config.port)") },
         "listen.path": { config, _ in .value(quoted(config.path)) },

@@ -352,7 +352,7 @@ enum ConfigSchema {
         },
 
         field("log.level", .choice(["debug", "info", "warning", "error"])) { $0.logLevel = LogLevel.named($1.text) ?? .info },
-    ]
+    ] + APIConfig.fields  // the server API's section (APIConfig.swift)
 
     private static let byPath: [[String]: ConfigField] = Dictionary(uniqueKeysWithValues: fields.map { ($0.path, $0) })
 

@@ -28,6 +28,9 @@ public final class ServeApp: Sendable {
     private let shuttingDown = Atomic<Bool>(false)
     /// nil when `http.demo_page` is off: `/` is then a 404.
     private let demoPage: [UInt8]?
+    /// The server API's listener (docs/api.yaml); nil when no API key is configured.
+    private let api: APIListener?
+    private let apiBound = Mutex<Int?>(nil)
 
     /// Checks everything the configuration names (files, keys) and builds the server;
     /// nothing is bound until `start()`/`run()`. Throws `ConfigErrors` or `StartupError`.
@@ -73,6 +76,13 @@ public final class ServeApp: Sendable {
             hooks.outboundTransformer = { message in app.value?.encrypt(message) }
         }
         server = try Server(options: config.serverOptions, hooks: hooks, bus: redisBus, logger: logger)
+        // Server API: its own listener, started with the server (APIConfig.swift).
+        if let key = try config.api.resolveKey(config).get() {
+            let router = APIRouter(server: server, key: key, maxBody: config.api.maxBody)
+            api = APIListener(host: config.api.host, port: config.api.port, router: router, maxBody: config.api.maxBody)
+        } else {
+            api = nil
+        }
         app.value = self
     }
 
@@ -93,12 +103,29 @@ public final class ServeApp: Sendable {
     @discardableResult
     public func start() throws -> Int {
         announceRedis()
-        return try server.start()
+        try startAPI()
+        do { return try server.start() } catch {
+            api?.stop()
+            throw error
+        }
+    }
+
+    /// The server API's bound port once started; nil when it is off.
+    public var apiPort: Int? { apiBound.withLock { $0 } }
+
+    /// Binds the server API, before the gateway, so that a port already taken stops the start
+    /// before anything else; until the gateway runs, the API answers 503.
+    private func startAPI() throws {
+        guard let api else { return }
+        let port = try api.start()
+        apiBound.withLock { $0 = port }
+        log.info("server API on http://\(config.api.host):\(port)\(APIRouter.prefix)")
     }
 
     /// Runs on the calling thread until a graceful shutdown finishes. SIGTERM and SIGINT start one.
     public func run(onListening: (Int) -> Void) throws {
         announceRedis()
+        try startAPI()
         if let driver = server.driver as? POSIXDriver {
             driver.onSignal([SIGTERM, SIGINT]) { [self] in
                 log.info("signal received: shutting down")
@@ -112,6 +139,7 @@ public final class ServeApp: Sendable {
     /// Graceful shutdown: `/readyz` and `/healthz` turn 503, then every client is closed with 1001.
     public func shutdown() async {
         shuttingDown.store(true, ordering: .relaxed)
+        api?.stop()
         await server.shutdown()
     }
 

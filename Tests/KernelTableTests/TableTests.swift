@@ -2,7 +2,7 @@ import Testing
 @testable import SwitchboardKernel
 
 /// The generated table against an independent reading of PROTOCOL.md, in every
-/// (state × input × guard valuation): 5 × 24 × 512 cells.
+/// (state × input × guard valuation): 5 × 25 × 512 cells.
 @Suite struct ExhaustiveTableTests {
     /// PROTOCOL.md 3-6, written by hand from the document (not from the spec).
     static func expected(_ state: ClientState, _ input: InputKind, _ g: GuardSet) -> (ClientState, [String]) {
@@ -80,6 +80,9 @@ import Testing
             return state == .authenticated ? (state, ["ignore"]) : (.disconnected, ["close(tooManyMessages)"] + gone)
         case .shutdownRequested:
             return (.disconnected, ["close(serverShutdown)"] + gone)
+        case .disconnectRequested:
+            // Not in the original: the application's disconnect, with the code it chose.
+            return (.disconnected, ["closeRequested"] + gone)
         case .delivery:
             // PROTOCOL.md 7: nothing but `error` precedes `connected`.
             return state == .authenticated ? (state, ["deliver"]) : (state, ["ignore"])
@@ -93,6 +96,7 @@ import Testing
         case .log: "log"
         case .sendError(let error): "sendError(\(error))"
         case .close(let code): "close(\(code))"
+        case .closeRequested: "closeRequested"
         case .armTimer(let kind): "armTimer(\(kind))"
         case .cancelTimer(let kind): "cancelTimer(\(kind))"
         case .call(let hook): "call(\(hook))"

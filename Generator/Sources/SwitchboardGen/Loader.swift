@@ -307,7 +307,7 @@ struct ModelBuilder {
                 close.reconnect = advice
             }
             if let origin: CloseOriginName = choice(f["origin"], "origin", what, problem: { "\(what) has origin '\($0)'" },
-                                                    fix: { _, _ in "use kernel (the default) or codec" }) {
+                                                    fix: { _, _ in "use kernel (the default), codec or request" }) {
                 close.origin = origin
             }
             close.triggers = textList(f["triggers"], "triggers", what) ?? []

@@ -174,8 +174,10 @@ public enum ReconnectAdviceName: String, Sendable, CaseIterable {
     }
 }
 
+/// Who raises a close code: the table's `close:` rows (`kernel`), the RFC 6455 codec
+/// (`codec`), or an application's disconnect request, which chooses among these (`request`).
 public enum CloseOriginName: String, Sendable, CaseIterable {
-    case kernel, codec
+    case kernel, codec, request
 }
 
 public struct CloseCodeSpec: Sendable, Equatable {

@@ -42,7 +42,7 @@ extension Renderer {
             lines.append("| `\"\(cell(error.message))\"` | \(cell(error.trigger)) | \(event) |")
         }
         // Close codes that also follow an error event come first, next to the errors they end.
-        let kernelCloses = spec.closeCodes.filter { $0.origin == .kernel }
+        let kernelCloses = spec.closeCodes.filter { $0.origin != .codec }
         for close in kernelCloses.filter({ followsError.contains($0.name) }) + kernelCloses.filter({ !followsError.contains($0.name) }) {
             let label = followsError.contains(close.name) ? "Close `\(close.code)` (no error event)" : "Close `\(close.code)`"
             for trigger in close.triggers {
@@ -58,7 +58,8 @@ extension Renderer {
 
         lines += ["", "## Close codes", "",
                   "`Reconnect` is advice for client authors; the wire carries only the code and reason.",
-                  "`codec` codes come from the RFC 6455 layer, `kernel` codes from the transition table.",
+                  "`codec` codes come from the RFC 6455 layer, `kernel` codes from the transition table,",
+                  "`request` codes from the application's disconnect request, which chooses one of them.",
                   "",
                   "| Code | Reason | Reconnect | Advice | Origin |",
                   "|------|--------|-----------|--------|--------|"]

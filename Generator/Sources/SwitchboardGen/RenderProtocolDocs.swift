@@ -246,6 +246,7 @@ extension Renderer {
                 when.append("after the `error` " + errors.map { "\"\(cell($0.message))\"" }.joined(separator: " or "))
             }
             if close.origin == .codec { when.append("raised by the WebSocket layer") }
+            if close.origin == .request { when.append("chosen by the application's disconnect request") }
             lines.append("| `\(close.code)` | \(reason) | \(when.joined(separator: "; ")) | \(close.reconnect.words) | \(cell(close.advice)) |")
         }
         return lines

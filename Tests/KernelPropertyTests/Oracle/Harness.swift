@@ -164,6 +164,15 @@ struct Harness {
             return busMessage(&rng, ids: ids)
         case .shutdown:
             return .shutdown
+        case .disconnect:
+            // A client by id or by user (a forgotten one now and then), mostly with a code of
+            // `origin: request`, sometimes with one the kernel must refuse.
+            let code = rng.chance(85) ? rng.pick(CloseCode.requestable) : rng.pick(CloseCode.allCases)
+            guard let h = someClient(), let client = kernel.client(h) else {
+                return .disconnect(.client(id: "gone"), code)
+            }
+            if let user = client.userID, rng.chance(40) { return .disconnect(.user(user), code) }
+            return .disconnect(.client(id: client.id), code)
         }
     }
 
@@ -285,6 +294,7 @@ struct Harness {
         case .timerFired(let timer): return "timer fired \(timer)"
         case .backpressured(let h): return "backpressured \(h)"
         case .shutdown: return "shutdown"
+        case .disconnect(let target, let code): return "disconnect \(target) \(code.code)"
         case .busMessage(let channel, let bytes): return "bus \(channel) \(text(bytes))"
         case .deliver(let delivery):
             switch delivery {

@@ -55,6 +55,8 @@ struct ReferenceModel {
         var rooms: [String] = []
         var identity: (userID: String?, metadata: JSONValue?)?
         var keys: (serverPublicKey: String, salt: String)?
+        /// disconnect_requested: the spec close code the request chose.
+        var closeCode: CloseCodeSpec?
     }
 
     let spec: ProtocolSpec
@@ -186,6 +188,18 @@ struct ReferenceModel {
             busMessage(channel: channel, bytes)
         case .deliver(let delivery):
             deliver(delivery)
+        case .disconnect(let target, let code):
+            // Only codes of `origin: request`. (Scenarios do not draw disconnects yet: the kernel
+            // walks a user's clients in its index order, which this model does not keep.)
+            guard let close = spec.closeCodes.first(where: { $0.name == code.specName }), close.origin == .request else {
+                out.append(.log("error", nil, "disconnect with close code \(code.code), which is not of origin request"))
+                return
+            }
+            let handles: [UInt64] = switch target {
+            case .client(let id): clients.values.filter { $0.id == id }.map(\.handle)
+            case .user(let userID): (users[userID] ?? []).sorted()
+            }
+            for h in handles { step(h, "disconnect_requested", Context(closeCode: close), now: now) }
         }
     }
 

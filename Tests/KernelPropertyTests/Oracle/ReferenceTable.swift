@@ -89,6 +89,9 @@ extension ReferenceModel {
         case .close:
             let code = spec.closeCodes.first { $0.name == argument }
             out.append(TraceLine(h, "close #\(h) \(code?.code ?? 0) \(code?.reason ?? "?")"))
+        case "close_requested":
+            let code = context.closeCode
+            out.append(TraceLine(h, "close #\(h) \(code?.code ?? 0) \(code?.reason ?? "?")"))
         case .armTimer:
             cancelTimer(argument, of: h)
             lastGeneration += 1

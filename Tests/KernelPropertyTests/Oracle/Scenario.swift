@@ -15,12 +15,12 @@ extension SeededRandom {
 /// subsequence of ops is still a meaningful run: that is what shrinking relies on.
 enum OpKind: String, CaseIterable {
     case start, open, message, activity, close, backpressure, answer, staleAnswer, fireTimer, staleTimer
-    case advance, deliver, bus, shutdown
+    case advance, deliver, bus, shutdown, disconnect
 
     /// Relative frequency in generated scenarios.
     var weight: Int {
         switch self {
-        case .start, .shutdown: 0  // placed once by `Scenario`
+        case .start, .shutdown, .disconnect: 0  // placed by `Scenario`
         case .message: 30
         case .answer: 11
         case .open: 9
@@ -66,6 +66,10 @@ struct Scenario {
         var ops = (0..<length).map { _ in Op(kind: rng.pick(kinds), bits: rng.next()) }
         if rng.chance(30) { ops.insert(Op(kind: .shutdown, bits: 0), at: length - rng.below(length / 4)) }  // late, if at all
         if !rng.chance(5) { ops.insert(Op(kind: .start, bits: 0), at: rng.below(6)) }  // sometimes never started
+        // The application's disconnects, drawn last so that the ops above stay those of the seed.
+        if rng.chance(30) {
+            for _ in 0...rng.below(3) { ops.insert(Op(kind: .disconnect, bits: rng.next()), at: rng.below(ops.count + 1)) }
+        }
         self.ops = ops
         self.seed = seed
     }
