@@ -8,7 +8,7 @@
 //   SwitchboardGen -> Crypto              (the generator; also the YAML reader)
 //   Switchboard -> Kernel, JSON, Codec, Bus, POSIX, DriverSupport
 //   SwitchboardSim -> Switchboard, Codec, Crypto, Bus, DriverSupport
-//   SwitchboardServe -> Switchboard, Gen, Crypto, Bus
+//   SwitchboardServe -> Switchboard, Gen, Crypto, Bus, POSIX, Codec
 //   SwitchboardMetrics -> Switchboard (and swift-metrics)
 //   executables -> Switchboard, Serve, Crypto (bench: Kernel, JSON, Codec, Crypto)
 // A custom driver needs only Switchboard (`Driver`, `SharedBytes`), never SwitchboardPOSIX.
@@ -77,6 +77,8 @@ let package = Package(
         // `switchboard serve`: config file, JWT/token auth, room policy, demo page, metrics.
         .target(name: "SwitchboardServe", dependencies: [
             "Switchboard", "SwitchboardGen", "SwitchboardCrypto", "SwitchboardBus", "COpenSSL",
+            // The internal listener: an event loop of its own and the request-head parser.
+            "SwitchboardPOSIX", "SwitchboardCodec",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
@@ -121,6 +123,7 @@ let package = Package(
         ]),
         .testTarget(name: "ServeTests", dependencies: [
             "SwitchboardServe", "Switchboard", "SwitchboardCrypto", "SwitchboardBus", "TestSupport",
+            "COpenSSL",  // a wss:// client for the certificate reload
         ]),
     ]
 )
