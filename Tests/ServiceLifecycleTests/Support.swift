@@ -56,3 +56,14 @@ struct CapturingLogHandler: LogHandler {
                             metadata: metadata.merging(event.metadata ?? [:]) { $1 }))
     }
 }
+
+/// Polls `condition` without holding a thread of the pool (the service under test needs them)
+/// until it holds or 10 s pass; whether it held.
+func eventually(_ condition: () -> Bool) async -> Bool {
+    let deadline = ContinuousClock.now + .seconds(10)
+    while ContinuousClock.now < deadline {
+        if condition() { return true }
+        try? await Task.sleep(for: .milliseconds(20))
+    }
+    return condition()
+}

@@ -32,6 +32,38 @@ import Testing
         try await groupTask.value  // the group ends, without an error
         #expect(server.port == nil)
     }
+
+    /// With a drain delay the group's shutdown first stops accepting and reports `isDraining`,
+    /// while the established client is still served; then it closes with 1001.
+    @Test func aDrainDelayKeepsServingEstablishedClientsFirst() async throws {
+        let server = try Server(options: ServerOptions(), hooks: Hooks(authenticate: { _ in AuthResult(userID: "u1") }),
+                                logger: Logging.Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
+        let listening = AsyncSignal<Int>()
+        let base = SwitchboardService(server, drainDelay: .seconds(3), onListening: { listening.send($0) })
+        let group = ServiceGroup(configuration: ServiceGroupConfiguration(
+            services: [.init(service: base)],
+            logger: Logging.Logger(label: "group", factory: { _ in SwiftLogNoOpLogHandler() })))
+
+        let groupTask = Task { try await group.run() }
+        let port = await listening.value
+        let client = try WSClient(port: UInt16(port))
+        defer { client.close() }
+        try client.send("authenticate", ["type": "Bearer", "token": "t"])
+        #expect(try client.receiveJSON().event == "connected")
+        #expect(!base.isDraining)
+
+        await group.triggerGracefulShutdown()
+        #expect(await eventually { base.isDraining })
+        #expect(await eventually { (try? TCPConnection(port: UInt16(port))) == nil })
+        try server.broadcast(event: "during-drain", data: 1)
+        #expect(try client.receiveEvent("during-drain") == 1)
+        #expect(server.port == port)  // not shut down yet
+
+        try client.expectClose(code: 1001, reason: nil, timeout: 10)
+        client.close()
+        try await groupTask.value
+        #expect(server.port == nil)
+    }
 }
 
 /// Wraps a service to report that its `run()` returned (without throwing).
