@@ -50,6 +50,14 @@ import Glibc
         #expect(config.internalListener == InternalListenerConfig(host: "0.0.0.0", port: 9090, publicEndpoints: .none))
         #expect(config.drainDelay == 15_000)
         #expect(ServeConfig().internalListener.port == nil && ServeConfig().drainDelay == 0)
+        do {
+            _ = try ConfigLoader.load(path: nil, environment: ["SWITCHBOARD_INTERNAL_PORT": "8080"])
+            Issue.record("the public port accepted as the internal one")
+        } catch {
+            #expect(error.errors.map(\.description) == [
+                "environment variable SWITCHBOARD_INTERNAL_PORT: internal.port: is listen.port (8080) too; the internal listener needs a port of its own",
+            ])
+        }
     }
 
     /// The router seam: a request with a body, split across writes, reaches a route whole; a
