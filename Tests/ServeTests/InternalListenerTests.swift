@@ -160,6 +160,29 @@ import Glibc
         let smallest = try #require(after.samples["switchboard_fanout_duration_seconds_bucket{le=\"0.0001\"}"])
         #expect(smallest <= count)
     }
+
+    static let redisServer = ["/usr/bin/redis-server", "/usr/local/bin/redis-server"].first { FileManager.default.isExecutableFile(atPath: $0) }
+
+    /// A message from the bus (`switchboard emit` through Redis) is timed too.
+    @Test(.enabled(if: redisServer != nil, "redis-server is not installed"))
+    func busDeliveriesAreTimed() async throws {
+        let redis = try RedisServer()
+        defer { redis.stop() }
+        let running = try RunningApp(environment: ["SWITCHBOARD_REDIS_URL": redis.url])
+        defer { Task { await running.stop() } }
+        let alice = try await offThePool {
+            let (alice, _) = try running.login("alice-token")
+            try running.join(alice, "news")
+            return Handed(alice)
+        }
+        let before = try Exposition(try http(port: running.port, path: "/metrics").body)
+        let arguments = ["--redis", redis.url, "--type", "room", "--target", "news", "--event", "headline", "--data", "7"]
+        #expect(EmitCommand.main(arguments, context: CLIContext(environment: [:], out: { _ in })) == 0)
+        #expect(try await offThePool { try alice.value.receive(event: "headline") } == 7)
+        let after = try Exposition(try http(port: running.port, path: "/metrics").body)
+        let counted = { (metrics: Exposition) in metrics.samples["switchboard_fanout_duration_seconds_count"] ?? -1 }
+        #expect(counted(after) >= counted(before) + 1)
+    }
 }
 
 private final class Flag: Sendable {
