@@ -32,7 +32,8 @@ extension ServeApp {
     /// Reads the TLS certificate and key, the JWT key file and the tokens file again. New
     /// handshakes and new `authenticate` messages use what was read; established connections
     /// and authenticated clients are untouched. A file that cannot be used is logged and what
-    /// was loaded before is kept. Returns the problems (empty: everything reloaded).
+    /// was loaded before is kept. Returns the problems (empty: everything reloaded). SIGHUP
+    /// runs it on the loop: a few file reads and key parses, once per signal.
     @discardableResult
     public func reload() -> [String] {
         var problems: [String] = []
