@@ -1,3 +1,4 @@
+import Foundation
 import Logging
 import Synchronization
 
@@ -66,4 +67,18 @@ func eventually(_ condition: () -> Bool) async -> Bool {
         try? await Task.sleep(for: .milliseconds(20))
     }
     return condition()
+}
+
+/// `body` on a new thread, awaited: blocking client reads must not hold one of the pool's
+/// threads (two on a two-core machine), which the services under test need.
+func offThePool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { continuation in
+        Thread { continuation.resume(with: Result { try body() }) }.start()
+    }
+}
+
+/// A value handed to one thread at a time (a test client moving to `offThePool` and back).
+final class Handed<Value>: @unchecked Sendable {
+    let value: Value
+    init(_ value: Value) { self.value = value }
 }
