@@ -39,9 +39,10 @@ final class ServeProcess: @unchecked Sendable {
 
     func signal(_ number: Int32) { kill(process.processIdentifier, number) }
 
-    /// Waits for a log line containing `text` (the log is the only outside sign of a reload).
-    func logged(_ text: String, timeout: Double = 10) -> Bool {
-        pollUntil(timeout: timeout) { err.allLines.contains { $0.contains(text) } }
+    /// Waits for a log line containing `text` (the log is the only outside sign of a reload),
+    /// without holding a thread of the pool.
+    func logged(_ text: String) async throws -> Bool {
+        try await eventually { err.allLines.contains { $0.contains(text) } }
     }
 
     /// SIGTERM, then the exit status.
@@ -134,8 +135,8 @@ final class ServeProcess: @unchecked Sendable {
         }
         try Self.install(newSecret, as: "secret", in: dir)
         serve.signal(SIGHUP)
-        #expect(serve.logged("reload: TLS certificate"))
-        #expect(serve.logged("reload: authentication keys loaded"))
+        #expect(try await serve.logged("reload: TLS certificate"))
+        #expect(try await serve.logged("reload: authentication keys loaded"))
 
         try await offThePool {
             try Self.roundTrip(alice)  // the established connection, still on the old certificate
@@ -151,7 +152,7 @@ final class ServeProcess: @unchecked Sendable {
 
         try Self.install("not a certificate\n", as: "cert.pem", in: dir)
         serve.signal(SIGHUP)
-        #expect(serve.logged("the previous certificate stays in use"))
+        #expect(try await serve.logged("the previous certificate stays in use"))
         try await offThePool {
             _ = try WSSClient(port: port, trusting: newCA)
             try Self.roundTrip(alice)
