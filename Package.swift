@@ -9,7 +9,7 @@
 //   Switchboard -> Kernel, JSON, Codec, Bus, POSIX, DriverSupport
 //   FixtureRouting -> Switchboard          (the test app's routes: the fixture's and the Sim's)
 //   SwitchboardSim -> Switchboard, Codec, Crypto, Bus, DriverSupport, FixtureRouting
-//   SwitchboardServe -> Switchboard, Gen, Crypto, Bus
+//   SwitchboardServe -> Switchboard, Gen, Crypto, Bus, POSIX, Codec
 //   SwitchboardMetrics -> Switchboard (and swift-metrics)
 //   executables -> Switchboard, Serve, Crypto, FixtureRouting (bench: Kernel, JSON, Codec, Crypto)
 // A custom driver needs only Switchboard (`Driver`, `SharedBytes`), never SwitchboardPOSIX.
@@ -81,6 +81,8 @@ let package = Package(
         // `switchboard serve`: config file, JWT/token auth, room policy, demo page, metrics.
         .target(name: "SwitchboardServe", dependencies: [
             "Switchboard", "SwitchboardGen", "SwitchboardCrypto", "SwitchboardBus", "COpenSSL",
+            // The internal listener: an event loop of its own and the request-head parser.
+            "SwitchboardPOSIX", "SwitchboardCodec",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
@@ -125,6 +127,7 @@ let package = Package(
         ]),
         .testTarget(name: "ServeTests", dependencies: [
             "SwitchboardServe", "Switchboard", "SwitchboardCrypto", "SwitchboardBus", "TestSupport",
+            "COpenSSL",  // a wss:// client for the certificate reload
         ]),
     ]
 )

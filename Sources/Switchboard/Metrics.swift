@@ -27,6 +27,12 @@ public struct ServerMetrics: Sendable, Equatable {
     /// Hook latencies by hook: `authenticate`, `handshake`, `validateRoom`, `clientConnected`,
     /// `clientDisconnected` (present once the hook has answered at least once).
     public var hookLatency: [String: LatencyHistogram] = [:]
+    /// Deliveries from the bus and from the `Server.send...` API (but `sendToClient`, which
+    /// is not a fan-out): from the moment they entered the gateway to the moment their frames
+    /// were queued for every local recipient (`LatencyHistogram.fanOutBounds`). Off the loop
+    /// that includes the wait for the loop. Made by a hook while a step's effects are performed,
+    /// the frames join that step's batch, written right after it (see `Engine`).
+    public var fanOutLatency = LatencyHistogram(bounds: LatencyHistogram.fanOutBounds)
 
     public init() {}
 }
@@ -53,6 +59,7 @@ extension Engine {
         snapshot.rooms = kernel.roomNames.count
         snapshot.users = kernel.userIDs.count
         snapshot.hookLatency = stats.hookLatency
+        snapshot.fanOutLatency = stats.fanOutLatency
         return snapshot
     }
 }

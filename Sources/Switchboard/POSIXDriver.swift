@@ -12,7 +12,9 @@ public final class POSIXDriver: Driver, EventLoopHandler, @unchecked Sendable {
 
     /// Wall clock minus monotonic clock, read once: `now` costs no system call.
     private let wallOffset: Int64
-    private let tls: TLSContext?
+    /// The `wss://` certificate and key, nil for plain `ws://`; `TLSContext.reload()` swaps them
+    /// for new handshakes (SIGHUP in `switchboard serve`).
+    public let tls: TLSContext?
     private var executor: LoopExecutor?
     /// Where failed TLS handshakes are reported (the server sets it to its logger).
     public var logTLSFailure: (@Sendable (String) -> Void)?

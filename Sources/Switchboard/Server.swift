@@ -97,7 +97,11 @@ public final class Server: @unchecked Sendable {
         let driver = self.driver
         let engine = UncheckedBox(self.engine!)
         bus.start(receive: { channel, message in
-            driver.execute { engine.value.input(.busMessage(channel: channel, message: message)) }
+            let entered = monotonicNanoseconds()
+            driver.execute {
+                engine.value.input(.busMessage(channel: channel, message: message))
+                engine.value.stats.fanOutQueued(enteredAt: entered)
+            }
         }, ready: { ready.set($0) })
         if case .failure(let error) = ready.wait() {
             throw StartupError(message: "Bus not ready: \(error)")
@@ -146,25 +150,25 @@ public final class Server: @unchecked Sendable {
             guard isRunning.load(ordering: .acquiring) else { throw StartupError(.notInitialized) }
             return
         }
-        try submit(.send(destination: destination, topic: topic, data: data))
+        try submitFanOut(.send(destination: destination, topic: topic, data: data))
     }
     public func sendToClient(_ clientID: String, event: String, data: JSONValue?) throws {
         try submit(.toClient(id: clientID, event: event, data: data))
     }
     public func sendToUser(_ userID: String, event: String, data: JSONValue?) throws {
-        try submit(.toUser(userID: userID, event: event, data: data))
+        try submitFanOut(.toUser(userID: userID, event: event, data: data))
     }
     public func sendToRoom(_ room: String, event: String, data: JSONValue?, exclude: [String] = []) throws {
-        try submit(.toRoom(room: room, event: event, data: data, exclude: exclude))
+        try submitFanOut(.toRoom(room: room, event: event, data: data, exclude: exclude))
     }
     public func broadcast(event: String, data: JSONValue?, exclude: [String] = []) throws {
-        try submit(.broadcast(event: event, data: data, exclude: exclude))
+        try submitFanOut(.broadcast(event: event, data: data, exclude: exclude))
     }
     /// Publishes one envelope for the other instances (no local delivery).
     public func publish(_ kind: BusEnvelope.Kind, target: String? = nil, event: String, data: JSONValue?,
                         exclude: [String]? = nil) throws {
-        try submit(.publish(BusEnvelope(serverID: serverID, kind: kind, target: target, event: event,
-                                         data: data, exclude: exclude)))
+        try submitFanOut(.publish(BusEnvelope(serverID: serverID, kind: kind, target: target, event: event,
+                                               data: data, exclude: exclude)))
     }
 
     private func submit(_ delivery: Delivery) throws {
@@ -174,6 +178,24 @@ public final class Server: @unchecked Sendable {
         } else {
             let engine = UncheckedBox(self.engine!)
             driver.execute { engine.value.input(.deliver(delivery)) }
+        }
+    }
+
+    /// `submit`, timed into `ServerMetrics.fanOutLatency`: every delivery but one to a single
+    /// client, which is not a fan-out (and is the echo path, which pays for no clock read).
+    private func submitFanOut(_ delivery: Delivery) throws {
+        guard isRunning.load(ordering: .acquiring) else { throw StartupError(.notInitialized) }
+        let engine = UncheckedBox(self.engine!)
+        let entered = monotonicNanoseconds()
+        if driver.inLoop {
+            engine.value.deliverNow(delivery)
+            engine.value.stats.fanOutQueued(enteredAt: entered)
+        } else {
+            driver.execute {
+                // `input` returns once every frame is queued (its fan-out batch flushed).
+                engine.value.input(.deliver(delivery))
+                engine.value.stats.fanOutQueued(enteredAt: entered)
+            }
         }
     }
 

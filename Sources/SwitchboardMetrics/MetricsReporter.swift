@@ -6,10 +6,10 @@ import Switchboard
 /// the gateway's numbers next to its own.
 ///
 /// `ServerMetrics` holds totals; swift-metrics counters only go up by amounts, so the reporter
-/// remembers the last snapshot and increments by the difference. Hook latencies are kept as
-/// histograms with fixed buckets, not samples: each new sample is recorded on the `Timer` at its
-/// bucket's upper bound (samples over the largest bound at that bound), so a backend with the
-/// same buckets sees exactly what `/metrics` shows. Not thread-safe: report from one task.
+/// remembers the last snapshot and increments by the difference. Hook and fan-out latencies are
+/// kept as histograms with fixed buckets, not samples: each new sample is recorded on the `Timer`
+/// at its bucket's upper bound (samples over the largest bound at that bound), so a backend with
+/// the same buckets sees exactly what `/metrics` shows. Not thread-safe: report from one task.
 public final class MetricsReporter {
     private let factory: any MetricsFactory
     private var last = ServerMetrics()
@@ -51,14 +51,19 @@ public final class MetricsReporter {
         }
 
         for (hook, histogram) in snapshot.hookLatency {
-            let before = last.hookLatency[hook] ?? LatencyHistogram()
-            let timer = timer("switchboard_hook_duration_seconds", ["hook": hook])
-            for (slot, count) in histogram.counts.enumerated() {
-                let bound = LatencyHistogram.bounds[min(slot, LatencyHistogram.bounds.count - 1)]
-                for _ in 0..<max(count - before.counts[slot], 0) { timer.recordSeconds(bound) }
-            }
+            record(histogram, since: last.hookLatency[hook] ?? LatencyHistogram(),
+                   on: timer("switchboard_hook_duration_seconds", ["hook": hook]))
         }
+        record(snapshot.fanOutLatency, since: last.fanOutLatency, on: timer("switchboard_fanout_duration_seconds"))
         last = snapshot
+    }
+
+    /// The samples `histogram` gained since `before`, each at its bucket's upper bound.
+    private func record(_ histogram: LatencyHistogram, since before: LatencyHistogram, on timer: Timer) {
+        for (slot, count) in histogram.counts.enumerated() {
+            let bound = histogram.bounds[min(slot, histogram.bounds.count - 1)]
+            for _ in 0..<max(count - before.counts[slot], 0) { timer.recordSeconds(bound) }
+        }
     }
 
     /// Reports `server.metrics()` every `interval` until the task is cancelled or the server stops.
@@ -91,7 +96,7 @@ public final class MetricsReporter {
         reused(&gauges, name, labels) { Gauge(label: $0, dimensions: $1, factory: factory) }
     }
 
-    private func timer(_ name: String, _ labels: [String: String]) -> Timer {
+    private func timer(_ name: String, _ labels: [String: String] = [:]) -> Timer {
         reused(&timers, name, labels) { Timer(label: $0, dimensions: $1, factory: factory) }
     }
 

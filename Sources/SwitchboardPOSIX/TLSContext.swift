@@ -1,30 +1,62 @@
 import COpenSSL
 import Glibc
+import Synchronization
 
-/// A TLS server configuration: certificate chain and private key loaded from PEM files once,
-/// shared read-only by every connection of every loop that listens with it.
+/// A TLS server configuration: certificate chain and private key loaded from PEM files,
+/// shared by every connection of every loop that listens with it.
 ///
 /// TLS 1.2 and 1.3 only (TLS 1.2 restricted to ECDHE with AEAD ciphers), ALPN answers
 /// `http/1.1` (clients offering no ALPN are accepted; clients offering only other protocols
 /// get a `no_application_protocol` alert), renegotiation refused, session tickets and the
 /// server session cache on, and a peer that closes without `close_notify` is treated as a
 /// normal close. Encrypted private keys are rejected rather than prompting for a password.
+///
+/// `reload()` reads the files again (a renewed certificate) without touching established
+/// connections: each `SSL *` holds a reference to the `SSL_CTX` it was made from, so a
+/// connection keeps the old one alive until it closes, while new handshakes use the new one.
 public final class TLSContext: @unchecked Sendable {
-    /// `SSL_CTX *`; immutable after `init`, and OpenSSL locks what it mutates (session cache,
-    /// reference counts), so one context serves many loop threads.
-    let context: OpaquePointer
+    /// The current `SSL_CTX *`. Each one is immutable once made, and OpenSSL locks what it
+    /// mutates (session cache, reference counts), so one context serves many loop threads;
+    /// the lock guards only the swap against an `SSL_new` from another thread.
+    private let current: Mutex<ContextHandle>
     /// A handshake not finished this long after accept closes the connection.
     public let handshakeTimeoutMilliseconds: Int64
+    public let certificateChainFile: String
+    public let privateKeyFile: String
 
     public init(certificateChainFile: String, privateKeyFile: String,
                 handshakeTimeoutMilliseconds: Int64 = 10_000) throws(TLSError) {
+        self.current = Mutex(try Self.makeContext(certificateChainFile: certificateChainFile, privateKeyFile: privateKeyFile))
+        self.certificateChainFile = certificateChainFile
+        self.privateKeyFile = privateKeyFile
+        self.handshakeTimeoutMilliseconds = handshakeTimeoutMilliseconds
+    }
+
+    deinit { current.withLock { SSL_CTX_free($0.pointer) } }
+
+    /// Reads the certificate chain and key files again; handshakes from now on present the new
+    /// certificate. On any error (unreadable file, a key that does not match the certificate)
+    /// it throws and the context in use is kept. Thread-safe.
+    public func reload() throws(TLSError) {
+        let fresh = try Self.makeContext(certificateChainFile: certificateChainFile, privateKeyFile: privateKeyFile)
+        let old = current.withLock { handle in
+            defer { handle = fresh }
+            return handle
+        }
+        // Connections made from the old context hold their own references to it.
+        SSL_CTX_free(old.pointer)
+    }
+
+    private static func makeContext(certificateChainFile: String, privateKeyFile: String) throws(TLSError) -> ContextHandle {
         ERR_clear_error()
         guard let context = SSL_CTX_new(TLS_server_method()) else {
             throw TLSError(operation: "create TLS context", file: nil, reason: takeOpenSSLReason())
         }
-        self.context = context
-        self.handshakeTimeoutMilliseconds = handshakeTimeoutMilliseconds
-
+        func fail(_ operation: String, _ file: String?) -> TLSError {
+            let error = TLSError(operation: operation, file: file, reason: takeOpenSSLReason())
+            SSL_CTX_free(context)
+            return error
+        }
         // A key file with a passphrase would make OpenSSL prompt on the terminal.
         SSL_CTX_set_default_passwd_cb(context) { _, _, _, _ in 0 }
         let minimumVersion = SSL_CTX_ctrl(context, SSL_CTRL_SET_MIN_PROTO_VERSION, Int(TLS1_2_VERSION), nil)
@@ -32,26 +64,23 @@ public final class TLSContext: @unchecked Sendable {
         _ = SSL_CTX_ctrl(context, SSL_CTRL_MODE, TLSOptions.mode, nil)
         _ = SSL_CTX_ctrl(context, SSL_CTRL_SET_READ_AHEAD, 1, nil)
         let ciphers = SSL_CTX_set_cipher_list(context, "ECDHE+AESGCM:ECDHE+CHACHA20")
-        guard minimumVersion == 1, ciphers == 1 else {
-            throw TLSError(operation: "configure TLS context", file: nil, reason: takeOpenSSLReason())
-        }
+        guard minimumVersion == 1, ciphers == 1 else { throw fail("configure TLS context", nil) }
         SSL_CTX_set_alpn_select_cb(context, selectHTTP11, nil)
 
         guard SSL_CTX_use_certificate_chain_file(context, certificateChainFile) == 1 else {
-            throw TLSError(operation: "load certificate", file: certificateChainFile, reason: takeOpenSSLReason())
+            throw fail("load certificate", certificateChainFile)
         }
         guard SSL_CTX_use_PrivateKey_file(context, privateKeyFile, SSL_FILETYPE_PEM) == 1,
               SSL_CTX_check_private_key(context) == 1 else {
-            throw TLSError(operation: "load private key", file: privateKeyFile, reason: takeOpenSSLReason())
+            throw fail("load private key", privateKeyFile)
         }
+        return ContextHandle(pointer: context)
     }
-
-    deinit { SSL_CTX_free(context) }
 
     /// A server-side `SSL *` doing its I/O on `connection`'s descriptor through
     /// `socketBIOMethod`; nil if OpenSSL is out of memory.
     func makeConnection(for connection: ConnectionSlot) -> OpaquePointer? {
-        guard let ssl = SSL_new(context) else {
+        guard let ssl = current.withLock({ SSL_new($0.pointer) }) else {
             takeOpenSSLReason()
             return nil
         }
@@ -68,6 +97,11 @@ public final class TLSContext: @unchecked Sendable {
         SSL_set_accept_state(ssl)
         return ssl
     }
+}
+
+/// An `SSL_CTX *` that may cross threads (see `TLSContext.current`).
+private struct ContextHandle: @unchecked Sendable {
+    let pointer: OpaquePointer
 }
 
 /// Creating a `TLSContext` failed. `description` names the step, the file and OpenSSL's

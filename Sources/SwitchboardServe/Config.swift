@@ -15,6 +15,11 @@ public struct ServeConfig: Sendable {
     public var trustedProxies: [String] = []
     /// Whether `/` serves the demo page (a development aid; off in production).
     public var demoPage = true
+    /// The internal listener (`internal.*`): `/metrics` and the probes on a port of their own.
+    public var internalListener = InternalListenerConfig()
+    /// `shutdown.drain_delay` (ms): how long a shutdown keeps established clients after it stops
+    /// accepting and `/readyz` turns 503, before it closes them; 0 closes at once.
+    public var drainDelay: Int64 = 0
 
     public var maxPayloadLength = ProtocolDefaults.maxPayloadLength
     public var backpressureLimit = ProtocolDefaults.backpressureLimit
@@ -96,6 +101,36 @@ public struct ServeConfig: Sendable {
     func error(_ key: String, _ message: String) -> ConfigError {
         let location = locations[key] ?? ConfigLocation(file: "configuration", line: nil)
         return ConfigError(file: location.file, line: location.line, key: key, message)
+    }
+}
+
+/// `internal.host`, `internal.port`, `internal.public`: a second, plain-HTTP listener for
+/// operators (Prometheus, probes, later the server API) that need not face the internet.
+public struct InternalListenerConfig: Sendable, Equatable {
+    public var host = "127.0.0.1"
+    /// nil: no internal listener (everything is served on the public port, as before).
+    public var port: Int?
+    /// What the public port still serves when the internal listener is on.
+    public var publicEndpoints = PublicEndpoints.health
+
+    public enum PublicEndpoints: String, Sendable, CaseIterable {
+        /// `/metrics` and the probes stay on the public port too.
+        case all
+        /// `/livez`, `/readyz` and `/healthz` stay (load balancers probe the port they route
+        /// to); `/metrics` is on the internal listener only.
+        case health
+        /// Neither: the public port serves WebSockets (and the demo page, if on) only.
+        case none
+    }
+
+    /// Whether the public port answers `path` (`/metrics` or a probe).
+    public func publicServes(_ path: String) -> Bool {
+        guard port != nil else { return true }
+        switch publicEndpoints {
+        case .all: return true
+        case .health: return path != "/metrics"
+        case .none: return false
+        }
     }
 }
 

@@ -91,6 +91,9 @@ public enum ConfigLoader {
             errors.append(config.error(config.locations["timers.heartbeat_timeout"] != nil ? "timers.heartbeat_timeout" : "timers.heartbeat_interval",
                                        "heartbeat_timeout (\(config.heartbeatTimeout) ms) is shorter than heartbeat_interval (\(config.heartbeatInterval) ms)"))
         }
+        if let port = config.internalListener.port, port != 0, port == config.port {
+            errors.append(config.error("internal.port", "is listen.port (\(port)) too; the internal listener needs a port of its own"))
+        }
         return errors
     }
 

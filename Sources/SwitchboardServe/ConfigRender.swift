@@ -29,6 +29,12 @@ enum ConfigRender {
         },
         "http.demo_page": { config, _ in .value("\(config.demoPage)") },
 
+        "internal.host": { config, _ in .value(quoted(config.internalListener.host)) },
+        "internal.port": { config, _ in
+            config.internalListener.port.map { .value("\($0)") } ?? .unset("9090 (unset: no internal listener)")
+        },
+        "internal.public": { config, _ in .value(config.internalListener.publicEndpoints.rawValue) },
+
         "limits.max_payload_length": { config, _ in .value(size(config.maxPayloadLength)) },
         "limits.backpressure_limit": { config, _ in .value(size(config.backpressureLimit)) },
         "limits.close_on_backpressure": { config, _ in .value("\(config.closeOnBackpressure)") },
@@ -44,6 +50,7 @@ enum ConfigRender {
         "timers.send_pings": { config, _ in .value("\(config.sendPings)") },
         "timers.upgrade_timeout": { config, _ in .value(duration(config.upgradeTimeout)) },
         "timers.shutdown_grace": { config, _ in .value(duration(config.shutdownGrace)) },
+        "shutdown.drain_delay": { config, _ in .value(duration(config.drainDelay)) },
 
         "rooms.default": { config, _ in .value(list(config.defaultRooms)) },
         "rooms.allow_prefixes": { config, _ in .value(list(config.rooms.allowPrefixes)) },

@@ -294,6 +294,12 @@ enum ConfigSchema {
         field("listen.trusted_proxies", .addresses) { $0.trustedProxies = $1.texts },
         field("http.demo_page", .bool) { $0.demoPage = $1.bool },
 
+        field("internal.host", .text) { $0.internalListener.host = $1.text },
+        field("internal.port", .integer(0...65535)) { $0.internalListener.port = $1.int },
+        field("internal.public", .choice(InternalListenerConfig.PublicEndpoints.allCases.map(\.rawValue))) {
+            $0.internalListener.publicEndpoints = InternalListenerConfig.PublicEndpoints(rawValue: $1.text) ?? .health
+        },
+
         field("limits.max_payload_length", .size(125...(1 << 30))) { $0.maxPayloadLength = $1.int },
         field("limits.backpressure_limit", .size(1024...(1 << 34))) { $0.backpressureLimit = $1.int },
         field("limits.close_on_backpressure", .bool) { $0.closeOnBackpressure = $1.bool },
@@ -309,6 +315,7 @@ enum ConfigSchema {
         field("timers.send_pings", .bool) { $0.sendPings = $1.bool },
         field("timers.upgrade_timeout", .duration(min: 100)) { $0.upgradeTimeout = Int64($1.int) },
         field("timers.shutdown_grace", .duration(min: 0)) { $0.shutdownGrace = Int64($1.int) },
+        field("shutdown.drain_delay", .duration(min: 0)) { $0.drainDelay = Int64($1.int) },
 
         field("rooms.default", .rooms) { $0.defaultRooms = $1.texts },
         field("rooms.allow_prefixes", .texts) { $0.rooms.allowPrefixes = $1.texts },

@@ -87,15 +87,11 @@ public enum PrometheusText {
         out.family("switchboard_hook_duration_seconds", "histogram",
                    "Time from a hook's call to the loop taking its answer, by hook (async hooks only).")
         for hook in latencyHooks {
-            let histogram = server.hookLatency[hook] ?? LatencyHistogram()
-            let buckets = histogram.cumulative
-            for (index, bound) in LatencyHistogram.bounds.enumerated() {
-                out.sample("switchboard_hook_duration_seconds_bucket", ["hook": hook, "le": number(bound)], "\(buckets[index])")
-            }
-            out.sample("switchboard_hook_duration_seconds_bucket", ["hook": hook, "le": "+Inf"], "\(histogram.count)")
-            out.sample("switchboard_hook_duration_seconds_sum", ["hook": hook], number(histogram.sum))
-            out.sample("switchboard_hook_duration_seconds_count", ["hook": hook], "\(histogram.count)")
+            histogram(&out, "switchboard_hook_duration_seconds", ["hook": hook], server.hookLatency[hook] ?? LatencyHistogram())
         }
+        out.family("switchboard_fanout_duration_seconds", "histogram",
+                   "Time from a delivery entering the gateway (library API off the loop, or the bus) to its frames queued for every local recipient.")
+        histogram(&out, "switchboard_fanout_duration_seconds", [:], server.fanOutLatency)
 
         out.family("switchboard_auth_total", "counter", "authenticate outcomes.")
         out.sample("switchboard_auth_total", ["outcome": "ok"], serve.authSucceeded)
@@ -124,6 +120,18 @@ public enum PrometheusText {
     }
 
     /// A float as Prometheus reads it: integral values without a fraction (`le="1"`).
+    /// One histogram's `_bucket`, `_sum` and `_count` samples.
+    private static func histogram(_ out: inout Writer, _ name: String, _ labels: [String: String],
+                                  _ histogram: LatencyHistogram) {
+        let buckets = histogram.cumulative
+        for (index, bound) in histogram.bounds.enumerated() {
+            out.sample(name + "_bucket", labels.merging(["le": number(bound)]) { $1 }, "\(buckets[index])")
+        }
+        out.sample(name + "_bucket", labels.merging(["le": "+Inf"]) { $1 }, "\(histogram.count)")
+        out.sample(name + "_sum", labels, number(histogram.sum))
+        out.sample(name + "_count", labels, "\(histogram.count)")
+    }
+
     static func number(_ value: Double) -> String {
         value == value.rounded() && abs(value) < 1e15 ? "\(Int(value))" : "\(value)"
     }

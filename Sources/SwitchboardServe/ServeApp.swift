@@ -8,7 +8,8 @@ import Glibc
 
 /// `switchboard serve`: a generic gateway app on the library's public API. Token/JWT auth, a
 /// room policy, abuse limits, optional end-to-end encryption, the demo page, `/metrics`,
-/// `/livez`, `/readyz` and `/healthz`.
+/// `/livez`, `/readyz` and `/healthz` (ServeApp+HTTP.swift, also on the internal listener),
+/// a drain before shutdown, and a reload of certificates and keys (ServeApp+Operations.swift).
 public final class ServeApp: Sendable {
     public let config: ServeConfig
     /// A token for user `demo` (valid 1 h) when no authentication is configured.
@@ -17,19 +18,27 @@ public final class ServeApp: Sendable {
     /// What `/metrics` reports as `switchboard_build_info`.
     public let build: BuildInfo
 
-    private let log: Logger
-    private let authenticator: Authenticator
+    let log: Logger
+    /// Replaced by `reload()` (SIGHUP) when the key files change.
+    let authenticator: Mutex<Authenticator>
     private let policy: RoomPolicy
     private let limiter: RateLimiter?
-    private let redisBus: RedisBus?
-    private let stats = ServeStats()
+    let redisBus: RedisBus?
+    let stats = ServeStats()
     private let sessions = Mutex<[String: EncryptionSession]>([:])
     private let relay = Relay()
-    private let shuttingDown = Atomic<Bool>(false)
+    /// Set when a shutdown starts (its drain included): `/readyz` answers 503 from then on.
+    let shuttingDown = Atomic<Bool>(false)
     /// nil when `http.demo_page` is off: `/` is then a 404.
-    private let demoPage: [UInt8]?
+    let demoPage: [UInt8]?
+    /// nil without `internal.port`.
+    let internalListener: InternalListener?
+    /// The drain's wait (`shutdown()`), cut short by a second shutdown.
+    let drainTimer = DrainTimer()
+    /// The internal listener's bound port, 0 until it listens.
+    private let boundInternalPort = Atomic<Int>(0)
     /// The server API's listener (docs/api.yaml); nil when no API key is configured.
-    private let api: APIListener?
+    let api: APIListener?
     private let apiBound = Mutex<Int?>(nil)
 
     /// Checks everything the configuration names (files, keys) and builds the server;
@@ -49,7 +58,7 @@ public final class ServeApp: Sendable {
         } else {
             developmentToken = nil
         }
-        self.authenticator = authenticator
+        self.authenticator = Mutex(authenticator)
         self.policy = RoomPolicy(config: config.rooms, defaultRooms: config.defaultRooms)
         self.limiter = config.abuse.messagesPerSecond > 0
             ? RateLimiter(perSecond: config.abuse.messagesPerSecond, burst: config.abuse.messageBurst) : nil
@@ -83,6 +92,8 @@ public final class ServeApp: Sendable {
         } else {
             api = nil
         }
+        internalListener = config.internalListener.port == nil ? nil
+            : try InternalListener(router: Self.internalRouter(app: app))
         app.value = self
     }
 
@@ -99,10 +110,12 @@ public final class ServeApp: Sendable {
 
     // MARK: - Running
 
-    /// Binds and runs the loop on a thread of its own; returns the port (tests).
+    /// Binds (the internal listener first) and runs the loop on a thread of its own; returns
+    /// the port (tests).
     @discardableResult
     public func start() throws -> Int {
         announceRedis()
+        try startInternalListener()
         try startAPI()
         do { return try server.start() } catch {
             api?.stop()
@@ -122,25 +135,38 @@ public final class ServeApp: Sendable {
         log.info("server API on http://\(config.api.host):\(port)\(APIRouter.prefix)")
     }
 
-    /// Runs on the calling thread until a graceful shutdown finishes. SIGTERM and SIGINT start one.
+    /// Runs on the calling thread until a graceful shutdown finishes. SIGTERM and SIGINT start
+    /// one (a second one skips what is left of the drain); SIGHUP reloads (`reload()`).
     public func run(onListening: (Int) -> Void) throws {
         announceRedis()
         try startAPI()
         if let driver = server.driver as? POSIXDriver {
+            // Before any thread starts (the internal listener's): threads inherit the mask.
             driver.onSignal([SIGTERM, SIGINT]) { [self] in
                 log.info("signal received: shutting down")
                 // Detached: the main actor is blocked in run() for the whole life of the loop.
                 Task.detached { await self.shutdown() }
             }
+            driver.onSignal([SIGHUP]) { [self] in
+                log.info("SIGHUP: reloading the TLS certificate and the authentication keys")
+                reload()
+            }
         }
+        try startInternalListener()
         try server.run(onListening: onListening)
     }
 
-    /// Graceful shutdown: `/readyz` and `/healthz` turn 503, then every client is closed with 1001.
-    public func shutdown() async {
-        shuttingDown.store(true, ordering: .relaxed)
-        api?.stop()
-        await server.shutdown()
+    /// The internal listener's port once it listens; nil without `internal.port`.
+    public var internalPort: Int? {
+        let port = boundInternalPort.load(ordering: .acquiring)
+        return port == 0 ? nil : port
+    }
+
+    private func startInternalListener() throws {
+        guard let internalListener, let port = config.internalListener.port else { return }
+        let bound = try internalListener.start(host: config.internalListener.host, port: port)
+        boundInternalPort.store(bound, ordering: .releasing)
+        log.info("internal listener on \(config.internalListener.host):\(bound) (/metrics, /livez, /readyz, /healthz)")
     }
 
     private func announceRedis() {
@@ -162,7 +188,7 @@ public final class ServeApp: Sendable {
     // MARK: - Hooks
 
     private func authenticate(_ data: JSONValue) async throws -> AuthResult? {
-        switch authenticator.check(data, now: unixSeconds()) {
+        switch authenticator.withLock({ $0 }).check(data, now: unixSeconds()) {
         case .failure(let failure):
             refuse(failure)
             return nil
@@ -332,39 +358,6 @@ public final class ServeApp: Sendable {
         if let rooms { members.append(("rooms", .array(rooms.map(JSONValue.string)))) }
         try? server.sendToClient(clientID, event: "error", data: .object(JSONObject(members)))
     }
-
-    // MARK: - HTTP (on the loop)
-
-    private func answer(_ request: HTTPRequest) -> HTTPAnswerBody? {
-        var known = ["/metrics", "/healthz", "/livez", "/readyz"]
-        if demoPage != nil { known += ["/", "/index.html"] }
-        guard known.contains(request.path) else { return nil }
-        guard request.method == "GET" || request.method == "HEAD" else {
-            return HTTPAnswerBody(status: 405, reason: "Method Not Allowed", text: "Method Not Allowed\n",
-                                  headers: [("Allow", "GET, HEAD")])
-        }
-        switch request.path {
-        case "/metrics":
-            guard let metrics = server.metricsOnLoop() else {
-                return HTTPAnswerBody(status: 503, reason: "Service Unavailable", text: "metrics unavailable\n")
-            }
-            let text = PrometheusText.render(server: metrics, serve: stats.snapshot, redis: redisBus?.stats, build: build,
-                                             process: ProcessMetrics.read())
-            return HTTPAnswerBody(contentType: PrometheusText.contentType, text: text, headers: [("Cache-Control", "no-store")])
-        case "/livez":
-            return HTTPAnswerBody(text: "ok\n", headers: [("Cache-Control", "no-store")])
-        case "/healthz", "/readyz":
-            let health = healthy
-            return health.ok
-                ? HTTPAnswerBody(text: "ok\n", headers: [("Cache-Control", "no-store")])
-                : HTTPAnswerBody(status: 503, reason: "Service Unavailable", text: health.reason + "\n",
-                                 headers: [("Cache-Control", "no-store")])
-        default:
-            return HTTPAnswerBody(contentType: "text/html; charset=utf-8", body: demoPage ?? [],
-                                  headers: [("Cache-Control", "no-store"), ("X-Content-Type-Options", "nosniff"),
-                                            ("Content-Security-Policy", "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self' ws: wss:")])
-        }
-    }
 }
 
 /// Ordered hand-off of relay jobs from the loop to one drainer at a time.
@@ -413,6 +406,6 @@ final class Relay: Sendable {
 }
 
 /// The app, reachable from hooks that are built before it exists (set once, before start).
-private final class WeakApp: @unchecked Sendable {
+final class WeakApp: @unchecked Sendable {
     weak var value: ServeApp?
 }

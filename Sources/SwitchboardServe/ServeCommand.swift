@@ -103,7 +103,7 @@ public struct ServeCommand: Equatable, Sendable {
             return fail(error, context)
         }
         do {
-            try app.run { port in context.out(banner(config: config, port: port, token: app.developmentToken)) }
+            try app.run { port in context.out(banner(config: config, port: port, internalPort: app.internalPort, token: app.developmentToken)) }
         } catch {
             return fail(error, context)
         }
@@ -122,17 +122,27 @@ public struct ServeCommand: Equatable, Sendable {
         return 1
     }
 
-    static func banner(config: ServeConfig, port: Int, token: String?) -> String {
+    static func banner(config: ServeConfig, port: Int, internalPort: Int? = nil, token: String?) -> String {
         var host = config.host
         if host == "0.0.0.0" || host.isEmpty { host = "127.0.0.1" } else if host == "::" { host = "::1" }
         if host.contains(":") { host = "[\(host)]" }
         let (http, ws) = config.tls == nil ? ("http", "ws") : ("https", "wss")
+        var metrics = "\(http)://\(host):\(port)/metrics"
+        var health = "\(http)://\(host):\(port)/livez, /readyz, /healthz"
+        if let internalPort {
+            var internalHost = config.internalListener.host
+            if internalHost.contains(":") { internalHost = "[\(internalHost)]" }
+            let base = "http://\(internalHost):\(internalPort)"
+            let publicPort = config.internalListener.publicEndpoints
+            metrics = "\(base)/metrics" + (publicPort == .all ? " (and on the public port)" : "")
+            health = "\(base)/livez, /readyz, /healthz" + (publicPort == .none ? "" : " (and on the public port)")
+        }
         var text = """
             switchboard listening on \(config.host):\(port)
               websocket  \(ws)://\(host):\(port)\(config.path)
               demo page  \(config.demoPage ? "\(http)://\(host):\(port)/" : "off (http.demo_page)")
-              metrics    \(http)://\(host):\(port)/metrics
-              health     \(http)://\(host):\(port)/livez, /readyz, /healthz
+              metrics    \(metrics)
+              health     \(health)
               bus        \(config.redis.map { "redis \($0)" } ?? "in-process (single instance)")
               encryption \(config.encryption.rawValue)
 

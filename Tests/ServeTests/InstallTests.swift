@@ -39,13 +39,15 @@ struct InstallTests {
         #expect(lines.contains("ExecStart=/usr/local/bin/switchboard serve --config /etc/switchboard/switchboard.yaml"))
         for setting in ["Restart=on-failure", "DynamicUser=yes", "NoNewPrivileges=yes", "ProtectSystem=strict",
                         "LoadCredential=jwt-public.pem:/etc/switchboard/jwt-public.pem",
-                        "Environment=SWITCHBOARD_AUTH_JWT_PUBLIC_KEY_FILE=%d/jwt-public.pem"] {
+                        "Environment=SWITCHBOARD_AUTH_JWT_PUBLIC_KEY_FILE=%d/jwt-public.pem",
+                        "ExecReload=/bin/kill -HUP $MAINPID"] {
             #expect(lines.contains(setting), "the unit has no line \(setting)")
         }
-        // The stop timeout outlasts the graceful shutdown of the config it starts with.
+        // The stop timeout outlasts the drain and the graceful shutdown of the config it starts with.
         let stop = try #require(lines.first { $0.hasPrefix("TimeoutStopSec=") }.flatMap { Int64($0.dropFirst(15)) })
         let production = try ConfigLoader.load(path: config, environment: [:])
-        #expect(stop * 1000 > production.shutdownGrace)
+        #expect(production.drainDelay > 0)
+        #expect(stop * 1000 > production.drainDelay + production.shutdownGrace)
 
         // A second install keeps the operator's config.
         try "# edited by the operator\n".write(toFile: config, atomically: true, encoding: .utf8)

@@ -1,3 +1,4 @@
+import Foundation
 import Logging
 import Synchronization
 
@@ -55,4 +56,29 @@ struct CapturingLogHandler: LogHandler {
         onLine(CapturedLine(level: event.level, message: event.message.description,
                             metadata: metadata.merging(event.metadata ?? [:]) { $1 }))
     }
+}
+
+/// Polls `condition` without holding a thread of the pool (the service under test needs them)
+/// until it holds or 10 s pass; whether it held.
+func eventually(_ condition: () -> Bool) async -> Bool {
+    let deadline = ContinuousClock.now + .seconds(10)
+    while ContinuousClock.now < deadline {
+        if condition() { return true }
+        try? await Task.sleep(for: .milliseconds(20))
+    }
+    return condition()
+}
+
+/// `body` on a new thread, awaited: blocking client reads must not hold one of the pool's
+/// threads (two on a two-core machine), which the services under test need.
+func offThePool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { continuation in
+        Thread { continuation.resume(with: Result { try body() }) }.start()
+    }
+}
+
+/// A value handed to one thread at a time (a test client moving to `offThePool` and back).
+final class Handed<Value>: @unchecked Sendable {
+    let value: Value
+    init(_ value: Value) { self.value = value }
 }

@@ -20,16 +20,60 @@ import Testing
 
         let groupTask = Task { try await group.run() }
         let port = await listening.value
-        let client = try WSClient(port: UInt16(port))
-        defer { client.close() }
-        try client.send("authenticate", ["type": "Bearer", "token": "t"])
-        #expect(try client.receiveJSON().event == "connected")
+        // The client's reads block: on a thread of their own, not the pool the group runs on.
+        let client = try await offThePool {
+            let client = try WSClient(port: UInt16(port))
+            try client.send("authenticate", ["type": "Bearer", "token": "t"])
+            guard try client.receiveJSON().event == "connected" else { throw TestFailure("not connected") }
+            return Handed(client)
+        }
+        defer { client.value.close() }
 
         await group.triggerGracefulShutdown()
-        try client.expectClose(code: 1001, reason: nil)
-        client.close()  // the server waits (bounded) for the peer to end the TCP connection
+        try await offThePool {
+            try client.value.expectClose(code: 1001, reason: nil)
+            client.value.close()  // the server waits (bounded) for the peer to end the TCP connection
+        }
         await runReturned.value
         try await groupTask.value  // the group ends, without an error
+        #expect(server.port == nil)
+    }
+
+    /// With a drain delay the group's shutdown first stops accepting and reports `isDraining`,
+    /// while the established client is still served; then it closes with 1001.
+    @Test func aDrainDelayKeepsServingEstablishedClientsFirst() async throws {
+        let server = try Server(options: ServerOptions(), hooks: Hooks(authenticate: { _ in AuthResult(userID: "u1") }),
+                                logger: Logging.Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
+        let listening = AsyncSignal<Int>()
+        let base = SwitchboardService(server, drainDelay: .seconds(3), onListening: { listening.send($0) })
+        let group = ServiceGroup(configuration: ServiceGroupConfiguration(
+            services: [.init(service: base)],
+            logger: Logging.Logger(label: "group", factory: { _ in SwiftLogNoOpLogHandler() })))
+
+        let groupTask = Task { try await group.run() }
+        let port = await listening.value
+        // The client's reads block: on a thread of their own, not the pool the service runs on.
+        let client = try await offThePool {
+            let client = try WSClient(port: UInt16(port))
+            try client.send("authenticate", ["type": "Bearer", "token": "t"])
+            guard try client.receiveJSON().event == "connected" else { throw TestFailure("not connected") }
+            return Handed(client)
+        }
+        defer { client.value.close() }
+        #expect(!base.isDraining)
+
+        await group.triggerGracefulShutdown()
+        #expect(await eventually { base.isDraining })
+        #expect(await eventually { (try? TCPConnection(port: UInt16(port))) == nil })
+        try server.broadcast(event: "during-drain", data: 1)
+        #expect(try await offThePool { try client.value.receiveEvent("during-drain") } == 1)
+        #expect(server.port == port)  // not shut down yet
+
+        try await offThePool {
+            try client.value.expectClose(code: 1001, reason: nil, timeout: 10)
+            client.value.close()
+        }
+        try await groupTask.value
         #expect(server.port == nil)
     }
 }

@@ -43,4 +43,17 @@ import Testing
         let timer = try recorded.expectTimer("switchboard_hook_duration_seconds", [("hook", "authenticate")])
         #expect(timer.values == [50_000_000, 250_000_000])
     }
+
+    /// The fan-out histogram's finer buckets reach its Timer the same way.
+    @Test func fanOutLatencyReachesATimerAtItsBucketBound() throws {
+        let recorded = TestMetrics()
+        let reporter = MetricsReporter(factory: recorded)
+        var snapshot = ServerMetrics()
+        snapshot.fanOutLatency.record(seconds: 0.00003)
+        snapshot.fanOutLatency.record(seconds: 0.0004)
+        reporter.report(snapshot)
+        reporter.report(snapshot)
+        let timer = try recorded.expectTimer("switchboard_fanout_duration_seconds")
+        #expect(timer.values == [100_000, 500_000])
+    }
 }

@@ -1,3 +1,7 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// Counters for `/metrics` (`Server.metrics()`); loop thread only.
 ///
 /// The counters marked `@exclusivity(unchecked)` change on every message (measured with
@@ -20,9 +24,24 @@ final class Stats {
     var rejectedConnections = 0
     /// Async hooks only (never per message): see `HookScheduler`.
     var hookLatency: [String: LatencyHistogram] = [:]
+    /// Bus messages and API deliveries but `toClient`: see `ServerMetrics.fanOutLatency`.
+    var fanOutLatency = LatencyHistogram(bounds: LatencyHistogram.fanOutBounds)
 
     /// A hook that started at `start` (monotonic ms) answered now.
     func hookAnswered(_ hook: String, startedAt start: Int64, now: Int64) {
         hookLatency[hook, default: LatencyHistogram()].record(seconds: Double(now - start) / 1000)
     }
+
+    /// A delivery that entered at `entered` (monotonic ns) has its frames queued.
+    func fanOutQueued(enteredAt entered: UInt64) {
+        fanOutLatency.record(seconds: Double(monotonicNanoseconds() &- entered) / 1e9)
+    }
+}
+
+/// CLOCK_MONOTONIC in nanoseconds, readable from any thread (a vDSO call, no system call): the
+/// fan-out's clock, finer than the driver's per-turn milliseconds.
+func monotonicNanoseconds() -> UInt64 {
+    var now = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &now)
+    return UInt64(now.tv_sec) &* 1_000_000_000 &+ UInt64(now.tv_nsec)
 }
