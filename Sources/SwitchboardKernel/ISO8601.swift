@@ -16,16 +16,38 @@ public func iso8601(unixMilliseconds ms: Int64) -> String {
     let minute = msOfDay / 60_000 % 60
     let second = msOfDay / 1000 % 60
     let milli = msOfDay % 1000
-    return pad(year, 4) + "-" + pad(month, 2) + "-" + pad(day, 2) + "T" + pad(hour, 2) + ":"
-        + pad(minute, 2) + ":" + pad(second, 2) + "." + pad(milli, 3) + "Z"
+    // Written digit by digit into the string's own storage: one allocation, no interpolation
+    // (this runs once per connection, for the `connected` message).
+    // Years outside 0...9999 take JavaScript's expanded form: a sign and six digits.
+    let wideYear = year < 0 || year > 9999
+    let count = (wideYear ? 7 : 4) + 20
+    return String(unsafeUninitializedCapacity: count) { out in
+        var at = 0
+        func put(_ value: Int64, _ width: Int) {
+            var value = value
+            for place in stride(from: at + width - 1, through: at, by: -1) {
+                out[place] = UInt8(ascii: "0") + UInt8(value % 10)
+                value /= 10
+            }
+            at += width
+        }
+        func put(_ byte: Unicode.Scalar) {
+            out[at] = UInt8(ascii: byte)
+            at += 1
+        }
+        if wideYear {
+            put(year < 0 ? "-" : "+")
+            put(abs(year), 6)
+        } else {
+            put(year, 4)
+        }
+        put("-"); put(month, 2); put("-"); put(day, 2); put("T")
+        put(hour, 2); put(":"); put(minute, 2); put(":"); put(second, 2); put("."); put(milli, 3); put("Z")
+        return at
+    }
 }
 
 private func floorDiv(_ a: Int64, _ b: Int64) -> Int64 {
     let q = a / b
     return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q
-}
-
-private func pad(_ value: Int64, _ width: Int) -> String {
-    let digits = String(value)
-    return digits.count >= width ? digits : String(repeating: "0", count: width - digits.count) + digits
 }

@@ -258,6 +258,10 @@ import Testing
         #expect(iso8601(unixMilliseconds: 951_782_400_000) == "2000-02-29T00:00:00.000Z")
         #expect(iso8601(unixMilliseconds: -1) == "1969-12-31T23:59:59.999Z")
         #expect(iso8601(unixMilliseconds: 4_102_444_799_999) == "2099-12-31T23:59:59.999Z")
+        // Outside 0...9999 JavaScript writes a sign and six digits.
+        #expect(iso8601(unixMilliseconds: 253_402_300_800_000) == "+010000-01-01T00:00:00.000Z")
+        #expect(iso8601(unixMilliseconds: -62_198_755_200_000) == "-000001-01-01T00:00:00.000Z")
+        #expect(iso8601(unixMilliseconds: -62_167_219_200_000) == "0000-01-01T00:00:00.000Z")
     }
 }
 
