@@ -44,6 +44,14 @@ public struct HTTPRequestHead: Sendable, Equatable {
         self.headers = headers.map { (name: asciiLowercased($0.name), value: $0.value) }
     }
 
+    /// A head whose header names are lowercase already (the parser's): nothing to map.
+    init(method: String, target: String, version: HTTPVersion, lowercasedHeaders headers: [(name: String, value: String)]) {
+        self.method = method
+        self.target = target
+        self.version = version
+        self.headers = headers
+    }
+
     /// Field-wise equality (header order matters).
     public static func == (lhs: HTTPRequestHead, rhs: HTTPRequestHead) -> Bool {
         lhs.method == rhs.method && lhs.target == rhs.target && lhs.version == rhs.version
@@ -83,6 +91,37 @@ public struct HTTPRequestHead: Sendable, Equatable {
         headerList(name).map(asciiLowercased)
     }
 
+    /// Whether `headerTokens(name)` contains `token` (lowercase ASCII), found in place: no list,
+    /// no strings built (the upgrade checks run once per connection).
+    func hasToken(_ name: String, _ token: StaticString) -> Bool {
+        let wanted = asciiLowercased(name)
+        let tokenBytes = UnsafeRawBufferPointer(start: token.utf8Start, count: token.utf8CodeUnitCount)
+        for field in headers where field.name == wanted {
+            var value = field.value
+            let found = value.withUTF8 { bytes in
+                var start = 0
+                while start <= bytes.count {
+                    let end = bytes[start...].firstIndex(of: UInt8(ascii: ",")) ?? bytes.count
+                    if asciiCaseInsensitiveEqual(trimOWS(bytes[start..<end]), tokenBytes) { return true }
+                    start = end + 1
+                }
+                return false
+            }
+            if found { return true }
+        }
+        return false
+    }
+
+    /// Whether `path == wanted`, deciding the common origin form (`/path`, no query) without
+    /// building the path string.
+    func hasPath(_ wanted: String) -> Bool {
+        var target = target
+        let plain = target.withUTF8 { bytes in
+            bytes.first == UInt8(ascii: "/") && !bytes.contains { $0 == UInt8(ascii: "?") || $0 == UInt8(ascii: "#") }
+        }
+        return plain ? target == wanted : path == wanted
+    }
+
     /// The path of `target`: query and fragment removed; scheme and authority removed from an absolute form.
     public var path: String {
         var bytes = Substring(target).utf8[...]
@@ -106,6 +145,16 @@ public struct HTTPRequestHead: Sendable, Equatable {
 func asciiLowercased(_ text: String) -> String {
     guard text.utf8.contains(where: { $0 >= UInt8(ascii: "A") && $0 <= UInt8(ascii: "Z") }) else { return text }
     return String(decoding: text.utf8.map { $0 >= UInt8(ascii: "A") && $0 <= UInt8(ascii: "Z") ? $0 | 0x20 : $0 }, as: UTF8.self)
+}
+
+/// Whether `bytes` equals `lowercase` (lowercase ASCII) but for the case of its letters.
+func asciiCaseInsensitiveEqual(_ bytes: Slice<UnsafeBufferPointer<UInt8>>, _ lowercase: UnsafeRawBufferPointer) -> Bool {
+    guard bytes.count == lowercase.count else { return false }
+    for (byte, wanted) in zip(bytes, lowercase) where byte != wanted {
+        let isLetter = wanted >= UInt8(ascii: "a") && wanted <= UInt8(ascii: "z")
+        guard isLetter, byte | 0x20 == wanted else { return false }
+    }
+    return true
 }
 
 /// Removes leading and trailing spaces and tabs.

@@ -81,16 +81,27 @@ public struct HTTPRequestParser: Sendable {
         var index = 0
         while index < count {
             // Find the next LF in this feed.
-            var end = index
-            while end < count && base.load(fromByteOffset: end, as: UInt8.self) != 0x0A { end += 1 }
+            let rest = UnsafeRawBufferPointer(start: base + index, count: count - index)
+            let end = rest.firstIndex(of: 0x0A).map { index + $0 } ?? count
             let lineEnded = end < count
             let taken = end - index + (lineEnded ? 1 : 0)
             if headBytes + taken > maxHeaderBytes { return fail(.headTooLarge) }
             headBytes += taken
-            line.append(contentsOf: UnsafeRawBufferPointer(start: base + index, count: end - index))
+            let piece = UnsafeRawBufferPointer(start: base + index, count: end - index)
             index += taken
-            guard lineEnded else { break }
-            if let result = finishLine() {
+            guard lineEnded else {
+                line.append(contentsOf: piece)
+                break
+            }
+            let result: HTTPParseResult?
+            if line.isEmpty {
+                result = finishLine(piece)  // the whole line is in this feed: read it in place
+            } else {
+                line.append(contentsOf: piece)
+                result = line.withUnsafeBytes { finishLine($0) }
+                line.removeAll(keepingCapacity: true)
+            }
+            if let result {
                 if case .complete(let head, _) = result {
                     finished = .complete(head, consumed: 0)
                     return .complete(head, consumed: index)
@@ -108,10 +119,10 @@ public struct HTTPRequestParser: Sendable {
         return .failed(error)
     }
 
-    /// Handles the line now in `line` (without its LF); non-nil when the head is finished.
-    private mutating func finishLine() -> HTTPParseResult? {
-        defer { line.removeAll(keepingCapacity: true) }
-        if line.last == 0x0D { line.removeLast() }
+    /// Handles one line (without its LF); non-nil when the head is finished.
+    private mutating func finishLine(_ bytes: UnsafeRawBufferPointer) -> HTTPParseResult? {
+        var line = bytes
+        if line.last == 0x0D { line = UnsafeRawBufferPointer(rebasing: line.dropLast()) }
         guard let request = requestLine else {
             if line.isEmpty { return nil }  // RFC 9112 section 2.2: ignore empty lines before the request line.
             guard let parsed = Self.parseRequestLine(line) else { return fail(.invalidRequestLine) }
@@ -121,55 +132,64 @@ public struct HTTPRequestParser: Sendable {
         }
         if line.isEmpty {
             let head = HTTPRequestHead(method: request.method, target: request.target,
-                                       version: request.version, headers: headers)
+                                       version: request.version, lowercasedHeaders: headers)
             return .complete(head, consumed: 0)
         }
         if line[0] == 0x20 || line[0] == 0x09 { return fail(.obsoleteLineFolding) }
         guard headers.count < maxHeaderCount else { return fail(.tooManyHeaders) }
         guard let field = Self.parseHeaderLine(line) else { return fail(.invalidHeader) }
+        if headers.isEmpty { headers.reserveCapacity(8) }
         headers.append(field)
         return nil
     }
 
     /// `method SP request-target SP HTTP/d.d`, single spaces, nothing else.
-    static func parseRequestLine(_ line: [UInt8]) -> (method: String, target: String, version: HTTPVersion)? {
-        let parts = line.split(separator: 0x20, maxSplits: 3, omittingEmptySubsequences: false)
-        guard parts.count == 3 else { return nil }
-        let method = parts[0], target = parts[1], version = parts[2]
+    static func parseRequestLine(_ line: UnsafeRawBufferPointer) -> (method: String, target: String, version: HTTPVersion)? {
+        guard let firstSpace = line.firstIndex(of: 0x20) else { return nil }
+        let method = UnsafeRawBufferPointer(rebasing: line[..<firstSpace])
+        let afterMethod = UnsafeRawBufferPointer(rebasing: line[(firstSpace + 1)...])
+        guard let secondSpace = afterMethod.firstIndex(of: 0x20) else { return nil }
+        let target = UnsafeRawBufferPointer(rebasing: afterMethod[..<secondSpace])
+        let version = UnsafeRawBufferPointer(rebasing: afterMethod[(secondSpace + 1)...])
         guard !method.isEmpty, method.allSatisfy(isTokenByte) else { return nil }
         guard !target.isEmpty, target.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) else { return nil }
-        guard version.count == 8, version.starts(with: Array("HTTP/".utf8)) else { return nil }
-        let v = Array(version)
-        guard isDigit(v[5]), v[6] == UInt8(ascii: "."), isDigit(v[7]) else { return nil }
+        guard version.count == 8, version[0] == UInt8(ascii: "H"), version[1] == UInt8(ascii: "T"),
+              version[2] == UInt8(ascii: "T"), version[3] == UInt8(ascii: "P"), version[4] == UInt8(ascii: "/"),
+              isDigit(version[5]), version[6] == UInt8(ascii: "."), isDigit(version[7])
+        else { return nil }
         return (String(decoding: method, as: UTF8.self), String(decoding: target, as: UTF8.self),
-                HTTPVersion(major: v[5] - 0x30, minor: v[7] - 0x30))
+                HTTPVersion(major: version[5] - 0x30, minor: version[7] - 0x30))
     }
 
-    /// `name ":" OWS value OWS`; the name must be a token, the value free of control characters but HTAB.
-    static func parseHeaderLine(_ line: [UInt8]) -> (name: String, value: String)? {
+    /// `name ":" OWS value OWS`; the name must be a token, the value free of control characters
+    /// but HTAB. The name comes back lowercased, written once into the string's own storage.
+    static func parseHeaderLine(_ line: UnsafeRawBufferPointer) -> (name: String, value: String)? {
         guard let colon = line.firstIndex(of: UInt8(ascii: ":")), colon > 0 else { return nil }
-        let name = line[..<colon]
+        let name = UnsafeRawBufferPointer(rebasing: line[..<colon])
         guard name.allSatisfy(isTokenByte) else { return nil }
-        let value = trimOWS(line[(colon + 1)...])
+        let value = UnsafeRawBufferPointer(rebasing: trimOWS(line[(colon + 1)...]))
         guard value.allSatisfy({ $0 == 0x09 || ($0 >= 0x20 && $0 != 0x7F) }) else { return nil }
-        let lowered = name.map { $0 >= UInt8(ascii: "A") && $0 <= UInt8(ascii: "Z") ? $0 | 0x20 : $0 }
-        return (String(decoding: lowered, as: UTF8.self), String(decoding: value, as: UTF8.self))
+        let lowered = String(unsafeUninitializedCapacity: name.count) { out in
+            for (offset, byte) in name.enumerated() {
+                out[offset] = byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z") ? byte | 0x20 : byte
+            }
+            return name.count
+        }
+        return (lowered, String(decoding: value, as: UTF8.self))
     }
 }
 
 @inline(__always)
 func isDigit(_ byte: UInt8) -> Bool { byte >= 0x30 && byte <= 0x39 }
 
+/// RFC 9110 `tchar`, as a bit per byte value for 0...127 in two words (bit `b & 63` of word
+/// `b >> 6`): letters, digits and `!#$%&'*+-.^_`|~`. CodecTests checks every byte against that list.
+private let tokenBitsLow: UInt64 = 0x03ff_6cfa_0000_0000
+private let tokenBitsHigh: UInt64 = 0x57ff_ffff_c7ff_fffe
+
 /// RFC 9110 `tchar`.
+@inline(__always)
 func isTokenByte(_ byte: UInt8) -> Bool {
-    switch byte {
-    case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), 0x30...0x39:
-        return true
-    case UInt8(ascii: "!"), UInt8(ascii: "#"), UInt8(ascii: "$"), UInt8(ascii: "%"), UInt8(ascii: "&"),
-         UInt8(ascii: "'"), UInt8(ascii: "*"), UInt8(ascii: "+"), UInt8(ascii: "-"), UInt8(ascii: "."),
-         UInt8(ascii: "^"), UInt8(ascii: "_"), UInt8(ascii: "`"), UInt8(ascii: "|"), UInt8(ascii: "~"):
-        return true
-    default:
-        return false
-    }
+    let word = byte < 64 ? tokenBitsLow : byte < 128 ? tokenBitsHigh : 0
+    return word >> UInt64(byte & 63) & 1 == 1
 }

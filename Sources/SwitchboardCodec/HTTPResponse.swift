@@ -5,14 +5,19 @@
 public enum HTTPResponse {
     /// The 101 answer to a valid handshake, with `Sec-WebSocket-Accept` computed from the client's `key`.
     public static func switchingProtocols(key: String, extraHeaders: [(name: String, value: String)] = []) -> [UInt8] {
-        var out = [UInt8]()
-        out.reserveCapacity(160)
-        appendLine(&out, "HTTP/1.1 101 Switching Protocols")
-        appendHeader(&out, "Upgrade", "websocket")
-        appendHeader(&out, "Connection", "Upgrade")
-        appendHeader(&out, "Sec-WebSocket-Accept", webSocketAccept(key: key))
+        let head: StaticString = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: "
+        let headCount = head.utf8CodeUnitCount
+        var out = [UInt8](unsafeUninitializedCapacity: headCount + webSocketAcceptCount + 2) { buffer, initialized in
+            let buffer = UnsafeMutableRawBufferPointer(buffer)
+            buffer.copyMemory(from: UnsafeRawBufferPointer(start: head.utf8Start, count: headCount))
+            initialized = headCount + writeWebSocketAccept(key: key, into: UnsafeMutableRawBufferPointer(rebasing: buffer[headCount...]))
+            buffer[initialized] = 0x0D
+            buffer[initialized + 1] = 0x0A
+            initialized += 2
+        }
         for header in extraHeaders { appendHeader(&out, header.name, header.value) }
-        appendLine(&out, "")
+        out.append(0x0D)
+        out.append(0x0A)
         return out
     }
 
@@ -69,6 +74,13 @@ public enum HTTPResponse {
     }
 
     private static func appendSanitized(_ out: inout [UInt8], _ text: String) {
-        for byte in text.utf8 where byte != 0x0D && byte != 0x0A && byte != 0x00 { out.append(byte) }
+        var text = text
+        text.withUTF8 { bytes in
+            if !bytes.contains(where: { $0 == 0x0D || $0 == 0x0A || $0 == 0x00 }) {
+                out.append(contentsOf: bytes)  // the usual case: one copy
+            } else {
+                for byte in bytes where byte != 0x0D && byte != 0x0A && byte != 0x00 { out.append(byte) }
+            }
+        }
     }
 }

@@ -20,10 +20,10 @@ public enum UpgradeDecision: Sendable, Hashable {
 /// version at least HTTP/1.1, `Connection` must list `upgrade`, and `Sec-WebSocket-Key` must be
 /// base64 of 16 bytes (else 500).
 public func classifyUpgrade(_ head: HTTPRequestHead, path: String) -> UpgradeDecision {
-    guard head.path == path, head.headerTokens("upgrade").contains("websocket") else { return .notAnUpgrade }
+    guard head.hasPath(path), head.hasToken("upgrade", "websocket") else { return .notAnUpgrade }
     guard head.header("sec-websocket-version") == "13" else { return .versionNotSupported }
     guard head.method == "GET", head.version >= .http1_1,
-          head.headerTokens("connection").contains("upgrade"),
+          head.hasToken("connection", "upgrade"),
           let key = head.header("sec-websocket-key"), isValidWebSocketKey(key)
     else { return .upgradeFailed }
     return .upgrade(key: key,

@@ -7,11 +7,23 @@ public enum SHA1 {
     public static let byteCount = 20
 
     public static func hash(_ bytes: [UInt8]) -> [UInt8] {
-        bytes.withUnsafeBytes { digest(Algorithms.sha1, byteCount, $0) }
+        bytes.withUnsafeBytes { hash($0) }
     }
 
     public static func hash(_ bytes: UnsafeRawBufferPointer) -> [UInt8] {
-        digest(Algorithms.sha1, byteCount, bytes)
+        [UInt8](unsafeUninitializedCapacity: byteCount) { out, initialized in
+            hash(bytes, into: UnsafeMutableRawBufferPointer(out))
+            initialized = byteCount
+        }
+    }
+
+    /// Writes the digest of `bytes` into the first `byteCount` bytes of `out`, allocating
+    /// nothing: OpenSSL's SHA-1 block functions on a context on the stack, not EVP (see the
+    /// COpenSSL shim for why).
+    public static func hash(_ bytes: UnsafeRawBufferPointer, into out: UnsafeMutableRawBufferPointer) {
+        precondition(out.count >= byteCount, "SHA1.hash: output buffer too small")
+        guard sb_sha1(bytes.baseAddress, bytes.count, out.baseAddress!.assumingMemoryBound(to: UInt8.self)) == 1
+        else { fatalError("OpenSSL SHA-1 failed: \(drainErrors())") }
     }
 }
 

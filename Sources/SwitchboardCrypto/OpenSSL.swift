@@ -5,7 +5,6 @@ import COpenSSL
 /// Fetched algorithm objects are immutable and safe to share between threads, hence
 /// `nonisolated(unsafe)`.
 enum Algorithms {
-    nonisolated(unsafe) static let sha1: OpaquePointer = fetchDigest("SHA1")
     nonisolated(unsafe) static let sha256: OpaquePointer = fetchDigest("SHA256")
     nonisolated(unsafe) static let aes256GCM: OpaquePointer = {
         guard let cipher = EVP_CIPHER_fetch(nil, "AES-256-GCM", nil) else {

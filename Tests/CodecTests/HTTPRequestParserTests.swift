@@ -109,6 +109,22 @@ import SwitchboardCodec
         #expect(parse([bytes("GET / HTTP/1.1\r\n" + line + "\r\n")]).0 == .failed(.invalidHeader))
     }
 
+    /// Every byte value in a header name, against RFC 9110's `tchar` spelled out here.
+    @Test func headerNamesAreExactlyTokens() {
+        let tchar = Set("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ".utf8)
+        for byte in UInt8.min...UInt8.max where byte != 0x0A && byte != UInt8(ascii: ":") {
+            let request = bytes("GET / HTTP/1.1\r\nA") + [byte] + bytes("b: v\r\n\r\n")
+            let (result, _) = parse([request])
+            if tchar.contains(byte) {
+                let head = completedHead(result)
+                #expect(head?.headers.first?.name == String(decoding: [UInt8(ascii: "a"), byte, UInt8(ascii: "b")], as: UTF8.self).lowercased(),
+                        "byte \(byte)")
+            } else {
+                #expect(result == .failed(.invalidHeader), "byte \(byte)")
+            }
+        }
+    }
+
     @Test func acceptsObsTextInValues() throws {
         let (result, _) = parse([bytes("GET / HTTP/1.1\r\n") + [0x41, 0x3A, 0x20, 0xE9, 0x0D, 0x0A, 0x0D, 0x0A]])
         #expect(try #require(completedHead(result)).header("a") != nil)
