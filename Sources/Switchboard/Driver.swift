@@ -69,9 +69,10 @@ public protocol Driver: AnyObject, Sendable {
     /// cached for the duration of a loop turn (the POSIX driver reads the clock once per turn);
     /// it MUST NOT go back.
     var now: Now { get }
-    /// Queues bytes for a connection; they go out in order, after the current callback (the
-    /// POSIX driver corks them until the end of the loop turn). Unknown and closing
-    /// connections: ignored. The driver keeps `bytes` (shared, immutable) until written.
+    /// Queues bytes for a connection; they go out in call order, with no further event needed:
+    /// by the end of the current loop turn at the latest (the POSIX driver corks them until
+    /// then, one `writev` per connection). Unknown and closing connections: ignored. The
+    /// driver keeps `bytes` (shared, immutable) until written.
     func write(_ connection: ConnectionID, _ bytes: SharedBytes)
     /// Queues a copy of small bytes; consecutive copies for one connection may be merged
     /// into one buffer (fewer iovecs than many shared chunks). `bytes` is valid only during

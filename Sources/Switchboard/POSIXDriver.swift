@@ -59,7 +59,14 @@ public final class POSIXDriver: Driver, EventLoopHandler, @unchecked Sendable {
     }
 
     public func stop() { loop.stop() }
-    public func stopAccepting() { loop.stopAccepting() }
+    /// From another thread, the listener is closed on the loop (the loop owns its descriptors).
+    public func stopAccepting() {
+        if loop.isLoopThread {
+            loop.stopAccepting()
+        } else {
+            loop.post { [loop] in loop.stopAccepting() }
+        }
+    }
     public func execute(_ work: @escaping @Sendable () -> Void) {
         if loop.isLoopThread { loop.runSoon(work) } else { loop.post(work) }
     }
