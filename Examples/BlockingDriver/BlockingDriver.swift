@@ -63,6 +63,8 @@ public final class BlockingDriver: Driver, @unchecked Sendable {
             for connection in dirty { connection.flush() }  // the end of the turn: writers go
             dirty.removeAll()
         }
+        stopAccepting()
+        for connection in connections.values { connection.abort() }  // their threads end
     }
 
     public func stop() { loop.stop() }

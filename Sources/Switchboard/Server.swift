@@ -96,7 +96,11 @@ public final class Server: @unchecked Sendable {
     public func start() throws -> Int {
         let port = try bind()
         let driver = self.driver
-        Thread.detach { driver.run() }
+        // The driver does not retain the engine it reports to (docs/drivers.md, ownership): the
+        // loop's thread keeps it alive until `run()` returns, even if the server is released
+        // right after `shutdown()`, which returns before the loop's last turn ends.
+        let engine = UncheckedBox(self.engine!)
+        Thread.detach { withExtendedLifetime(engine) { driver.run() } }
         return port
     }
 

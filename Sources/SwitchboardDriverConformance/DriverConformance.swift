@@ -106,7 +106,18 @@ final class RunningDriver: @unchecked Sendable {
         if runLoop { startLoop() }
     }
 
+    private var looping = false
+
+    /// A check that failed leaves its driver running: stop it before the recorder it reports
+    /// to goes away (a driver does not retain its events).
+    deinit {
+        guard looping else { return }
+        driver.stop()
+        _ = finished.wait(timeout: .now() + 10)
+    }
+
     func startLoop() {
+        looping = true
         let driver = self.driver
         let finished = self.finished
         Thread.detachNewThread {
@@ -140,6 +151,7 @@ final class RunningDriver: @unchecked Sendable {
         guard finished.wait(timeout: .now() + timeout) == .success else {
             throw ConformanceFailure("run() did not return within \(timeout) s of stop()")
         }
+        looping = false
         if let problem = recorder.problems.first { throw ConformanceFailure(problem) }
     }
 }

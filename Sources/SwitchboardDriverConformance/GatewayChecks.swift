@@ -17,6 +17,7 @@ extension DriverConformance {
             guard data["token"]?.stringValue == "good" else { return nil }
             return AuthResult(userID: "u-" + (data["user"]?.stringValue ?? "anonymous"))
         })
+        hooks.validateRoom = { request in request.rooms }
         hooks.messageHandler = { message in
             guard message.message.event == "echo" else { return }
             try server.value?.sendToClient(message.clientID, event: "echo", data: message.message.data)
@@ -51,25 +52,38 @@ extension DriverConformance {
         for user in ["a", "b", "c"] {
             let client = try WSClient(port: port)
             try client.send("authenticate", object(["token": "good", "user": .string(user)]))
-            guard try client.receiveJSON(timeout: 5).event == "connected" else {
+            guard try next(client, "connected for \(user)").event == "connected" else {
                 throw ConformanceFailure("client \(user) was not connected")
             }
             clients.append(client)
         }
-        // a and b join; the echo that follows proves the join was handled (no validateRoom).
-        for client in clients.prefix(2) {
+        // a and b join. validateRoom answers in a later turn, so each probes until it is a
+        // member: a room message, then an echo; once the room message comes first, it is in.
+        for (index, client) in clients.prefix(2).enumerated() {
             try client.send("join", object(["rooms": .array(["news"])]))
-            try client.send("echo", .string("joined"))
-            guard try client.receiveJSON(timeout: 5).data == .string("joined") else {
-                throw ConformanceFailure("no echo after join")
+            var member = false
+            for attempt in 0..<50 where !member {
+                let nonce = JSONValue.string("probe \(index) \(attempt)")
+                try server.sendToRoom("news", event: "probe", data: nonce)
+                try client.send("echo", nonce)
+                var message = try next(client, "the echo of a join probe")
+                if message.event == "probe" {
+                    member = true
+                    message = try next(client, "the echo of a join probe")
+                }
+                guard message.event == "echo", message.data == nonce else {
+                    throw ConformanceFailure("expected the echo of a join probe, got \(message)")
+                }
             }
+            if !member { throw ConformanceFailure("client \(index) never became a member of the room it joined") }
         }
         for n in 1...3 {
             try server.sendToRoom("news", event: "headline", data: .number(JSONNumber(n)))
         }
         for (index, client) in clients.prefix(2).enumerated() {
             for n in 1...3 {
-                let message = try client.receiveJSON(timeout: 5)
+                var message = try next(client, "headline \(n) at member \(index)")
+                while message.event == "probe" { message = try next(client, "headline \(n) at member \(index)") }
                 guard message.event == "headline", message.data == .number(JSONNumber(n)) else {
                     throw ConformanceFailure("member \(index) expected headline \(n), got \(message)")
                 }
@@ -77,9 +91,9 @@ extension DriverConformance {
         }
         // c is not a member: its next message is its own echo.
         try clients[2].send("echo", .string("outside"))
-        let next = try clients[2].receiveJSON(timeout: 5)
-        guard next.event == "echo", next.data == .string("outside") else {
-            throw ConformanceFailure("a client outside the room got \(next)")
+        let echo = try next(clients[2], "the echo of a client outside the room")
+        guard echo.event == "echo", echo.data == .string("outside") else {
+            throw ConformanceFailure("a client outside the room got \(echo)")
         }
     }
 
@@ -118,6 +132,11 @@ extension DriverConformance {
         if !client.connection.waitForEndOfStream(deadline: deadline(after: lingerBound + 2)) {
             throw ConformanceFailure("the connection did not end after close \(code)")
         }
+    }
+
+    /// The client's next message, or a failure naming what was awaited.
+    private func next(_ client: WSClient, _ what: String) throws -> Message {
+        do { return try client.receiveJSON(timeout: 5) } catch { throw ConformanceFailure("\(what): \(error)") }
     }
 
     private func shutDown(_ server: Server) {
