@@ -17,6 +17,8 @@ final class BlockingConnection: @unchecked Sendable {
     private(set) var paused = false
     /// Bytes read but not reported (read just before a pause, or waiting for the resume's work).
     var held: [[UInt8]] = []
+    /// The peer's FIN came behind held bytes: `connectionClosed` waits until they are reported.
+    var endPending = false
 
     // Shared, under `state`.
     private let state = NSCondition()
@@ -29,9 +31,6 @@ final class BlockingConnection: @unchecked Sendable {
     private var aborted = false
     private var backlogged = false
     private var threadsEnded = 0
-
-    /// Linux's POLLRDHUP (the peer shut its side down), which Glibc's module leaves out.
-    private static let peerHangUp: Int16 = 0x2000
 
     init(id: ConnectionID, fd: Int32, loop: WorkQueue) {
         self.id = id
@@ -112,14 +111,12 @@ final class BlockingConnection: @unchecked Sendable {
     private func read(_ received: @escaping @Sendable ([UInt8]) -> Void) {
         var buffer = [UInt8](repeating: 0, count: 65536)
         while true {
-            let (paused, stop) = state.withLock { (readPaused, aborted) }
-            if stop { return }
-            if paused {
-                // Not reading, but still watching for the peer's close (reported while paused).
-                var poller = pollfd(fd: fd, events: Self.peerHangUp, revents: 0)
-                if poll(&poller, 1, 50) > 0, poller.revents & (Self.peerHangUp | Int16(POLLHUP | POLLERR)) != 0 { return }
-                continue
+            // Paused: not reading, so the bytes (and a FIN behind them) wait in the kernel.
+            let stop = state.withLock { () -> Bool in
+                while readPaused, !aborted { state.wait() }
+                return aborted
             }
+            if stop { return }
             let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
             if n < 0, errno == EINTR { continue }
             if n <= 0 { return }

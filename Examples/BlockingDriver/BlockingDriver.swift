@@ -101,8 +101,14 @@ public final class BlockingDriver: Driver, @unchecked Sendable {
         bytes.withUnsafeBytes { events?.bytesReceived(connection.id, $0) }
     }
 
+    /// Both threads ended. A FIN behind held bytes waits for the resume that delivers them.
     private func closed(_ connection: BlockingConnection) {
-        guard connections.removeValue(forKey: connection.id) != nil else { return }
+        guard connections[connection.id] === connection else { return }
+        if !connection.held.isEmpty, !connection.closeRequested {
+            connection.endPending = true
+            return
+        }
+        connections[connection.id] = nil
         events?.connectionClosed(connection.id)
     }
 
@@ -130,6 +136,11 @@ public final class BlockingDriver: Driver, @unchecked Sendable {
 
     public func close(_ connection: ConnectionID, flushFirst: Bool) {
         guard let c = connections[connection] else { return }
+        if c.endPending {  // its threads are gone already: only the report is left
+            c.closeRequested = true
+            loop.post { [self] in closed(c) }
+            return
+        }
         if !flushFirst {
             c.abort()
         } else if !c.closeRequested {
@@ -158,6 +169,7 @@ public final class BlockingDriver: Driver, @unchecked Sendable {
                 }
                 bytes.withUnsafeBytes { events?.bytesReceived(connection, $0) }
             }
+            if c.endPending { closed(c) }
         }
     }
 

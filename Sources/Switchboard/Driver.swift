@@ -97,9 +97,11 @@ public protocol Driver: AnyObject, Sendable {
     /// except that `flushFirst: false` cuts a linger short. Unknown connections: ignored.
     func close(_ connection: ConnectionID, flushFirst: Bool)
     /// Stops reporting `bytesReceived` for a connection (the engine has too much of its input
-    /// in hand). Bytes already read are held; `connectionClosed` is still reported. Repeats
-    /// and unknown connections are ignored. Required: a driver that reads on threads of its
-    /// own would otherwise queue a flooding client's bytes without bound.
+    /// in hand). Bytes already read are held. The peer's FIN MAY wait behind unread bytes
+    /// until the resume (then: the bytes, then `connectionClosed`); a reset or a local `close`
+    /// is reported as usual. Repeats and unknown connections are ignored. Required: a driver
+    /// that reads on threads of its own would otherwise queue a flooding client's bytes
+    /// without bound.
     func pauseReading(_ connection: ConnectionID)
     /// Reports `bytesReceived` again, starting with anything held, in a later callback (never
     /// inside this call). Repeats and unknown connections are ignored.

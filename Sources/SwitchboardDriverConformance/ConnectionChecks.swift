@@ -212,10 +212,19 @@ extension DriverConformance {
         try recorder.wait("the held bytes after resumeReading") { EventRecorder.bytes(of: id, in: $0) == Array("held".utf8) }
         try peer.write(Array(" and more".utf8))
         try recorder.wait("bytes after resuming") { EventRecorder.bytes(of: id, in: $0) == Array("held and more".utf8) }
-        // A paused connection's close is still reported.
+        // A FIN behind held bytes: after the resume, the bytes, then the close.
         try running.onLoop { recorder.pauseReading(id) }
+        try peer.write(Array(" and the end".utf8))
         peer.close()
-        try recorder.wait("connectionClosed for a paused connection") { $0.contains(.closed(id)) }
+        Thread.sleep(forTimeInterval: 0.2)
+        if recorder.recorded.contains(.closed(id)) || EventRecorder.bytes(of: id, in: recorder.recorded).count > 13 {
+            throw ConformanceFailure("a paused connection reported its peer's bytes or FIN before the resume")
+        }
+        try running.onLoop { recorder.resumeReading(id) }
+        try recorder.wait("the bytes before the FIN, then connectionClosed") { $0.contains(.closed(id)) }
+        if EventRecorder.bytes(of: id, in: recorder.recorded) != Array("held and more and the end".utf8) {
+            throw ConformanceFailure("bytes sent before the FIN of a paused connection were lost")
+        }
         try running.stop()
     }
 }

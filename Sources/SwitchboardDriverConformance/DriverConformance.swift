@@ -37,7 +37,7 @@ public struct DriverConformance: Sendable {
         /// Under a stalled reader `bufferedAmount` grows and bounded writes are refused; once the
         /// peer reads, `connectionDrained` follows, `bufferedAmount` is 0, no byte is lost.
         case backpressure
-        /// `pauseReading` stops `bytesReceived` (bytes are held, the close still reported);
+        /// `pauseReading` stops `bytesReceived` (bytes are held; a FIN waits behind them);
         /// `resumeReading` delivers the held bytes later, never inside the call.
         case pauseAndResume
         /// One-shot timers on the `now.monotonic` scale: replace, cancel, order of equal deadlines.

@@ -573,8 +573,7 @@ public final class EventLoop: @unchecked Sendable {
                 readOnce(c, raw)
                 guard c.id == raw else { return }
             }
-        } else if flags & (LinuxABI.epollHup | LinuxABI.epollErr | LinuxABI.epollRdHup) != 0 {
-            // The peer is gone while its bytes wait unread: the close is reported, not the bytes.
+        } else if flags & (LinuxABI.epollHup | LinuxABI.epollErr) != 0 {
             fail(c, ECONNRESET)
             return
         }
@@ -664,13 +663,7 @@ public final class EventLoop: @unchecked Sendable {
 
     func updateInterest(_ c: ConnectionSlot) {
         var wanted: UInt32 = 0
-        if !c.paused || c.closing {
-            wanted |= LinuxABI.epollIn
-        } else if c.ssl == nil {
-            // Paused: still told when the peer shuts down, so its close is reported
-            // (`connectionEvent`; TLS connections handle their events in EventLoop+TLS).
-            wanted |= LinuxABI.epollRdHup
-        }
+        if !c.paused || c.closing { wanted |= LinuxABI.epollIn }
         if c.blocked { wanted |= LinuxABI.epollOut }
         if c.ssl != nil {
             if c.tlsHandshaking || c.tlsWriteNeedsReadable { wanted |= LinuxABI.epollIn }

@@ -45,8 +45,6 @@ enum LinuxABI {
     static let epollOut: UInt32 = 0x004
     static let epollErr: UInt32 = 0x008
     static let epollHup: UInt32 = 0x010
-    /// The peer shut down its side: watched while reading is paused (EPOLLIN is off then).
-    static let epollRdHup: UInt32 = 0x2000
     static let epollCtlAdd: Int32 = 1
     static let epollCtlDel: Int32 = 2
     static let epollCtlMod: Int32 = 3
