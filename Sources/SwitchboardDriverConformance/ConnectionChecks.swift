@@ -161,10 +161,26 @@ extension DriverConformance {
         let running = try started()
         let recorder = running.recorder
         let driver = running.driver
-        let peer = try TCPPeer(port: running.port, receiveBuffer: 4096)
-        try recorder.wait("the connection to open") { EventRecorder.opened(in: $0).count == 1 }
-        let id = EventRecorder.opened(in: recorder.recorded)[0]
         let limit = 256 * 1024
+        // A refusal owes a drain even when the turn's flush empties the queue at once (a
+        // reading peer, socket buffers with room).
+        let reader = try TCPPeer(port: running.port)
+        try recorder.wait("the first connection to open") { EventRecorder.opened(in: $0).count == 1 }
+        let first = EventRecorder.opened(in: recorder.recorded)[0]
+        let refused = try running.onLoop { () -> Bool in
+            for offset in stride(from: 0, to: 2 * limit, by: 65536) {
+                guard driver.write(first, SharedBytes(pattern(65536, from: offset)), ifBufferedAtMost: limit) else { return true }
+            }
+            return false
+        }
+        if !refused { throw ConformanceFailure("a write was not refused with more than its limit queued") }
+        try recorder.wait("connectionDrained after a refusal whose queue the turn's flush emptied") { $0.contains(.drained(first)) }
+        _ = try reader.read(exactly: limit + 65536, what: "the bytes queued before the refusal")
+
+        // A stalled reader.
+        let peer = try TCPPeer(port: running.port, receiveBuffer: 4096)
+        try recorder.wait("the connection to open") { EventRecorder.opened(in: $0).count == 2 }
+        let id = EventRecorder.opened(in: recorder.recorded)[1]
         let written = UncheckedBox(0)
         // Write until a bounded write is refused in a turn that starts with bytes still queued
         // (the peer does not read; the socket buffers fill first). A refusal must come with

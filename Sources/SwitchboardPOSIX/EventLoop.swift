@@ -768,7 +768,7 @@ public final class EventLoop: @unchecked Sendable {
     /// queued. Unknown and closing connections take nothing and answer true (no backpressure).
     public func write(_ id: SocketID, copying bytes: UnsafeRawBufferPointer, ifBufferedAtMost limit: Int) -> Bool {
         guard let c = lookup(id.rawValue), !c.closing else { return true }
-        guard c.queue.bytes <= limit else { return false }
+        guard c.queue.bytes <= limit else { return refuse(c) }
         c.queue.append(copying: bytes)
         if !c.blocked { markDirty(c) }
         return true
@@ -779,7 +779,7 @@ public final class EventLoop: @unchecked Sendable {
     public func write(_ id: SocketID, copying first: UnsafeRawBufferPointer, _ second: UnsafeRawBufferPointer,
                       ifBufferedAtMost limit: Int) -> Bool {
         guard let c = lookup(id.rawValue), !c.closing else { return true }
-        guard c.queue.bytes <= limit else { return false }
+        guard c.queue.bytes <= limit else { return refuse(c) }
         c.queue.append(copying: first)
         c.queue.append(copying: second)
         if !c.blocked { markDirty(c) }
@@ -789,10 +789,17 @@ public final class EventLoop: @unchecked Sendable {
     /// `write(_:_:)` unless more than `limit` bytes are queued (then false).
     public func write(_ id: SocketID, _ bytes: SharedBytes, ifBufferedAtMost limit: Int) -> Bool {
         guard let c = lookup(id.rawValue), !c.closing else { return true }
-        guard c.queue.bytes <= limit else { return false }
+        guard c.queue.bytes <= limit else { return refuse(c) }
         c.queue.append(bytes)
         if !c.blocked { markDirty(c) }
         return true
+    }
+
+    /// A bounded write refused: a `connectionDrained` is owed once the queue empties, also
+    /// when this turn's flush empties it (the queue was never non-empty after a flush).
+    private func refuse(_ c: ConnectionSlot) -> Bool {
+        c.backlogged = true
+        return false
     }
 
     /// Bytes queued and not yet accepted by the kernel (for TLS: plaintext not yet accepted
