@@ -42,6 +42,7 @@ func readmeDriverExcerpt() throws {
     }
     #expect(excerpt.count > 20)
     for line in excerpt where !line.trimmingCharacters(in: .whitespaces).hasPrefix("// ...") {
-        #expect(source.contains(line), "README line not in Examples/BlockingDriver: \(line)")
+        let found = source.contains(line)
+        #expect(found, "README line not in Examples/BlockingDriver: \(line)")
     }
 }
