@@ -38,7 +38,8 @@ public struct ServerOptions: Sendable {
     /// Async hook calls (`authenticate`, `handshake`, `validateRoom`) one client may have
     /// unanswered before the server stops reading from it (`Driver.pauseReading`); reading
     /// resumes when half have answered. Nothing is dropped: its messages wait and are handled
-    /// in order. 0: never pause. Not visible on the wire, only in timing, so not in the spec.
+    /// in order. 0: never pause. Not in the spec: a paused client's messages are handled later,
+    /// as a slower network would deliver them, so nothing on the wire tells a pause apart.
     public var maxPendingHookCalls = 64
     /// Addresses of reverse proxies (as the driver reports peers: `10.0.0.5`, `::1`) whose
     /// `X-Forwarded-For` (or, without it, RFC 7239 `Forwarded: for=`) names the client for
