@@ -163,8 +163,9 @@ public protocol DriverEvents: AnyObject {
     /// the connection (until `resumeReading`), never after `connectionClosed`.
     func bytesReceived(_ connection: ConnectionID, _ bytes: UnsafeRawBufferPointer)
     /// The connection's queue emptied after a write was refused by an `ifBufferedAtMost`
-    /// limit (backpressure). MAY be reported after any emptying that follows a non-empty
-    /// queue; MUST be reported after a refused write, unless the connection closes first.
+    /// limit (backpressure). MUST be reported after a refused write, unless the connection
+    /// closes first; MAY be reported after any emptying of a non-empty queue (which a driver
+    /// keeping the default bounded writes must do: it never sees their refusals).
     func connectionDrained(_ connection: ConnectionID)
     /// Reported exactly once per opened connection, whoever closed it; the id is dead after.
     func connectionClosed(_ connection: ConnectionID)

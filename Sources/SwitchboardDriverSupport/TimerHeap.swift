@@ -3,8 +3,11 @@
 /// replacing or cancelling is O(1) plus O(log n) for the push; stale entries are skipped
 /// when they surface and the heap is rebuilt when they outnumber live ones.
 ///
-/// Shared by the drivers (the POSIX loop's timers and TLS handshake deadlines) and the
-/// simulation's reference model; equal deadlines fire in the order they were scheduled.
+/// Shared by the drivers (the POSIX loop's timers and TLS handshake deadlines, the example
+/// `BlockingDriver`) and the simulation's reference model; equal deadlines fire in the order
+/// they were scheduled. A driver's `schedule`/`cancel` map onto it one to one; each turn it
+/// waits until `nextDeadline()`, then `collectDue(now:into:)` and fires every entry it can
+/// still `claim` (an earlier firing may have cancelled or replaced a later one).
 public struct TimerHeap {
     public struct Entry {
         public var deadline: Int64
