@@ -31,6 +31,7 @@ final class BlockingConnection: @unchecked Sendable {
     private var aborted = false
     private var backlogged = false
     private var threadsEnded = 0
+    private var socketClosed = false
 
     init(id: ConnectionID, fd: Int32, loop: WorkQueue) {
         self.id = id
@@ -86,13 +87,14 @@ final class BlockingConnection: @unchecked Sendable {
         }
     }
 
-    /// Ends the connection now: both threads wake (the socket is shut down) and end.
+    /// Ends the connection now: both threads wake (the socket is shut down) and end. Under the
+    /// lock, so that it never shuts down a descriptor number already closed and reused.
     func abort() {
         state.withLock {
             aborted = true
             state.broadcast()
+            if !socketClosed { shutdown(fd, Int32(SHUT_RDWR)) }
         }
-        shutdown(fd, Int32(SHUT_RDWR))
     }
 
     func startThreads(received: @escaping @Sendable ([UInt8]) -> Void, ended: @escaping @Sendable () -> Void,
@@ -172,10 +174,11 @@ final class BlockingConnection: @unchecked Sendable {
     private func threadEnded(_ ended: @escaping @Sendable () -> Void) {
         let last = state.withLock { () -> Bool in
             threadsEnded += 1
-            return threadsEnded == 2
+            guard threadsEnded == 2 else { return false }
+            socketClosed = true
+            Glibc.close(fd)
+            return true
         }
-        guard last else { return }
-        Glibc.close(fd)
-        loop.post { ended() }
+        if last { loop.post { ended() } }
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import Switchboard
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -15,7 +16,8 @@ public final class BlockingDriver: Driver, @unchecked Sendable {
     /// Not retained: the engine owns the driver (`Driver`, ownership).
     private unowned(unsafe) var events: DriverEvents?
     private let loop = WorkQueue()
-    private var listener: Int32 = -1
+    /// The listening socket; -1 once the accept thread has closed it.
+    private let listener = Mutex<Int32>(-1)
     private var connections: [ConnectionID: BlockingConnection] = [:]
     private var nextID: ConnectionID = 1
     private var timers = TimerHeap()
@@ -39,16 +41,23 @@ public final class BlockingDriver: Driver, @unchecked Sendable {
 
     public func start(host: String, port: Int, events: DriverEvents) throws -> Int {
         self.events = events
-        listener = try Self.listen(host: host, port: port)
-        let listener = self.listener
+        let fd = try Self.listen(host: host, port: port)
+        listener.withLock { $0 = fd }
         Thread.detachNewThread { [self] in
             while true {
-                let fd = accept(listener, nil, nil)
-                if fd < 0 { if errno == EINTR { continue } else { return } }
-                loop.post { [self] in opened(fd) }
+                let connection = accept(fd, nil, nil)
+                if connection < 0 {
+                    if errno == EINTR { continue }
+                    break  // stopAccepting shut the listener down
+                }
+                loop.post { [self] in opened(connection) }
+            }
+            listener.withLock {
+                Glibc.close($0)
+                $0 = -1
             }
         }
-        return try Self.boundPort(listener)
+        return try Self.boundPort(fd)
     }
 
     public func run() {
@@ -69,7 +78,7 @@ public final class BlockingDriver: Driver, @unchecked Sendable {
 
     public func stop() { loop.stop() }
     /// Shutting the listener down wakes its blocked `accept`, which then ends the thread.
-    public func stopAccepting() { if listener >= 0 { shutdown(listener, Int32(SHUT_RDWR)) } }
+    public func stopAccepting() { listener.withLock { if $0 >= 0 { _ = shutdown($0, Int32(SHUT_RDWR)) } } }
     public func execute(_ work: @escaping @Sendable () -> Void) { loop.post(work) }
     public var inLoop: Bool { loop.isCurrent }
     public var now: Now { Now(monotonic: turnNow, wall: turnNow + wallOffset) }
