@@ -11,8 +11,11 @@
 //   SwitchboardSim -> Switchboard, Codec, Crypto, Bus, DriverSupport, FixtureRouting
 //   SwitchboardServe -> Switchboard, Gen, Crypto, Bus, POSIX, Codec
 //   SwitchboardMetrics -> Switchboard (and swift-metrics)
+//   SwitchboardDriverConformance -> Switchboard, TestSupport (a driver's checks, for Swift Testing)
+//   BlockingDriver -> Switchboard (the example driver of docs/drivers.md and the README)
 //   executables -> Switchboard, Serve, Crypto, FixtureRouting (bench: Kernel, JSON, Codec, Crypto)
-// A custom driver needs only Switchboard (`Driver`, `SharedBytes`), never SwitchboardPOSIX.
+// A custom driver needs only Switchboard (`Driver`, `SharedBytes`, the building blocks of
+// SwitchboardDriverSupport it re-exports), never SwitchboardPOSIX.
 import PackageDescription
 
 let package = Package(
@@ -22,6 +25,7 @@ let package = Package(
         .library(name: "SwitchboardKernel", targets: ["SwitchboardKernel"]),
         .library(name: "SwitchboardServiceLifecycle", targets: ["SwitchboardServiceLifecycle"]),
         .library(name: "SwitchboardMetrics", targets: ["SwitchboardMetrics"]),
+        .library(name: "SwitchboardDriverConformance", targets: ["SwitchboardDriverConformance"]),
         .executable(name: "switchboard", targets: ["switchboard"]),
         .executable(name: "switchboard-fixture", targets: ["switchboard-fixture"]),
         .executable(name: "switchboard-gen", targets: ["switchboard-gen"]),
@@ -52,7 +56,8 @@ let package = Package(
         .target(name: "SwitchboardCodec", dependencies: ["SwitchboardCrypto", "CZlib"]),
         .target(name: "SwitchboardBus", dependencies: ["SwitchboardJSON", "CHiredis"]),
 
-        // What every driver builds on (shared output bytes, a timer heap); no IO of its own.
+        // What every driver builds on (shared output bytes, a timer heap, a loop task executor,
+        // an outbound queue); no IO of its own.
         .target(name: "SwitchboardDriverSupport"),
 
         // IO: the POSIX driver (epoll, sockets, timers, writev).
@@ -76,6 +81,10 @@ let package = Package(
             "Switchboard", "SwitchboardCodec", "SwitchboardCrypto", "SwitchboardBus", "SwitchboardDriverSupport",
             "FixtureRouting",
         ]),
+        // The driver conformance kit: a driver's factory in, checks of docs/drivers.md out.
+        .target(name: "SwitchboardDriverConformance", dependencies: ["Switchboard", "TestSupport"]),
+        // A minimal driver (blocking sockets, a thread per connection), built by `make test`.
+        .target(name: "BlockingDriver", dependencies: ["Switchboard"], path: "Examples/BlockingDriver"),
         // ServerMetrics reported to swift-metrics (whatever backend the application bootstraps).
         .target(name: "SwitchboardMetrics", dependencies: ["Switchboard", .product(name: "Metrics", package: "swift-metrics")]),
         // `switchboard serve`: config file, JWT/token auth, room policy, demo page, metrics.
@@ -117,6 +126,10 @@ let package = Package(
         .testTarget(name: "SimTests", dependencies: ["SwitchboardSim", "Switchboard", "SwitchboardBus"]),
         // The engine driven directly with a recording driver (write by write).
         .testTarget(name: "EngineTests", dependencies: ["Switchboard", "SwitchboardKernel", "SwitchboardBus", "SwitchboardCodec"]),
+        // The conformance kit against the POSIX, simulation and example drivers.
+        .testTarget(name: "DriverConformanceTests", dependencies: [
+            "SwitchboardDriverConformance", "Switchboard", "SwitchboardSim", "BlockingDriver",
+        ]),
         .testTarget(name: "ServiceLifecycleTests", dependencies: [
             "SwitchboardServiceLifecycle", "Switchboard", "TestSupport",
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -35,6 +35,12 @@ public struct ServerOptions: Sendable {
     /// trusted proxy, answered with the spec's `too_many_connections` at upgrade).
     public var maxMessagesBeforeAuth = ProtocolDefaults.maxMessagesBeforeAuth
     public var maxConnectionsPerIP = 0
+    /// Async hook calls (`authenticate`, `handshake`, `validateRoom`) one client may have
+    /// unanswered before the server stops reading from it (`Driver.pauseReading`); reading
+    /// resumes when half have answered. Nothing is dropped: its messages wait and are handled
+    /// in order. 0: never pause. Not in the spec: a paused client's messages are handled later,
+    /// as a slower network would deliver them, so nothing on the wire tells a pause apart.
+    public var maxPendingHookCalls = 64
     /// Addresses of reverse proxies (as the driver reports peers: `10.0.0.5`, `::1`) whose
     /// `X-Forwarded-For` (or, without it, RFC 7239 `Forwarded: for=`) names the client for
     /// `maxConnectionsPerIP`: the rightmost address there that is not one of these. Other

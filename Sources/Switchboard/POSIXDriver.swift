@@ -15,7 +15,7 @@ public final class POSIXDriver: Driver, EventLoopHandler, @unchecked Sendable {
     /// The `wss://` certificate and key, nil for plain `ws://`; `TLSContext.reload()` swaps them
     /// for new handshakes (SIGHUP in `switchboard serve`).
     public let tls: TLSContext?
-    private var executor: LoopExecutor?
+    private var executor: LoopTaskExecutor?
     /// Where failed TLS handshakes are reported (the server sets it to its logger).
     public var logTLSFailure: (@Sendable (String) -> Void)?
 
@@ -43,7 +43,7 @@ public final class POSIXDriver: Driver, EventLoopHandler, @unchecked Sendable {
         clock_gettime(CLOCK_REALTIME, &wall)
         let wallNow = Int64(wall.tv_sec) * 1000 + Int64(wall.tv_nsec) / 1_000_000
         self.wallOffset = wallNow - Instant.monotonic.milliseconds
-        if hooksOnLoop { self.executor = LoopExecutor(loop: loop) }
+        if hooksOnLoop { self.executor = LoopTaskExecutor(loop: loop) }
     }
 
     public func start(host: String, port: Int, events: DriverEvents) throws -> Int {
@@ -61,7 +61,14 @@ public final class POSIXDriver: Driver, EventLoopHandler, @unchecked Sendable {
     }
 
     public func stop() { loop.stop() }
-    public func stopAccepting() { loop.stopAccepting() }
+    /// From another thread, the listener is closed on the loop (the loop owns its descriptors).
+    public func stopAccepting() {
+        if loop.isLoopThread {
+            loop.stopAccepting()
+        } else {
+            loop.post { [loop] in loop.stopAccepting() }
+        }
+    }
     public func execute(_ work: @escaping @Sendable () -> Void) {
         if loop.isLoopThread { loop.runSoon(work) } else { loop.post(work) }
     }
@@ -75,6 +82,14 @@ public final class POSIXDriver: Driver, EventLoopHandler, @unchecked Sendable {
         }
     }
     public var inLoop: Bool { loop.isLoopThread }
+
+    /// `.hooksOnLoop` when built with `hooksOnLoop`, `.tls` when built with TLS files.
+    public var capabilities: DriverCapabilities {
+        var capabilities: DriverCapabilities = []
+        if executor != nil { capabilities.insert(.hooksOnLoop) }
+        if tls != nil { capabilities.insert(.tls) }
+        return capabilities
+    }
 
     /// Cached per loop turn by the event loop; the wall clock follows the monotonic one
     /// from start-up (a jump of the system clock does not move `connected.time`).
@@ -105,6 +120,14 @@ public final class POSIXDriver: Driver, EventLoopHandler, @unchecked Sendable {
     }
     public func close(_ connection: ConnectionID, flushFirst: Bool) {
         loop.close(SocketID(rawValue: connection), flushFirst: flushFirst)
+    }
+    /// Takes the socket out of epoll's read interest; the kernel's receive buffer holds the
+    /// rest (and TCP's window then slows the peer). Ignored while closing: the FIN must be seen.
+    public func pauseReading(_ connection: ConnectionID) {
+        loop.pauseReading(SocketID(rawValue: connection), true)
+    }
+    public func resumeReading(_ connection: ConnectionID) {
+        loop.pauseReading(SocketID(rawValue: connection), false)
     }
     public func schedule(_ token: UInt64, at deadline: Int64) {
         loop.schedule(token, at: Instant(milliseconds: deadline))

@@ -50,6 +50,7 @@ public final class Server: @unchecked Sendable {
             self.bus = bus ?? InProcessBus()
         }
         if let driver {
+            try Self.check(options, against: driver)
             self.driver = driver
         } else {
             let posix = try POSIXDriver(tlsCertificateFile: options.tlsCertificateFile, tlsKeyFile: options.tlsKeyFile,
@@ -59,6 +60,21 @@ public final class Server: @unchecked Sendable {
         }
         self.engine = Engine(options: options, hooks: hooks, driver: self.driver, bus: self.bus,
                              serverID: serverID, ids: ids, log: logger)
+    }
+
+    /// An option that a given driver cannot honour is a start-up error, not a silent no-op: TLS
+    /// files with a driver that does not serve TLS, or `hooksOnLoop` (the default) with one
+    /// whose `spawn` does not run hooks on its loop.
+    private static func check(_ options: ServerOptions, against driver: any Driver) throws {
+        let capabilities = driver.capabilities
+        if options.tlsCertificateFile != nil || options.tlsKeyFile != nil, !capabilities.contains(.tls) {
+            throw StartupError(message: "tlsCertificateFile/tlsKeyFile: \(type(of: driver)) does not serve TLS "
+                + "(configure TLS on the driver, or leave these options unset)")
+        }
+        if options.hooksOnLoop, !capabilities.contains(.hooksOnLoop) {
+            throw StartupError(message: "hooksOnLoop: \(type(of: driver)) cannot run hooks on its loop "
+                + "(set ServerOptions.hooksOnLoop = false, or declare .hooksOnLoop with a LoopTaskExecutor)")
+        }
     }
 
     /// The same, logging to the app's swift-log logger (its handler, label, level and
@@ -80,7 +96,11 @@ public final class Server: @unchecked Sendable {
     public func start() throws -> Int {
         let port = try bind()
         let driver = self.driver
-        Thread.detach { driver.run() }
+        // The driver does not retain the engine it reports to (docs/drivers.md, ownership): the
+        // loop's thread keeps it alive until `run()` returns, even if the server is released
+        // right after `shutdown()`, which returns before the loop's last turn ends.
+        let engine = UncheckedBox(self.engine!)
+        Thread.detach { withExtendedLifetime(engine) { driver.run() } }
         return port
     }
 

@@ -3,36 +3,39 @@
 /// replacing or cancelling is O(1) plus O(log n) for the push; stale entries are skipped
 /// when they surface and the heap is rebuilt when they outnumber live ones.
 ///
-/// Shared by the drivers (the POSIX loop's timers and TLS handshake deadlines) and the
-/// simulation's reference model; equal deadlines fire in the order they were scheduled.
-package struct TimerHeap {
-    package struct Entry {
-        package var deadline: Int64
-        package var sequence: UInt64
-        package var token: UInt64
+/// Shared by the drivers (the POSIX loop's timers and TLS handshake deadlines, the example
+/// `BlockingDriver`) and the simulation's reference model; equal deadlines fire in the order
+/// they were scheduled. A driver's `schedule`/`cancel` map onto it one to one; each turn it
+/// waits until `nextDeadline()`, then `collectDue(now:into:)` and fires every entry it can
+/// still `claim` (an earlier firing may have cancelled or replaced a later one).
+public struct TimerHeap {
+    public struct Entry {
+        public var deadline: Int64
+        public var sequence: UInt64
+        public var token: UInt64
     }
 
     private var heap: [Entry] = []
     private var live: [UInt64: UInt64] = [:]
     private var nextSequence: UInt64 = 0
 
-    package init() {}
+    public init() {}
 
-    package var count: Int { live.count }
+    public var count: Int { live.count }
 
-    package mutating func schedule(_ token: UInt64, at deadline: Int64) {
+    public mutating func schedule(_ token: UInt64, at deadline: Int64) {
         nextSequence &+= 1
         live[token] = nextSequence
         push(Entry(deadline: deadline, sequence: nextSequence, token: token))
         compactIfSparse()
     }
 
-    package mutating func cancel(_ token: UInt64) {
+    public mutating func cancel(_ token: UInt64) {
         if live.removeValue(forKey: token) != nil { compactIfSparse() }
     }
 
     /// The earliest live deadline, dropping stale entries on top.
-    package mutating func nextDeadline() -> Int64? {
+    public mutating func nextDeadline() -> Int64? {
         while let top = heap.first {
             if live[top.token] == top.sequence { return top.deadline }
             popTop()
@@ -42,7 +45,7 @@ package struct TimerHeap {
 
     /// Moves every live entry due at `now` into `due`, in (deadline, sequence) order.
     /// Each must then be `claim`ed before firing, since an earlier firing may cancel it.
-    package mutating func collectDue(now: Int64, into due: inout [Entry]) {
+    public mutating func collectDue(now: Int64, into due: inout [Entry]) {
         while let top = heap.first, top.deadline <= now {
             popTop()
             if live[top.token] == top.sequence { due.append(top) }
@@ -50,7 +53,7 @@ package struct TimerHeap {
     }
 
     /// True (and disarms the token) if `entry` is still the token's current timer.
-    package mutating func claim(_ entry: Entry) -> Bool {
+    public mutating func claim(_ entry: Entry) -> Bool {
         guard live[entry.token] == entry.sequence else { return false }
         live[entry.token] = nil
         return true

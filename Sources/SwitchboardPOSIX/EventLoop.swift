@@ -23,8 +23,12 @@ final class ConnectionSlot {
     @exclusivity(unchecked) var shutdownSent = false
     /// The last write stopped short; EPOLLOUT is armed and writes wait for it.
     @exclusivity(unchecked) var blocked = false
-    /// The queue was non-empty after a flush; the next empty flush reports `drained`.
-    @exclusivity(unchecked) var backlogged = false
+    /// The queue was non-empty after a flush, or a bounded write was refused; the next empty
+    /// flush reports `drained` (kept by the queue: `OutboundQueue.drainOwed`).
+    var backlogged: Bool {
+        get { queue.drainOwed }
+        set { queue.drainOwed = newValue }
+    }
     @exclusivity(unchecked) var inDirtyList = false
     /// The epoll mask currently registered.
     @exclusivity(unchecked) var interest: UInt32 = 0
@@ -645,7 +649,6 @@ public final class EventLoop: @unchecked Sendable {
         c.closing = false
         c.shutdownSent = false
         c.blocked = false
-        c.backlogged = false
         c.inDirtyList = false
         c.interest = 0
         freeSlots.append(Int(truncatingIfNeeded: raw & Self.slotMask))
@@ -715,15 +718,9 @@ public final class EventLoop: @unchecked Sendable {
     /// had been backlogged reports `drained` (not while closing); a non-empty one is backlogged.
     @inline(__always)
     func settleBacklog(_ c: ConnectionSlot) -> Bool {
-        guard c.queue.isEmpty else {
-            c.backlogged = true
-            return false
-        }
-        if c.backlogged {
-            c.backlogged = false
-            if !c.closing { notes.append(.drained(c.id)) }
-        }
-        return true
+        let (isEmpty, drained) = c.queue.settle()
+        if drained, !c.closing { notes.append(.drained(c.id)) }
+        return isEmpty
     }
 
     /// `sendmsg` (= `writev` plus `MSG_NOSIGNAL`, so no SIGPIPE) of up to IOV_MAX segments, or
@@ -768,7 +765,7 @@ public final class EventLoop: @unchecked Sendable {
     /// queued. Unknown and closing connections take nothing and answer true (no backpressure).
     public func write(_ id: SocketID, copying bytes: UnsafeRawBufferPointer, ifBufferedAtMost limit: Int) -> Bool {
         guard let c = lookup(id.rawValue), !c.closing else { return true }
-        guard c.queue.bytes <= limit else { return false }
+        guard c.queue.accepts(limit) else { return false }
         c.queue.append(copying: bytes)
         if !c.blocked { markDirty(c) }
         return true
@@ -779,7 +776,7 @@ public final class EventLoop: @unchecked Sendable {
     public func write(_ id: SocketID, copying first: UnsafeRawBufferPointer, _ second: UnsafeRawBufferPointer,
                       ifBufferedAtMost limit: Int) -> Bool {
         guard let c = lookup(id.rawValue), !c.closing else { return true }
-        guard c.queue.bytes <= limit else { return false }
+        guard c.queue.accepts(limit) else { return false }
         c.queue.append(copying: first)
         c.queue.append(copying: second)
         if !c.blocked { markDirty(c) }
@@ -789,7 +786,7 @@ public final class EventLoop: @unchecked Sendable {
     /// `write(_:_:)` unless more than `limit` bytes are queued (then false).
     public func write(_ id: SocketID, _ bytes: SharedBytes, ifBufferedAtMost limit: Int) -> Bool {
         guard let c = lookup(id.rawValue), !c.closing else { return true }
-        guard c.queue.bytes <= limit else { return false }
+        guard c.queue.accepts(limit) else { return false }
         c.queue.append(bytes)
         if !c.blocked { markDirty(c) }
         return true

@@ -1,20 +1,14 @@
-/// Runs Swift concurrency jobs on an event loop's thread. A task started with this executor
-/// preference (`Task(executorPreference:)`) runs its non-isolated code between the loop's
-/// events: no thread hop, and when it is started from the loop, no lock and no wake-up.
-/// Code isolated to an actor still runs on that actor.
-public final class LoopExecutor: TaskExecutor, @unchecked Sendable {
-    private let loop: EventLoop
+import SwitchboardDriverSupport
 
-    public init(loop: EventLoop) {
-        self.loop = loop
-    }
+/// The name this module gave the loop executor before it moved to SwitchboardDriverSupport.
+public typealias LoopExecutor = LoopTaskExecutor
 
-    public func enqueue(_ job: consuming ExecutorJob) {
-        let job = UnownedJob(job)
-        if loop.isLoopThread {
-            loop.runSoon { job.runSynchronously(on: self.asUnownedTaskExecutor()) }
-        } else {
-            loop.post { job.runSynchronously(on: self.asUnownedTaskExecutor()) }
-        }
+extension LoopTaskExecutor {
+    /// Jobs run on `loop`'s thread: queued with `runSoon` when enqueued from that thread (no
+    /// lock, no wake-up), posted from any other.
+    public convenience init(loop: EventLoop) {
+        self.init(execute: { work in
+            if loop.isLoopThread { loop.runSoon(work) } else { loop.post(work) }
+        })
     }
 }

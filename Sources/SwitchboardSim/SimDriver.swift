@@ -11,7 +11,9 @@ import Synchronization
 public final class SimDriver: Driver, @unchecked Sendable {
     unowned let world: SimWorld
     public let index: Int
-    weak var events: DriverEvents?
+    /// What the world reports to: the engine, behind the driver's read gate (`pauseReading`).
+    var events: DriverEvents? { gate.engine == nil ? nil : gate }
+    private let gate = ReadGate()
     /// Armed timers: token -> generation of the heap entry that may fire.
     var timers: [UInt64: UInt64] = [:]
     private var generation: UInt64 = 0
@@ -29,7 +31,7 @@ public final class SimDriver: Driver, @unchecked Sendable {
     public var isStopped: Bool { stopped.load(ordering: .acquiring) }
 
     public func start(host: String, port: Int, events: DriverEvents) throws -> Int {
-        self.events = events
+        gate.engine = events
         return 40000 + index
     }
 
@@ -45,6 +47,38 @@ public final class SimDriver: Driver, @unchecked Sendable {
     public func bufferedAmount(_ connection: ConnectionID) -> Int { world.sockets[connection]?.bufferedAmount ?? 0 }
     public func close(_ connection: ConnectionID, flushFirst: Bool) { world.serverClose(index, connection, flushFirst: flushFirst) }
 
+    /// Hooks run to completion on the sim thread between the world's events: serialised with
+    /// the loop, as `hooksOnLoop` promises.
+    public var capabilities: DriverCapabilities { [.hooksOnLoop] }
+
+    /// Chunks that arrive for a paused connection wait in the gate, as unread bytes wait in a
+    /// socket's receive buffer.
+    public func pauseReading(_ connection: ConnectionID) {
+        guard let socket = world.sockets[connection], socket.server == index, !socket.destroyed else { return }
+        gate.paused.insert(connection)
+    }
+
+    /// Held chunks are replayed by a work item at the current virtual time, after the caller.
+    public func resumeReading(_ connection: ConnectionID) {
+        guard gate.paused.remove(connection) != nil, gate.held[connection] != nil else { return }
+        world.execute(driver: index) { [self] in
+            guard !gate.paused.contains(connection), let chunks = gate.held.removeValue(forKey: connection),
+                  let socket = world.sockets[connection], !socket.destroyed, !socket.closeRequested else { return }
+            for (i, chunk) in chunks.enumerated() {
+                if socket.destroyed || socket.closeRequested { return }
+                if gate.paused.contains(connection) {
+                    // Paused again by what it just read: keep the rest for the next resume.
+                    gate.held[connection] = Array(chunks[i...])
+                    return
+                }
+                chunk.withUnsafeBytes { gate.engine?.bytesReceived(connection, $0) }
+            }
+        }
+    }
+
+    /// Whether reading is paused for a connection (for tests).
+    public func isReadingPaused(_ connection: ConnectionID) -> Bool { gate.paused.contains(connection) }
+
     public func schedule(_ token: UInt64, at deadline: Int64) {
         generation += 1
         timers[token] = generation
@@ -54,6 +88,30 @@ public final class SimDriver: Driver, @unchecked Sendable {
     public func cancel(_ token: UInt64) { timers[token] = nil }
 
     public func spawn(_ operation: @escaping @Sendable () async -> Void) { world.spawn(driver: index, operation) }
+}
+
+/// The engine's events, passed through; bytes for a paused connection are held instead.
+final class ReadGate: DriverEvents {
+    weak var engine: DriverEvents?
+    var paused: Set<ConnectionID> = []
+    var held: [ConnectionID: [[UInt8]]] = [:]
+
+    func connectionOpened(_ connection: ConnectionID, peer: String) { engine?.connectionOpened(connection, peer: peer) }
+    func bytesReceived(_ connection: ConnectionID, _ bytes: UnsafeRawBufferPointer) {
+        // Behind held chunks (paused, or resumed and waiting for the replay) in arrival order.
+        if paused.contains(connection) || held[connection] != nil {
+            held[connection, default: []].append(Array(bytes))
+        } else {
+            engine?.bytesReceived(connection, bytes)
+        }
+    }
+    func connectionDrained(_ connection: ConnectionID) { engine?.connectionDrained(connection) }
+    func connectionClosed(_ connection: ConnectionID) {
+        paused.remove(connection)
+        held[connection] = nil
+        engine?.connectionClosed(connection)
+    }
+    func timerFired(_ token: UInt64) { engine?.timerFired(token) }
 }
 
 /// The simulated Redis: every instance's bus on one link table. Each publisher's messages

@@ -42,6 +42,11 @@ final class RecordingDriver: Driver, @unchecked Sendable {
     var clock: Int64 = 1_000
     var now: Now { Now(monotonic: clock, wall: 1_700_000_000_000 + clock) }
 
+    /// Connections the engine asked not to be read from.
+    private(set) var readingPaused: Set<ConnectionID> = []
+    func pauseReading(_ connection: ConnectionID) { readingPaused.insert(connection) }
+    func resumeReading(_ connection: ConnectionID) { readingPaused.remove(connection) }
+
     func write(_ connection: ConnectionID, _ bytes: SharedBytes) { record(connection, .shared, bytes.bytes) }
     func write(_ connection: ConnectionID, copying bytes: UnsafeRawBufferPointer) { record(connection, .copied, Array(bytes)) }
     func write(_ connection: ConnectionID, copying bytes: UnsafeRawBufferPointer, ifBufferedAtMost limit: Int) -> Bool {

@@ -13,6 +13,7 @@ import SwitchboardCodec
 /// | `EffectExecutor` | the kernel's effects, in order |
 /// | `Outbox`, `FanOutBatch`, `FrameCache` | writes under backpressure, batched fan-out, frames built once |
 /// | `HookScheduler` | the application's hooks, and how their answers come back |
+/// | `InboundFlow` | pauses reading from a client with too many hook calls unanswered |
 /// | `Lifecycle`, `Timers` | pings, idle and upgrade timeouts, graceful shutdown; timer tokens |
 ///
 /// ## A message's path
@@ -108,7 +109,8 @@ final class Engine: DriverEvents {
                         compressionThreshold: options.compressionThreshold)
         upgrade = Upgrade(driver: driver, links: links, options: options, httpHandler: hooks.httpHandler)
         frames = FrameHandler(driver: driver, stats: stats, outbox: outbox, options: options, log: log)
-        hookScheduler = HookScheduler(hooks: hooks, driver: driver, stats: stats, log: log)
+        hookScheduler = HookScheduler(hooks: hooks, driver: driver, stats: stats, log: log,
+                                      flow: InboundFlow(driver: driver, links: links, limit: options.maxPendingHookCalls))
         lifecycle = Lifecycle(periods: Lifecycle.Periods(settings), driver: driver, links: links, stats: stats,
                               upgrade: upgrade, frames: frames, hooks: hookScheduler)
         executor = EffectExecutor(outbox: outbox, frames: frames, hooks: hookScheduler, lifecycle: lifecycle,

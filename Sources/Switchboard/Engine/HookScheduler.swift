@@ -15,10 +15,13 @@ final class HookScheduler {
     private let log: Logger
     /// Where answers go (set once by the engine after it is built).
     unowned(unsafe) var engine: Engine?
+    /// Counts each client's unanswered calls, pausing its reading past the bound.
+    private let flow: InboundFlow
     /// clientConnected/clientDisconnected calls still running.
     private(set) var running = 0
 
-    init(hooks: Hooks, driver: any Driver, stats: Stats, log: Logger) {
+    init(hooks: Hooks, driver: any Driver, stats: Stats, log: Logger, flow: InboundFlow) {
+        self.flow = flow
         self.hooks = hooks
         self.driver = driver
         self.stats = stats
@@ -27,7 +30,7 @@ final class HookScheduler {
 
     func authenticate(_ handle: ClientHandle, _ attempt: AttemptID, data: JSONValue) {
         guard let authenticate = hooks.authenticate else { return }
-        ask("authenticate") {
+        ask("authenticate", for: handle) {
             do {
                 if let result = try await authenticate(data) {
                     return .authenticateReturned(handle, attempt, .ok(userID: result.userID, metadata: result.metadata))
@@ -41,7 +44,7 @@ final class HookScheduler {
 
     func handshake(_ handle: ClientHandle, _ attempt: AttemptID, clientID: String, userID: String?, data: JSONValue) {
         guard let handshake = hooks.handshake else { return }
-        ask("handshake") {
+        ask("handshake", for: handle) {
             do {
                 if let result = try await handshake(HandshakeRequest(clientID: clientID, userID: userID, data: data)) {
                     return .handshakeReturned(handle, attempt, .ok(serverPublicKey: result.serverPublicKey, salt: result.salt))
@@ -55,7 +58,7 @@ final class HookScheduler {
 
     func validateRoom(_ handle: ClientHandle, _ attempt: AttemptID, clientID: String, userID: String?, rooms: [String]) {
         guard let validate = hooks.validateRoom else { return }
-        ask("validateRoom") {
+        ask("validateRoom", for: handle) {
             do {
                 let allowed = try await validate(RoomRequest(clientID: clientID, userID: userID, rooms: rooms))
                 return .validateRoomReturned(handle, attempt, .ok(allowed))
@@ -93,15 +96,18 @@ final class HookScheduler {
 
     /// Runs an async hook off the loop; its answer comes back as a kernel input on the loop.
     /// Its latency (effect to the loop turn taking the answer) goes to `stats.hookLatency[hook]`.
-    private func ask(_ hook: String, _ body: @escaping @Sendable () async -> KernelInput) {
+    private func ask(_ hook: String, for handle: ClientHandle, _ body: @escaping @Sendable () async -> KernelInput) {
         let driver = self.driver
         let engine = UncheckedBox(self.engine!)
         let stats = UncheckedBox(self.stats)
+        let flow = UncheckedBox(self.flow)
         let start = driver.now.monotonic
+        flow.value.hookCalled(handle)
         driver.spawn {
             let answer = await body()
             driver.execute {
                 stats.value.hookAnswered(hook, startedAt: start, now: driver.now.monotonic)
+                flow.value.hookAnswered(handle)
                 engine.value.input(answer)
             }
         }

@@ -37,6 +37,10 @@ final class Link {
     @exclusivity(unchecked) var isClient = false
     /// The client's wire id once upgraded.
     var clientID: String?
+    /// Async hook calls spawned for it and not answered yet (`InboundFlow`).
+    var pendingHookCalls = 0
+    /// `InboundFlow` asked the driver to stop reading from it.
+    var readingPaused = false
 
     init(id: ConnectionID, handle: ClientHandle, peer: String, now: Int64, maxHeaderBytes: Int) {
         self.id = id

@@ -1,10 +1,16 @@
 import Glibc
-import SwitchboardDriverSupport
 
 /// A connection's unsent bytes: a list of segments that point either into a `SharedBytes`
 /// (never copied) or into the connection's own copy buffer, where consecutive copying
 /// writes are merged into one segment. Partially written segments keep their offset.
-struct OutboundQueue {
+///
+/// The POSIX driver's output queue, for any driver that writes from its loop thread with
+/// non-blocking sockets: `fill` gathers iovecs for `writev`, `firstSegment`/`gather` serve
+/// one-buffer writers (TLS records), `consume` takes what the socket accepted. The queue also
+/// keeps the backpressure bookkeeping of `docs/drivers.md`: `refuse` when a bounded write is
+/// refused, `settle` after each write attempt says when `connectionDrained` is owed. Not
+/// thread-safe: one loop owns it.
+public struct OutboundQueue {
     struct Segment {
         /// nil: the bytes live in the copy buffer at `start`.
         var shared: SharedBytes?
@@ -15,7 +21,11 @@ struct OutboundQueue {
     private var segments: [Segment] = []
     private var head = 0
     /// Bytes queued and not yet accepted by the kernel.
-    private(set) var bytes = 0
+    public private(set) var bytes = 0
+    /// A bounded write was refused, or a write attempt left bytes queued: the next emptying
+    /// owes a `connectionDrained`. Kept by `accepts` and `settle`; settable for a driver with
+    /// write paths of its own (the POSIX driver's TLS records).
+    public var drainOwed = false
     private var copyBase: UnsafeMutableRawPointer?
     private var copyCapacity = 0
     private var copyLength = 0
@@ -26,16 +36,36 @@ struct OutboundQueue {
     /// Copy buffers larger than this are freed when the queue empties.
     private static let retainedCopyCapacity = 256 * 1024
 
-    var isEmpty: Bool { bytes == 0 }
+    public init() {}
 
-    mutating func append(_ shared: SharedBytes) {
+    public var isEmpty: Bool { bytes == 0 }
+
+    /// A write bounded by `limit` may be queued now; when not, the refusal owes a drain.
+    public mutating func accepts(_ limit: Int) -> Bool {
+        if bytes <= limit { return true }
+        drainOwed = true
+        return false
+    }
+
+    /// After a write attempt (or at the end of a turn): whether the queue is empty, and whether
+    /// `connectionDrained` is to be reported now (an emptying after a refusal or a backlog).
+    public mutating func settle() -> (isEmpty: Bool, drained: Bool) {
+        guard bytes == 0 else {
+            drainOwed = true
+            return (false, false)
+        }
+        defer { drainOwed = false }
+        return (true, drainOwed)
+    }
+
+    public mutating func append(_ shared: SharedBytes) {
         let n = shared.bytes.count
         guard n > 0 else { return }
         segments.append(Segment(shared: shared, start: 0, count: n))
         bytes += n
     }
 
-    mutating func append(copying source: UnsafeRawBufferPointer) {
+    public mutating func append(copying source: UnsafeRawBufferPointer) {
         let n = source.count
         guard n > 0, let from = source.baseAddress else { return }
         reserveCopySpace(n)
@@ -52,7 +82,7 @@ struct OutboundQueue {
     }
 
     /// Fills up to `capacity` iovecs from the head; returns how many and their byte total.
-    func fill(_ iov: UnsafeMutablePointer<iovec>, capacity: Int) -> (count: Int, total: Int) {
+    public func fill(_ iov: UnsafeMutablePointer<iovec>, capacity: Int) -> (count: Int, total: Int) {
         var n = 0
         var total = 0
         var i = head
@@ -69,7 +99,7 @@ struct OutboundQueue {
     }
 
     /// The first segment's bytes; empty if the queue is empty.
-    func firstSegment() -> UnsafeRawBufferPointer {
+    public func firstSegment() -> UnsafeRawBufferPointer {
         guard head < segments.count else { return UnsafeRawBufferPointer(start: nil, count: 0) }
         let segment = segments[head]
         let base: UnsafeRawPointer? = segment.shared.map { $0.base } ?? UnsafeRawPointer(copyBase)
@@ -78,7 +108,7 @@ struct OutboundQueue {
 
     /// Copies up to `capacity` bytes from the head into `buffer` (without consuming them);
     /// returns how many.
-    func gather(into buffer: UnsafeMutableRawPointer, capacity: Int) -> Int {
+    public func gather(into buffer: UnsafeMutableRawPointer, capacity: Int) -> Int {
         var n = 0
         var i = head
         while i < segments.count, n < capacity {
@@ -93,7 +123,7 @@ struct OutboundQueue {
     }
 
     /// Drops `written` bytes from the head, releasing finished shared segments at once.
-    mutating func consume(_ written: Int) {
+    public mutating func consume(_ written: Int) {
         var left = written
         bytes -= written
         while left > 0 {
@@ -117,7 +147,8 @@ struct OutboundQueue {
     }
 
     /// Discards everything and frees the copy buffer (the connection is gone).
-    mutating func discardAll() {
+    public mutating func discardAll() {
+        drainOwed = false
         segments.removeAll()
         head = 0
         bytes = 0

@@ -1,0 +1,35 @@
+import BlockingDriver
+import Switchboard
+import Testing
+
+/// Options a driver cannot honour make `Server.init` throw instead of doing nothing.
+@Suite("Driver capabilities")
+struct CapabilityTests {
+    private static let hooks = Hooks(authenticate: { _ in AuthResult(userID: "u") })
+
+    @Test("hooksOnLoop (the default) needs a driver that declares .hooksOnLoop")
+    func hooksOnLoop() throws {
+        let offLoop = try POSIXDriver(hooksOnLoop: false)
+        #expect(!offLoop.capabilities.contains(.hooksOnLoop))
+        #expect(throws: StartupError.self) { try Server(hooks: Self.hooks, driver: offLoop) }
+        var options = ServerOptions()
+        options.hooksOnLoop = false
+        _ = try Server(options: options, hooks: Self.hooks, driver: offLoop)
+        _ = try Server(hooks: Self.hooks, driver: BlockingDriver())  // declares it
+        _ = try Server(hooks: Self.hooks, driver: POSIXDriver())
+    }
+
+    @Test("TLS files need a driver that declares .tls; the error names the driver and the way out")
+    func tls() throws {
+        var options = ServerOptions()
+        options.tlsCertificateFile = "cert.pem"
+        options.tlsKeyFile = "key.pem"
+        do {
+            _ = try Server(options: options, hooks: Self.hooks, driver: BlockingDriver())
+            Issue.record("TLS options with a driver without TLS were accepted")
+        } catch let error as StartupError {
+            #expect(error.message.contains("BlockingDriver does not serve TLS"))
+        }
+        #expect(throws: StartupError.self) { try Server(options: options, hooks: Self.hooks, driver: POSIXDriver()) }
+    }
+}

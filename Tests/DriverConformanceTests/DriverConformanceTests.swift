@@ -1,0 +1,48 @@
+import BlockingDriver
+import Foundation
+import Switchboard
+import SwitchboardDriverConformance
+import Testing
+
+/// The conformance kit against the drivers in this repository. Serialized: the checks start
+/// servers and measure lingers; on a small machine, several at once make timings flaky.
+@Suite("driver conformance", .serialized)
+struct DriverConformanceTests {
+    static let posix = DriverConformance(name: "POSIXDriver", lingerBound: 2) { try POSIXDriver() }
+    static let blocking = DriverConformance(name: "BlockingDriver", lingerBound: 2) { BlockingDriver() }
+
+    @Test("POSIXDriver", arguments: DriverConformance.Check.allCases)
+    func posix(_ check: DriverConformance.Check) throws {
+        try Self.posix.run(check)
+    }
+
+    @Test("BlockingDriver (Examples/BlockingDriver)", arguments: DriverConformance.Check.allCases)
+    func blocking(_ check: DriverConformance.Check) throws {
+        try Self.blocking.run(check)
+    }
+}
+
+/// The README's driver excerpt is real code: every line of its first Swift block under "Plug
+/// in your own driver" (but the `// ...` elisions) is a line of Examples/BlockingDriver.
+@Test("the README's driver excerpt is lines of Examples/BlockingDriver")
+func readmeDriverExcerpt() throws {
+    let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent()
+    let readme = try String(contentsOf: root.appendingPathComponent("README.md"), encoding: .utf8)
+    let section = try #require(readme.range(of: "## Plug in your own driver"))
+    let rest = readme[section.upperBound...]
+    let open = try #require(rest.range(of: "```swift\n"))
+    let close = try #require(rest[open.upperBound...].range(of: "```"))
+    let excerpt = rest[open.upperBound..<close.lowerBound].split(separator: "\n").map(String.init)
+    let folder = root.appendingPathComponent("Examples/BlockingDriver")
+    var source = Set<String>()
+    for name in try FileManager.default.contentsOfDirectory(atPath: folder.path) where name.hasSuffix(".swift") {
+        let text = try String(contentsOf: folder.appendingPathComponent(name), encoding: .utf8)
+        for line in text.split(separator: "\n") { source.insert(String(line)) }
+    }
+    #expect(excerpt.count > 20)
+    for line in excerpt where !line.trimmingCharacters(in: .whitespaces).hasPrefix("// ...") {
+        let found = source.contains(line)
+        #expect(found, "README line not in Examples/BlockingDriver: \(line)")
+    }
+}
