@@ -159,17 +159,23 @@ public struct IDGenerator: Sendable {
         var (high, low) = next()
         high = (high & 0xFFFF_FFFF_FFFF_0FFF) | 0x0000_0000_0000_4000  // version 4
         low = (low & 0x3FFF_FFFF_FFFF_FFFF) | 0x8000_0000_0000_0000    // variant 10
-        let hex = Array("0123456789abcdef".utf8)
-        var out: [UInt8] = []
-        out.reserveCapacity(36)
-        for (index, word) in [high, low].enumerated() {
-            for nibble in 0..<16 {
-                let position = index * 16 + nibble
-                if position == 8 || position == 12 || position == 16 || position == 20 { out.append(UInt8(ascii: "-")) }
-                out.append(hex[Int((word >> UInt64(60 - nibble * 4)) & 0xF)])
+        // Written into the string's own storage: one allocation (once per connection).
+        let digits: StaticString = "0123456789abcdef"
+        return String(unsafeUninitializedCapacity: 36) { out in
+            var at = 0
+            for (index, word) in [high, low].enumerated() {
+                for nibble in 0..<16 {
+                    let position = index * 16 + nibble
+                    if position == 8 || position == 12 || position == 16 || position == 20 {
+                        out[at] = UInt8(ascii: "-")
+                        at += 1
+                    }
+                    out[at] = digits.utf8Start[Int((word >> UInt64(60 - nibble * 4)) & 0xF)]
+                    at += 1
+                }
             }
+            return at
         }
-        return String(decoding: out, as: UTF8.self)
     }
 }
 
