@@ -88,7 +88,7 @@ public final class ServeApp: Sendable {
         // Server API: its own listener, started with the server (APIConfig.swift).
         if let key = try config.api.resolveKey(config).get() {
             let router = APIRouter(server: server, key: key, maxBody: config.api.maxBody)
-            api = APIListener(host: config.api.host, port: config.api.port, router: router, maxBody: config.api.maxBody)
+            api = APIListener(host: config.api.host, port: config.api.port, router: router)
         } else {
             api = nil
         }
