@@ -15,10 +15,14 @@ final class APIApp: @unchecked Sendable {
     let apiPort: Int
     let document: APIDocument
 
-    init(_ yaml: String = "", environment: [String: String] = [:], document: APIDocument) throws {
+    /// `yaml` continues the `api` section. `onInternalListener`: `api.listen: internal`, the
+    /// API on the internal listener (a free port) rather than on a port of its own.
+    init(_ yaml: String = "", environment: [String: String] = [:], onInternalListener: Bool = false,
+         document: APIDocument) throws {
         var environment = environment
         environment["SWITCHBOARD_API_KEY"] = Self.key
-        running = try RunningApp(Self.newsRoom + "api:\n  port: 0\n" + yaml, environment: environment)
+        let section = onInternalListener ? "internal:\n  port: 0\napi:\n  listen: internal\n" : "api:\n  port: 0\n"
+        running = try RunningApp(Self.newsRoom + section + yaml, environment: environment)
         guard let port = running.app.apiPort else { throw TestFailure("the API did not start") }
         apiPort = port
         self.document = document
