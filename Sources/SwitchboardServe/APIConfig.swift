@@ -55,8 +55,8 @@ public struct APIConfig: Sendable, Equatable {
         return .success(bytes)
     }
 
-    /// Problems between `api.listen` and the keys it makes used or unused; each error names
-    /// both keys, at the place the one in the message's subject was set.
+    /// Problems between `api.listen` and the keys it makes needed or unused; each error is at
+    /// the key it is reported under and names the other one.
     static func crossCheck(_ config: ServeConfig) -> [ConfigError] {
         guard config.api.listen == .internalListener else { return [] }
         var errors: [ConfigError] = []
@@ -65,7 +65,8 @@ public struct APIConfig: Sendable, Equatable {
         }
         // Set but unused: an operator who sets them expects the API there.
         for key in ["api.host", "api.port"] where config.locations[key] != nil {
-            errors.append(config.error(key, "is not used with api.listen: internal (the API is served on internal.host:internal.port); remove one of them"))
+            errors.append(config.error(key, "is not used with api.listen: internal (the API is served on "
+                                       + "internal.host:internal.port); remove one of them"))
         }
         return errors
     }
