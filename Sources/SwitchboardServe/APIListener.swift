@@ -13,7 +13,6 @@ public final class APIListener: Sendable {
     public let router: APIRouter
     private let host: String
     private let port: Int
-    private let maxBody: Int
     private let listening = Mutex<(fd: Int32, stopped: Bool)>((-1, false))
     private let open = Atomic<Int>(0)
 
@@ -22,11 +21,11 @@ public final class APIListener: Sendable {
     /// A connection that sends nothing for this long is closed (seconds).
     static let idleSeconds = 10
 
-    public init(host: String, port: Int, router: APIRouter, maxBody: Int) {
+    /// The body limit is the router's (`APIRouter.maxBody`).
+    public init(host: String, port: Int, router: APIRouter) {
         self.host = host
         self.port = port
         self.router = router
-        self.maxBody = maxBody
     }
 
     /// Binds and starts accepting; returns the bound port (the configured one, or the one the
@@ -91,16 +90,9 @@ public final class APIListener: Sendable {
             case .head(let parsed): head = parsed
             }
             var request = APIRequest(method: head.method, path: head.path, headers: head.headers)
-            if head.chunked {
-                write(fd, APIError(status: 411, code: "length_required",
-                                   message: "send the body with Content-Length (chunked bodies are not read)").response,
-                      keepAlive: false)
-                return
-            }
-            if head.contentLength > maxBody {
-                // The body is never read: refuse it (401 first, so the limit is no oracle), then close.
-                let error = router.authorized(request) ? APIError.tooLarge(maxBody) : APIError.unauthorized
-                write(fd, error.response, keepAlive: false)
+            if let refusal = router.refusalBeforeBody(request, contentLength: head.contentLength, chunked: head.chunked) {
+                // The body is never read: the connection cannot be reused after it.
+                write(fd, refusal, keepAlive: false)
                 return
             }
             guard let body = APIRequestHead.readBody(fd, &buffer, count: head.contentLength) else { return }

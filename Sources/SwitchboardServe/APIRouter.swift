@@ -3,14 +3,17 @@ import SwitchboardCrypto
 
 /// The server API (docs/api.yaml): a backend publishes, asks who is connected, disconnects
 /// and reads counters over HTTP with JSON. This type only checks the key and picks the
-/// endpoint; `APIEndpoints` does the work and `APIListener` (or any other HTTP front, such as
-/// an internal listener) carries the bytes. `handle` never throws: every refusal is an answer.
+/// endpoint; `APIEndpoints` does the work, and an HTTP front carries the bytes: `APIListener`
+/// on the API's own port, or the internal listener (`ServeApp.internalRouter`). A front asks
+/// `refusalBeforeBody` once the head is read and calls `handle` with the whole request, so both
+/// answer the same. `handle` never throws: every refusal is an answer.
 public struct APIRouter: Sendable {
     /// Every path starts with this.
     public static let prefix = "/api/v1"
 
     private let keyDigest: [UInt8]
-    private let maxBody: Int
+    /// `api.max_body`: larger bodies are refused (413) without being read.
+    public let maxBody: Int
     private let endpoints: APIEndpoints
 
     /// `key`: the bearer token a request must carry. `maxBody`: larger bodies get 413.
@@ -31,6 +34,19 @@ public struct APIRouter: Sendable {
         guard parts.count == 2, parts[0].lowercased() == "bearer" else { return false }
         let token = String(parts[1]).trimmingSpaces()
         return constantTimeEquals(SHA256.hash(Array(token.utf8)), keyDigest)
+    }
+
+    /// The answer to a request whose body must not be read, decided on its head (`request`
+    /// without a body): a chunked body is 411, and one longer than `maxBody` is 413, or 401
+    /// without the key, so that the size limit tells a stranger nothing. nil: read the
+    /// `contentLength` bytes and call `handle`.
+    public func refusalBeforeBody(_ request: APIRequest, contentLength: Int, chunked: Bool) -> APIResponse? {
+        if chunked {
+            return APIError(status: 411, code: "length_required",
+                            message: "send the body with Content-Length (chunked bodies are not read)").response
+        }
+        guard contentLength > maxBody else { return nil }
+        return (authorized(request) ? APIError.tooLarge(maxBody) : APIError.unauthorized).response
     }
 
     public func handle(_ request: APIRequest) async -> APIResponse {

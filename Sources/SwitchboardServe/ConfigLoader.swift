@@ -94,6 +94,7 @@ public enum ConfigLoader {
         if let port = config.internalListener.port, port != 0, port == config.port {
             errors.append(config.error("internal.port", "is listen.port (\(port)) too; the internal listener needs a port of its own"))
         }
+        errors += APIConfig.crossCheck(config)  // api.listen against internal.port, api.host, api.port
         return errors
     }
 

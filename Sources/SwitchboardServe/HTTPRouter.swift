@@ -37,11 +37,34 @@ public struct HTTPCall: Sendable {
 public struct HTTPRouter: Sendable {
     public typealias Route = @Sendable (HTTPCall) async -> HTTPAnswerBody?
 
+    /// What a route says of a request from its head alone, before any body byte is read.
+    public enum BodyDecision: Sendable {
+        /// Read a `Content-Length` body of up to `limit` bytes (instead of the listener's own limit).
+        case read(limit: Int)
+        /// Answer this without reading the body (the connection then closes).
+        case refuse(HTTPAnswerBody)
+    }
+
+    /// Looks at a request whose head is read (`call.body` is empty; `contentLength` is 0
+    /// without the header, -1 when it is not a number): nil leaves the request to the next
+    /// check and, in the end, to the listener's own limits.
+    public typealias BodyCheck = @Sendable (_ call: HTTPCall, _ contentLength: Int, _ chunked: Bool) -> BodyDecision?
+
     public var routes: [Route]
+    /// Tried in order on each head; the first decision wins. A route with limits of its own (a
+    /// server API with `api.max_body`) appends one here.
+    public var bodyChecks: [BodyCheck] = []
 
     public init(routes: [Route] = []) { self.routes = routes }
 
     public mutating func append(_ route: @escaping Route) { routes.append(route) }
+
+    public func bodyDecision(_ call: HTTPCall, contentLength: Int, chunked: Bool) -> BodyDecision? {
+        for check in bodyChecks {
+            if let decision = check(call, contentLength, chunked) { return decision }
+        }
+        return nil
+    }
 
     public func answer(_ call: HTTPCall) async -> HTTPAnswerBody {
         for route in routes {

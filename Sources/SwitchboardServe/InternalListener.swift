@@ -10,7 +10,8 @@ import Glibc
 /// and a slow scraper never shares a loop turn with WebSocket traffic.
 ///
 /// One request per connection (answered with `Connection: close`), with a body up to
-/// `maxBody` bytes (`Content-Length` only); a request not complete within
+/// `maxBody` bytes (`Content-Length` only) unless the router's body checks say otherwise
+/// (`HTTPRouter.bodyChecks`: the server API's `api.max_body`); a request not complete within
 /// `requestTimeoutMilliseconds` is dropped. Each complete request is answered by the
 /// `HTTPRouter` in a task that runs on this loop's thread (its `LoopExecutor`): a route's awaits
 /// (the gateway's metrics, a query) suspend without blocking the loop, and no answer waits for
@@ -77,14 +78,23 @@ final class InternalListener: EventLoopHandler, @unchecked Sendable {
             case .failed(let error):
                 return finish(id, HTTPResponse.parseFailure(error))
             case .complete(let head, let consumed):
-                if head.header("transfer-encoding") != nil {
+                let chunked = head.header("transfer-encoding") != nil
+                let length = head.header("content-length").map { Int($0) ?? -1 } ?? 0
+                // A route may refuse on the head, or allow a body of another size (the server API).
+                var limit = Self.maxBody
+                let bare = HTTPCall(method: head.method, target: head.target, headers: head.headers)
+                switch router.bodyDecision(bare, contentLength: length, chunked: chunked) {
+                case .refuse(let answer)?: return finish(id, Self.bytes(answer, head: head.method == "HEAD"))
+                case .read(let routeLimit)?: limit = routeLimit
+                case nil: break
+                }
+                if chunked {
                     return finish(id, HTTPResponse.simple(status: 411, reason: "Length Required",
                                                           body: "send the body with Content-Length\n"))
                 }
-                let length = head.header("content-length").map { Int($0) ?? -1 } ?? 0
-                guard (0...Self.maxBody).contains(length) else {
+                guard (0...limit).contains(length) else {
                     return finish(id, HTTPResponse.simple(status: 413, reason: "Content Too Large",
-                                                          body: "the body must be 0 to \(Self.maxBody) bytes\n"))
+                                                          body: "the body must be 0 to \(limit) bytes\n"))
                 }
                 request.head = head
                 request.expected = length
@@ -103,11 +113,7 @@ final class InternalListener: EventLoopHandler, @unchecked Sendable {
                             body: Array(request.body.prefix(request.expected)))
         let (loop, router) = (self.loop, self.router)
         Task(executorPreference: executor) {
-            let answer = await router.answer(call)
-            var bytes = HTTPResponse.simple(status: answer.status, reason: answer.reason, contentType: answer.contentType,
-                                            body: answer.body, extraHeaders: answer.headers.map { (name: $0.0, value: $0.1) })
-            // HEAD: the GET's headers (its Content-Length too), no body.
-            if call.method == "HEAD" { bytes.removeLast(answer.body.count) }
+            let bytes = Self.bytes(await router.answer(call), head: call.method == "HEAD")
             let reply: @Sendable () -> Void = { [bytes] in
                 bytes.withUnsafeBytes { loop.write(id, copying: $0) }
                 loop.close(id, flushFirst: true)
@@ -127,6 +133,14 @@ final class InternalListener: EventLoopHandler, @unchecked Sendable {
     func timerFired(_ token: UInt64) {
         guard reading.removeValue(forKey: token) != nil else { return }
         loop.close(SocketID(rawValue: token), flushFirst: false)
+    }
+
+    /// The answer on the wire; for HEAD, the GET's headers (its Content-Length too), no body.
+    private static func bytes(_ answer: HTTPAnswerBody, head: Bool) -> [UInt8] {
+        var bytes = HTTPResponse.simple(status: answer.status, reason: answer.reason, contentType: answer.contentType,
+                                        body: answer.body, extraHeaders: answer.headers.map { (name: $0.0, value: $0.1) })
+        if head { bytes.removeLast(answer.body.count) }
+        return bytes
     }
 
     private func finish(_ id: SocketID, _ bytes: [UInt8]) {

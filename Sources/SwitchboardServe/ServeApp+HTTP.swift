@@ -6,11 +6,17 @@ extension ServeApp {
     /// The paths of the operator endpoints.
     static let operatorPaths: Set<String> = ["/metrics", "/healthz", "/livez", "/readyz"]
 
-    /// What the internal listener serves. Its routes are tried in order: add an endpoint for
-    /// operators (a server API) by appending its route here.
-    static func internalRouter(app: WeakApp) -> HTTPRouter {
+    /// What the internal listener serves: the operator endpoints, and the server API when
+    /// `api.listen` is `internal` (`api`, nil otherwise). Routes are tried in order: add an
+    /// endpoint for operators by appending its route here.
+    static func internalRouter(app: WeakApp, api: APIRouter?) -> HTTPRouter {
         var router = HTTPRouter()
         router.append { call in await app.value?.answerOperator(call) }
+        if let api {
+            let mount = APIMount(router: api)
+            router.append(mount.answer)
+            router.bodyChecks.append(mount.bodyDecision)
+        }
         return router
     }
 

@@ -37,8 +37,11 @@ public final class ServeApp: Sendable {
     let drainTimer = DrainTimer()
     /// The internal listener's bound port, 0 until it listens.
     private let boundInternalPort = Atomic<Int>(0)
-    /// The server API's listener (docs/api.yaml); nil when no API key is configured.
+    /// The server API's own listener (docs/api.yaml); nil when no API key is configured or
+    /// when the API is on the internal listener (`apiMountedInternally`).
     let api: APIListener?
+    /// `api.listen: internal` with a key: the internal listener serves the API.
+    let apiMountedInternally: Bool
     private let apiBound = Mutex<Int?>(nil)
 
     /// Checks everything the configuration names (files, keys) and builds the server;
@@ -85,15 +88,20 @@ public final class ServeApp: Sendable {
             hooks.outboundTransformer = { message in app.value?.encrypt(message) }
         }
         server = try Server(options: config.serverOptions, hooks: hooks, bus: redisBus, logger: logger)
-        // Server API: its own listener, started with the server (APIConfig.swift).
-        if let key = try config.api.resolveKey(config).get() {
-            let router = APIRouter(server: server, key: key, maxBody: config.api.maxBody)
-            api = APIListener(host: config.api.host, port: config.api.port, router: router, maxBody: config.api.maxBody)
-        } else {
-            api = nil
+        // Server API: on its own listener, started with the server, or on the internal one
+        // (api.listen, APIConfig.swift); one APIRouter either way.
+        let server = self.server
+        let apiRouter = try config.api.resolveKey(config).get().map {
+            APIRouter(server: server, key: $0, maxBody: config.api.maxBody)
         }
+        let apiOnInternal = config.api.listen == .internalListener
+        if apiOnInternal, apiRouter != nil, config.internalListener.port == nil {
+            throw ConfigErrors(APIConfig.crossCheck(config))  // a configuration not from ConfigLoader
+        }
+        api = apiOnInternal ? nil : apiRouter.map { APIListener(host: config.api.host, port: config.api.port, router: $0) }
+        apiMountedInternally = apiOnInternal && apiRouter != nil
         internalListener = config.internalListener.port == nil ? nil
-            : try InternalListener(router: Self.internalRouter(app: app))
+            : try InternalListener(router: Self.internalRouter(app: app, api: apiOnInternal ? apiRouter : nil))
         app.value = self
     }
 
@@ -123,8 +131,9 @@ public final class ServeApp: Sendable {
         }
     }
 
-    /// The server API's bound port once started; nil when it is off.
-    public var apiPort: Int? { apiBound.withLock { $0 } }
+    /// The port the server API answers on once started: its own, or the internal listener's
+    /// with `api.listen: internal`; nil when it is off.
+    public var apiPort: Int? { apiMountedInternally ? internalPort : apiBound.withLock { $0 } }
 
     /// Binds the server API, before the gateway, so that a port already taken stops the start
     /// before anything else; until the gateway runs, the API answers 503.
@@ -166,7 +175,8 @@ public final class ServeApp: Sendable {
         guard let internalListener, let port = config.internalListener.port else { return }
         let bound = try internalListener.start(host: config.internalListener.host, port: port)
         boundInternalPort.store(bound, ordering: .releasing)
-        log.info("internal listener on \(config.internalListener.host):\(bound) (/metrics, /livez, /readyz, /healthz)")
+        let api = apiMountedInternally ? ", the server API at \(APIRouter.prefix)" : ""
+        log.info("internal listener on \(config.internalListener.host):\(bound) (/metrics, /livez, /readyz, /healthz\(api))")
     }
 
     private func announceRedis() {

@@ -15,10 +15,14 @@ final class APIApp: @unchecked Sendable {
     let apiPort: Int
     let document: APIDocument
 
-    init(_ yaml: String = "", environment: [String: String] = [:], document: APIDocument) throws {
+    /// `yaml` continues the `api` section. `onInternalListener`: `api.listen: internal`, the
+    /// API on the internal listener (a free port) rather than on a port of its own.
+    init(_ yaml: String = "", environment: [String: String] = [:], onInternalListener: Bool = false,
+         document: APIDocument) throws {
         var environment = environment
         environment["SWITCHBOARD_API_KEY"] = Self.key
-        running = try RunningApp(Self.newsRoom + "api:\n  port: 0\n" + yaml, environment: environment)
+        let section = onInternalListener ? "internal:\n  port: 0\napi:\n  listen: internal\n" : "api:\n  port: 0\n"
+        running = try RunningApp(Self.newsRoom + section + yaml, environment: environment)
         guard let port = running.app.apiPort else { throw TestFailure("the API did not start") }
         apiPort = port
         self.document = document
@@ -258,15 +262,17 @@ final class APIApp: @unchecked Sendable {
         connection.close()
     }
 
-    /// A publish made through one instance's API reaches a client of another instance through a
-    /// real redis-server (the bus envelope), for a room and for a user.
-    @Test(.enabled(if: redisServer != nil, "redis-server is not installed"))
-    func aPublishReachesAClientOnAnotherInstance() async throws {
+    /// A publish made through one instance's API, on its own port or on the internal listener,
+    /// reaches a client of another instance through a real redis-server (the bus envelope), for
+    /// a room and for a user.
+    @Test(.enabled(if: redisServer != nil, "redis-server is not installed"), arguments: [false, true])
+    func aPublishReachesAClientOnAnotherInstance(onInternalListener: Bool) async throws {
         let redis = try RedisServer()
         defer { redis.stop() }
         let environment = ["SWITCHBOARD_REDIS_URL": "redis://127.0.0.1:\(redis.port)"]
         let document = try APIDocument()
-        let publisher = try APIApp(environment: environment, document: document)
+        let publisher = try APIApp(environment: environment, onInternalListener: onInternalListener, document: document)
+        #expect((publisher.running.app.api == nil) == onInternalListener)  // no port of its own on the internal listener
         defer { Task { await publisher.stop() } }
         let other = try RunningApp(APIApp.newsRoom, environment: environment)
         defer { Task { await other.stop() } }

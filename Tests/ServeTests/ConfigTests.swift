@@ -121,6 +121,7 @@ private func errors(_ yaml: String?, env: [String: String] = [:]) -> [String] {
         if name == "production.yaml" {
             #expect(config.redis?.nodes == [.init(host: "redis", port: 6379)])
             #expect(config.auth.jwt?.key == .publicKeyFile("/etc/switchboard/jwt-public.pem"))
+            #expect(config.api.listen == .internalListener && config.internalListener.port == 9090)
         }
     }
 

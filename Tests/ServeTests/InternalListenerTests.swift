@@ -93,6 +93,35 @@ import Glibc
         #expect(headText.hasSuffix("\r\n\r\n"))
     }
 
+    /// Body checks run on the head, in order, before any body byte is read: the first decision
+    /// wins (a refusal is answered at once, a limit replaces the listener's own), and a request
+    /// no check decides keeps the listener's limits.
+    @Test func bodyChecksDecideFromTheHead() throws {
+        var router = HTTPRouter(routes: [{ call in HTTPAnswerBody(text: "\(call.body.count)") }])
+        router.bodyChecks = [
+            { call, length, chunked in
+                call.path == "/refuse" ? .refuse(HTTPAnswerBody(status: 401, reason: "Unauthorized", text: "\(length) \(chunked)")) : nil
+            },
+            { call, _, _ in call.path.hasPrefix("/big") || call.path == "/refuse" ? .read(limit: 2 * InternalListener.maxBody) : nil },
+        ]
+        let listener = try InternalListener(router: router)
+        let port = UInt16(try listener.start(host: "127.0.0.1", port: 0))
+        defer { listener.stop() }
+
+        // Never read: the answer comes though the body is never sent.
+        let refused = try rawHTTP(port: port, request: "POST /refuse HTTP/1.1\r\nContent-Length: 99999999\r\n\r\n", timeout: 5)
+        #expect(refused.status == 401 && refused.body == "99999999 false")
+        let chunked = try rawHTTP(port: port, request: "POST /refuse HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n", timeout: 5)
+        #expect(chunked.body == "0 true")
+        // A larger limit for its paths only; chunked is still 411 where no check refuses it.
+        let size = InternalListener.maxBody + 10
+        let body = [UInt8](repeating: 0x61, count: size)
+        let big = try rawHTTP(port: port, bytes: Array("POST /big HTTP/1.1\r\nContent-Length: \(size)\r\n\r\n".utf8) + body, timeout: 5)
+        #expect(big.status == 200 && big.body == "\(size)")
+        #expect(try rawHTTP(port: port, request: "POST /other HTTP/1.1\r\nContent-Length: \(size)\r\n\r\n", timeout: 5).status == 413)
+        #expect(try rawHTTP(port: port, request: "POST /big HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n", timeout: 5).status == 411)
+    }
+
     /// SIGTERM's path with `shutdown.drain_delay`: at once the public port refuses new
     /// connections and /readyz (on the internal listener) answers 503, while an established
     /// client is served as before; after the delay it is closed with 1001.
