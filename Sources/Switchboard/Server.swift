@@ -100,7 +100,7 @@ public final class Server: @unchecked Sendable {
         // loop's thread keeps it alive until `run()` returns, even if the server is released
         // right after `shutdown()`, which returns before the loop's last turn ends.
         let engine = UncheckedBox(self.engine!)
-        Thread.detach { withExtendedLifetime(engine) { driver.run() } }
+        detachThread { withExtendedLifetime(engine) { driver.run() } }
         return port
     }
 
@@ -320,21 +320,5 @@ final class Latch<T: Sendable>: @unchecked Sendable {
         let result = value!
         pthread_mutex_unlock(&mutex)
         return result
-    }
-}
-
-/// A detached POSIX thread (no Foundation).
-enum Thread {
-    static func detach(_ body: @escaping @Sendable () -> Void) {
-        final class Box { let body: @Sendable () -> Void; init(_ body: @escaping @Sendable () -> Void) { self.body = body } }
-        let box = Unmanaged.passRetained(Box(body)).toOpaque()
-        var thread = pthread_t()
-        let result = pthread_create(&thread, nil, { raw in
-            let box = Unmanaged<Box>.fromOpaque(raw!).takeRetainedValue()
-            box.body()
-            return nil
-        }, box)
-        precondition(result == 0, "pthread_create failed: \(result)")
-        pthread_detach(thread)
     }
 }

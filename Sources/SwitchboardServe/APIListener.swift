@@ -34,7 +34,7 @@ public final class APIListener: Sendable {
     public func start() throws -> Int {
         let (fd, bound) = try Self.bind(host: host, port: port)
         listening.withLock { $0.fd = fd }
-        spawnThread { [self] in acceptLoop(fd) }
+        detachThread { [self] in acceptLoop(fd) }
         return bound
     }
 
@@ -64,7 +64,7 @@ public final class APIListener: Sendable {
                 open.subtract(1, ordering: .relaxed)
                 continue
             }
-            spawnThread { [self] in
+            detachThread { [self] in
                 serve(client)
                 close(client)
                 open.subtract(1, ordering: .relaxed)
@@ -159,18 +159,4 @@ public final class APIListener: Sendable {
         }
         return (fd, bound)
     }
-}
-
-/// A detached POSIX thread: the listener's accept loop and each connection block on sockets,
-/// which the concurrency pool's few threads must not.
-func spawnThread(_ body: @escaping @Sendable () -> Void) {
-    final class Box { let body: @Sendable () -> Void; init(_ body: @escaping @Sendable () -> Void) { self.body = body } }
-    let box = Unmanaged.passRetained(Box(body)).toOpaque()
-    var thread = pthread_t()
-    let result = pthread_create(&thread, nil, { raw in
-        Unmanaged<Box>.fromOpaque(raw!).takeRetainedValue().body()
-        return nil
-    }, box)
-    precondition(result == 0, "pthread_create failed: \(result)")
-    pthread_detach(thread)
 }

@@ -150,16 +150,3 @@ final class InternalListener: EventLoopHandler, @unchecked Sendable {
         loop.close(id, flushFirst: true)
     }
 }
-
-/// Runs `body` on a new detached POSIX thread.
-func detachThread(_ body: @escaping @Sendable () -> Void) {
-    final class Box { let body: @Sendable () -> Void; init(_ body: @escaping @Sendable () -> Void) { self.body = body } }
-    let box = Unmanaged.passRetained(Box(body)).toOpaque()
-    var thread = pthread_t()
-    let result = pthread_create(&thread, nil, { raw in
-        Unmanaged<Box>.fromOpaque(raw!).takeRetainedValue().body()
-        return nil
-    }, box)
-    precondition(result == 0, "pthread_create failed: \(result)")
-    pthread_detach(thread)
-}
