@@ -7,9 +7,24 @@ import Testing
 
 /// `SwitchboardService` in a real `ServiceGroup`, with a real WebSocket client.
 @Suite struct SwitchboardServiceTests {
+    func makeServer() throws -> Server {
+        try Server(options: ServerOptions(), hooks: Hooks(authenticate: { _ in AuthResult(userID: "u1") }),
+                   logger: Logging.Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
+    }
+
+    /// A client that has authenticated (and read `connected`). Its reads block: they run on a
+    /// thread of their own, not on the pool the service group runs on.
+    func authenticatedClient(port: Int) async throws -> Handed<WSClient> {
+        try await offThePool {
+            let client = try WSClient(port: UInt16(port))
+            try client.send("authenticate", ["type": "Bearer", "token": "t"])
+            guard try client.receiveJSON().event == "connected" else { throw TestFailure("not connected") }
+            return Handed(client)
+        }
+    }
+
     @Test func gracefulShutdownOfTheGroupClosesClientsWith1001AndEndsRun() async throws {
-        let server = try Server(options: ServerOptions(), hooks: Hooks(authenticate: { _ in AuthResult(userID: "u1") }),
-                                logger: Logging.Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
+        let server = try makeServer()
         let listening = AsyncSignal<Int>()
         let runReturned = AsyncSignal<Void>()
         let service = ReportingService(base: SwitchboardService(server, onListening: { listening.send($0) }),
@@ -20,13 +35,7 @@ import Testing
 
         let groupTask = Task { try await group.run() }
         let port = await listening.value
-        // The client's reads block: on a thread of their own, not the pool the group runs on.
-        let client = try await offThePool {
-            let client = try WSClient(port: UInt16(port))
-            try client.send("authenticate", ["type": "Bearer", "token": "t"])
-            guard try client.receiveJSON().event == "connected" else { throw TestFailure("not connected") }
-            return Handed(client)
-        }
+        let client = try await authenticatedClient(port: port)
         defer { client.value.close() }
 
         await group.triggerGracefulShutdown()
@@ -42,8 +51,7 @@ import Testing
     /// With a drain delay the group's shutdown first stops accepting and reports `isDraining`,
     /// while the established client is still served; then it closes with 1001.
     @Test func aDrainDelayKeepsServingEstablishedClientsFirst() async throws {
-        let server = try Server(options: ServerOptions(), hooks: Hooks(authenticate: { _ in AuthResult(userID: "u1") }),
-                                logger: Logging.Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
+        let server = try makeServer()
         let listening = AsyncSignal<Int>()
         let base = SwitchboardService(server, drainDelay: .seconds(3), onListening: { listening.send($0) })
         let group = ServiceGroup(configuration: ServiceGroupConfiguration(
@@ -52,13 +60,7 @@ import Testing
 
         let groupTask = Task { try await group.run() }
         let port = await listening.value
-        // The client's reads block: on a thread of their own, not the pool the service runs on.
-        let client = try await offThePool {
-            let client = try WSClient(port: UInt16(port))
-            try client.send("authenticate", ["type": "Bearer", "token": "t"])
-            guard try client.receiveJSON().event == "connected" else { throw TestFailure("not connected") }
-            return Handed(client)
-        }
+        let client = try await authenticatedClient(port: port)
         defer { client.value.close() }
         #expect(!base.isDraining)
 
