@@ -8,7 +8,7 @@
 //   SwitchboardGen -> Crypto              (the generator; also the YAML reader)
 //   Switchboard -> Kernel, JSON, Codec, Bus, POSIX, DriverSupport
 //   SwitchboardSim -> Switchboard, Codec, Crypto, Bus, DriverSupport
-//   SwitchboardServe -> Switchboard, Gen, Crypto, Bus
+//   SwitchboardServe -> Switchboard, Gen, Crypto, Bus (and AsyncHTTPClient, for JWKS URLs)
 //   SwitchboardMetrics -> Switchboard (and swift-metrics)
 //   executables -> Switchboard, Serve, Crypto (bench: Kernel, JSON, Codec, Crypto)
 // A custom driver needs only Switchboard (`Driver`, `SharedBytes`), never SwitchboardPOSIX.
@@ -31,6 +31,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.6.0"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
     ],
     targets: [
         // C libraries of the design card, found through pkg-config.
@@ -78,6 +79,8 @@ let package = Package(
         .target(name: "SwitchboardServe", dependencies: [
             "Switchboard", "SwitchboardGen", "SwitchboardCrypto", "SwitchboardBus", "COpenSSL",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            // Fetches a JWKS from an HTTP(S) URL; no other target needs an HTTP client.
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
         ]),
 
         .executableTarget(name: "switchboard", dependencies: ["Switchboard", "SwitchboardServe"]),

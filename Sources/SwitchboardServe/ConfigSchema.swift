@@ -335,6 +335,10 @@ enum ConfigSchema {
         },
         field("auth.jwt.hs256_secret_file", .file) { config, value in jwt(&config) { $0.key = .hs256SecretFile(value.text) } },
         field("auth.jwt.public_key_file", .file) { config, value in jwt(&config) { $0.key = .publicKeyFile(value.text) } },
+        field("auth.jwt.jwks", .text) { config, value in jwt(&config) { $0.key = .jwks(JWKSSource(value.text)) } },
+        field("auth.jwt.jwks_refresh", .duration(min: 100)) { config, value in
+            jwt(&config) { $0.jwksRefreshMilliseconds = Int64(value.int) }
+        },
         field("auth.jwt.issuer", .text) { config, value in jwt(&config) { $0.issuer = value.text } },
         field("auth.jwt.audience", .text) { config, value in jwt(&config) { $0.audience = value.text } },
         field("auth.jwt.clock_skew_seconds", .integer(0...3600)) { config, value in jwt(&config) { $0.clockSkewSeconds = value.int } },

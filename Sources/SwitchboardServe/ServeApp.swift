@@ -63,6 +63,9 @@ public final class ServeApp: Sendable {
         var hooks = Hooks()
         let app = WeakApp()
         hooks.authenticate = { data in try await app.value?.authenticate(data) }
+        // `refresh` with a new token moves the client's expiry (a JWT's exp): the same check
+        // as authenticate, and the user must stay the same (the kernel refuses another one).
+        hooks.refresh = { request in try await app.value?.refresh(request) }
         hooks.validateRoom = { request in try await app.value?.validateRoom(request) ?? [] }
         hooks.messageHandler = { message in app.value?.handle(message) }
         hooks.clientConnected = { event in logger.debug("client \(event.clientID) connected as \(event.userID ?? "-")") }
@@ -93,12 +96,14 @@ public final class ServeApp: Sendable {
     @discardableResult
     public func start() throws -> Int {
         announceRedis()
+        startJWKS()
         return try server.start()
     }
 
     /// Runs on the calling thread until a graceful shutdown finishes. SIGTERM and SIGINT start one.
     public func run(onListening: (Int) -> Void) throws {
         announceRedis()
+        startJWKS()
         if let driver = server.driver as? POSIXDriver {
             driver.onSignal([SIGTERM, SIGINT]) { [self] in
                 log.info("signal received: shutting down")
@@ -112,7 +117,14 @@ public final class ServeApp: Sendable {
     /// Graceful shutdown: `/readyz` and `/healthz` turn 503, then every client is closed with 1001.
     public func shutdown() async {
         shuttingDown.store(true, ordering: .relaxed)
+        authenticator.jwks?.stop()
         await server.shutdown()
+    }
+
+    private func startJWKS() {
+        guard let jwks = authenticator.jwks else { return }
+        log.info("JWT keys from \(jwks.source), loaded again every \(jwks.intervalMilliseconds) ms")
+        jwks.start { [log] line in log.warning(line) }
     }
 
     private func announceRedis() {
@@ -149,6 +161,20 @@ public final class ServeApp: Sendable {
             }
             stats.update { $0.authSucceeded += 1 }
             return result
+        }
+    }
+
+    /// A new token for an authenticated client: checked as at authenticate; its `sub` must be
+    /// the client's user (the kernel compares), its `exp` becomes the client's expiry.
+    private func refresh(_ request: RefreshRequest) async throws -> RefreshResult? {
+        switch authenticator.check(request.data, now: unixSeconds()) {
+        case .failure(let failure):
+            stats.update { $0.refreshFailed += 1 }
+            log.debug("refresh refused for client \(request.clientID): \(failure)")
+            return nil
+        case .success(let result):
+            stats.update { $0.refreshSucceeded += 1 }
+            return RefreshResult(userID: result.userID, expiresAt: result.expiresAt)
         }
     }
 
