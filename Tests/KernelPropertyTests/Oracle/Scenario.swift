@@ -69,13 +69,15 @@ struct Scenario {
         settings.heartbeatInterval = rng.pick([100, 3_000, 30_000])
         settings.heartbeatTimeout = rng.pick([200, 9_000, 90_000])
         settings.defaultRooms = rng.pick([settings.defaultRooms, [], ["lobby"], ["lobby", "a", "lobby"]])
-        self.settings = settings
 
         let kinds = OpKind.allCases.flatMap { Array(repeating: $0, count: $0.weight) }
         var ops = (0..<length).map { _ in Op(kind: rng.pick(kinds), bits: rng.next()) }
         if rng.chance(30) { ops.insert(Op(kind: .shutdown, bits: 0), at: length - rng.below(length / 4)) }  // late, if at all
         if !rng.chance(5) { ops.insert(Op(kind: .start, bits: 0), at: rng.below(6)) }  // sometimes never started
         self.ops = ops
+        // Drawn after the ops, so that the ops of a seed stayed what they were before refreshFn.
+        settings.refreshConfigured = rng.chance(70)
+        self.settings = settings
         self.seed = seed
     }
 
@@ -86,7 +88,7 @@ struct Scenario {
             + " messageHandler \(s.messageHandlerConfigured) transformer \(s.outboundTransformerConfigured)"
             + " closeOnBackpressure \(s.closeOnBackpressure) maxMessagesBeforeAuth \(s.maxMessagesBeforeAuth)"
             + " authTimeout \(s.authTimeout) heartbeat \(s.heartbeatInterval)/\(s.heartbeatTimeout)"
-            + " defaultRooms \(s.defaultRooms)"
+            + " defaultRooms \(s.defaultRooms) refresh \(s.refreshConfigured)"
     }
 }
 
@@ -143,6 +145,9 @@ enum Values {
             event = rng.chance(67) ? "join" : "leave"
             let rooms = JSONValue.array(roomList(&rng, ids: ids))
             data = rng.chance(85) ? ["rooms": rooms] : rng.pick([nil, .null, ["rooms": "a"], ["rooms": 5], rooms])
+        case 65..<75:
+            event = "refresh"
+            data = rng.pick([["token": .string("t\(rng.below(9))")], nil, [:]])
         default:
             event = rng.pick(["chat", "encrypted", "disconnect", "connected", "error", "ünï", "JOIN", "heartbeat "])
             data = rng.pick(dataValues)
