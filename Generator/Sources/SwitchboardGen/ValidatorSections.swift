@@ -90,7 +90,7 @@ extension ValidationRun {
         // A timer runs either `after` a default or `until` a client's instant, never both.
         for timer in spec.timers {
             if timer.after.isEmpty == timer.until.isEmpty {
-                sink.error(timer.line, "timer '\(timer.name)' has \(timer.after.isEmpty ? "neither" : "both") 'after' and 'until'",
+                sink.error(timer.line, "timer '\(timer.name)' has " + (timer.after.isEmpty ? "neither 'after' nor 'until'" : "both 'after' and 'until'"),
                            fix: "give it 'after: DEFAULT' (a duration) or, for a client timer, 'until: INSTANT' ("
                                + TimerSpec.instants.joined(separator: ", ") + ")")
             } else if !timer.until.isEmpty && timer.scope == .server {
