@@ -224,7 +224,7 @@ public final class ServeApp: Sendable {
 
     /// Events the app must never let a client send to others: the protocol's own.
     static let reservedEvents: Set<String> = ["connected", "error", "encrypted", "authenticate", "join", "leave",
-                                              "heartbeat", "disconnect"]
+                                              "heartbeat", "disconnect", "refresh", "refreshed"]
 
     private func handle(_ message: ClientMessage) {
         if let limiter, case .limited(let warn) = limiter.take(message.clientID, now: monotonicMilliseconds()) {
