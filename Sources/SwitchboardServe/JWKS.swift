@@ -74,12 +74,36 @@ public final class JWKSRefresher: Sendable {
     public let source: JWKSSource
     public let store: JWKSStore
     public let intervalMilliseconds: Int64
+    /// Fewest milliseconds between two loads for tokens with an unknown `kid`.
+    public let unknownKeyMilliseconds: Int64
     private let task = Mutex<Task<Void, Never>?>(nil)
+    private let lastUnknownKeyLoad = Mutex<ContinuousClock.Instant?>(nil)
 
-    public init(source: JWKSSource, store: JWKSStore, intervalMilliseconds: Int64) {
+    public init(source: JWKSSource, store: JWKSStore, intervalMilliseconds: Int64, unknownKeyMilliseconds: Int64 = 10_000) {
         self.source = source
         self.store = store
         self.intervalMilliseconds = intervalMilliseconds
+        self.unknownKeyMilliseconds = unknownKeyMilliseconds
+    }
+
+    /// A token named a `kid` the set does not hold: perhaps a key published since the last load.
+    /// Loads the set now, unless such a load ran within `unknownKeyMilliseconds` (so clients
+    /// sending made-up kids cost the provider one request per that interval). True when a new
+    /// set is in force.
+    public func refreshForUnknownKey() async -> Bool {
+        let now = ContinuousClock.now
+        let due = lastUnknownKeyLoad.withLock { last -> Bool in
+            if let last, now - last < .milliseconds(unknownKeyMilliseconds) { return false }
+            last = now
+            return true
+        }
+        guard due else { return false }
+        do {
+            try await refresh()
+            return true
+        } catch {
+            return false
+        }
     }
 
     /// Loads once and swaps the set in; throws (keeping the old set) when the load fails.

@@ -146,7 +146,7 @@ public final class ServeApp: Sendable {
     // MARK: - Hooks
 
     private func authenticate(_ data: JSONValue) async throws -> AuthResult? {
-        switch authenticator.check(data, now: unixSeconds()) {
+        switch await check(data) {
         case .failure(let failure):
             refuse(failure)
             return nil
@@ -167,7 +167,7 @@ public final class ServeApp: Sendable {
     /// A new token for an authenticated client: checked as at authenticate; its `sub` must be
     /// the client's user (the kernel compares), its `exp` becomes the client's expiry.
     private func refresh(_ request: RefreshRequest) async throws -> RefreshResult? {
-        switch authenticator.check(request.data, now: unixSeconds()) {
+        switch await check(request.data) {
         case .failure(let failure):
             stats.update { $0.refreshFailed += 1 }
             log.debug("refresh refused for client \(request.clientID): \(failure)")
@@ -176,6 +176,15 @@ public final class ServeApp: Sendable {
             stats.update { $0.refreshSucceeded += 1 }
             return RefreshResult(userID: result.userID, expiresAt: result.expiresAt)
         }
+    }
+
+    /// The authenticator's answer; a JWT whose `kid` the key set lacks loads the set again
+    /// first (rate-limited), so a key published since the last load works at once.
+    private func check(_ data: JSONValue) async -> Result<AuthResult, AuthFailure> {
+        let outcome = authenticator.check(data, now: unixSeconds())
+        guard case .failure(.jwt(.unknownKey)) = outcome, let jwks = authenticator.jwks,
+              await jwks.refreshForUnknownKey() else { return outcome }
+        return authenticator.check(data, now: unixSeconds())
     }
 
     private func refuse(_ failure: AuthFailure) {

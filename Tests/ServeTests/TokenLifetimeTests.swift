@@ -162,10 +162,28 @@ final class JWKSServer: @unchecked Sendable {
                 "key A never accepted")
         #expect(try await offThePool { try Self.logsIn(running, tokenB) } == false, "key B accepted before it was published")
 
+        // That refused B loaded the set again for its unknown kid; for the next 10 s only the
+        // periodic load (every 200 ms here) can bring a new key in.
         try server.write(JWKSKeys.set([JWKSKeys.jwk(keys.rsaB, kid: "b", alg: "PS256")]))
         #expect(try await offThePool { pollUntil(timeout: 10, every: 0.05) { (try? Self.logsIn(running, tokenB)) == true } },
                 "key B never accepted")
         #expect(try await offThePool { try Self.logsIn(running, tokenA) } == false, "key A still accepted after it was rotated out")
         #expect(running.app.counters.authFailed["jwt_unknown_key", default: 0] >= 2)
+    }
+
+    /// A token with a kid the set lacks loads the set again at once (not only every
+    /// jwks_refresh, here an hour): a key published since the last load works on first use.
+    @Test func anUnknownKidLoadsTheSetAgain() async throws {
+        let keys = try JWKSKeys.shared.get()
+        let server = try JWKSServer(initial: JWKSKeys.set([JWKSKeys.jwk(keys.ed, kid: "ed")]))
+        defer { server.stop() }
+        let running = try RunningApp("  jwt:\n    jwks: \(server.url)\n    jwks_refresh: 1h\n")
+        defer { Task { await running.stop() } }
+        let old = try JWKSKeys.token(JWKSKeys.claims("alice"), key: keys.ed, alg: "EdDSA", kid: "ed")
+        let new = try JWKSKeys.token(JWKSKeys.claims("bob"), key: keys.ec, alg: "ES256", kid: "ec")
+        #expect(try await offThePool { pollUntil(timeout: 10, every: 0.05) { (try? Self.logsIn(running, old)) == true } },
+                "the first load never landed")
+        try server.write(JWKSKeys.set([JWKSKeys.jwk(keys.ed, kid: "ed"), JWKSKeys.jwk(keys.ec, kid: "ec")]))
+        #expect(try await offThePool { try Self.logsIn(running, new) }, "a newly published kid was refused on first use")
     }
 }
