@@ -9,7 +9,7 @@
 //   Switchboard -> Kernel, JSON, Codec, Bus, POSIX, DriverSupport
 //   FixtureRouting -> Switchboard          (the test app's routes: the fixture's and the Sim's)
 //   SwitchboardSim -> Switchboard, Codec, Crypto, Bus, DriverSupport, FixtureRouting
-//   SwitchboardServe -> Switchboard, Gen, Crypto, Bus, POSIX, Codec
+//   SwitchboardServe -> Switchboard, Gen, Crypto, Bus, POSIX, Codec (and AsyncHTTPClient, for JWKS URLs)
 //   SwitchboardMetrics -> Switchboard (and swift-metrics)
 //   SwitchboardDriverConformance -> Switchboard, TestSupport (a driver's checks, for Swift Testing)
 //   BlockingDriver -> Switchboard (the example driver of docs/drivers.md and the README)
@@ -36,6 +36,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.6.0"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
     ],
     targets: [
         // C libraries of the design card, found through pkg-config.
@@ -93,6 +94,8 @@ let package = Package(
             // The internal listener: an event loop of its own and the request-head parser.
             "SwitchboardPOSIX", "SwitchboardCodec",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            // Fetches a JWKS from an HTTP(S) URL; no other target needs an HTTP client.
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
         ]),
 
         .executableTarget(name: "switchboard", dependencies: ["Switchboard", "SwitchboardServe"]),

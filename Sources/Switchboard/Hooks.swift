@@ -2,9 +2,37 @@
 public struct AuthResult: Sendable, Equatable {
     public var userID: String?
     public var metadata: JSONValue?
-    public init(userID: String? = nil, metadata: JSONValue? = nil) {
+    /// When the credentials expire, in wall-clock milliseconds since 1970 (a JWT's `exp` × 1000);
+    /// nil: never. At that instant the client is closed with 4005 (`CloseCode.tokenExpired`)
+    /// unless a `refresh` answered by `Hooks.refresh` moved it. The server converts it to its
+    /// monotonic clock when the client is admitted, so a wall-clock step does not move it.
+    public var expiresAt: Int64?
+    public init(userID: String? = nil, metadata: JSONValue? = nil, expiresAt: Int64? = nil) {
         self.userID = userID
         self.metadata = metadata
+        self.expiresAt = expiresAt
+    }
+}
+
+/// refreshFn's input: an authenticated client's `refresh` (its data, `{}` when absent, with
+/// the new token in `token` by convention) and the user it is logged in as.
+public struct RefreshRequest: Sendable {
+    public let clientID: String
+    public let userID: String?
+    public let data: JSONValue
+}
+
+/// What refreshFn answers for a valid new credential.
+public struct RefreshResult: Sendable, Equatable {
+    /// The user the new credential names. It must be the client's own (`RefreshRequest.userID`):
+    /// any other answer is refused with the error `Refresh rejected: token is for another user`,
+    /// since a refresh never changes who the connection belongs to.
+    public var userID: String?
+    /// The new expiry (wall-clock ms since 1970); nil: never.
+    public var expiresAt: Int64?
+    public init(userID: String?, expiresAt: Int64?) {
+        self.userID = userID
+        self.expiresAt = expiresAt
     }
 }
 
@@ -65,6 +93,12 @@ public struct Hooks: Sendable {
     public var authenticate: (@Sendable (JSONValue) async throws -> AuthResult?)?
     public var handshake: (@Sendable (HandshakeRequest) async throws -> HandshakeResult?)?
     public var validateRoom: (@Sendable (RoomRequest) async throws -> [String])?
+    /// Checks the new credential of an authenticated client's `refresh`: nil (or a throw)
+    /// refuses it and the current expiry stays; an answer moves the expiry and the client gets
+    /// `refreshed`. A hook of its own, not authenticate called again, because a refresh must
+    /// not change the userId or metadata and the application should see which one it answers.
+    /// Without it `refresh` is a custom event for `messageHandler`, as in the original.
+    public var refresh: (@Sendable (RefreshRequest) async throws -> RefreshResult?)?
     /// Runs after `connected` was sent; a throw is logged and changes nothing.
     public var clientConnected: (@Sendable (ClientEvent) async throws -> Void)?
     /// Runs after every disconnect, whatever the client's state: also for a client rejected at

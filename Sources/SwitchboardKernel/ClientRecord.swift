@@ -18,6 +18,11 @@ final class ClientRecord {
     @exclusivity(unchecked) var lastActivity: Int64
     /// The current hook attempt; answers for another one are stale.
     var attempt: AttemptID?
+    /// The latest `refresh` call: kept apart from `attempt`, which a `join` replaces.
+    var refreshAttempt: AttemptID?
+    /// When the client's credentials expire (wall-clock ms), as authenticateFn or refreshFn
+    /// answered; nil: never. The `token_expiry` timer runs until it.
+    var expiresAt: Int64?
     /// Generation of each armed timer by `TimerKind.rawValue`; 0 = not armed.
     @exclusivity(unchecked) var timers: [UInt64] = Array(repeating: 0, count: TimerKind.allCases.count)
     /// The `authenticate` data, kept for handshakeFn until the handshake is called.
@@ -36,7 +41,7 @@ final class ClientRecord {
 
     var info: ClientInfo {
         ClientInfo(handle: handle, id: id, state: state, userID: userID, metadata: metadata,
-                   encrypted: encrypted, rooms: rooms.sorted(), lastActivity: lastActivity)
+                   encrypted: encrypted, rooms: rooms.sorted(), lastActivity: lastActivity, expiresAt: expiresAt)
     }
 }
 
@@ -51,6 +56,8 @@ public struct ClientInfo: Equatable, Sendable {
     /// Joined rooms, sorted.
     public let rooms: [String]
     public let lastActivity: Int64
+    /// When the client's credentials expire (wall-clock ms); nil: never.
+    public let expiresAt: Int64?
 }
 
 /// The members of one room, split so that plain clients share one encoded payload and

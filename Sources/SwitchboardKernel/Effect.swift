@@ -68,6 +68,8 @@ public enum Effect: Equatable, Sendable {
     case callAuthenticate(ClientHandle, AttemptID, data: JSONValue)
     case callHandshake(ClientHandle, AttemptID, clientID: String, userID: String?, data: JSONValue)
     case callValidateRoom(ClientHandle, AttemptID, clientID: String, userID: String?, rooms: [String])
+    /// refreshFn for an authenticated client's `refresh`; `data` is the event's data (`{}` when absent).
+    case callRefresh(ClientHandle, AttemptID, clientID: String, userID: String?, data: JSONValue)
     case callMessageHandler(ClientHandle, clientID: String, userID: String?, message: InboundMessage)
     case callClientConnected(ClientHandle, clientID: String, userID: String?, metadata: JSONValue?)
     case callClientDisconnected(ClientHandle, clientID: String, userID: String?)
@@ -78,9 +80,9 @@ public enum Effect: Equatable, Sendable {
     case released(ClientHandle)
 }
 
-/// authenticateFn's answer.
+/// authenticateFn's answer. `expiresAt` (wall-clock ms, nil: never) arms the token expiry timer.
 public enum AuthOutcome: Equatable, Sendable {
-    case ok(userID: String?, metadata: JSONValue?)
+    case ok(userID: String?, metadata: JSONValue?, expiresAt: Int64? = nil)
     case rejected
     case threw(String)
 }
@@ -88,6 +90,14 @@ public enum AuthOutcome: Equatable, Sendable {
 /// handshakeFn's answer.
 public enum HandshakeOutcome: Equatable, Sendable {
     case ok(serverPublicKey: String, salt: String)
+    case rejected
+    case threw(String)
+}
+
+/// refreshFn's answer: the user the new token names (it must be the client's) and its expiry
+/// (wall-clock ms, nil: never).
+public enum RefreshOutcome: Equatable, Sendable {
+    case ok(userID: String?, expiresAt: Int64?)
     case rejected
     case threw(String)
 }

@@ -44,3 +44,12 @@ public struct Now: Hashable, Sendable {
         self.wall = wall
     }
 }
+
+/// A per-client instant a timer may run until (the spec's `until`), in wall-clock milliseconds.
+/// Its deadline differs per client, so no setting can hold it; the kernel converts it to the
+/// monotonic clock when the timer is armed, and does not arm a timer for a client without one.
+public enum ClientInstant: Sendable {
+    /// When the client's credentials expire: the expiresAt authenticateFn (or the last refreshFn)
+    /// answered.
+    case expiresAt
+}

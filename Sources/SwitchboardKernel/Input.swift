@@ -16,6 +16,7 @@ public enum KernelInput: Sendable {
     case authenticateReturned(ClientHandle, AttemptID, AuthOutcome)
     case handshakeReturned(ClientHandle, AttemptID, HandshakeOutcome)
     case validateRoomReturned(ClientHandle, AttemptID, RoomsOutcome)
+    case refreshReturned(ClientHandle, AttemptID, RefreshOutcome)
     case timerFired(TimerID)
     /// A message for this client was dropped: its unsent bytes passed backpressureLimit.
     case backpressured(ClientHandle)

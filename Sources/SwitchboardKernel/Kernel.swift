@@ -76,9 +76,9 @@ public struct Kernel {
             var context = Context(attempt: attempt)
             let kind: InputKind
             switch outcome {
-            case .ok(let userID, let metadata):
+            case .ok(let userID, let metadata, let expiresAt):
                 kind = .authenticateOk
-                context.identity = (userID, metadata)
+                context.identity = (userID, metadata, expiresAt)
             case .rejected: kind = .authenticateRejected
             case .threw(let message):
                 out.append(.log(.warning, "authenticateFn threw: \(message)", handle))
@@ -112,6 +112,21 @@ public struct Kernel {
             case .threw(let message):
                 out.append(.log(.warning, "validateRoomFn threw: \(message)", handle))
                 guard let thrown = Hook.validateRoom.throwInput else { return }  // `on_throw: log`
+                kind = thrown
+            }
+            step(record, kind, context, now: now, into: &out)
+        case .refreshReturned(let handle, let attempt, let outcome):
+            guard let record = clients[handle] else { return }
+            var context = Context(attempt: attempt)
+            let kind: InputKind
+            switch outcome {
+            case .ok(let userID, let expiresAt):
+                kind = .refreshOk
+                context.identity = (userID, nil, expiresAt)
+            case .rejected: kind = .refreshRejected
+            case .threw(let message):
+                out.append(.log(.warning, "refreshFn threw: \(message)", handle))
+                guard let thrown = Hook.refresh.throwInput else { return }  // `on_throw: log`
                 kind = thrown
             }
             step(record, kind, context, now: now, into: &out)
@@ -167,7 +182,8 @@ public struct Kernel {
         var message: InboundMessage?
         /// join/leave: the requested rooms after the name filter; validate_room_ok: the answer.
         var rooms: [String] = []
-        var identity: (userID: String?, metadata: JSONValue?)?
+        /// authenticate_ok: userId, metadata, expiresAt; refresh_ok: userId and expiresAt.
+        var identity: (userID: String?, metadata: JSONValue?, expiresAt: Int64?)?
         var keys: (serverPublicKey: String, salt: String)?
         /// disconnect_requested: the code of `origin: request` the application chose.
         var closeCode: CloseCode?
@@ -242,10 +258,10 @@ public struct Kernel {
                 out.append(.close(handle, code))
             case .armTimer(let kind):
                 cancelTimer(kind, of: record, into: &out)
+                guard let deadline = deadline(of: kind, for: record, now: now) else { break }
                 generation += 1
                 record.timers[Int(kind.rawValue)] = generation
-                out.append(.armTimer(TimerID(.client(handle, kind), generation: generation),
-                                     deadline: now.monotonic + kind.duration(in: settings)))
+                out.append(.armTimer(TimerID(.client(handle, kind), generation: generation), deadline: deadline))
             case .cancelTimer(let kind):
                 cancelTimer(kind, of: record, into: &out)
             case .call(let hook):
@@ -253,6 +269,13 @@ public struct Kernel {
             case .recordIdentity:
                 record.userID = context.identity?.userID
                 record.metadata = context.identity?.metadata
+                record.expiresAt = context.identity?.expiresAt
+            case .recordExpiry:
+                record.expiresAt = context.identity?.expiresAt
+            case .sendRefreshed:
+                let data = refreshedData(record)
+                send(to: record, event: KernelMessage.refreshed.event, data: data,
+                     payload: replyPayload(event: KernelMessage.refreshed.event, data: data), into: &out)
             case .markEncrypted:
                 record.encrypted = true
                 record.serverPublicKey = context.keys?.serverPublicKey
@@ -280,6 +303,20 @@ public struct Kernel {
         }
     }
 
+    /// A client timer's monotonic deadline: `duration` from now, or for a timer that runs
+    /// `until` a wall-clock instant, that instant seen from now (a past one fires at once); nil
+    /// when the client has no such instant (the timer is not armed).
+    func deadline(of kind: TimerKind, for record: ClientRecord, now: Now) -> Int64? {
+        switch kind.until {
+        case nil:
+            return kind.duration(in: settings).map { now.monotonic + $0 }
+        case .expiresAt:
+            guard let expiresAt = record.expiresAt else { return nil }
+            let remaining = expiresAt.subtractingReportingOverflow(now.wall)
+            return now.monotonic + (remaining.overflow ? Int64.max / 2 : max(0, min(remaining.partialValue, Int64.max / 2)))
+        }
+    }
+
     mutating func cancelTimer(_ kind: TimerKind, of record: ClientRecord, into out: inout [Effect]) {
         let armed = record.timers[Int(kind.rawValue)]
         guard armed != 0 else { return }
@@ -301,6 +338,12 @@ public struct Kernel {
         case .validateRoom:
             out.append(.callValidateRoom(handle, newAttempt(record), clientID: record.id, userID: record.userID,
                                          rooms: context.rooms))
+        case .refresh:
+            attempts += 1
+            let attempt = AttemptID(attempts)
+            record.refreshAttempt = attempt
+            out.append(.callRefresh(handle, attempt, clientID: record.id, userID: record.userID,
+                                    data: context.message?.data ?? .object(JSONObject([]))))
         case .messageHandler:
             guard let message = context.message.take() else { return }  // its only reader
             out.append(.callMessageHandler(handle, clientID: record.id, userID: record.userID, message: message))
@@ -421,6 +464,18 @@ public struct Kernel {
         return Payload(event: KernelMessage.connected.event, data: .object(JSONObject(members)))
     }
 
+    /// The `data` of `refreshed`: the members of the spec's `messages.refreshed` in its order.
+    func refreshedData(_ record: ClientRecord) -> JSONValue {
+        var members: [(String, JSONValue)] = []
+        for field in RefreshedField.wireOrder {
+            switch field {
+            case .expiresAt:
+                if let expiresAt = record.expiresAt { members.append((field.wireName, .number(JSONNumber(expiresAt)))) }
+            }
+        }
+        return .object(JSONObject(members))
+    }
+
     /// The `data` of an `error` event: the members of the spec's `messages.error` in its order.
     static func errorData(_ error: ErrorMessage) -> JSONValue {
         .object(JSONObject(ErrorField.wireOrder.map { field in
@@ -448,6 +503,17 @@ extension Kernel: GuardComputing {
 
     @inline(__always)
     func hasRooms(_ record: ClientRecord, _ context: Context, now: Now) -> Bool { !context.rooms.isEmpty }
+
+    @inline(__always)
+    func refreshCurrent(_ record: ClientRecord, _ context: Context, now: Now) -> Bool {
+        context.attempt != nil && context.attempt == record.refreshAttempt
+    }
+
+    @inline(__always)
+    func refreshSameUser(_ record: ClientRecord, _ context: Context, now: Now) -> Bool {
+        guard let identity = context.identity else { return false }
+        return identity.userID == record.userID
+    }
 
     @inline(__always)
     func heartbeatOverdue(_ record: ClientRecord, _ context: Context, now: Now) -> Bool {

@@ -21,6 +21,10 @@ extension KernelSettings {
         get { isConfigured(.messageHandler) }
         set { setConfigured(.messageHandler, newValue) }
     }
+    public var refreshConfigured: Bool {
+        get { isConfigured(.refresh) }
+        set { setConfigured(.refresh, newValue) }
+    }
 }
 
 extension KernelSettings {

@@ -59,20 +59,24 @@ public enum AuthFailure: Error, Equatable, Sendable, CustomStringConvertible {
 
     /// Every label, for metrics that list zeros too.
     public static let labels: [String] = ["missing_token", "unknown_token", "too_many_clients"]
-        + ["malformed", "algorithm", "signature", "expired", "not_yet_valid", "no_exp", "no_sub", "issuer", "audience"].map { "jwt_" + $0 }
+        + ["malformed", "algorithm", "signature", "expired", "not_yet_valid", "no_exp", "no_sub", "issuer", "audience",
+           "unknown_key"].map { "jwt_" + $0 }
 }
 
 /// Reads `data.token` and maps it to a user: the tokens file first, then JWT.
 public struct Authenticator: Sendable {
     public var tokens: TokenTable?
     public var jwt: JWTVerifier?
+    /// Keeps a JWK set current (`auth.jwt.jwks`); the app starts and stops it.
+    public var jwks: JWKSRefresher?
 
     public init(tokens: TokenTable? = nil, jwt: JWTVerifier? = nil) {
         self.tokens = tokens
         self.jwt = jwt
     }
 
-    /// The user and the metadata for `AuthResult`; `now` is Unix seconds.
+    /// The user, the metadata and the expiry (a JWT's `exp`; none for the tokens file) for
+    /// `AuthResult`; `now` is Unix seconds.
     public func check(_ data: JSONValue, now: Int64) -> Result<AuthResult, AuthFailure> {
         guard case .string(let token)? = data["token"], !token.isEmpty else { return .failure(.missingToken) }
         if let user = tokens?.users[token] {
@@ -80,7 +84,8 @@ public struct Authenticator: Sendable {
         }
         guard let jwt else { return .failure(.unknownToken) }
         switch jwt.verify(token, now: now) {
-        case .success(let claims): return .success(AuthResult(userID: claims.subject, metadata: claims.payload))
+        case .success(let claims):
+            return .success(AuthResult(userID: claims.subject, metadata: claims.payload, expiresAt: claims.expiresAt))
         case .failure(let error):
             // A token that is not a JWT at all reads better as unknown when a tokens file exists.
             if tokens != nil, case .malformed = error { return .failure(.unknownToken) }
@@ -128,6 +133,22 @@ public struct Authenticator: Sendable {
                 } else {
                     errors.append(config.error("auth.jwt.public_key_file", "cannot read \(path) (\(lastErrorText()))"))
                 }
+            case .jwks(let source):
+                // A file is read now, so that a bad one stops the start; a URL is fetched once
+                // the server starts (JWKSRefresher.start), and again every jwks_refresh.
+                let store = JWKSStore()
+                if case .file(let path) = source {
+                    if let bytes = readFile(path) {
+                        do { store.replace(with: try JWKSet.parse(bytes)) } catch {
+                            errors.append(config.error("auth.jwt.jwks", "\(path): \(error.message)"))
+                        }
+                    } else {
+                        errors.append(config.error("auth.jwt.jwks", "cannot read \(path) (\(lastErrorText()))"))
+                    }
+                }
+                authenticator.jwt = JWTVerifier(keySet: store, issuer: jwt.issuer, audience: jwt.audience,
+                                                clockSkewSeconds: jwt.clockSkewSeconds, requireExp: jwt.requireExp)
+                authenticator.jwks = JWKSRefresher(source: source, store: store, intervalMilliseconds: jwt.jwksRefreshMilliseconds)
             }
         }
         if !errors.isEmpty { throw ConfigErrors(errors) }

@@ -93,7 +93,10 @@ public struct ServeConfig: Sendable {
         options.numberStyle = numberStyle
         // Token lookups and HS256 take about a microsecond: on the loop, no thread hop. An
         // RS256/ES256 signature check takes tens of microseconds: on the pool, in parallel.
-        if case .publicKeyFile? = auth.jwt?.key { options.hooksOnLoop = false }
+        switch auth.jwt?.key {
+        case .publicKeyFile?, .jwks?: options.hooksOnLoop = false
+        default: break
+        }
         return options
     }
 
@@ -161,8 +164,13 @@ public struct JWTConfig: Sendable, Equatable {
         case hs256SecretFile(String)
         /// A PEM public key: RSA (RS256) or EC P-256 (ES256).
         case publicKeyFile(String)
+        /// A JWK set from a file or an HTTP(S) URL, loaded again every `jwksRefreshMilliseconds`:
+        /// the token's `kid` picks the key (RS256, PS256, ES256, EdDSA).
+        case jwks(JWKSSource)
     }
     public var key: Key?
+    /// How often a JWK set is loaded again (keys rotate without a restart).
+    public var jwksRefreshMilliseconds: Int64 = 300_000
     public var issuer: String?
     public var audience: String?
     public var clockSkewSeconds = 30

@@ -66,15 +66,16 @@ public enum ConfigLoader {
     /// Problems between keys; `failed` keys already have an error (so their absence is not another).
     static func crossCheck(_ config: ServeConfig, failed: Set<String> = []) -> [ConfigError] {
         var errors: [ConfigError] = []
-        let jwtKeys = ["auth.jwt.hs256_secret", "auth.jwt.hs256_secret_file", "auth.jwt.public_key_file"]
+        let jwtKeys = ["auth.jwt.hs256_secret", "auth.jwt.hs256_secret_file", "auth.jwt.public_key_file", "auth.jwt.jwks"]
         let setKeys = jwtKeys.filter { config.locations[$0] != nil }
         if setKeys.count > 1 {
             errors.append(config.error(setKeys[1], "conflicts with \(setKeys[0]) (\(config.locations[setKeys[0]]!)); give one key"))
         }
         if config.auth.jwt != nil, setKeys.isEmpty, !jwtKeys.contains(where: failed.contains) {
-            let anchor = ["auth.jwt", "auth.jwt.issuer", "auth.jwt.audience", "auth.jwt.clock_skew_seconds", "auth.jwt.require_exp"]
+            let anchor = ["auth.jwt", "auth.jwt.issuer", "auth.jwt.audience", "auth.jwt.clock_skew_seconds", "auth.jwt.require_exp",
+                          "auth.jwt.jwks_refresh"]
                 .first { config.locations[$0] != nil } ?? "auth.jwt"
-            errors.append(config.error(anchor, "needs hs256_secret, hs256_secret_file or public_key_file"))
+            errors.append(config.error(anchor, "needs hs256_secret, hs256_secret_file, public_key_file or jwks"))
         }
         let hasCert = config.locations["tls.cert"] != nil, hasKey = config.locations["tls.key"] != nil
         if hasCert != hasKey {

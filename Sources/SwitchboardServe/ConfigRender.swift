@@ -83,6 +83,13 @@ enum ConfigRender {
             guard case .publicKeyFile(let path)? = config.auth.jwt?.key else { return .unset("FILE (unset)") }
             return .value(quoted(path))
         },
+        "auth.jwt.jwks": { config, _ in
+            guard case .jwks(let source)? = config.auth.jwt?.key else { return .unset("FILE or URL (unset)") }
+            return .value(quoted(source.description))
+        },
+        "auth.jwt.jwks_refresh": { config, _ in
+            config.auth.jwt.map { .value("\($0.jwksRefreshMilliseconds)ms") } ?? .unset("\(JWTConfig().jwksRefreshMilliseconds)ms")
+        },
         "auth.jwt.issuer": { config, _ in config.auth.jwt?.issuer.map { .value(quoted($0)) } ?? .unset("ISSUER (unset: not checked)") },
         "auth.jwt.audience": { config, _ in config.auth.jwt?.audience.map { .value(quoted($0)) } ?? .unset("AUDIENCE (unset: not checked)") },
         "auth.jwt.clock_skew_seconds": { config, _ in

@@ -44,6 +44,8 @@ enum FieldKind: Sendable {
     case choice([String])
     case redis
     case file
+    /// An `http://` or `https://` URL, or a file path (resolved like `file`).
+    case fileOrURL
     case secret
 
     var expected: String {
@@ -62,6 +64,7 @@ enum FieldKind: Sendable {
         case .choice(let names): "one of " + names.joined(separator: ", ")
         case .redis: "a redis:// URL or a list of them"
         case .file: "a file path"
+        case .fileOrURL: "a file path or an http(s):// URL"
         case .secret: "a secret of at least 32 bytes"
         }
     }
@@ -162,6 +165,10 @@ enum FieldKind: Sendable {
             do { return .success(.redis(try RedisURL(text))) } catch { return failure(error.description) }
         case .file:
             guard !text.isEmpty else { return failure("expected \(expected), got an empty string") }
+            return .success(.text(ConfigLoader.resolve(text, from: baseDirectory)))
+        case .fileOrURL:
+            guard !text.isEmpty else { return failure("expected \(expected), got an empty string") }
+            if case .url = JWKSSource(text) { return .success(.text(text)) }
             return .success(.text(ConfigLoader.resolve(text, from: baseDirectory)))
         case .secret:
             let bytes = Array(text.utf8)
@@ -342,6 +349,10 @@ enum ConfigSchema {
         },
         field("auth.jwt.hs256_secret_file", .file) { config, value in jwt(&config) { $0.key = .hs256SecretFile(value.text) } },
         field("auth.jwt.public_key_file", .file) { config, value in jwt(&config) { $0.key = .publicKeyFile(value.text) } },
+        field("auth.jwt.jwks", .fileOrURL) { config, value in jwt(&config) { $0.key = .jwks(JWKSSource(value.text)) } },
+        field("auth.jwt.jwks_refresh", .duration(min: 100)) { config, value in
+            jwt(&config) { $0.jwksRefreshMilliseconds = Int64(value.int) }
+        },
         field("auth.jwt.issuer", .text) { config, value in jwt(&config) { $0.issuer = value.text } },
         field("auth.jwt.audience", .text) { config, value in jwt(&config) { $0.audience = value.text } },
         field("auth.jwt.clock_skew_seconds", .integer(0...3600)) { config, value in jwt(&config) { $0.clockSkewSeconds = value.int } },

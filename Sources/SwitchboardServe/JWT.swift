@@ -14,6 +14,8 @@ public enum JWTError: Error, Equatable, Sendable, CustomStringConvertible {
     case missingSubject
     case wrongIssuer
     case wrongAudience
+    /// A key set has no key for the token's `kid` and `alg` (an unknown, rotated-out or missing kid).
+    case unknownKey(String)
 
     public var description: String {
         switch self {
@@ -26,6 +28,7 @@ public enum JWTError: Error, Equatable, Sendable, CustomStringConvertible {
         case .missingSubject: "token has no sub"
         case .wrongIssuer: "wrong issuer"
         case .wrongAudience: "wrong audience"
+        case .unknownKey(let why): "no key for the token: \(why)"
         }
     }
 
@@ -41,6 +44,7 @@ public enum JWTError: Error, Equatable, Sendable, CustomStringConvertible {
         case .missingSubject: "no_sub"
         case .wrongIssuer: "issuer"
         case .wrongAudience: "audience"
+        case .unknownKey: "unknown_key"
         }
     }
 }
@@ -57,18 +61,25 @@ public struct JWTClaims: Sendable, Equatable {
     public var subject: String
     /// The whole payload object.
     public var payload: JSONValue
+    /// `exp` in wall-clock milliseconds since 1970; nil when the token has none.
+    public var expiresAt: Int64? = nil
 }
 
-/// Verifies compact JWS tokens (RFC 7519) signed with HS256, RS256 or ES256. Only the one
-/// algorithm the key is for is accepted; `alg: none`, `crit` and unknown algorithms are refused.
+/// Verifies compact JWS tokens (RFC 7519). With one key (an HS256 secret, or a PEM public key)
+/// only the algorithm that key is for is accepted; with a key set (JWKS) the token's `kid`
+/// picks the key and `alg` must suit it (RS256, PS256, ES256, EdDSA). `alg: none`, `crit` and
+/// unknown algorithms are refused.
 public struct JWTVerifier: Sendable {
-    public enum Algorithm: String, Sendable {
-        case hs256 = "HS256", rs256 = "RS256", es256 = "ES256"
+    public enum Algorithm: String, Sendable, CaseIterable {
+        case hs256 = "HS256", rs256 = "RS256", ps256 = "PS256", es256 = "ES256", eddsa = "EdDSA"
     }
 
-    public let algorithm: Algorithm
+    /// The one algorithm of a single-key verifier; nil for a key set, where each key has its own.
+    public let algorithm: Algorithm?
     private let secret: [UInt8]
     private let publicKey: PublicKey?
+    /// Keys by `kid`, replaced while the verifier is in use (JWKS rotation).
+    private let keySet: JWKSStore?
     public var issuer: String?
     public var audience: String?
     public var clockSkewSeconds: Int64
@@ -82,6 +93,7 @@ public struct JWTVerifier: Sendable {
         algorithm = .hs256
         secret = hs256Secret
         publicKey = nil
+        keySet = nil
         self.issuer = issuer
         self.audience = audience
         self.clockSkewSeconds = Int64(clockSkewSeconds)
@@ -96,6 +108,20 @@ public struct JWTVerifier: Sendable {
         algorithm = key.algorithm
         secret = []
         publicKey = key
+        keySet = nil
+        self.issuer = issuer
+        self.audience = audience
+        self.clockSkewSeconds = Int64(clockSkewSeconds)
+        self.requireExp = requireExp
+    }
+
+    /// Verifies with the keys a JWKS holds now: each token's `kid` chooses one (see `JWKSStore`).
+    public init(keySet: JWKSStore, issuer: String? = nil, audience: String? = nil,
+                clockSkewSeconds: Int = 30, requireExp: Bool = true) {
+        algorithm = nil
+        secret = []
+        publicKey = nil
+        self.keySet = keySet
         self.issuer = issuer
         self.audience = audience
         self.clockSkewSeconds = Int64(clockSkewSeconds)
@@ -115,19 +141,37 @@ public struct JWTVerifier: Sendable {
             return .failure(.malformed("the header is not a JSON object"))
         }
         guard case .string(let alg)? = header["alg"] else { return .failure(.malformed("the header has no alg")) }
-        guard alg == algorithm.rawValue else { return .failure(.algorithmNotAllowed(alg)) }
         if header["crit"] != nil { return .failure(.malformed("crit header parameters are not supported")) }
-
         let signingInput = Array(bytes[0..<(parts[0].count + 1 + parts[1].count)])
-        guard checkSignature(signature, over: signingInput) else { return .failure(.badSignature) }
+        if let keySet {
+            guard let algorithm = Algorithm(rawValue: alg), algorithm != .hs256 else { return .failure(.algorithmNotAllowed(alg)) }
+            let kid: String?
+            switch header["kid"] {
+            case nil: kid = nil
+            case .string(let value)?: kid = value
+            default: return .failure(.malformed("kid is not a string"))
+            }
+            switch keySet.key(kid: kid, algorithm: algorithm) {
+            case .failure(let error): return .failure(error)
+            case .success(let key):
+                guard key.verify(signature: signature, message: signingInput, algorithm: algorithm) else { return .failure(.badSignature) }
+            }
+        } else {
+            guard alg == algorithm?.rawValue else { return .failure(.algorithmNotAllowed(alg)) }
+            guard checkSignature(signature, over: signingInput) else { return .failure(.badSignature) }
+        }
 
         guard case .object(let payload)? = try? JSONValue.parse(payloadBytes) else {
             return .failure(.malformed("the payload is not a JSON object"))
         }
+        var expiresAt: Int64?
         switch numericDate(payload["exp"]) {
         case .absent: if requireExp { return .failure(.missingExpiry) }
         case .invalid: return .failure(.malformed("exp is not a number"))
-        case .value(let exp): if Double(now) >= exp + Double(clockSkewSeconds) { return .failure(.expired) }
+        case .value(let exp):
+            if Double(now) >= exp + Double(clockSkewSeconds) { return .failure(.expired) }
+            // Far-off dates stay far off without overflowing (year 292 million is never).
+            expiresAt = exp * 1000 < 9.0e15 ? Int64((exp * 1000).rounded(.down)) : nil
         }
         switch numericDate(payload["nbf"]) {
         case .absent: break
@@ -145,7 +189,7 @@ public struct JWTVerifier: Sendable {
             }
         }
         guard case .string(let subject)? = payload["sub"], !subject.isEmpty else { return .failure(.missingSubject) }
-        return .success(JWTClaims(subject: subject, payload: .object(payload)))
+        return .success(JWTClaims(subject: subject, payload: .object(payload), expiresAt: expiresAt))
     }
 
     private enum NumericDate { case absent, invalid, value(Double) }
@@ -158,14 +202,13 @@ public struct JWTVerifier: Sendable {
 
     private func checkSignature(_ signature: [UInt8], over input: [UInt8]) -> Bool {
         switch algorithm {
-        case .hs256:
+        case .hs256?:
             guard signature.count == 32 else { return false }
             return constantTimeEquals(HMACSHA256.mac(key: secret, message: input), signature)
-        case .rs256:
-            return publicKey?.verify(signature: signature, message: input) ?? false
-        case .es256:
-            guard signature.count == 64 else { return false }
-            return publicKey?.verify(signature: derECDSASignature(raw: signature), message: input) ?? false
+        case let algorithm?:
+            return publicKey?.verify(signature: signature, message: input, algorithm: algorithm) ?? false
+        case nil:
+            return false
         }
     }
 }
@@ -199,15 +242,34 @@ public enum HMACSHA256 {
     }
 }
 
-/// An RSA or P-256 public key held by OpenSSL.
+/// An RSA, P-256 or Ed25519 public key held by OpenSSL.
 final class PublicKey: @unchecked Sendable {
     private let key: OpaquePointer
+    /// The algorithm a PEM key file stands for (RSA: RS256); a JWK may name another (PS256).
     let algorithm: JWTVerifier.Algorithm
 
-    init(pem: [UInt8]) throws(JWTKeyError) {
+    convenience init(pem: [UInt8]) throws(JWTKeyError) {
         guard let key = Self.read(pem) else {
             throw JWTKeyError(message: "not a PEM public key or certificate (expected -----BEGIN PUBLIC KEY-----)")
         }
+        try self.init(taking: key)
+    }
+
+    /// A DER SubjectPublicKeyInfo (what a JWK's members are turned into).
+    convenience init(der: [UInt8]) throws(JWTKeyError) {
+        let read = der.withUnsafeBufferPointer { buffer -> OpaquePointer? in
+            var cursor = buffer.baseAddress
+            return d2i_PUBKEY(nil, &cursor, buffer.count)
+        }
+        guard let key = read else {
+            ERR_clear_error()
+            throw JWTKeyError(message: "OpenSSL does not read the key")
+        }
+        try self.init(taking: key)
+    }
+
+    /// Takes ownership of `key` (freed here if it is refused).
+    private init(taking key: OpaquePointer) throws(JWTKeyError) {
         switch EVP_PKEY_get_base_id(key) {
         case NID_rsaEncryption:
             let bits = EVP_PKEY_get_bits(key)
@@ -226,9 +288,11 @@ final class PublicKey: @unchecked Sendable {
                 throw JWTKeyError(message: "EC key on curve \(curve); ES256 needs P-256 (prime256v1)")
             }
             algorithm = .es256
+        case NID_ED25519:
+            algorithm = .eddsa
         default:
             EVP_PKEY_free(key)
-            throw JWTKeyError(message: "unsupported key type; use an RSA (RS256) or EC P-256 (ES256) public key")
+            throw JWTKeyError(message: "unsupported key type; use an RSA (RS256), EC P-256 (ES256) or Ed25519 (EdDSA) public key")
         }
         self.key = key
     }
@@ -251,13 +315,47 @@ final class PublicKey: @unchecked Sendable {
         }
     }
 
-    /// SHA-256 digest signature check (PKCS #1 v1.5 for RSA, DER ECDSA for EC).
-    func verify(signature: [UInt8], message: [UInt8]) -> Bool {
+    /// Whether this key can check `algorithm`: RS256 and PS256 need RSA, ES256 P-256, EdDSA Ed25519.
+    func suits(_ algorithm: JWTVerifier.Algorithm) -> Bool {
+        switch algorithm {
+        case .rs256, .ps256: self.algorithm == .rs256
+        case .es256: self.algorithm == .es256
+        case .eddsa: self.algorithm == .eddsa
+        case .hs256: false
+        }
+    }
+
+    /// The JWS signature check of `algorithm` (RFC 7518 3.3-3.5, RFC 8037): SHA-256 with
+    /// PKCS #1 v1.5 or PSS (salt as long as the digest) for RSA, raw `r || s` ECDSA for P-256,
+    /// Ed25519 over the message itself. False for an algorithm the key does not suit.
+    func verify(signature: [UInt8], message: [UInt8], algorithm: JWTVerifier.Algorithm) -> Bool {
+        guard suits(algorithm) else { return false }
         guard let context = EVP_MD_CTX_new() else { return false }
         defer { EVP_MD_CTX_free(context) }
-        guard EVP_DigestVerifyInit(context, nil, EVP_sha256(), nil, key) == 1 else {
-            ERR_clear_error()
-            return false
+        var signature = signature
+        var keyContext: OpaquePointer?
+        switch algorithm {
+        case .eddsa:
+            guard EVP_DigestVerifyInit(context, nil, nil, nil, key) == 1 else {
+                ERR_clear_error()
+                return false
+            }
+        default:
+            if algorithm == .es256 {
+                guard signature.count == 64 else { return false }
+                signature = derECDSASignature(raw: signature)
+            }
+            guard EVP_DigestVerifyInit(context, &keyContext, EVP_sha256(), nil, key) == 1 else {
+                ERR_clear_error()
+                return false
+            }
+            if algorithm == .ps256 {
+                guard EVP_PKEY_CTX_set_rsa_padding(keyContext, RSA_PKCS1_PSS_PADDING) == 1,
+                      EVP_PKEY_CTX_set_rsa_pss_saltlen(keyContext, RSA_PSS_SALTLEN_DIGEST) == 1 else {
+                    ERR_clear_error()
+                    return false
+                }
+            }
         }
         let ok = signature.withUnsafeBufferPointer { sig in
             message.withUnsafeBufferPointer { msg in

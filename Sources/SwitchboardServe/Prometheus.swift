@@ -13,6 +13,9 @@ public struct ServeCounters: Sendable, Equatable {
     /// By kind: `send`, `direct`, `broadcast`, `invalid`, `other`.
     public var customEvents: [String: Int] = [:]
     public var decryptFailures = 0
+    /// `refresh` outcomes (a refused one keeps the client's current expiry).
+    public var refreshSucceeded = 0
+    public var refreshFailed = 0
 
     public init() {}
 
@@ -35,7 +38,7 @@ public enum PrometheusText {
     static let knownCloseCodes: [UInt16] = CloseCode.allCases.map(\.code).sorted()
 
     /// Hooks whose latency histogram is always listed (empty until the hook first answers).
-    static let latencyHooks = ["authenticate", "handshake", "validateRoom", "clientConnected", "clientDisconnected"]
+    static let latencyHooks = ["authenticate", "handshake", "validateRoom", "refresh", "clientConnected", "clientDisconnected"]
 
     /// The exposition; `build` adds `switchboard_build_info` (a constant 1 whose labels say
     /// which build and spec the instance runs); `process` the standard `process_*` families.
@@ -96,6 +99,9 @@ public enum PrometheusText {
         out.family("switchboard_auth_total", "counter", "authenticate outcomes.")
         out.sample("switchboard_auth_total", ["outcome": "ok"], serve.authSucceeded)
         for label in AuthFailure.labels { out.sample("switchboard_auth_total", ["outcome": label], serve.authFailed[label] ?? 0) }
+        out.family("switchboard_token_refresh_total", "counter", "refresh outcomes (a refused one keeps the current expiry).")
+        out.sample("switchboard_token_refresh_total", ["outcome": "ok"], serve.refreshSucceeded)
+        out.sample("switchboard_token_refresh_total", ["outcome": "refused"], serve.refreshFailed)
         out.single("switchboard_rate_limited_total", "counter", "Custom events dropped by abuse.messages_per_second.", serve.rateLimited)
         out.family("switchboard_room_joins_refused_total", "counter", "Requested rooms not joined, by reason.")
         out.sample("switchboard_room_joins_refused_total", ["reason": "policy"], serve.roomsDenied)

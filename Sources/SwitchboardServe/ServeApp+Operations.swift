@@ -25,6 +25,7 @@ extension ServeApp {
         } else {
             drainTimer.cut()
         }
+        authenticator.withLock { $0.jwks }?.stop()
         await server.shutdown()
         api?.stop()
         internalListener?.stop()
@@ -48,8 +49,16 @@ extension ServeApp {
         }
         if config.auth.isConfigured {
             do {
-                let fresh = try Authenticator.make(config)
-                authenticator.withLock { $0 = fresh }
+                var fresh = try Authenticator.make(config)
+                authenticator.withLock { current in
+                    // A key set (`auth.jwt.jwks`) keeps itself current every jwks_refresh: the
+                    // running refresher and its verifier stay, a second one is not started.
+                    if let jwks = current.jwks {
+                        fresh.jwks = jwks
+                        fresh.jwt = current.jwt
+                    }
+                    current = fresh
+                }
                 log.info("reload: authentication keys loaded")
             } catch {
                 problems += error.errors.map { "\($0) (the previous keys stay in use)" }

@@ -78,6 +78,9 @@ public final class ServeApp: Sendable {
         var hooks = Hooks()
         let app = WeakApp()
         hooks.authenticate = { data in try await app.value?.authenticate(data) }
+        // `refresh` with a new token moves the client's expiry (a JWT's exp): the same check
+        // as authenticate, and the user must stay the same (the kernel refuses another one).
+        hooks.refresh = { request in try await app.value?.refresh(request) }
         hooks.validateRoom = { request in try await app.value?.validateRoom(request) ?? [] }
         hooks.messageHandler = { message in app.value?.handle(message) }
         hooks.clientConnected = { event in logger.debug("client \(event.clientID) connected as \(event.userID ?? "-")") }
@@ -123,6 +126,7 @@ public final class ServeApp: Sendable {
     @discardableResult
     public func start() throws -> Int {
         announceRedis()
+        startJWKS()
         try startInternalListener()
         try startAPI()
         do { return try server.start() } catch {
@@ -149,6 +153,7 @@ public final class ServeApp: Sendable {
     public func run(onListening: (Int) -> Void) throws {
         announceRedis()
         try startAPI()
+        startJWKS()
         if let driver = server.driver as? POSIXDriver {
             // Before any thread starts (the internal listener's): threads inherit the mask.
             driver.onSignal([SIGTERM, SIGINT]) { [self] in
@@ -179,6 +184,12 @@ public final class ServeApp: Sendable {
         log.info("internal listener on \(config.internalListener.host):\(bound) (/metrics, /livez, /readyz, /healthz\(api))")
     }
 
+    private func startJWKS() {
+        guard let jwks = authenticator.withLock({ $0.jwks }) else { return }
+        log.info("JWT keys from \(jwks.source), loaded again every \(jwks.intervalMilliseconds) ms")
+        jwks.start { [log] line in log.warning(line) }
+    }
+
     private func announceRedis() {
         if let url = config.redis { log.info("connecting to Redis at \(url) (serving starts once every subscription is active)") }
     }
@@ -198,7 +209,7 @@ public final class ServeApp: Sendable {
     // MARK: - Hooks
 
     private func authenticate(_ data: JSONValue) async throws -> AuthResult? {
-        switch authenticator.withLock({ $0 }).check(data, now: unixSeconds()) {
+        switch await check(data) {
         case .failure(let failure):
             refuse(failure)
             return nil
@@ -214,6 +225,29 @@ public final class ServeApp: Sendable {
             stats.update { $0.authSucceeded += 1 }
             return result
         }
+    }
+
+    /// A new token for an authenticated client: checked as at authenticate; its `sub` must be
+    /// the client's user (the kernel compares), its `exp` becomes the client's expiry.
+    private func refresh(_ request: RefreshRequest) async throws -> RefreshResult? {
+        switch await check(request.data) {
+        case .failure(let failure):
+            stats.update { $0.refreshFailed += 1 }
+            log.debug("refresh refused for client \(request.clientID): \(failure)")
+            return nil
+        case .success(let result):
+            stats.update { $0.refreshSucceeded += 1 }
+            return RefreshResult(userID: result.userID, expiresAt: result.expiresAt)
+        }
+    }
+
+    /// The authenticator's answer; a JWT whose `kid` the key set lacks loads the set again
+    /// first (rate-limited), so a key published since the last load works at once.
+    private func check(_ data: JSONValue) async -> Result<AuthResult, AuthFailure> {
+        let outcome = authenticator.withLock { $0 }.check(data, now: unixSeconds())
+        guard case .failure(.jwt(.unknownKey)) = outcome, let jwks = authenticator.withLock({ $0.jwks }),
+              await jwks.refreshForUnknownKey() else { return outcome }
+        return authenticator.withLock { $0 }.check(data, now: unixSeconds())
     }
 
     private func refuse(_ failure: AuthFailure) {
@@ -262,7 +296,7 @@ public final class ServeApp: Sendable {
 
     /// Events the app must never let a client send to others: the protocol's own.
     static let reservedEvents: Set<String> = ["connected", "error", "encrypted", "authenticate", "join", "leave",
-                                              "heartbeat", "disconnect"]
+                                              "heartbeat", "disconnect", "refresh", "refreshed"]
 
     private func handle(_ message: ClientMessage) {
         if let limiter, case .limited(let warn) = limiter.take(message.clientID, now: monotonicMilliseconds()) {

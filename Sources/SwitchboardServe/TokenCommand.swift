@@ -154,14 +154,14 @@ struct TokenKeys {
             token = JWTSigner.hs256(payload: claims, secret: secret)
         } else {
             guard let privateKeyPath else {
-                return .failure(TokenFailure("the configured key is an \(verifier.algorithm.rawValue) public key; "
+                return .failure(TokenFailure("the configured key is \(verifier.algorithm.map { "an \($0.rawValue) public key" } ?? "a JWK set"); "
                     + "minting needs its private key (--private-key FILE)"))
             }
             guard let pem = readFile(privateKeyPath) else { return .failure(TokenFailure("cannot read \(privateKeyPath) (\(lastErrorText()))")) }
             let key: JWTPrivateKey
             do { key = try JWTPrivateKey(pem: pem) } catch { return .failure(TokenFailure("\(privateKeyPath): \(error.message)")) }
-            guard key.algorithm == verifier.algorithm else {
-                return .failure(TokenFailure("\(privateKeyPath) is an \(key.algorithm.rawValue) key; the configured public key is \(verifier.algorithm.rawValue)"))
+            if let expected = verifier.algorithm, key.algorithm != expected {
+                return .failure(TokenFailure("\(privateKeyPath) is an \(key.algorithm.rawValue) key; the configured public key is \(expected.rawValue)"))
             }
             guard let signed = JWTSigner.sign(payload: claims, key: key) else { return .failure(TokenFailure("signing failed in OpenSSL")) }
             token = signed

@@ -176,6 +176,13 @@ struct DiagnosticCase: Sendable, CustomTestStringConvertible {
             "18: error: missing field 'fires' in timer 'nap'; fix: add 'fires:' to it",
             "18: error: timer 'nap' waits 'path', a default of type string; fix: name a default of type ms",
         ]),
+        DiagnosticCase("timer-until.yaml", [
+            "21: error: timer 'wait' has both 'after' and 'until'; fix: give it 'after: DEFAULT' (a duration) or, for a client timer, 'until: INSTANT' (expires_at)",
+            "22: error: timer 'nap' runs until 'expiry', which is not a client instant; fix: use one of expires_at",
+            "23: error: timer 'doze' has neither 'after' nor 'until'; fix: give it 'after: DEFAULT' (a duration) or, for a client timer, 'until: INSTANT' (expires_at)",
+            "24: error: server timer 'beat' runs until 'expires_at'; fix: a server timer runs for 'after: DEFAULT'; 'until' is per client",
+            "25: error: timer 'span' runs until 'expires_at' with 'times'; fix: remove 'times': it multiplies an 'after' duration only",
+        ]),
         // Timers, limits, guards, delivery rows, closes and channels.
         DiagnosticCase("timer-fires.yaml", [
             "11: error: input 'gone' is in group timer, but no timer fires it; fix: add 'fires: gone' to a timer, or move the input to another group",

@@ -18,6 +18,20 @@ import Testing
         }
     }
 
+    /// Issue 18: tokens that expire (some at once) and refreshes (some for another user, some
+    /// stale) among everything else.
+    @Test func expiringTokensAndRefreshesKeepInvariants() async {
+        var settings = KernelSettings()
+        settings.refreshConfigured = true
+        settings.validateRoomConfigured = true
+        await propertyCheck(count: 150, input: Self.ops) { ops in
+            var driver = FakeDriver(settings: settings)
+            for op in ops { driver.apply(op) }
+            driver.closeEverything()
+            #expect(driver.violations == [])
+        }
+    }
+
     @Test func encryptionAndTightLimitsKeepInvariants() async {
         var settings = KernelSettings()
         settings.requireEncryption = true
@@ -93,6 +107,8 @@ struct FakeDriver {
         #"{"event":"leave","data":{"rooms":7}}"#,
         #"{"event":"chat","data":{"text":"hi"},"id":"m1"}"#,
         #"{"event":"encrypted","data":{"iv":"x","ct":"y"}}"#,
+        #"{"event":"refresh","data":{"token":"user:alice"}}"#,
+        #"{"event":"refresh"}"#,
     ]
 
     mutating func step(_ input: KernelInput) {
@@ -150,6 +166,9 @@ struct FakeDriver {
                 violations.append("validateRoom asked with unfiltered rooms \(rooms)")
             }
             pending.append((handle, attempt, .validateRoom))
+        case .callRefresh(let handle, let attempt, _, _, _):
+            if !connected.contains(handle) { violations.append("\(handle) refresh called before connected") }
+            pending.append((handle, attempt, .refresh))
         case .callMessageHandler, .callClientConnected, .callClientDisconnected, .publish, .log, .released:
             break
         }
@@ -232,8 +251,14 @@ struct FakeDriver {
     func answer(_ call: (handle: ClientHandle, attempt: AttemptID, hook: Hook), choice: Int) -> KernelInput {
         switch call.hook {
         case .authenticate:
-            let outcomes: [AuthOutcome] = [.ok(userID: "alice", metadata: ["role": "member"]), .ok(userID: nil, metadata: nil), .rejected, .threw("boom")]
+            let outcomes: [AuthOutcome] = [.ok(userID: "alice", metadata: ["role": "member"]), .ok(userID: nil, metadata: nil), .rejected, .threw("boom"),
+                                           .ok(userID: "alice", metadata: nil, expiresAt: now.wall + 5_000),
+                                           .ok(userID: "alice", metadata: nil, expiresAt: now.wall - 5_000)]
             return .authenticateReturned(call.handle, call.attempt, outcomes[choice % outcomes.count])
+        case .refresh:
+            let outcomes: [RefreshOutcome] = [.ok(userID: "alice", expiresAt: now.wall + 20_000), .ok(userID: "alice", expiresAt: nil),
+                                              .ok(userID: "bob", expiresAt: now.wall + 20_000), .rejected, .threw("boom")]
+            return .refreshReturned(call.handle, call.attempt, outcomes[choice % outcomes.count])
         case .handshake:
             let outcomes: [HandshakeOutcome] = [.ok(serverPublicKey: "key", salt: "salt"), .rejected, .threw("boom")]
             return .handshakeReturned(call.handle, call.attempt, outcomes[choice % outcomes.count])

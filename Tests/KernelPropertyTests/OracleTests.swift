@@ -57,10 +57,11 @@ import Testing
         }
     }
 
-    /// 120 seeds that, together, run every row of the spec outside the terminal state.
+    /// 400 seeds that, together, run every row of the spec outside the terminal state (120 were
+    /// enough before the refresh rows: they share the hook answers with the older hooks).
     @Test func kernelAgreesWithTheModelOnFixedSeeds() {
         var rowsRun: Set<String> = []
-        for seed in UInt64(1)...120 {
+        for seed in UInt64(1)...400 {
             if let report = OracleRun.check(Scenario(seed: seed), rowsRun: &rowsRun) {
                 Issue.record(Comment(rawValue: report))
                 return  // one shrunk report is enough to read

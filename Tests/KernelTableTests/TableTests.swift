@@ -2,7 +2,7 @@ import Testing
 @testable import SwitchboardKernel
 
 /// The generated table against an independent reading of PROTOCOL.md, in every
-/// (state × input × guard valuation): 5 × 25 × 512 cells.
+/// (state × input × guard valuation): 5 × 30 × 4096 cells.
 @Suite struct ExhaustiveTableTests {
     /// PROTOCOL.md 3-6, written by hand from the document (not from the spec).
     static func expected(_ state: ClientState, _ input: InputKind, _ g: GuardSet) -> (ClientState, [String]) {
@@ -35,7 +35,7 @@ import Testing
             switch input {
             case .authenticateOk:
                 if !g.contains(.requireEncryption) {
-                    return (.authenticated, ["cancelTimer(authInProgress)", "recordIdentity", "admit", "sendConnected", "touch", "call(clientConnected)"])
+                    return (.authenticated, ["cancelTimer(authInProgress)", "recordIdentity", "admit", "sendConnected", "touch", "armTimer(tokenExpiry)", "call(clientConnected)"])
                 }
                 if !g.contains(.handshakeConfigured) {
                     return (.disconnected, ["cancelTimer(authInProgress)", "close(encryptionRequired)"] + gone)
@@ -50,12 +50,31 @@ import Testing
             guard state == .handshaking, g.contains(.attemptCurrent) else { return (state, ["log"]) }
             switch input {
             case .handshakeOk:
-                return (.authenticated, ["cancelTimer(authInProgress)", "markEncrypted", "admit", "sendConnected", "touch", "call(clientConnected)"])
+                return (.authenticated, ["cancelTimer(authInProgress)", "markEncrypted", "admit", "sendConnected", "touch",
+                                         "armTimer(tokenExpiry)", "call(clientConnected)"])
             case .handshakeRejected:
                 return (.disconnected, ["cancelTimer(authInProgress)", "sendError(encryptionHandshakeFailed)", "close(encryptionRequired)"] + gone)
             default:
                 return (.disconnected, ["cancelTimer(authInProgress)", "sendError(authenticationError)", "close(authenticationFailed)"] + gone)
             }
+        // Issue 18: a refresh of the token, once authenticated and only with a refreshFn (else
+        // `refresh` stays the custom event it is in the original).
+        case .refresh:
+            if preAuth.contains(state) { return (state, ["touch", "sendError(notAuthenticated)"]) }
+            if g.contains(.refreshConfigured) { return (state, ["touch", "call(refresh)"]) }
+            return g.contains(.messageHandlerConfigured) ? (state, ["touch", "call(messageHandler)"]) : (state, ["touch"])
+        case .refreshOk, .refreshRejected, .refreshThrew:
+            guard state == .authenticated, g.contains(.refreshCurrent) else { return (state, ["log"]) }
+            switch input {
+            case .refreshOk:
+                return g.contains(.refreshSameUser)
+                    ? (state, ["recordExpiry", "armTimer(tokenExpiry)", "sendRefreshed"]) : (state, ["sendError(refreshUserMismatch)"])
+            case .refreshRejected: return (state, ["sendError(refreshRejected)"])
+            default: return (state, ["sendError(refreshError)"])
+            }
+        case .tokenExpiryTimerFired:
+            return state == .authenticated && g.contains(.timerCurrent)
+                ? (.disconnected, ["close(tokenExpired)"] + gone) : (state, ["ignore"])
         case .validateRoomOk:
             return state == .authenticated ? (state, ["joinValidatedRooms"]) : (state, ["log"])
         case .validateRoomThrew:
@@ -101,6 +120,8 @@ import Testing
         case .cancelTimer(let kind): "cancelTimer(\(kind))"
         case .call(let hook): "call(\(hook))"
         case .recordIdentity: "recordIdentity"
+        case .recordExpiry: "recordExpiry"
+        case .sendRefreshed: "sendRefreshed"
         case .markEncrypted: "markEncrypted"
         case .admit: "admit"
         case .sendConnected: "sendConnected"
@@ -174,6 +195,7 @@ import Testing
             (.authenticationFailed, 4003, "Authentication failed"),
             (.encryptionRequired, 4004, "Encryption required"),
             (.serverShutdown, 1001, "Server shutting down"),
+            (.tokenExpired, 4005, "Token expired: reconnect with a new token"),
         ]
         for (code, number, reason) in table {
             #expect(code.code == number)
@@ -181,9 +203,11 @@ import Testing
         }
         #expect(CloseCode.authenticationFailed.reconnect == .withNewToken)
         #expect(CloseCode.encryptionRequired.reconnect == .no)
+        #expect(CloseCode.tokenExpired.reconnect == .withNewToken)
         #expect(ErrorMessage.allCases.map(\.text) == [
             "Invalid message format", "Already authenticated", "Not authenticated",
             "Authentication failed", "Authentication error", "Encryption handshake failed",
+            "Refresh rejected", "Refresh rejected: token is for another user", "Refresh error",
         ])
     }
 }

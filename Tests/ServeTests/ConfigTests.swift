@@ -197,7 +197,7 @@ private func errors(_ yaml: String?, env: [String: String] = [:]) -> [String] {
         #expect(errors("auth:\n  jwt:\n    hs256_secret: \(secret)\n    public_key_file: k.pem\n")
             == ["test.yaml:4: auth.jwt.public_key_file: conflicts with auth.jwt.hs256_secret (test.yaml:3); give one key"])
         #expect(errors("auth:\n  jwt:\n    issuer: x\n")
-            == ["test.yaml:2: auth.jwt: needs hs256_secret, hs256_secret_file or public_key_file"])
+            == ["test.yaml:2: auth.jwt: needs hs256_secret, hs256_secret_file, public_key_file or jwks"])
         #expect(errors("tls:\n  cert: c.pem\n") == ["test.yaml:2: tls.cert: tls needs both cert and key"])
         #expect(errors("encryption: optional\n").first?.hasPrefix("test.yaml:1: encryption: 'optional' needs library support") == true)
         #expect(errors("abuse:\n  message_burst: 3\n") == ["test.yaml:2: abuse.message_burst: needs abuse.messages_per_second"])

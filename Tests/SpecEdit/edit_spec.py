@@ -3,12 +3,12 @@
 
     edit_spec.py SPEC --token-ttl-ms N
 
-1. A close code: `token_expired` (4009, reconnect with a new token).
+1. A close code: `session_expired` (4009, reconnect with a new token).
 2. A client event: `whoami_state`. Before `connected` it gets `Not authenticated` like any other
    event; once authenticated it gets a new `error` event, `State: AUTHENTICATED`.
-3. A client timer: token expiry. A default `token_ttl` (N ms), a timer `token_expiry` that
-   raises the timer input `token_expiry_fired`, armed by the two rows that admit a client. A
-   current firing closes the client with `token_expired`; a stale one is ignored. No row cancels
+3. A client timer: session expiry. A default `token_ttl` (N ms), a timer `session_expiry` that
+   raises the timer input `session_expiry_fired`, armed by the two rows that admit a client. A
+   current firing closes the client with `session_expired`; a stale one is ignored. No row cancels
    it: `release` cancels every timer of a client that leaves.
 
 Each edit inserts YAML next to an anchor line that must occur exactly once (twice for the
@@ -38,7 +38,7 @@ def replace(text: str, old: str, new: str, *, count: int = 1) -> str:
 def edit(spec: str, token_ttl_ms: int) -> str:
     # --- 1. The close code ---------------------------------------------------------------------
     spec = insert(spec, "  normal_closure:\n", """\
-  token_expired:
+  session_expired:
     code: 4009
     reason: Token expired
     reconnect: with_new_token
@@ -80,33 +80,33 @@ def edit(spec: str, token_ttl_ms: int) -> str:
   token_ttl: {{ value: {token_ttl_ms}, type: ms }}
 """, before=False)
     spec = insert(spec, "  heartbeat_sweep:\n    scope: server\n", """\
-  token_expiry:
+  session_expiry:
     after: token_ttl
-    fires: token_expiry_fired
+    fires: session_expiry_fired
     doc: The client's token outlived tokenTtl.
 """)
     spec = insert(spec, "  heartbeat_sweep:\n    group: timer\n", """\
-  token_expiry_fired:
+  session_expiry_fired:
     group: timer
-    doc: The token expiry timer (tokenTtl after `connected`) fired.
+    doc: The session expiry timer (tokenTtl after `connected`) fired.
 """)
     # The rows into `authenticated` (authenticate_ok without encryption, handshake_ok) arm it.
-    spec = replace(spec, "admit, send_connected, touch, call: client_connected]",
-                   "admit, send_connected, touch, arm_timer: token_expiry, call: client_connected]", count=2)
+    spec = replace(spec, "admit, send_connected, touch, arm_timer: token_expiry,",
+                   "admit, send_connected, touch, arm_timer: token_expiry, arm_timer: session_expiry,", count=2)
     spec = insert(spec, "  # --- Transport and server", """\
   - from: authenticated
-    on: token_expiry_fired
+    on: session_expiry_fired
     when: [timer_current]
     to: disconnected
-    do: [close: token_expired, release, call: client_disconnected]
+    do: [close: session_expired, release, call: client_disconnected]
 
   - from: authenticated
-    on: token_expiry_fired
+    on: session_expiry_fired
     when: [not timer_current]
     do: [ignore]
 
   - from: [unauthorized, authenticating, handshaking]
-    on: token_expiry_fired
+    on: session_expiry_fired
     do: [ignore]
 
 """)

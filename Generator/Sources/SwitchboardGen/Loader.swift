@@ -145,8 +145,8 @@ struct ModelBuilder {
                 spec.hooks.append(hook)
             }
         case "timers":
-            for (key, line, f) in entries(node, name, "timer", allowed: ["scope", "after", "times", "fires", "doc"],
-                                          required: ["after", "fires"]) {
+            for (key, line, f) in entries(node, name, "timer", allowed: ["scope", "after", "until", "times", "fires", "doc"],
+                                          required: ["fires"]) {
                 let what = "timer '\(key)'"
                 var timer = TimerSpec(name: key, line: line)
                 if let scope: TimerScope = choice(f["scope"], "scope", what, problem: { "\(what) has scope '\($0)'" },
@@ -154,8 +154,10 @@ struct ModelBuilder {
                                                                  + " or server (one per instance)" }) {
                     timer.scope = scope
                 }
-                timer.after = text(f["after"], "after", what) ?? ""
+                timer.after = f["after"].flatMap { text($0, "after", what) } ?? ""
                 timer.afterLine = f["after"]?.value.line ?? line
+                timer.until = f["until"].flatMap { text($0, "until", what) } ?? ""
+                timer.untilLine = f["until"]?.value.line ?? line
                 timer.fires = text(f["fires"], "fires", what) ?? ""
                 timer.firesLine = f["fires"]?.value.line ?? line
                 if let pair = f["times"], let times = int(pair, "times", what) {

@@ -126,14 +126,23 @@ public struct TimerSpec: Sendable, Equatable {
     public var name: String
     public var line: Int
     public var scope: TimerScope = .client
-    /// The default (type ms) the timer waits.
+    /// The default (type ms) the timer waits; empty for a timer that runs `until` an instant.
     public var after = ""
     public var afterLine = 0
+    /// The client's instant (one of `TimerSpec.instants`) the timer runs until, instead of
+    /// `after`: its deadline differs per client, so no setting can hold it.
+    public var until = ""
+    public var untilLine = 0
     public var times = 1
     /// The timer input a firing raises.
     public var fires = ""
     public var firesLine = 0
     public var doc = ""
+
+    /// The instants a client timer may run `until`, each kept by the kernel per client
+    /// (`ClientInstant`): `expires_at`, the expiry of the client's credentials as the
+    /// authenticate or refresh hook answered it (a client without one has the timer disarmed).
+    public static let instants = ["expires_at"]
 }
 
 /// A per-client message counter (spec `limits`).

@@ -197,6 +197,7 @@ extension Renderer {
                      "| Timer | Scope | Runs for | Raises | Meaning |", "|-------|-------|----------|--------|---------|"]
         for timer in spec.timers {
             var duration = option(timer.after) + (timer.times == 1 ? "" : " × \(timer.times)")
+            if !timer.until.isEmpty { duration = "until the client's `\(timer.until)`" }
             if let entry = spec.defaults.first(where: { $0.name == timer.after }), case .int(let ms) = entry.value {
                 duration += " (default \(ms * Int64(timer.times)) ms)"
             }

@@ -225,13 +225,23 @@ public enum Renderer {
 
     static func timers(_ spec: ProtocolSpec) -> String {
         /// The members both timer enums have: `specName`, the input a firing raises, and how long
-        /// the timer runs (`duration` of a client timer, `period` of a server one).
-        func members(_ timers: [TimerSpec], fired: String, length: (doc: String, name: String)) -> [[String]] {
-            [specNameProperty(timers.map(\.name)),
-             property(fired, "firedInput: InputKind", timers.map { ($0.name, "." + Names.swift($0.fires)) }),
-             switching(length.doc, "public func \(length.name)(in settings: KernelSettings) -> Int64", timers.map { timer in
-                 "case .\(Names.swift(timer.name)): settings.\(Names.swift(timer.after))" + (timer.times == 1 ? "" : " * \(timer.times)")
-             })]
+        /// the timer runs (`duration` of a client timer, optional for one that runs `until` an
+        /// instant, which `until` names; `period` of a server one).
+        func members(_ timers: [TimerSpec], fired: String, length: (doc: String, name: String), client: Bool) -> [[String]] {
+            func arm(_ timer: TimerSpec) -> String {
+                guard timer.until.isEmpty else { return "case .\(Names.swift(timer.name)): nil" }
+                return "case .\(Names.swift(timer.name)): settings.\(Names.swift(timer.after))" + (timer.times == 1 ? "" : " * \(timer.times)")
+            }
+            var members = [specNameProperty(timers.map(\.name)),
+                           property(fired, "firedInput: InputKind", timers.map { ($0.name, "." + Names.swift($0.fires)) }),
+                           switching(length.doc, "public func \(length.name)(in settings: KernelSettings) -> Int64" + (client ? "?" : ""),
+                                     timers.map(arm))]
+            if client {
+                members.append(property("The client's instant the timer runs until (spec `until`); nil: it runs for `duration`.",
+                                         "until: ClientInstant?",
+                                         timers.map { ($0.name, $0.until.isEmpty ? "nil" : "." + Names.swift($0.until)) }))
+            }
+            return members
         }
         let client = spec.timers.filter { $0.scope == .client }
         let server = spec.timers.filter { $0.scope == .server }
@@ -239,13 +249,14 @@ public enum Renderer {
             + sectionEnum("A per-client timer (spec `timers`, scope client): armed and cancelled by rows.", "TimerKind",
                           client.map { ($0.name, $0.doc) },
                           members(client, fired: "The input a firing raises.",
-                                  length: ("How long the timer runs, in milliseconds.", "duration")))
+                                  length: ("How long the timer runs, in milliseconds; nil for one that runs `until` an instant.", "duration"),
+                                  client: true))
             + [""]
             + sectionEnum("A server-wide timer (spec `timers`, scope server): armed at start and after each firing,\n"
                               + "stopped by shutdown; a firing raises its input for every live client.", "ServerTimer",
                           server.map { ($0.name, $0.doc) },
                           members(server, fired: "The input a firing raises for each live client.",
-                                  length: ("The period, in milliseconds.", "period"))))
+                                  length: ("The period, in milliseconds.", "period"), client: false)))
     }
 
     static func messages(_ spec: ProtocolSpec) -> String {

@@ -85,7 +85,7 @@ struct ValidationRun {
             "form_union", "form_intersection", "form_symmetric_difference", "element", "array_literal_element",
         ])
         check("hook", "Hook", spec.hooks.map { ($0.name, $0.line) }, reserved: ["throw_input"])
-        check("timer", "TimerKind", spec.timers.map { ($0.name, $0.line) }, reserved: ["duration", "fired_input", "period"])
+        check("timer", "TimerKind", spec.timers.map { ($0.name, $0.line) }, reserved: ["duration", "fired_input", "period", "until"])
         check("limit", "MessageLimit", spec.limits.map { ($0.name, $0.line) }, reserved: ["maximum", "counts", "raises"])
         check("error", "ErrorMessage", spec.errors.map { ($0.name, $0.line) }, reserved: ["text"])
         check("close code", "CloseCode", spec.closeCodes.map { ($0.name, $0.line) },

@@ -87,6 +87,24 @@ extension ValidationRun {
 
     mutating func timers() {
         let names = spec.defaults.map(\.name)
+        // A timer runs either `after` a default or `until` a client's instant, never both.
+        for timer in spec.timers {
+            if timer.after.isEmpty == timer.until.isEmpty {
+                sink.error(timer.line, "timer '\(timer.name)' has " + (timer.after.isEmpty ? "neither 'after' nor 'until'" : "both 'after' and 'until'"),
+                           fix: "give it 'after: DEFAULT' (a duration) or, for a client timer, 'until: INSTANT' ("
+                               + TimerSpec.instants.joined(separator: ", ") + ")")
+            } else if !timer.until.isEmpty && timer.scope == .server {
+                sink.error(timer.untilLine, "server timer '\(timer.name)' runs until '\(timer.until)'",
+                           fix: "a server timer runs for 'after: DEFAULT'; 'until' is per client")
+            } else if !timer.until.isEmpty && !TimerSpec.instants.contains(timer.until) {
+                sink.error(timer.untilLine, "timer '\(timer.name)' runs until '\(timer.until)', which is not a client instant",
+                           fix: Names.hint(for: timer.until, among: TimerSpec.instants,
+                                           otherwise: "use one of " + TimerSpec.instants.joined(separator: ", ")))
+            } else if !timer.until.isEmpty && timer.times != 1 {
+                sink.error(timer.untilLine, "timer '\(timer.name)' runs until '\(timer.until)' with 'times'",
+                           fix: "remove 'times': it multiplies an 'after' duration only")
+            }
+        }
         for timer in spec.timers where !timer.after.isEmpty {
             guard let value = spec.defaults.first(where: { $0.name == timer.after }) else {
                 sink.error(timer.afterLine, "timer '\(timer.name)' waits '\(timer.after)', which is not a default",

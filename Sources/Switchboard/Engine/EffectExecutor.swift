@@ -95,6 +95,8 @@ final class EffectExecutor {
             hooks.handshake(handle, attempt, clientID: clientID, userID: userID, data: data)
         case .callValidateRoom(let handle, let attempt, let clientID, let userID, let rooms):
             hooks.validateRoom(handle, attempt, clientID: clientID, userID: userID, rooms: rooms)
+        case .callRefresh(let handle, let attempt, let clientID, let userID, let data):
+            hooks.refresh(handle, attempt, clientID: clientID, userID: userID, data: data)
         case .callMessageHandler(_, let clientID, let userID, let message):
             hooks.messageHandler(clientID: clientID, userID: userID, message: consume message)
         case .callClientConnected(_, let clientID, let userID, let metadata):

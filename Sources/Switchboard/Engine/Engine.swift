@@ -94,6 +94,7 @@ final class Engine: DriverEvents {
         settings.handshakeConfigured = hooks.handshake != nil
         settings.validateRoomConfigured = hooks.validateRoom != nil
         settings.messageHandlerConfigured = hooks.messageHandler != nil
+        settings.refreshConfigured = hooks.refresh != nil
         settings.outboundTransformerConfigured = hooks.outboundTransformer != nil
         self.options = options
         self.hooks = hooks

@@ -33,7 +33,8 @@ final class HookScheduler {
         ask("authenticate", for: handle) {
             do {
                 if let result = try await authenticate(data) {
-                    return .authenticateReturned(handle, attempt, .ok(userID: result.userID, metadata: result.metadata))
+                    return .authenticateReturned(handle, attempt, .ok(userID: result.userID, metadata: result.metadata,
+                                                                      expiresAt: result.expiresAt))
                 }
                 return .authenticateReturned(handle, attempt, .rejected)
             } catch {
@@ -64,6 +65,20 @@ final class HookScheduler {
                 return .validateRoomReturned(handle, attempt, .ok(allowed))
             } catch {
                 return .validateRoomReturned(handle, attempt, .threw(String(describing: error)))
+            }
+        }
+    }
+
+    func refresh(_ handle: ClientHandle, _ attempt: AttemptID, clientID: String, userID: String?, data: JSONValue) {
+        guard let refresh = hooks.refresh else { return }
+        ask("refresh", for: handle) {
+            do {
+                if let result = try await refresh(RefreshRequest(clientID: clientID, userID: userID, data: data)) {
+                    return .refreshReturned(handle, attempt, .ok(userID: result.userID, expiresAt: result.expiresAt))
+                }
+                return .refreshReturned(handle, attempt, .rejected)
+            } catch {
+                return .refreshReturned(handle, attempt, .threw(String(describing: error)))
             }
         }
     }

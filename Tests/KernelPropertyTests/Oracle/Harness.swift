@@ -88,6 +88,7 @@ struct Harness {
             case .callAuthenticate(let h, let attempt, _): pending.append(Call(handle: h, attempt: attempt, hook: .authenticate))
             case .callHandshake(let h, let attempt, _, _, _): pending.append(Call(handle: h, attempt: attempt, hook: .handshake))
             case .callValidateRoom(let h, let attempt, _, _, _): pending.append(Call(handle: h, attempt: attempt, hook: .validateRoom))
+            case .callRefresh(let h, let attempt, _, _, _): pending.append(Call(handle: h, attempt: attempt, hook: .refresh))
             case .released(let h):
                 released.append(h)
                 answered += pending.filter { $0.handle == h }  // answers for it are stale from now on
@@ -188,11 +189,22 @@ struct Harness {
         switch call.hook {
         case .authenticate:
             let outcome: AuthOutcome = switch roll {
-            case 0..<6: .ok(userID: rng.pick(Values.users), metadata: rng.pick([nil, ["role": "admin"], "x", .null]))
+            case 0..<6: .ok(userID: rng.pick(Values.users), metadata: rng.pick([nil, ["role": "admin"], "x", .null]),
+                            expiresAt: expiry(&rng))
             case 6..<8: .rejected
             default: .threw("auth boom")
             }
             return .authenticateReturned(call.handle, call.attempt, outcome)
+        case .refresh:
+            // Mostly the client's own user (a refresh that may succeed), sometimes another one.
+            let own = kernel.client(call.handle)?.userID
+            let outcome: RefreshOutcome = switch roll {
+            case 0..<5: .ok(userID: own, expiresAt: expiry(&rng))
+            case 5..<6: .ok(userID: rng.pick(Values.users), expiresAt: expiry(&rng))
+            case 6..<8: .rejected
+            default: .threw("refresh boom")
+            }
+            return .refreshReturned(call.handle, call.attempt, outcome)
         case .handshake:
             let outcome: HandshakeOutcome = switch roll {
             case 0..<6: .ok(serverPublicKey: "key\(rng.below(9))", salt: "salt\(rng.below(9))")
@@ -206,15 +218,29 @@ struct Harness {
         }
     }
 
+    /// A token expiry as a hook answers it: none, soon, later, already past (fires at once), or
+    /// far away; wall-clock ms, so a wall clock that jumped back moves the deadline.
+    func expiry(_ rng: inout SeededRandom) -> Int64? {
+        rng.pick([nil, nil, nil, nil, now.wall + 50, now.wall + 3_000, now.wall - 1_000, now.wall + 100_000_000])
+    }
+
     /// An answer the kernel must treat as stale: repeated, for an attempt never issued, of the
     /// wrong hook, or for a client the kernel forgot.
     func staleAnswer(_ rng: inout SeededRandom, live: [ClientHandle], waiting: [ClientHandle]) -> KernelInput? {
         var call: Call
-        switch rng.below(4) {
+        switch rng.below(5) {
         case 0 where !answered.isEmpty: call = rng.pick(answered)
         case 1 where !pending.isEmpty:
             call = rng.pick(pending)
-            call.hook = rng.pick([.authenticate, .handshake, .validateRoom].filter { $0 != call.hook })
+            call.hook = rng.pick([.authenticate, .handshake, .validateRoom, .refresh].filter { $0 != call.hook })
+        case 4 where !live.isEmpty:
+            // A refresh answer never asked for, to a client of a state picked first (the few
+            // clients in a short-lived state get their share).
+            let states = ClientState.allCases.filter { state in live.contains { kernel.client($0)?.state == state } }
+            let state = rng.pick(states)
+            // Its outcome as for a fresh answer: mostly ok, which a stale roll would make rare.
+            return answer(Call(handle: rng.pick(live.filter { kernel.client($0)?.state == state }), attempt: AttemptID(777_777),
+                               hook: .refresh), &rng)
         default:  // mostly a client that is waiting for a hook, answered for an attempt never made
             guard let h = rng.chance(70) && !waiting.isEmpty ? rng.pick(waiting) : live.isEmpty ? nil : rng.pick(live) else { return nil }
             let awaited: Hook = kernel.client(h)?.state == .handshaking ? .handshake : .authenticate
@@ -273,7 +299,8 @@ struct Harness {
         case .closed(let h): return "closed \(h)"
         case .authenticateReturned(let h, let attempt, let outcome):
             let answer = switch outcome {
-            case .ok(let user, let metadata): "ok user \(user ?? "-") metadata \(json(metadata))"
+            case .ok(let user, let metadata, let expiresAt):
+                "ok user \(user ?? "-") metadata \(json(metadata))" + (expiresAt.map { " expires \($0)" } ?? "")
             case .rejected: "rejected"
             case .threw(let text): "threw \(text)"
             }
@@ -291,6 +318,13 @@ struct Harness {
             case .threw(let text): "threw \(text)"
             }
             return "validate_room answered \(h) attempt \(attempt.rawValue) \(answer)"
+        case .refreshReturned(let h, let attempt, let outcome):
+            let answer = switch outcome {
+            case .ok(let user, let expiresAt): "ok user \(user ?? "-") expires \(expiresAt.map(String.init) ?? "never")"
+            case .rejected: "rejected"
+            case .threw(let text): "threw \(text)"
+            }
+            return "refresh answered \(h) attempt \(attempt.rawValue) \(answer)"
         case .timerFired(let timer): return "timer fired \(timer)"
         case .backpressured(let h): return "backpressured \(h)"
         case .shutdown: return "shutdown"

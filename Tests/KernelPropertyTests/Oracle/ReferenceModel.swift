@@ -38,6 +38,10 @@ struct ReferenceModel {
         var lastActivity: Int64
         /// The attempt of the hook call issued last; answers for other attempts are stale.
         var attempt: UInt64?
+        /// The attempt of the latest refresh call (a join does not replace it).
+        var refreshAttempt: UInt64?
+        /// Wall-clock ms the credentials expire at (authenticate or refresh answer); nil: never.
+        var expiresAt: Int64?
         /// Armed timers: spec timer name -> generation.
         var timers: [String: UInt64] = [:]
         /// `authenticate` data, kept for the handshake hook.
@@ -53,7 +57,7 @@ struct ReferenceModel {
         var timer: (name: String, generation: UInt64)?
         var message: (event: String, data: JSONValue?, id: JSONValue?)?
         var rooms: [String] = []
-        var identity: (userID: String?, metadata: JSONValue?)?
+        var identity: (userID: String?, metadata: JSONValue?, expiresAt: Int64?)?
         var keys: (serverPublicKey: String, salt: String)?
         /// disconnect_requested: the spec close code the request chose.
         var closeCode: CloseCodeSpec?
@@ -131,8 +135,8 @@ struct ReferenceModel {
             guard clients[handle.rawValue] != nil else { return }
             var context = Context(attempt: attempt.rawValue)
             switch outcome {
-            case .ok(let userID, let metadata):
-                context.identity = (userID, metadata)
+            case .ok(let userID, let metadata, let expiresAt):
+                context.identity = (userID, metadata, expiresAt)
                 step(handle.rawValue, "authenticate_ok", context, now: now)
             case .rejected:
                 step(handle.rawValue, "authenticate_rejected", context, now: now)
@@ -163,6 +167,19 @@ struct ReferenceModel {
             case .threw(let text):
                 out.append(.log("warning", handle.rawValue, "validateRoomFn threw: \(text)"))
                 if let thrown = spec.hooks.first(where: { $0.name == "validate_room" })?.onThrow?.name { step(handle.rawValue, thrown, context, now: now) }
+            }
+        case .refreshReturned(let handle, let attempt, let outcome):
+            guard clients[handle.rawValue] != nil else { return }
+            var context = Context(attempt: attempt.rawValue)
+            switch outcome {
+            case .ok(let userID, let expiresAt):
+                context.identity = (userID, nil, expiresAt)
+                step(handle.rawValue, "refresh_ok", context, now: now)
+            case .rejected:
+                step(handle.rawValue, "refresh_rejected", context, now: now)
+            case .threw(let text):
+                out.append(.log("warning", handle.rawValue, "refreshFn threw: \(text)"))
+                if let thrown = spec.hooks.first(where: { $0.name == "refresh" })?.onThrow?.name { step(handle.rawValue, thrown, context, now: now) }
             }
         case .timerFired(let timer):
             switch timer.owner {

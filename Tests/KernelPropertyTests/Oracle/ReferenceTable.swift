@@ -51,6 +51,7 @@ extension ReferenceModel {
                 case "handshake": holding[declared.name] = settings.handshakeConfigured
                 case "validate_room": holding[declared.name] = settings.validateRoomConfigured
                 case "message_handler": holding[declared.name] = settings.messageHandlerConfigured
+                case "refresh": holding[declared.name] = settings.refreshConfigured
                 default: holding[declared.name] = true
                 }
             case .computed:
@@ -59,6 +60,8 @@ extension ReferenceModel {
                 case "timer_current":
                     holding[declared.name] = context.timer.map { client.timers[$0.name] == $0.generation } ?? false
                 case "has_rooms": holding[declared.name] = !context.rooms.isEmpty
+                case "refresh_current": holding[declared.name] = context.attempt != nil && context.attempt == client.refreshAttempt
+                case "refresh_same_user": holding[declared.name] = context.identity.map { $0.userID == client.userID } ?? false
                 case "heartbeat_overdue": holding[declared.name] = now.monotonic - client.lastActivity > settings.heartbeatTimeout
                 default: break  // unknown to the model: no row can match, and `step` reports it
                 }
@@ -94,9 +97,10 @@ extension ReferenceModel {
             out.append(TraceLine(h, "close #\(h) \(code?.code ?? 0) \(code?.reason ?? "?")"))
         case .armTimer:
             cancelTimer(argument, of: h)
+            guard let deadline = deadline(argument, of: h, now: now) else { break }
             lastGeneration += 1
             clients[h]!.timers[argument] = lastGeneration
-            out.append(TraceLine(h, "arm \(argument)#\(h)@\(lastGeneration) deadline \(now.monotonic + duration(argument))"))
+            out.append(TraceLine(h, "arm \(argument)#\(h)@\(lastGeneration) deadline \(deadline)"))
         case .cancelTimer:
             cancelTimer(argument, of: h)
         case .call:
@@ -104,6 +108,12 @@ extension ReferenceModel {
         case .recordIdentity:
             clients[h]!.userID = context.identity?.userID
             clients[h]!.metadata = context.identity?.metadata
+            clients[h]!.expiresAt = context.identity?.expiresAt
+        case "record_expiry":
+            clients[h]!.expiresAt = context.identity?.expiresAt
+        case "send_refreshed":
+            let members: [(String, JSONValue)] = clients[h]!.expiresAt.map { [("expiresAt", .number(JSONNumber($0)))] } ?? []
+            send(to: h, event: "refreshed", data: .object(JSONObject(members)))
         case .markEncrypted:
             clients[h]!.encrypted = true
             clients[h]!.keys = context.keys
@@ -139,11 +149,20 @@ extension ReferenceModel {
         }
     }
 
-    /// A timer's duration: the default it names (read from the scenario's settings) times `times`.
-    func duration(_ timer: String) -> Int64 {
+    /// A timer's deadline: now plus the default it names (read from the scenario's settings)
+    /// times `times`; for one that runs `until` the client's expiry, that wall-clock instant
+    /// seen from now on the monotonic clock (at once if past); nil when the client has none.
+    func deadline(_ timer: String, of h: UInt64, now: Now) -> Int64? {
         guard let spec = spec.timers.first(where: { $0.name == timer }) else { return -1 }
+        switch spec.until {
+        case "": break
+        case "expires_at":
+            guard let expiresAt = clients[h]?.expiresAt else { return nil }
+            return now.monotonic + max(0, expiresAt - now.wall)
+        default: return -2_000_000  // unknown to the model: shows up as a wrong deadline
+        }
         let base = setting(spec.after) as? Int64 ?? -1_000_000  // unknown: shows up as a wrong deadline
-        return base * Int64(spec.times)
+        return now.monotonic + base * Int64(spec.times)
     }
 
     mutating func cancelTimer(_ name: String, of h: UInt64) {
@@ -179,6 +198,11 @@ extension ReferenceModel {
         case "validate_room":
             let rooms = JSONValue.array(context.rooms.map(JSONValue.string)).serialized()
             out.append(TraceLine(h, "call validate_room #\(h) attempt \(newAttempt(h)) \(who) rooms \(rooms)"))
+        case "refresh":
+            lastAttempt += 1
+            clients[h]!.refreshAttempt = lastAttempt
+            let data = context.message?.data ?? .object(JSONObject())
+            out.append(TraceLine(h, "call refresh #\(h) attempt \(lastAttempt) \(who) data \(data.serialized())"))
         case "message_handler":
             guard let message = context.message else { return }
             out.append(TraceLine(h, "call message_handler #\(h) \(who) event \(message.event) data \(TraceLine.json(message.data)) id \(TraceLine.json(message.id))"))

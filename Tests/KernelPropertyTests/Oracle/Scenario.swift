@@ -60,7 +60,6 @@ struct Scenario {
         settings.heartbeatInterval = rng.pick([100, 3_000, 30_000])
         settings.heartbeatTimeout = rng.pick([200, 9_000, 90_000])
         settings.defaultRooms = rng.pick([settings.defaultRooms, [], ["lobby"], ["lobby", "a", "lobby"]])
-        self.settings = settings
 
         let kinds = OpKind.allCases.flatMap { Array(repeating: $0, count: $0.weight) }
         var ops = (0..<length).map { _ in Op(kind: rng.pick(kinds), bits: rng.next()) }
@@ -71,6 +70,9 @@ struct Scenario {
             for _ in 0...rng.below(3) { ops.insert(Op(kind: .disconnect, bits: rng.next()), at: rng.below(ops.count + 1)) }
         }
         self.ops = ops
+        // Drawn after the ops, so that the ops of a seed stayed what they were before refreshFn.
+        settings.refreshConfigured = rng.chance(70)
+        self.settings = settings
         self.seed = seed
     }
 
@@ -81,7 +83,7 @@ struct Scenario {
             + " messageHandler \(s.messageHandlerConfigured) transformer \(s.outboundTransformerConfigured)"
             + " closeOnBackpressure \(s.closeOnBackpressure) maxMessagesBeforeAuth \(s.maxMessagesBeforeAuth)"
             + " authTimeout \(s.authTimeout) heartbeat \(s.heartbeatInterval)/\(s.heartbeatTimeout)"
-            + " defaultRooms \(s.defaultRooms)"
+            + " defaultRooms \(s.defaultRooms) refresh \(s.refreshConfigured)"
     }
 }
 
@@ -138,6 +140,9 @@ enum Values {
             event = rng.chance(67) ? "join" : "leave"
             let rooms = JSONValue.array(roomList(&rng, ids: ids))
             data = rng.chance(85) ? ["rooms": rooms] : rng.pick([nil, .null, ["rooms": "a"], ["rooms": 5], rooms])
+        case 65..<75:
+            event = "refresh"
+            data = rng.pick([["token": .string("t\(rng.below(9))")], nil, [:]])
         default:
             event = rng.pick(["chat", "encrypted", "disconnect", "connected", "error", "ünï", "JOIN", "heartbeat "])
             data = rng.pick(dataValues)

@@ -61,6 +61,8 @@ struct TraceLine: Equatable, CustomStringConvertible {
         case .callValidateRoom(let h, let attempt, let client, let user, let rooms):
             let list = JSONValue.array(rooms.map(JSONValue.string)).serialized()
             return [TraceLine(h.rawValue, "call validate_room \(h) attempt \(attempt.rawValue) \(who(client, user)) rooms \(list)")]
+        case .callRefresh(let h, let attempt, let client, let user, let data):
+            return [TraceLine(h.rawValue, "call refresh \(h) attempt \(attempt.rawValue) \(who(client, user)) data \(data.serialized())")]
         case .callMessageHandler(let h, let client, let user, let message):
             return [TraceLine(h.rawValue, "call message_handler \(h) \(who(client, user)) event \(message.event) data \(json(message.data)) id \(json(message.id))")]
         case .callClientConnected(let h, let client, let user, let metadata):
