@@ -170,9 +170,11 @@ final class RedisConnection {
     }
 
     /// hiredis has no unread bytes and no reply under way: what arrives next starts a reply.
-    /// (`ridx` is -1 between replies and 0 when a reply was begun but none of it consumed.)
+    /// (`ridx` is -1 between replies; 0 with the top task's type still unread (-1) when a reply
+    /// was begun on no data. Once the type byte is read, the reply is under way.)
     private var parserIsIdle: Bool {
-        reader.pointee.pos == reader.pointee.len && reader.pointee.ridx <= 0
+        reader.pointee.pos == reader.pointee.len
+            && (reader.pointee.ridx == -1 || (reader.pointee.ridx == 0 && reader.pointee.rstack.0.type < 0))
     }
 
     /// True when the peer hung up or sent something while no command is outstanding (a
