@@ -17,9 +17,12 @@ public struct RedisBusStats: Sendable, Equatable {
     public var buffered: Int
     /// The node the subscriber is on while subscribed.
     public var node: RedisURL.Node?
+    /// Pipelined batches Redis answered in full: every message waiting when the publisher takes
+    /// a batch goes out in one write, so published / batches is how many shared a write.
+    public var batches: Int
 
     public init(connected: Bool, reconnects: Int, published: Int, dropped: Int, received: Int, buffered: Int,
-                node: RedisURL.Node? = nil) {
+                node: RedisURL.Node? = nil, batches: Int = 0) {
         self.connected = connected
         self.reconnects = reconnects
         self.published = published
@@ -27,6 +30,7 @@ public struct RedisBusStats: Sendable, Equatable {
         self.received = received
         self.buffered = buffered
         self.node = node
+        self.batches = batches
     }
 }
 
@@ -149,6 +153,7 @@ final class RedisBusCore: @unchecked Sendable {
     private var published = 0
     private var dropped = 0
     private var received = 0
+    private var batches = 0
     /// Drops since the buffer last overflowed, until it drains (nil: not overflowing).
     private var overflowDrops: Int?
     /// With `dropsOwnEchoes`: messages published and not yet read back, oldest first. Those
@@ -255,7 +260,7 @@ final class RedisBusCore: @unchecked Sendable {
     func snapshot() -> RedisBusStats {
         monitor.withLock {
             RedisBusStats(connected: subscribed && publisherUp, reconnects: reconnects, published: published,
-                          dropped: dropped, received: received, buffered: queue.count, node: node)
+                          dropped: dropped, received: received, buffered: queue.count, node: node, batches: batches)
         }
     }
 
@@ -411,6 +416,9 @@ final class RedisBusCore: @unchecked Sendable {
             try connection.write(command, deadline: awaitingSince + commandTimeout)
         }
         var lastActivity = awaitingSince
+        if options.dropsOwnEchoes {
+            connection.consumeFront = { [unowned self] bytes in self.skipOwnEchoes(bytes) }
+        }
         while true {
             while let reply = try connection.bufferedReply() {
                 defer { freeReplyObject(reply) }
@@ -468,6 +476,21 @@ final class RedisBusCore: @unchecked Sendable {
         if own { return }
         let name = String(decoding: UnsafeRawBufferPointer(start: channel.pointee.str, count: channel.pointee.len), as: UTF8.self)
         receive(name, [UInt8](body))
+    }
+
+    /// How many leading bytes of a read are this bus's own echoes, each checked in place and
+    /// counted as received; one lock for the run. Stops at the first push that is not one (or
+    /// is incomplete): it and everything after go through hiredis and `deliver`, in order.
+    private func skipOwnEchoes(_ bytes: UnsafeRawBufferPointer) -> Int {
+        var offset = 0
+        monitor.lock()
+        defer { monitor.unlock() }
+        while !unechoed.isEmpty, let push = RESPPush.parse(bytes, at: offset),
+              takeEcho(UnsafeRawBufferPointer(rebasing: bytes[push.payload])) {
+            received += 1
+            offset = push.end
+        }
+        return offset
     }
 
     /// Whether `body` is one of the first messages in `unechoed` (which it and those before it
@@ -596,6 +619,7 @@ final class RedisBusCore: @unchecked Sendable {
         monitor.lock()
         published += accepted
         dropped += rejected
+        batches += 1
         var drained: Int?
         if queue.isEmpty {
             drained = overflowDrops

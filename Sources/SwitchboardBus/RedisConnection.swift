@@ -20,6 +20,10 @@ final class RedisConnection {
     private let wakeFD: Int32
     private let reader: UnsafeMutablePointer<redisReader>
     private let buffer: UnsafeMutableRawBufferPointer
+    /// Offered each read's bytes while hiredis holds nothing unfinished (so they start at a
+    /// reply boundary); returns how many leading bytes it dealt with itself, which hiredis never
+    /// sees. The subscriber drops its own echoes here (`RedisBusCore.skipOwnEchoes`).
+    var consumeFront: ((UnsafeRawBufferPointer) -> Int)?
 
     private init(node: RedisURL.Node, fd: Int32, wakeFD: Int32) {
         self.node = node
@@ -149,7 +153,12 @@ final class RedisConnection {
         }
         let n = recv(fd, buffer.baseAddress, buffer.count, Int32(MSG_DONTWAIT))
         if n > 0 {
-            if redisReaderFeed(reader, buffer.baseAddress!.assumingMemoryBound(to: CChar.self), n) != REDIS_OK {
+            var consumed = 0
+            if let consumeFront, parserIsIdle {
+                consumed = consumeFront(UnsafeRawBufferPointer(start: buffer.baseAddress, count: n))
+            }
+            if consumed < n,
+               redisReaderFeed(reader, buffer.baseAddress!.assumingMemoryBound(to: CChar.self) + consumed, n - consumed) != REDIS_OK {
                 throw RedisIOError(kind: .protocolError, description: readerError)
             }
         } else if n == 0 {
@@ -158,6 +167,14 @@ final class RedisConnection {
             throw RedisIOError(kind: .io, description: redisErrnoText())
         }
         return true
+    }
+
+    /// hiredis has no unread bytes and no reply under way: what arrives next starts a reply.
+    /// (`ridx` is -1 between replies; 0 with the top task's type still unread (-1) when a reply
+    /// was begun on no data. Once the type byte is read, the reply is under way.)
+    private var parserIsIdle: Bool {
+        reader.pointee.pos == reader.pointee.len
+            && (reader.pointee.ridx == -1 || (reader.pointee.ridx == 0 && reader.pointee.rstack.0.type < 0))
     }
 
     /// True when the peer hung up or sent something while no command is outstanding (a

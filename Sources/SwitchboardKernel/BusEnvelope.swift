@@ -38,8 +38,12 @@ public struct BusEnvelope: Equatable, Sendable {
     /// original's). As `JSON.stringify` does, an absent `target`, `data` or `exclude` is left
     /// out and a present one is written as is (`[]` included).
     public func encoded() -> [UInt8] {
-        var members: [(String, JSONValue)] = []
-        members.reserveCapacity(BusEnvelopeField.wireOrder.count)
+        // Written member by member rather than through a `JSONObject` (which orders and
+        // deduplicates keys, a cost paid for every message a server publishes): the wire names
+        // are distinct and none is an array index, so the order is the spec's as it stands.
+        var out: [UInt8] = []
+        out.reserveCapacity(128)
+        out.append(UInt8(ascii: "{"))
         for field in BusEnvelopeField.wireOrder {
             let value: JSONValue?
             switch field {
@@ -50,11 +54,13 @@ public struct BusEnvelope: Equatable, Sendable {
             case .data: value = data
             case .exclude: value = exclude.map { .array($0.map { .string($0) }) }
             }
-            if let value { members.append((field.wireName, value)) }
+            guard let value else { continue }
+            if out.count > 1 { out.append(UInt8(ascii: ",")) }
+            JSONValue.serializeString(field.wireName, into: &out)
+            out.append(UInt8(ascii: ":"))
+            value.serialize(into: &out)
         }
-        var out: [UInt8] = []
-        out.reserveCapacity(64)
-        JSONValue.object(JSONObject(members)).serialize(into: &out)
+        out.append(UInt8(ascii: "}"))
         return out
     }
 
