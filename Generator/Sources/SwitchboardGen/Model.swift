@@ -342,6 +342,11 @@ public struct EffectKind: RawRepresentable, Hashable, Sendable, ExpressibleByStr
     public static let leaveRooms: EffectKind = "leave_rooms"
     public static let deliver: EffectKind = "deliver"
     public static let release: EffectKind = "release"
+    public static let announcePresence: EffectKind = "announce_presence"
+
+    /// The effects that change a client's rooms: where the spec declares `announce_presence`,
+    /// a row doing one of them must announce after it (else presence goes stale).
+    public static let roomChanging: [EffectKind] = [.admit, .joinValidatedRooms, .leaveRooms, .release]
 }
 
 /// One entry of the spec's `effects`: a name the rows may use and the kind of argument it takes.
