@@ -67,6 +67,12 @@ public struct ServerOptions: Sendable {
     /// How numbers in messages are written on: `.exact` keeps each literal; `.javascript` writes
     /// them as the original (JS) gateway does (`1.0` -> `1`), for a fleet mixed with it.
     public var numberStyle: JSONNumberStyle = .exact
+    /// Rooms with presence (join/leave events, the `presence` query): names, or prefixes ending
+    /// in `*`. With `redis` set, the instances share their members through Redis.
+    public var presenceRooms = ProtocolDefaults.presenceRooms
+    /// With Redis: a killed instance's presence entries are dropped at most this long after its
+    /// last heartbeat (written every presenceTTL / 3).
+    public var presenceTTL: Int64 = ProtocolDefaults.presenceTtl
 
     public init() {}
 
@@ -89,6 +95,8 @@ public struct ServerOptions: Sendable {
         settings.shutdownGrace = shutdownGrace
         settings.shutdownBatchSize = shutdownBatchSize
         settings.numberStyle = numberStyle
+        settings.presenceRooms = presenceRooms
+        settings.presenceTtl = presenceTTL
         return settings
     }
 }
