@@ -62,7 +62,9 @@ public final class Server: @unchecked Sendable {
         var presenceStore: (any PresenceStore)?
         if let redis = options.redis, !options.presenceRooms.isEmpty {
             presenceStore = RedisPresenceStore(url: try StartupError.redisURL(redis), serverID: serverID,
-                                               ttlMilliseconds: options.presenceTTL, log: { logger.warning("redis: \($0)") })
+                                               ttlMilliseconds: options.presenceTTL,
+                                               roomKeyPrefix: Channels.presenceRoomPrefix,
+                                               instanceKeyPrefix: Channels.presenceInstancePrefix, log: { logger.warning("redis: \($0)") })
         }
         self.engine = Engine(options: options, hooks: hooks, driver: self.driver, bus: self.bus,
                              serverID: serverID, ids: ids, log: logger, presenceStore: presenceStore)

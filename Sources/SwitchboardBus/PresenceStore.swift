@@ -17,10 +17,12 @@ public protocol PresenceStore: AnyObject, Sendable {
     func close()
 }
 
-/// The presence store of a fleet on Redis. New keys only, beside the original's channels:
+/// The presence store of a fleet on Redis. New keys only, beside the original's channels (the
+/// spec's `channels.presence_room` and `presence_instance` name them; the server passes their
+/// prefixes):
 ///
-/// - `sb:presence:room:{room}`: a hash, one field per client id, its value `{serverId}\n{member JSON}`;
-/// - `sb:presence:instance:{serverId}`: this instance's heartbeat, set with `PX ttl` every
+/// - `{roomKeyPrefix}{room}`: a hash, one field per client id, its value `{serverId}\n{member JSON}`;
+/// - `{instanceKeyPrefix}{serverId}`: this instance's heartbeat, set with `PX ttl` every
 ///   `ttl / 3` by the worker.
 ///
 /// An instance killed without a goodbye leaves its fields behind, but its heartbeat key
@@ -28,8 +30,8 @@ public protocol PresenceStore: AnyObject, Sendable {
 /// instance whose heartbeat key is gone, so no query lists a dead instance's client later than
 /// `ttl` after it stopped.
 public final class RedisPresenceStore: PresenceStore, @unchecked Sendable {
-    public static let roomPrefix = "sb:presence:room:"
-    public static let instancePrefix = "sb:presence:instance:"
+    private let roomPrefix: String
+    private let instancePrefix: String
 
     private enum Job {
         case write([String])
@@ -47,8 +49,11 @@ public final class RedisPresenceStore: PresenceStore, @unchecked Sendable {
     private let wake: (read: Int32, write: Int32)
 
     /// Starts the worker, which connects and writes the first heartbeat at once.
-    public init(url: RedisURL, serverID: String, ttlMilliseconds: Int64, log: @escaping @Sendable (String) -> Void = { _ in }) {
+    public init(url: RedisURL, serverID: String, ttlMilliseconds: Int64, roomKeyPrefix: String, instanceKeyPrefix: String,
+                log: @escaping @Sendable (String) -> Void = { _ in }) {
         self.url = url
+        self.roomPrefix = roomKeyPrefix
+        self.instancePrefix = instanceKeyPrefix
         self.serverID = serverID
         self.ttlMilliseconds = max(300, ttlMilliseconds)
         self.log = log
@@ -64,7 +69,7 @@ public final class RedisPresenceStore: PresenceStore, @unchecked Sendable {
     }
 
     public func changed(room: String, clientID: String, member: [UInt8], joined: Bool) {
-        let key = Self.roomPrefix + room
+        let key = roomPrefix + room
         enqueue(.write(joined ? ["HSET", key, clientID, serverID + "\n" + String(decoding: member, as: UTF8.self)]
                               : ["HDEL", key, clientID]))
     }
@@ -116,7 +121,7 @@ public final class RedisPresenceStore: PresenceStore, @unchecked Sendable {
                 if let connection { link = connection } else { link = try open() }
                 connection = link
                 if redisNow() >= nextBeat || stop {
-                    _ = try command(link, ["SET", Self.instancePrefix + serverID, "1", "PX", String(ttlMilliseconds)])
+                    _ = try command(link, ["SET", instancePrefix + serverID, "1", "PX", String(ttlMilliseconds)])
                     nextBeat = redisNow() + period
                 }
                 for job in batch {
@@ -131,7 +136,7 @@ public final class RedisPresenceStore: PresenceStore, @unchecked Sendable {
                 }
                 if stop {
                     for (key, ids) in written where !ids.isEmpty { _ = try command(link, ["HDEL", key] + ids.sorted()) }
-                    _ = try command(link, ["DEL", Self.instancePrefix + serverID])
+                    _ = try command(link, ["DEL", instancePrefix + serverID])
                 }
             } catch {
                 log("presence store: \(error)")
@@ -173,7 +178,7 @@ public final class RedisPresenceStore: PresenceStore, @unchecked Sendable {
     /// HGETALL, then one EXISTS per instance named: entries of instances without a heartbeat
     /// are left out and deleted.
     private func query(_ link: RedisConnection, room: String) throws(RedisIOError) -> [[UInt8]] {
-        let key = Self.roomPrefix + room
+        let key = roomPrefix + room
         let flat = try command(link, ["HGETALL", key])
         var entries: [(field: String, server: String, member: [UInt8])] = []
         var index = 0
@@ -187,7 +192,7 @@ public final class RedisPresenceStore: PresenceStore, @unchecked Sendable {
         }
         var alive: [String: Bool] = [serverID: true]
         for server in Set(entries.map(\.server)) where alive[server] == nil {
-            alive[server] = try command(link, ["EXISTS", Self.instancePrefix + server]).first == Array("1".utf8)
+            alive[server] = try command(link, ["EXISTS", instancePrefix + server]).first == Array("1".utf8)
         }
         let dead = entries.filter { alive[$0.server] != true }.map(\.field)
         if !dead.isEmpty { _ = try command(link, ["HDEL", key] + dead) }

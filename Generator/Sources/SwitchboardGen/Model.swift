@@ -293,6 +293,10 @@ public struct ChannelsSpec: Sendable, Equatable {
     public var subscribe: [String] = []
     public var psubscribe: [String] = []
     public var emitterServerID = ""
+    /// Presence keys (optional templates with one placeholder): the hash of a room's members
+    /// and an instance's heartbeat key. Keys, not channels: nothing subscribes to them.
+    public var presenceRoom: String?
+    public var presenceInstance: String?
     /// Lines of the fields, for diagnostics.
     public var fieldLines: [String: Int] = [:]
 }
