@@ -150,7 +150,9 @@ struct FakeDriver {
                 violations.append("validateRoom asked with unfiltered rooms \(rooms)")
             }
             pending.append((handle, attempt, .validateRoom))
-        case .callMessageHandler, .callClientConnected, .callClientDisconnected, .publish, .log, .released:
+        case .queryPresence(let handle, _, _, _):
+            if !connected.contains(handle) { violations.append("\(handle) asked for presence before connected") }
+        case .callMessageHandler, .callClientConnected, .callClientDisconnected, .publish, .log, .released, .presenceChanged:
             break
         }
     }

@@ -15,12 +15,12 @@ extension SeededRandom {
 /// subsequence of ops is still a meaningful run: that is what shrinking relies on.
 enum OpKind: String, CaseIterable {
     case start, open, message, activity, close, backpressure, answer, staleAnswer, fireTimer, staleTimer
-    case advance, deliver, bus, shutdown, disconnect
+    case advance, deliver, bus, shutdown, disconnect, presence
 
     /// Relative frequency in generated scenarios.
     var weight: Int {
         switch self {
-        case .start, .shutdown, .disconnect: 0  // placed by `Scenario`
+        case .start, .shutdown, .disconnect, .presence: 0  // placed by `Scenario`
         case .message: 30
         case .answer: 11
         case .open: 9
@@ -60,7 +60,6 @@ struct Scenario {
         settings.heartbeatInterval = rng.pick([100, 3_000, 30_000])
         settings.heartbeatTimeout = rng.pick([200, 9_000, 90_000])
         settings.defaultRooms = rng.pick([settings.defaultRooms, [], ["lobby"], ["lobby", "a", "lobby"]])
-        self.settings = settings
 
         let kinds = OpKind.allCases.flatMap { Array(repeating: $0, count: $0.weight) }
         var ops = (0..<length).map { _ in Op(kind: rng.pick(kinds), bits: rng.next()) }
@@ -70,6 +69,16 @@ struct Scenario {
         if rng.chance(30) {
             for _ in 0...rng.below(3) { ops.insert(Op(kind: .disconnect, bits: rng.next()), at: rng.below(ops.count + 1)) }
         }
+        // Presence, drawn after everything else for the same reason: rooms with presence, and
+        // `presence` queries placed among the ops.
+        var presenceRooms: [String] = []
+        if rng.chance(60) {
+            presenceRooms = rng.pick([["lobby"], ["a", "ü-*"], ["*"], ["b", "ws-default", "c*"]])
+            for _ in 0..<(4 + rng.below(12)) { ops.insert(Op(kind: .presence, bits: rng.next()), at: rng.below(ops.count + 1)) }
+        }
+        var withPresence = settings
+        withPresence.presenceRooms = presenceRooms
+        self.settings = withPresence
         self.ops = ops
         self.seed = seed
     }
@@ -81,7 +90,7 @@ struct Scenario {
             + " messageHandler \(s.messageHandlerConfigured) transformer \(s.outboundTransformerConfigured)"
             + " closeOnBackpressure \(s.closeOnBackpressure) maxMessagesBeforeAuth \(s.maxMessagesBeforeAuth)"
             + " authTimeout \(s.authTimeout) heartbeat \(s.heartbeatInterval)/\(s.heartbeatTimeout)"
-            + " defaultRooms \(s.defaultRooms)"
+            + " defaultRooms \(s.defaultRooms)" + (s.presenceRooms.isEmpty ? "" : " presenceRooms \(s.presenceRooms)")
     }
 }
 
