@@ -1,3 +1,5 @@
+import SwitchboardBus
+
 /// Server options; defaults are PROTOCOL.md 10, from the spec (`ProtocolDefaults`).
 public struct ServerOptions: Sendable {
     public var host = "127.0.0.1"
@@ -73,6 +75,9 @@ public struct ServerOptions: Sendable {
     /// With Redis: a killed instance's presence entries are dropped at most this long after its
     /// last heartbeat (written every presenceTTL / 3).
     public var presenceTTL: Int64 = ProtocolDefaults.presenceTtl
+    /// The Redis that keeps presence when the application passes its own bus to `Server` and
+    /// leaves `redis` unset (the serve command does); ignored when `redis` is set.
+    public var presenceRedis: RedisURL?
 
     public init() {}
 

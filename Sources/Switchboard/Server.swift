@@ -60,8 +60,8 @@ public final class Server: @unchecked Sendable {
         }
         // Presence across instances: in Redis when the fleet shares one, else the kernel's rooms.
         var presenceStore: (any PresenceStore)?
-        if let redis = options.redis, !options.presenceRooms.isEmpty {
-            presenceStore = RedisPresenceStore(url: try StartupError.redisURL(redis), serverID: serverID,
+        if let url = try options.redis.map(StartupError.redisURL) ?? options.presenceRedis, !options.presenceRooms.isEmpty {
+            presenceStore = RedisPresenceStore(url: url, serverID: serverID,
                                                ttlMilliseconds: options.presenceTTL,
                                                roomKeyPrefix: Channels.presenceRoomPrefix,
                                                instanceKeyPrefix: Channels.presenceInstancePrefix, log: { logger.warning("redis: \($0)") })
