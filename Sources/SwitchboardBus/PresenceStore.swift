@@ -100,14 +100,17 @@ public final class RedisPresenceStore: PresenceStore, @unchecked Sendable {
 
     // MARK: - The worker
 
-    /// Refreshes the heartbeat every ttl/3, performs queued jobs in order, reconnects after
-    /// failures (a failed write is dropped, a failed query answers empty); on close removes this
-    /// instance's heartbeat and the fields it still holds.
+    /// Refreshes the heartbeat every ttl/3 and performs queued jobs in order. What this
+    /// instance holds is kept here too (`held`), so that a new connection (after a failure, or
+    /// a Redis restart that lost the hashes) writes it all again, and deletes that may not have
+    /// reached Redis are sent again; a query that fails answers empty. On close the heartbeat
+    /// and every held field are removed.
     private func run() {
         var connection: RedisConnection?
         var nextBeat: UInt64 = 0
         let period = UInt64(ttlMilliseconds) * 1_000_000 / 3
-        var written: [String: Set<String>] = [:]  // room key -> client ids this instance wrote
+        var held: [String: [String: String]] = [:]  // room key -> client id -> value
+        var unconfirmedDeletes: [String: Set<String>] = [:]  // room key -> client ids
         while true {
             var batch: [Job] = []
             let stop = monitor.withLock { () -> Bool in
@@ -116,10 +119,33 @@ public final class RedisPresenceStore: PresenceStore, @unchecked Sendable {
                 jobs.removeAll()
                 return closed
             }
+            // The wanted state first: a write that fails is repeated by the next connection.
+            for case .write(let arguments) in batch {
+                let (key, id) = (arguments[1], arguments[2])
+                if arguments[0] == "HSET" {
+                    held[key, default: [:]][id] = arguments[3]
+                    unconfirmedDeletes[key]?.remove(id)
+                } else {
+                    held[key]?[id] = nil
+                    if held[key]?.isEmpty == true { held[key] = nil }
+                    unconfirmedDeletes[key, default: []].insert(id)
+                }
+            }
             do throws(RedisIOError) {
                 let link: RedisConnection
-                if let connection { link = connection } else { link = try open() }
-                connection = link
+                if let connection {
+                    link = connection
+                } else {
+                    link = try open()
+                    connection = link
+                    nextBeat = 0
+                    for (key, ids) in unconfirmedDeletes where !ids.isEmpty { _ = try command(link, ["HDEL", key] + ids.sorted()) }
+                    unconfirmedDeletes = [:]
+                    for (key, fields) in held {
+                        _ = try command(link, ["HSET", key] + fields.sorted { $0.key < $1.key }.flatMap { [$0.key, $0.value] })
+                    }
+                    batch.removeAll { if case .write = $0 { true } else { false } }  // written just now
+                }
                 if redisNow() >= nextBeat || stop {
                     _ = try command(link, ["SET", instancePrefix + serverID, "1", "PX", String(ttlMilliseconds)])
                     nextBeat = redisNow() + period
@@ -127,15 +153,14 @@ public final class RedisPresenceStore: PresenceStore, @unchecked Sendable {
                 for job in batch {
                     switch job {
                     case .write(let arguments):
-                        if arguments[0] == "HSET" { written[arguments[1], default: []].insert(arguments[2]) }
-                        else { written[arguments[1]]?.remove(arguments[2]) }
                         _ = try command(link, arguments)
+                        if arguments[0] == "HDEL" { unconfirmedDeletes[arguments[1]]?.remove(arguments[2]) }
                     case .query(let room, let answer):
                         answer(try query(link, room: room))
                     }
                 }
                 if stop {
-                    for (key, ids) in written where !ids.isEmpty { _ = try command(link, ["HDEL", key] + ids.sorted()) }
+                    for (key, fields) in held { _ = try command(link, ["HDEL", key] + fields.keys.sorted()) }
                     _ = try command(link, ["DEL", instancePrefix + serverID])
                 }
             } catch {

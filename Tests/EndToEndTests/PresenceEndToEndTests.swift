@@ -103,6 +103,24 @@ extension EndToEnd {
             }
         }
 
+        @Test("a Redis restart: each instance writes its members again")
+        func redisRestart() throws {
+            try withTwoInstances(Self.flags + ["--presence-ttl-ms", "1500"]) { redis, a, b in
+                let a1 = try Peer(a, token: "user:u1", name: "a1"), b1 = try Peer(b, token: "user:u2", name: "b1")
+                try a1.client.join([.string("public-chat")])
+                try a1.client.awaitMembership(of: "public-chat")
+                try b1.client.join([.string("public-chat")])
+                let both = [a1.id, b1.id].sorted()
+                #expect(try a1.client.presence(of: "public-chat", until: { $0 == both }) == both)
+
+                redis.kill9()  // no persistence: the hashes and heartbeats are gone
+                try redis.start()
+                // A's heartbeat fails, it reconnects and writes a1 again; B does the same for b1.
+                let again = try a1.client.presence(of: "public-chat", until: { $0 == both }, timeout: 10)
+                #expect(again == both)
+            }
+        }
+
         /// a1 on `survivor` and b1 on `victim` in one room; `victim` killed with SIGKILL; a1's
         /// queries must stop listing b1 within `ttl` (plus a second for the queries themselves).
         static func killAndWatch(redis: RedisServer, survivor: Fixture, victim: Fixture, ttl: Double) throws {
