@@ -134,6 +134,7 @@ public final class Server: @unchecked Sendable {
         if case .failure(let error) = ready.wait() {
             throw StartupError(message: "Bus not ready: \(error)")
         }
+        engine.value.presence.start()
         state.withLock { $0 = .running(port: port) }
         isRunning.store(true, ordering: .releasing)
         driver.execute { engine.value.started() }

@@ -8,6 +8,8 @@ import Glibc
 /// Calls come from the server's loop and never block it: changes are queued, and a query's
 /// answer comes back on the store's own thread.
 public protocol PresenceStore: AnyObject, Sendable {
+    /// Starts keeping this instance's entries alive (the server calls it when it starts).
+    func start()
     /// A client of this instance joined (true) or left a room with presence.
     func changed(room: String, clientID: String, member: [UInt8], joined: Bool)
     /// The members of `room` on every live instance (this one's as last written), in no order;
@@ -48,7 +50,7 @@ public final class RedisPresenceStore: PresenceStore, @unchecked Sendable {
     private var thread: pthread_t?
     private let wake: (read: Int32, write: Int32)
 
-    /// Starts the worker, which connects and writes the first heartbeat at once.
+    /// Nothing runs until `start()`.
     public init(url: RedisURL, serverID: String, ttlMilliseconds: Int64, roomKeyPrefix: String, instanceKeyPrefix: String,
                 log: @escaping @Sendable (String) -> Void = { _ in }) {
         self.url = url
@@ -60,7 +62,14 @@ public final class RedisPresenceStore: PresenceStore, @unchecked Sendable {
         var fds: [Int32] = [0, 0]
         precondition(pipe(&fds) == 0, "pipe failed")
         wake = (fds[0], fds[1])
-        thread = redisSpawnThread { [self] in run() }
+    }
+
+    /// Starts the worker, which connects and writes the first heartbeat at once.
+    public func start() {
+        monitor.withLock {
+            guard thread == nil, !closed else { return }
+            thread = redisSpawnThread { [self] in run() }
+        }
     }
 
     deinit {
@@ -84,7 +93,7 @@ public final class RedisPresenceStore: PresenceStore, @unchecked Sendable {
             monitor.broadcast()
             return !closed
         }
-        guard wasOpen, let thread else { return }
+        guard wasOpen, let thread = monitor.withLock({ thread }) else { return }
         pthread_join(thread, nil)
     }
 

@@ -63,5 +63,6 @@ final class PresenceRelay {
         }
     }
 
+    func start() { store?.start() }
     func close() { store?.close() }
 }
