@@ -467,6 +467,9 @@ extension Kernel: GuardComputing {
     func hasRooms(_ record: ClientRecord, _ context: Context, now: Now) -> Bool { !context.rooms.isEmpty }
 
     @inline(__always)
+    func presenceEnabled(_ record: ClientRecord, _ context: Context, now: Now) -> Bool { !presencePatterns.isEmpty }
+
+    @inline(__always)
     func roomHasPresence(_ record: ClientRecord, _ context: Context, now: Now) -> Bool {
         context.room.map(presencePatterns.matches) ?? false
     }

@@ -121,6 +121,15 @@ import Testing
             == [#"1 {"event":"error","data":{"message":"Presence not enabled for room"}}"#])
     }
 
+    /// Wire compatibility: with no room with presence, `presence` is the original's custom event.
+    @Test func withoutPresenceRoomsThePresenceEventGoesToTheMessageHandler() {
+        var m = Machine { $0.messageHandlerConfigured = true }
+        _ = m.connect(1, user: "a")
+        let effects = m.text(1, #"{"event":"presence","data":{"room":"lobby"}}"#)
+        #expect(effects == [.callMessageHandler(ClientHandle(1), clientID: "c1", userID: "a", message: InboundMessage(
+            event: "presence", data: ["room": "lobby"], id: nil))])
+    }
+
     @Test func aQueryBeforeConnectedIsNotAuthenticated() {
         var m = Self.machine()
         _ = m.feed(.opened(ClientHandle(1), id: "c1"))

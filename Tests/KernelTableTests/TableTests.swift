@@ -2,7 +2,7 @@ import Testing
 @testable import SwitchboardKernel
 
 /// The generated table against an independent reading of PROTOCOL.md, in every
-/// (state × input × guard valuation): 5 × 26 × 2048 cells.
+/// (state × input × guard valuation): 5 × 26 × 4096 cells.
 @Suite struct ExhaustiveTableTests {
     /// PROTOCOL.md 3-6, written by hand from the document (not from the spec).
     static func expected(_ state: ClientState, _ input: InputKind, _ g: GuardSet) -> (ClientState, [String]) {
@@ -29,6 +29,10 @@ import Testing
             case .leave: return (state, ["touch", "leaveRooms", "announcePresence"])
             case .presence:
                 // Not in the original (issue 19): who is in a room with presence the client joined.
+                // With no room with presence, the original's custom event.
+                guard g.contains(.presenceEnabled) else {
+                    return g.contains(.messageHandlerConfigured) ? (state, ["touch", "call(messageHandler)"]) : (state, ["touch"])
+                }
                 guard g.contains(.roomHasPresence) else { return (state, ["touch", "sendError(presenceNotEnabled)"]) }
                 return g.contains(.inRoom) ? (state, ["touch", "queryPresence"]) : (state, ["touch", "sendError(notInRoom)"])
             default:

@@ -61,6 +61,7 @@ extension ReferenceModel {
                     holding[declared.name] = context.timer.map { client.timers[$0.name] == $0.generation } ?? false
                 case "has_rooms": holding[declared.name] = !context.rooms.isEmpty
                 case "heartbeat_overdue": holding[declared.name] = now.monotonic - client.lastActivity > settings.heartbeatTimeout
+                case "presence_enabled": holding[declared.name] = !settings.presenceRooms.isEmpty
                 case "room_has_presence": holding[declared.name] = context.room.map(hasPresence) ?? false
                 case "in_room": holding[declared.name] = context.room.map { client.rooms.contains($0) } ?? false
                 default: break  // unknown to the model: no row can match, and `step` reports it

@@ -75,6 +75,9 @@ struct Scenario {
         if rng.chance(60) {
             presenceRooms = rng.pick([["lobby"], ["a", "ü-*"], ["*"], ["b", "ws-default", "c*"]])
             for _ in 0..<(4 + rng.below(12)) { ops.insert(Op(kind: .presence, bits: rng.next()), at: rng.below(ops.count + 1)) }
+        } else if rng.chance(40) {
+            // Presence off: `presence` is a custom event for the messageHandler.
+            for _ in 0..<(2 + rng.below(4)) { ops.insert(Op(kind: .presence, bits: rng.next()), at: rng.below(ops.count + 1)) }
         }
         var withPresence = settings
         withPresence.presenceRooms = presenceRooms
