@@ -1,3 +1,5 @@
+import SwitchboardBus
+
 /// Server options; defaults are PROTOCOL.md 10, from the spec (`ProtocolDefaults`).
 public struct ServerOptions: Sendable {
     public var host = "127.0.0.1"
@@ -67,6 +69,15 @@ public struct ServerOptions: Sendable {
     /// How numbers in messages are written on: `.exact` keeps each literal; `.javascript` writes
     /// them as the original (JS) gateway does (`1.0` -> `1`), for a fleet mixed with it.
     public var numberStyle: JSONNumberStyle = .exact
+    /// Rooms with presence (join/leave events, the `presence` query): names, or prefixes ending
+    /// in `*`. With `redis` set, the instances share their members through Redis.
+    public var presenceRooms = ProtocolDefaults.presenceRooms
+    /// With Redis: a killed instance's presence entries are dropped at most this long after its
+    /// last heartbeat (written every presenceTTL / 3).
+    public var presenceTTL: Int64 = ProtocolDefaults.presenceTtl
+    /// The Redis that keeps presence when the application passes its own bus to `Server` and
+    /// leaves `redis` unset (the serve command does); ignored when `redis` is set.
+    public var presenceRedis: RedisURL?
 
     public init() {}
 
@@ -89,6 +100,8 @@ public struct ServerOptions: Sendable {
         settings.shutdownGrace = shutdownGrace
         settings.shutdownBatchSize = shutdownBatchSize
         settings.numberStyle = numberStyle
+        settings.presenceRooms = presenceRooms
+        settings.presenceTtl = presenceTTL
         return settings
     }
 }

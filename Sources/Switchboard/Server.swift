@@ -58,8 +58,16 @@ public final class Server: @unchecked Sendable {
             posix.logTLSFailure = { logger.info($0) }
             self.driver = posix
         }
+        // Presence across instances: in Redis when the fleet shares one, else the kernel's rooms.
+        var presenceStore: (any PresenceStore)?
+        if let url = try options.redis.map(StartupError.redisURL) ?? options.presenceRedis, !options.presenceRooms.isEmpty {
+            presenceStore = RedisPresenceStore(url: url, serverID: serverID,
+                                               ttlMilliseconds: options.presenceTTL,
+                                               roomKeyPrefix: Channels.presenceRoomPrefix,
+                                               instanceKeyPrefix: Channels.presenceInstancePrefix, log: { logger.warning("redis: \($0)") })
+        }
         self.engine = Engine(options: options, hooks: hooks, driver: self.driver, bus: self.bus,
-                             serverID: serverID, ids: ids, log: logger)
+                             serverID: serverID, ids: ids, log: logger, presenceStore: presenceStore)
     }
 
     /// An option that a given driver cannot honour is a start-up error, not a silent no-op: TLS
@@ -126,6 +134,7 @@ public final class Server: @unchecked Sendable {
         if case .failure(let error) = ready.wait() {
             throw StartupError(message: "Bus not ready: \(error)")
         }
+        engine.value.presence.start()
         state.withLock { $0 = .running(port: port) }
         isRunning.store(true, ordering: .releasing)
         driver.execute { engine.value.started() }
@@ -150,6 +159,7 @@ public final class Server: @unchecked Sendable {
                 engine.value.beginShutdown { continuation.resume() }
             }
         }
+        engine.value.presence.close()
         bus.close()
         driver.stop()
     }
@@ -292,6 +302,16 @@ public final class Server: @unchecked Sendable {
     public func rooms() async throws -> [String] { try await query { $0.roomNames } }
     public func members(ofRoom room: String) async throws -> [String] { try await query { $0.members(ofRoom: room) } }
     public func clients(ofUser userID: String) async throws -> [String] { try await query { $0.clients(ofUser: userID) } }
+
+    /// The members of a room with presence on every instance (this one's from the kernel,
+    /// the others' from Redis when `redis` and `presenceRooms` are set), sorted by client id.
+    public func presence(ofRoom room: String) async throws -> [PresenceMember] {
+        let local = try await query { $0.localPresence(room) }
+        let relay = UncheckedBox(engine!.presence)
+        return await withCheckedContinuation { continuation in
+            relay.value.members(room: room, local: local) { continuation.resume(returning: $0) }
+        }
+    }
 }
 
 /// A one-shot value handed between threads.

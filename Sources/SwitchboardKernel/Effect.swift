@@ -78,6 +78,11 @@ public enum Effect: Equatable, Sendable {
     case log(LogLevel, String, ClientHandle?)
     /// The kernel forgot this client; the driver may free what it keeps for it.
     case released(ClientHandle)
+    /// A client joined or left a room with presence: the presence store (Redis) follows.
+    case presenceChanged(room: String, member: PresenceMember, joined: Bool)
+    /// A `presence` query: answer the client with `local` merged with the store's members of
+    /// the room on other instances (`Kernel.presenceAnswer`, delivered to `clientID`).
+    case queryPresence(ClientHandle, clientID: String, room: String, local: [PresenceMember])
 }
 
 /// authenticateFn's answer. `expiresAt` (wall-clock ms, nil: never) arms the token expiry timer.

@@ -33,11 +33,16 @@ public struct Kernel {
     var lastSender: ClientRecord?
     /// The last reply to one client, reused once nothing else holds it (`replyPayload`).
     var spareReply: Payload?
+    /// The rooms with presence (the spec default `presence_rooms`).
+    let presencePatterns: PresencePatterns
+    /// Rooms with presence the running row joined (true) or left, for its `announce_presence`.
+    var pendingPresence: [(room: String, joined: Bool)] = []
 
     public init(settings: KernelSettings = KernelSettings(), serverID: String) {
         self.settings = settings
         self.serverID = serverID
         self.activeLimits = MessageLimit.allCases.filter { $0.maximum(in: settings) > 0 }
+        self.presencePatterns = PresencePatterns(settings.presenceRooms)
         let errorData = ErrorMessage.allCases.map(Self.errorData)
         self.errorData = errorData
         self.errorPayloads = errorData.map { Payload(event: KernelMessage.error.event, data: $0) }
@@ -187,6 +192,8 @@ public struct Kernel {
         var keys: (serverPublicKey: String, salt: String)?
         /// disconnect_requested: the code of `origin: request` the application chose.
         var closeCode: CloseCode?
+        /// presence: the room asked about (nil when `data.room` is not a string).
+        var room: String?
     }
 
     /// PROTOCOL.md 4: the envelope selects the input.
@@ -208,13 +215,16 @@ public struct Kernel {
         case .message(let event, let data, let id):
             let kind = InputKind.clientEvent(event) ?? .custom
             var rooms: [String] = []
+            var room: String?
             if kind == .join || kind == .leave {
                 if case .array(let names)? = data?["rooms"] {
                     rooms = kind == .join ? Kernel.filterRoomNames(names) : Kernel.strings(names)
                 }
+            } else if kind == .presence, case .string(let name)? = data?["room"] {
+                room = name
             }
             // Built in the call: a context held in a variable would be copied into it.
-            step(record, kind, Context(message: InboundMessage(event: event, data: data, id: id), rooms: rooms),
+            step(record, kind, Context(message: InboundMessage(event: event, data: data, id: id), rooms: rooms, room: room),
                  now: now, into: &out)
         }
     }
@@ -295,8 +305,13 @@ public struct Kernel {
             case .release:
                 release(record, into: &out)
                 released = true
+            case .queryPresence:
+                if let room = context.room { queryPresence(record, room: room, into: &out) }
+            case .announcePresence:
+                announcePresence(record, into: &out)
             }
         }
+        pendingPresence.removeAll(keepingCapacity: true)  // the validator makes rows announce; never carried over
         record.state = row.next
         if released {
             out.append(.released(handle))
@@ -377,12 +392,14 @@ public struct Kernel {
     mutating func join(_ record: ClientRecord, _ room: String) {
         guard record.rooms.insert(room).inserted else { return }
         rooms[room, default: RoomMembers()].insert(record.handle, encrypted: record.encrypted)
+        notePresence(record, room, joined: true)
     }
 
     mutating func leave(_ record: ClientRecord, _ room: String) {
         guard record.rooms.remove(room) != nil else { return }
         rooms[room]?.remove(record.handle)
         if rooms[room]?.isEmpty == true { rooms[room] = nil }
+        notePresence(record, room, joined: false)
     }
 
     /// Removes the client from every index and cancels its timers; the record is forgotten.
@@ -513,6 +530,19 @@ extension Kernel: GuardComputing {
     func refreshSameUser(_ record: ClientRecord, _ context: Context, now: Now) -> Bool {
         guard let identity = context.identity else { return false }
         return identity.userID == record.userID
+    }
+
+    @inline(__always)
+    func presenceEnabled(_ record: ClientRecord, _ context: Context, now: Now) -> Bool { !presencePatterns.isEmpty }
+
+    @inline(__always)
+    func roomHasPresence(_ record: ClientRecord, _ context: Context, now: Now) -> Bool {
+        context.room.map(presencePatterns.matches) ?? false
+    }
+
+    @inline(__always)
+    func inRoom(_ record: ClientRecord, _ context: Context, now: Now) -> Bool {
+        context.room.map(record.rooms.contains) ?? false
     }
 
     @inline(__always)

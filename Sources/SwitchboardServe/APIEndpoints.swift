@@ -2,8 +2,10 @@ import Switchboard
 
 /// What each endpoint of the server API does with the gateway (docs/api.yaml): publish through
 /// the bus envelope, presence from the kernel's indexes, disconnect with a spec close code,
-/// counters. Presence, disconnect and stats see this instance only (`"scope": "instance"` in
-/// the answers): the bus carries deliveries, and there is no query protocol between instances.
+/// counters. Disconnect, stats and most presence answers see this instance only (`"scope":
+/// "instance"`): the bus carries deliveries, not queries. The members of a room with presence
+/// (`presenceRooms`) come from the presence store when the instances share a Redis (`"scope":
+/// "fleet"`), with each member's userId and metadata.
 struct APIEndpoints: Sendable {
     let server: Server
 
@@ -83,8 +85,14 @@ struct APIEndpoints: Sendable {
     }
 
     func members(ofRoom room: String) async throws(APIError) -> APIResponse {
-        let ids = try await ask { try await server.members(ofRoom: room) }
-        return .ok([("room", .string(room)), ("members", .array(ids.map(JSONValue.string))), ("scope", "instance")])
+        guard try await ask({ try await server.query { $0.hasPresence(room) } }) else {
+            let ids = try await ask { try await server.members(ofRoom: room) }
+            return .ok([("room", .string(room)), ("members", .array(ids.map(JSONValue.string))), ("scope", "instance")])
+        }
+        let members = try await ask { try await server.presence(ofRoom: room) }
+        return .ok([("room", .string(room)), ("members", .array(members.map { .string($0.clientID) })),
+                    ("presence", .array(members.map(\.json))),
+                    ("scope", server.options.redis == nil && server.options.presenceRedis == nil ? "instance" : "fleet")])
     }
 
     func client(_ id: String) async throws(APIError) -> APIResponse {

@@ -40,6 +40,9 @@ public struct ServeConfig: Sendable {
 
     public var defaultRooms = ProtocolDefaults.defaultRooms
     public var rooms = RoomPolicyConfig()
+    /// `rooms.presence` and `rooms.presence_ttl` (ServerOptions.presenceRooms, presenceTTL).
+    public var presenceRooms = ProtocolDefaults.presenceRooms
+    public var presenceTTL = ProtocolDefaults.presenceTtl
 
     /// nil: the in-process bus (one instance).
     public var redis: RedisURL?
@@ -70,6 +73,9 @@ public struct ServeConfig: Sendable {
         options.port = port
         options.path = path
         options.defaultRooms = defaultRooms
+        options.presenceRooms = presenceRooms
+        options.presenceTTL = presenceTTL
+        options.presenceRedis = redis  // the app brings its own bus (ServeApp), so `redis` stays unset
         options.maxPayloadLength = maxPayloadLength
         options.idleTimeout = idleTimeout
         options.sendPings = sendPings

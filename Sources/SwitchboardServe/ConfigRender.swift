@@ -57,6 +57,8 @@ enum ConfigRender {
         "rooms.allow_patterns": { config, _ in .value(list(config.rooms.allowPatterns)) },
         "rooms.user_rooms": { config, _ in .value("\(config.rooms.userRooms)") },
         "rooms.max_per_client": { config, _ in .value("\(config.rooms.maxPerClient)") },
+        "rooms.presence": { config, _ in .value(list(config.presenceRooms)) },
+        "rooms.presence_ttl": { config, _ in .value(duration(config.presenceTTL)) },
 
         "redis.url": { config, _ in
             guard let url = config.redis else { return .unset("redis://host:6379 (unset: the in-process bus, one instance)") }

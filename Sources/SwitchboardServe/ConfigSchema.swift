@@ -329,6 +329,8 @@ enum ConfigSchema {
         field("rooms.allow_patterns", .texts) { $0.rooms.allowPatterns = $1.texts },
         field("rooms.user_rooms", .bool) { $0.rooms.userRooms = $1.bool },
         field("rooms.max_per_client", .integer(0...100_000)) { $0.rooms.maxPerClient = $1.int },
+        field("rooms.presence", .texts) { $0.presenceRooms = $1.texts },
+        field("rooms.presence_ttl", .duration(min: 300)) { $0.presenceTTL = Int64($1.int) },
 
         field("redis.url", .redis) { config, value in if case .redis(let url) = value { config.redis = url } },
 

@@ -66,6 +66,8 @@ func parseFlags(_ arguments: [String]) -> Flags {
         case "--heartbeat-interval-ms": flags.options.heartbeatInterval = number(flag, Int64.self)
         case "--heartbeat-timeout-ms": flags.options.heartbeatTimeout = number(flag, Int64.self)
         case "--default-rooms": flags.options.defaultRooms = value(flag).split(separator: ",").map(String.init)
+        case "--presence-rooms": flags.options.presenceRooms = list(value(flag))
+        case "--presence-ttl-ms": flags.options.presenceTTL = number(flag, Int64.self)
         case "--max-payload": flags.options.maxPayloadLength = number(flag, Int.self)
         case "--require-encryption": flags.options.requireEncryption = true
         case "--allow-all-rooms": flags.allowAllRooms = true

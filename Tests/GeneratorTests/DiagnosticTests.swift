@@ -222,6 +222,11 @@ struct DiagnosticCase: Sendable, CustomTestStringConvertible {
             "61: error: channel 'broadcast' (\"b\") is covered by no subscription; fix: add \"b\" to 'subscribe'",
             "64: error: channel 'user' (\"u:{userId}\") is covered by no subscription; fix: add a pattern like \"u:*\" to 'psubscribe'",
         ]),
+        // Presence: room changes are announced; the presence keys are templates too.
+        DiagnosticCase("presence.yaml", [
+            "55: error: 'release' changes rooms but no 'announce_presence' follows it; fix: add 'announce_presence' after it (presence_join/presence_leave and the presence store follow room changes)",
+            "79: error: channel 'presence_room' is not a template with one '{name}' placeholder; fix: write it like \"prefix:{presence_room}\"",
+        ]),
     ]
 
     @Test(arguments: cases)

@@ -169,7 +169,9 @@ struct FakeDriver {
         case .callRefresh(let handle, let attempt, _, _, _):
             if !connected.contains(handle) { violations.append("\(handle) refresh called before connected") }
             pending.append((handle, attempt, .refresh))
-        case .callMessageHandler, .callClientConnected, .callClientDisconnected, .publish, .log, .released:
+                case .queryPresence(let handle, _, _, _):
+            if !connected.contains(handle) { violations.append("\(handle) asked for presence before connected") }
+        case .callMessageHandler, .callClientConnected, .callClientDisconnected, .publish, .log, .released, .presenceChanged:
             break
         }
     }

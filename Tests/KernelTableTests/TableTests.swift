@@ -2,14 +2,14 @@ import Testing
 @testable import SwitchboardKernel
 
 /// The generated table against an independent reading of PROTOCOL.md, in every
-/// (state × input × guard valuation): 5 × 30 × 4096 cells.
+/// (state × input × guard valuation): 5 × 31 × 32768 cells.
 @Suite struct ExhaustiveTableTests {
     /// PROTOCOL.md 3-6, written by hand from the document (not from the spec).
     static func expected(_ state: ClientState, _ input: InputKind, _ g: GuardSet) -> (ClientState, [String]) {
         let preAuth: Set<ClientState> = [.unauthorized, .authenticating, .handshaking]
         // PROTOCOL.md 6: a disconnect of any cause, in any state, leaves every index, then
-        // calls clientDisconnectedFn.
-        let gone = ["release", "call(clientDisconnected)"]
+        // calls clientDisconnectedFn. Presence: rooms left are announced (issue 19).
+        let gone = ["release", "announcePresence", "call(clientDisconnected)"]
         if state == .disconnected { return (.disconnected, ["ignore"]) }
         switch input {
         case .invalidJson: return (state, ["touch", "sendError(invalidMessageFormat)"])
@@ -20,13 +20,21 @@ import Testing
                 return (.authenticating, ["touch", "cancelTimer(auth)", "armTimer(authInProgress)", "call(authenticate)"])
             }
             return (state, ["touch", "sendError(alreadyAuthenticated)"])
-        case .join, .leave, .custom:
+        case .join, .leave, .custom, .presence:
             if preAuth.contains(state) { return (state, ["touch", "sendError(notAuthenticated)"]) }
             switch input {
             case .join:
                 return g.contains(.hasRooms) && g.contains(.validateRoomConfigured)
                     ? (state, ["touch", "call(validateRoom)"]) : (state, ["touch"])
-            case .leave: return (state, ["touch", "leaveRooms"])
+            case .leave: return (state, ["touch", "leaveRooms", "announcePresence"])
+            case .presence:
+                // Not in the original (issue 19): who is in a room with presence the client joined.
+                // With no room with presence, the original's custom event.
+                guard g.contains(.presenceEnabled) else {
+                    return g.contains(.messageHandlerConfigured) ? (state, ["touch", "call(messageHandler)"]) : (state, ["touch"])
+                }
+                guard g.contains(.roomHasPresence) else { return (state, ["touch", "sendError(presenceNotEnabled)"]) }
+                return g.contains(.inRoom) ? (state, ["touch", "queryPresence"]) : (state, ["touch", "sendError(notInRoom)"])
             default:
                 return g.contains(.messageHandlerConfigured) ? (state, ["touch", "call(messageHandler)"]) : (state, ["touch"])
             }
@@ -35,7 +43,7 @@ import Testing
             switch input {
             case .authenticateOk:
                 if !g.contains(.requireEncryption) {
-                    return (.authenticated, ["cancelTimer(authInProgress)", "recordIdentity", "admit", "sendConnected", "touch", "armTimer(tokenExpiry)", "call(clientConnected)"])
+                    return (.authenticated, ["cancelTimer(authInProgress)", "recordIdentity", "admit", "sendConnected", "announcePresence", "touch", "armTimer(tokenExpiry)", "call(clientConnected)"])
                 }
                 if !g.contains(.handshakeConfigured) {
                     return (.disconnected, ["cancelTimer(authInProgress)", "close(encryptionRequired)"] + gone)
@@ -50,7 +58,7 @@ import Testing
             guard state == .handshaking, g.contains(.attemptCurrent) else { return (state, ["log"]) }
             switch input {
             case .handshakeOk:
-                return (.authenticated, ["cancelTimer(authInProgress)", "markEncrypted", "admit", "sendConnected", "touch",
+                return (.authenticated, ["cancelTimer(authInProgress)", "markEncrypted", "admit", "sendConnected", "announcePresence", "touch",
                                          "armTimer(tokenExpiry)", "call(clientConnected)"])
             case .handshakeRejected:
                 return (.disconnected, ["cancelTimer(authInProgress)", "sendError(encryptionHandshakeFailed)", "close(encryptionRequired)"] + gone)
@@ -76,7 +84,7 @@ import Testing
             return state == .authenticated && g.contains(.timerCurrent)
                 ? (.disconnected, ["close(tokenExpired)"] + gone) : (state, ["ignore"])
         case .validateRoomOk:
-            return state == .authenticated ? (state, ["joinValidatedRooms"]) : (state, ["log"])
+            return state == .authenticated ? (state, ["joinValidatedRooms", "announcePresence"]) : (state, ["log"])
         case .validateRoomThrew:
             return (state, ["log"])
         case .authTimerFired:
@@ -129,6 +137,8 @@ import Testing
         case .leaveRooms: "leaveRooms"
         case .deliver: "deliver"
         case .release: "release"
+        case .queryPresence: "queryPresence"
+        case .announcePresence: "announcePresence"
         }
     }
 
@@ -168,7 +178,8 @@ import Testing
         var rows = 0
         for row in TransitionTable.rows where row.next == .disconnected && row.state != .disconnected {
             let names = row.effects.map(Self.name)
-            #expect(Array(names.suffix(2)) == ["release", "call(clientDisconnected)"],
+            // Presence: the rooms the release left are announced before the disconnect callback.
+            #expect(Array(names.suffix(3)) == ["release", "announcePresence", "call(clientDisconnected)"],
                     "\(row.state) × \(row.input) (spec line \(row.specLine)): \(names)")
             rows += 1
         }
@@ -208,6 +219,7 @@ import Testing
             "Invalid message format", "Already authenticated", "Not authenticated",
             "Authentication failed", "Authentication error", "Encryption handshake failed",
             "Refresh rejected", "Refresh rejected: token is for another user", "Refresh error",
+            "Not in room", "Presence not enabled for room",  // not in the seed: presence (issue 19)
         ])
     }
 }

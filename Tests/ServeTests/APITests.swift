@@ -18,11 +18,11 @@ final class APIApp: @unchecked Sendable {
     /// `yaml` continues the `api` section. `onInternalListener`: `api.listen: internal`, the
     /// API on the internal listener (a free port) rather than on a port of its own.
     init(_ yaml: String = "", environment: [String: String] = [:], onInternalListener: Bool = false,
-         document: APIDocument) throws {
+         rooms: String = newsRoom, document: APIDocument) throws {
         var environment = environment
         environment["SWITCHBOARD_API_KEY"] = Self.key
         let section = onInternalListener ? "internal:\n  port: 0\napi:\n  listen: internal\n" : "api:\n  port: 0\n"
-        running = try RunningApp(Self.newsRoom + section + yaml, environment: environment)
+        running = try RunningApp(rooms + section + yaml, environment: environment)
         guard let port = running.app.apiPort else { throw TestFailure("the API did not start") }
         apiPort = port
         self.document = document
@@ -287,6 +287,37 @@ final class APIApp: @unchecked Sendable {
         // Presence is the instance's own: the publisher has no clients.
         #expect(try publisher.call("GET", "/api/v1/users/alice/clients", template: "/api/v1/users/{userId}/clients")
                 .json["clients"] == [])
+        alice.close()
+    }
+
+    /// `rooms.presence` with Redis: the members of a room with presence are those of every
+    /// instance (the presence store), with their userId; other rooms stay the instance's own.
+    @Test(.enabled(if: redisServer != nil, "redis-server is not installed"))
+    func roomMembersWithPresenceCoverEveryInstance() async throws {
+        let redis = try RedisServer()
+        defer { redis.stop() }
+        let environment = ["SWITCHBOARD_REDIS_URL": "redis://127.0.0.1:\(redis.port)"]
+        let rooms = "rooms:\n  default: [news]\n  presence: [news]\n"
+        let api = try APIApp(environment: environment, rooms: rooms, document: try APIDocument())
+        defer { Task { await api.stop() } }
+        let other = try RunningApp(rooms, environment: environment)
+        defer { Task { await other.stop() } }
+        let (alice, connected) = try other.login("alice-token")
+        let aliceID = try #require(connected?["id"]?.stringValue)
+
+        // The other instance writes to Redis on its own connection: ask until it landed.
+        var answer: JSONValue = .null
+        _ = pollUntil(timeout: 5) {
+            answer = (try? api.call("GET", "/api/v1/rooms/news/members", template: "/api/v1/rooms/{room}/members").json) ?? .null
+            return answer["members"] == [.string(aliceID)]
+        }
+        #expect(answer["members"] == [.string(aliceID)])
+        #expect(answer["scope"] == "fleet")
+        #expect(answer["presence"]?[0]?["clientId"] == .string(aliceID))
+        #expect(answer["presence"]?[0]?["userId"] == "alice")
+        // Alice's own-id room has no presence: this instance's members only (none here).
+        let own = try api.call("GET", "/api/v1/rooms/\(aliceID)/members", template: "/api/v1/rooms/{room}/members").json
+        #expect(own["members"] == [] && own["scope"] == "instance" && own["presence"] == nil)
         alice.close()
     }
 }

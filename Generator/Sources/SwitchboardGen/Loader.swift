@@ -321,8 +321,11 @@ struct ModelBuilder {
     private mutating func channels(_ node: YAMLNode) {
         let what = "section 'channels'"
         let names = ["broadcast", "room", "client", "user", "subscribe", "psubscribe", "emitter_server_id"]
-        guard let f = fields(node, what, allowed: names, required: names) else { return }
+        guard let f = fields(node, what, allowed: names + ["presence_room", "presence_instance"], required: names) else { return }
         var channels = ChannelsSpec(line: node.line)
+        channels.presenceRoom = text(f["presence_room"], "presence_room", what)
+        channels.presenceInstance = text(f["presence_instance"], "presence_instance", what)
+        for name in ["presence_room", "presence_instance"] { channels.fieldLines[name] = f[name]?.value.line ?? node.line }
         channels.broadcast = text(f["broadcast"], "broadcast", what) ?? ""
         channels.room = text(f["room"], "room", what) ?? ""
         channels.client = text(f["client"], "client", what) ?? ""

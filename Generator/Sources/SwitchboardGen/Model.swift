@@ -302,6 +302,10 @@ public struct ChannelsSpec: Sendable, Equatable {
     public var subscribe: [String] = []
     public var psubscribe: [String] = []
     public var emitterServerID = ""
+    /// Presence keys (optional templates with one placeholder): the hash of a room's members
+    /// and an instance's heartbeat key. Keys, not channels: nothing subscribes to them.
+    public var presenceRoom: String?
+    public var presenceInstance: String?
     /// Lines of the fields, for diagnostics.
     public var fieldLines: [String: Int] = [:]
 }
@@ -351,6 +355,11 @@ public struct EffectKind: RawRepresentable, Hashable, Sendable, ExpressibleByStr
     public static let leaveRooms: EffectKind = "leave_rooms"
     public static let deliver: EffectKind = "deliver"
     public static let release: EffectKind = "release"
+    public static let announcePresence: EffectKind = "announce_presence"
+
+    /// The effects that change a client's rooms: where the spec declares `announce_presence`,
+    /// a row doing one of them must announce after it (else presence goes stale).
+    public static let roomChanging: [EffectKind] = [.admit, .joinValidatedRooms, .leaveRooms, .release]
 }
 
 /// One entry of the spec's `effects`: a name the rows may use and the kind of argument it takes.

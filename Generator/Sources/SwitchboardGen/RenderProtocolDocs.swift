@@ -292,6 +292,18 @@ extension Renderer {
                      "Every instance subscribes to " + channels.subscribe.map { "`\($0)`" }.joined(separator: ", ")
                          + " and pattern-subscribes to " + channels.psubscribe.map { "`\($0)`" }.joined(separator: ", ") + ".",
                      "A publisher outside the servers (the emitter) uses the serverId `\(channels.emitterServerID)`."]
+        if let room = channels.presenceRoom, let instance = channels.presenceInstance {
+            lines += ["", "### Presence keys", "",
+                      "Rooms with presence (`presenceRooms`) keep their members in Redis beside the channels above, in keys",
+                      "the original gateway never touches:", "",
+                      "| Key | Holds |", "|-----|-------|",
+                      "| `\(room)` | a hash: one field per client id in the room, its value the instance's serverId, a newline, and the member's JSON (`{clientId, userId?, metadata?}`) |",
+                      "| `\(instance)` | an instance's heartbeat, set with a time to live of `presenceTtl` and refreshed every third of it |",
+                      "",
+                      "A `presence` query lists the fields whose instance still has its heartbeat key and deletes the others:",
+                      "a killed instance's members disappear at most `presenceTtl` after its last refresh.",
+                      "Join and leave events travel as ordinary `room` envelopes on the room's channel."]
+        }
         for envelope in spec.messages where envelope.from == .bus {
             lines += ["", "### The envelope", "", "`\(shape(envelope))`"]
             if !envelope.doc.isEmpty { lines += ["", Names.oneLine(envelope.doc)] }

@@ -360,6 +360,16 @@ public enum Renderer {
                       "    public static let psubscribe: [String] = [" + channels.psubscribe.map(Names.literal).joined(separator: ", ") + "]",
                       "    /// The server id of messages published by the standalone emitter.",
                       "    public static let emitterServerID: String = \(Names.literal(channels.emitterServerID))"]
+            for (field, text) in [("presenceRoom", channels.presenceRoom), ("presenceInstance", channels.presenceInstance)] {
+                guard let text else { continue }
+                let (prefix, name, suffix) = template(text)
+                let parameter = Names.keywords.contains(name) ? "target" : name
+                lines += ["", "    /// The text of the `\(field)` key template before its placeholder (a Redis key, not a channel).",
+                          "    public static let \(field)Prefix: String = \(Names.literal(prefix))",
+                          "    /// The `\(field)` key: \(Names.literal(text)) with the placeholder filled in.",
+                          "    public static func \(field)(_ \(parameter): String) -> String { \(field)Prefix + \(parameter)"
+                              + (suffix.isEmpty ? "" : " + \(Names.literal(suffix))") + " }"]
+            }
         }
         lines.append("}")
         return file(lines)

@@ -234,6 +234,14 @@ struct ValidationRun {
                 }
             }
 
+            // Presence: rooms joined or left in a row are announced after the change.
+            if spec.effects.contains(where: { $0.name == EffectKind.announcePresence.rawValue }),
+               let last = item.effects.lastIndex(where: { EffectKind.roomChanging.contains(EffectKind(rawValue: $0.name)) }),
+               !item.effects[last...].contains(where: { $0.name == EffectKind.announcePresence.rawValue }) {
+                sink.error(item.effects[last].line, "'\(item.effects[last].name)' changes rooms but no 'announce_presence' follows it",
+                           fix: "add 'announce_presence' after it (presence_join/presence_leave and the presence store follow room changes)")
+            }
+
             // A required guard that cannot hold for the input makes the row dead.
             for literal in item.when where !literal.negated {
                 if let input = ons.first(where: { !canHold(literal.name, for: $0.name) }),

@@ -245,7 +245,9 @@ extension ValidationRun {
 
     mutating func channels() {
         guard let channels = spec.channels else { return }
-        for (field, template) in [("room", channels.room), ("client", channels.client), ("user", channels.user)] {
+        let keys = [("presence_room", channels.presenceRoom), ("presence_instance", channels.presenceInstance)]
+            .compactMap { field, template in template.map { (field, $0) } }
+        for (field, template) in [("room", channels.room), ("client", channels.client), ("user", channels.user)] + keys {
             let line = channels.fieldLines[field] ?? channels.line
             guard let open = template.firstIndex(of: "{"), let close = template.firstIndex(of: "}"), open < close,
                   template.filter({ $0 == "{" }).count == 1, template.filter({ $0 == "}" }).count == 1 else {
@@ -259,6 +261,7 @@ extension ValidationRun {
                            fix: "name the placeholder like {\(field)}")
                 continue
             }
+            if field.hasPrefix("presence_") { continue }  // a key: nothing subscribes to it
             // Every instance must hear what it publishes there: some pattern covers the template
             // for any target (checked with two unlike targets).
             let samples = ["x", "Room 42:z"].map { template.replacingOccurrences(of: "{\(name)}", with: $0) }

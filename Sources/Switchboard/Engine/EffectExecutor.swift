@@ -11,6 +11,7 @@ final class EffectExecutor {
     private let links: LinkRegistry
     private let driver: any Driver
     private let bus: any MessageBus
+    private let presence: PresenceRelay
     private let stats: Stats
     private let log: Logger
     private let outboundTransformer: (@Sendable (OutboundMessage) throws -> (event: String, data: JSONValue?)?)?
@@ -19,7 +20,7 @@ final class EffectExecutor {
     unowned(unsafe) var engine: Engine?
 
     init(outbox: Outbox, frames: FrameHandler, hooks: HookScheduler, lifecycle: Lifecycle, links: LinkRegistry,
-         driver: any Driver, bus: any MessageBus, stats: Stats, log: Logger,
+         driver: any Driver, bus: any MessageBus, presence: PresenceRelay, stats: Stats, log: Logger,
          outboundTransformer: (@Sendable (OutboundMessage) throws -> (event: String, data: JSONValue?)?)?) {
         self.outbox = outbox
         self.frames = frames
@@ -28,6 +29,7 @@ final class EffectExecutor {
         self.links = links
         self.driver = driver
         self.bus = bus
+        self.presence = presence
         self.stats = stats
         self.log = log
         self.outboundTransformer = outboundTransformer
@@ -112,6 +114,10 @@ final class EffectExecutor {
             } else {
                 log.write(level, text)
             }
+        case .presenceChanged(let room, let member, let joined):
+            presence.changed(room: room, member: member, joined: joined)
+        case .queryPresence(_, let clientID, let room, let local):
+            presence.query(clientID: clientID, room: room, local: local)
         case .released(let handle):
             guard let link = links[handle] else { return }
             link.isClient = false

@@ -77,6 +77,7 @@ final class Engine: DriverEvents {
     let hookScheduler: HookScheduler
     let lifecycle: Lifecycle
     let executor: EffectExecutor
+    let presence: PresenceRelay
 
     private var ids: IDGenerator
     /// Inputs raised while a step's effects are performed, handled after it (step 4).
@@ -89,7 +90,7 @@ final class Engine: DriverEvents {
     @exclusivity(unchecked) private var receiving = false
 
     init(options: ServerOptions, hooks: Hooks, driver: any Driver, bus: any MessageBus, serverID: String,
-         ids: IDGenerator, log: Logger) {
+         ids: IDGenerator, log: Logger, presenceStore: (any PresenceStore)? = nil) {
         var settings = options.kernelSettings
         settings.handshakeConfigured = hooks.handshake != nil
         settings.validateRoomConfigured = hooks.validateRoom != nil
@@ -114,8 +115,9 @@ final class Engine: DriverEvents {
                                       flow: InboundFlow(driver: driver, links: links, limit: options.maxPendingHookCalls))
         lifecycle = Lifecycle(periods: Lifecycle.Periods(settings), driver: driver, links: links, stats: stats,
                               upgrade: upgrade, frames: frames, hooks: hookScheduler)
+        presence = PresenceRelay(store: presenceStore, driver: driver)
         executor = EffectExecutor(outbox: outbox, frames: frames, hooks: hookScheduler, lifecycle: lifecycle,
-                                  links: links, driver: driver, bus: bus, stats: stats, log: log,
+                                  links: links, driver: driver, bus: bus, presence: presence, stats: stats, log: log,
                                   outboundTransformer: hooks.outboundTransformer)
         // The parts' references back to the engine, through which they raise inputs: not
         // retained (the engine owns the parts; no cycle), and not weak (a weak reference gives
@@ -125,6 +127,7 @@ final class Engine: DriverEvents {
         hookScheduler.engine = self
         lifecycle.engine = self
         executor.engine = self
+        presence.engine = self
     }
 
     /// Arms the kernel's sweep and the transport idle sweep. On the loop.

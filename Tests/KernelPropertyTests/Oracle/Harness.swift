@@ -174,6 +174,13 @@ struct Harness {
             }
             if let user = client.userID, rng.chance(40) { return .disconnect(.user(user), code) }
             return .disconnect(.client(id: client.id), code)
+        case .presence:
+            // Mostly a room the client is in; sometimes another, or a room that is not a string.
+            guard let h = someClient() else { return nil }
+            let joined = kernel.client(h)?.rooms ?? []
+            let room: JSONValue = rng.chance(70) && !joined.isEmpty ? .string(rng.pick(joined))
+                : rng.chance(85) ? .string(Values.roomName(&rng)) : rng.pick([5, .null, ["lobby"]])
+            return .message(h, Array(#"{"event":"presence","data":{"room":\#(room.serialized())}}"#.utf8))
         }
     }
 

@@ -61,6 +61,8 @@ struct ReferenceModel {
         var keys: (serverPublicKey: String, salt: String)?
         /// disconnect_requested: the spec close code the request chose.
         var closeCode: CloseCodeSpec?
+        /// presence: `data.room` when it is a string.
+        var room: String?
     }
 
     let spec: ProtocolSpec
@@ -74,6 +76,11 @@ struct ReferenceModel {
     var clients: [UInt64: Client] = [:]
     var rooms: [String: Set<UInt64>] = [:]
     var users: [String: Set<UInt64>] = [:]
+    /// The order in which the kernel walks its live clients (shutdown, the sweep) and a user's
+    /// clients (a disconnect by user): appended when added, removed by moving the last one into
+    /// the gap. Visible since presence announcements publish between the clients' effects.
+    var liveOrder: [UInt64] = []
+    var userOrder: [String: [UInt64]] = [:]
     /// Timers and hook attempts are numbered by two counters, visible in the effects.
     var lastGeneration: UInt64 = 0
     var lastAttempt: UInt64 = 0
@@ -90,6 +97,8 @@ struct ReferenceModel {
     var out: [TraceLine] = []
     /// The rows that ran, as "state input when" (for the coverage check).
     var rowsRun: Set<String> = []
+    /// Rooms with presence joined (true) or left by the running row, for `announce_presence`.
+    var pendingPresence: [(room: String, joined: Bool)] = []
     /// Problems of the model or the spec it reads (an unknown guard, no row for a cell).
     var problems: [String] = []
 
@@ -100,6 +109,13 @@ struct ReferenceModel {
         self.serverID = serverID
         self.cells = Dictionary(grouping: spec.rows) { "\($0.state) \($0.input)" }
         self.initialState = spec.states.first(where: \.initial)?.name ?? "?"
+    }
+
+    /// Removes `h` as the kernel's member lists do: the last member takes its place.
+    static func swapRemove(_ h: UInt64, from list: inout [UInt64]) {
+        guard let index = list.firstIndex(of: h) else { return }
+        let last = list.removeLast()
+        if index < list.count { list[index] = last }
     }
 
     mutating func take() -> [TraceLine] {
@@ -120,6 +136,7 @@ struct ReferenceModel {
                 return
             }
             clients[h] = Client(handle: h, id: id, state: initialState, lastActivity: now.monotonic)
+            liveOrder.append(h)
             step(h, "connection_opened", Context(), now: now)
             if isShutDown, clients[h] != nil { step(h, "shutdown_requested", Context(), now: now) }
         case .message(let handle, let bytes):
@@ -187,7 +204,7 @@ struct ReferenceModel {
                 guard timer.generation == sweepGeneration, !isShutDown,
                       let fires = spec.timers.first(where: { $0.name == kind.specName && $0.scope == .server })?.fires else { return }
                 armSweep(now: now)
-                for h in clients.keys.sorted() { step(h, fires, Context(), now: now) }
+                for h in liveOrder { step(h, fires, Context(), now: now) }
             case .client(let handle, let kind):
                 // The input the spec says the timer fires.
                 guard let fires = spec.timers.first(where: { $0.name == kind.specName })?.fires else { return }
@@ -200,7 +217,7 @@ struct ReferenceModel {
                 out.append(TraceLine(nil, "cancel heartbeat_sweep@\(sweep)"))
                 sweepGeneration = nil
             }
-            for h in clients.keys.sorted() { step(h, "shutdown_requested", Context(), now: now) }
+            for h in liveOrder { step(h, "shutdown_requested", Context(), now: now) }
         case .busMessage(let channel, let bytes):
             busMessage(channel: channel, bytes)
         case .deliver(let delivery):
@@ -214,7 +231,7 @@ struct ReferenceModel {
             }
             let handles: [UInt64] = switch target {
             case .client(let id): clients.values.filter { $0.id == id }.map(\.handle)
-            case .user(let userID): (users[userID] ?? []).sorted()
+            case .user(let userID): userOrder[userID] ?? []
             }
             for h in handles { step(h, "disconnect_requested", Context(closeCode: close), now: now) }
         }
@@ -244,6 +261,7 @@ struct ReferenceModel {
         if input == "join" || input == "leave", case .array(let names)? = value["data"]?["rooms"] {
             context.rooms = input == "join" ? filterRoomNames(names) : names.compactMap(\.stringValue)
         }
+        if input == "presence", case .string(let room)? = value["data"]?["room"] { context.room = room }
         step(h, input, context, now: now)
     }
 

@@ -23,6 +23,7 @@ extension ReferenceModel {
         for effect in row.effects {
             perform(effect, h, context, now: now, released: &released)
         }
+        pendingPresence = []
         if released {
             clients[h] = nil
             out.append(TraceLine(h, "released #\(h)"))
@@ -63,6 +64,9 @@ extension ReferenceModel {
                 case "refresh_current": holding[declared.name] = context.attempt != nil && context.attempt == client.refreshAttempt
                 case "refresh_same_user": holding[declared.name] = context.identity.map { $0.userID == client.userID } ?? false
                 case "heartbeat_overdue": holding[declared.name] = now.monotonic - client.lastActivity > settings.heartbeatTimeout
+                case "presence_enabled": holding[declared.name] = !settings.presenceRooms.isEmpty
+                case "room_has_presence": holding[declared.name] = context.room.map(hasPresence) ?? false
+                case "in_room": holding[declared.name] = context.room.map { client.rooms.contains($0) } ?? false
                 default: break  // unknown to the model: no row can match, and `step` reports it
                 }
             }
@@ -135,14 +139,34 @@ extension ReferenceModel {
             for room in context.rooms { leave(h, room) }
         case .deliver:
             break  // read by `offer`: whether the client's state delivers
+        case "query_presence":
+            guard let room = context.room else { break }
+            let members = (rooms[room] ?? []).compactMap { clients[$0] }.sorted { $0.id < $1.id }.map(presenceMember)
+            out.append(TraceLine(h, "query presence #\(h) client \(clients[h]!.id) room \(room) local \(JSONValue.array(members).serialized())"))
+        case "announce_presence":
+            let client = clients[h]!
+            for (room, joined) in pendingPresence {
+                let event = joined ? "presence_join" : "presence_leave"
+                guard case .object(var data) = presenceMember(client) else { continue }
+                data = JSONObject([("room", .string(room))] + data.map { ($0.key, $0.value) })
+                offer(to: rooms[room] ?? [], event: event, data: .object(data), exclude: [client.id])
+                publish(kind: "room", target: room, event: event, data: .object(data), exclude: [client.id])
+                out.append(TraceLine(nil, "presence \(joined ? "join" : "leave") \(room) \(presenceMember(client).serialized())"))
+            }
+            pendingPresence = []
         case .release:
             for timer in spec.timers where timer.scope == .client { cancelTimer(timer.name, of: h) }
-            for room in clients[h]!.rooms { leave(h, room) }
+            for room in clients[h]!.rooms.sorted() { leave(h, room) }
             if let userID = clients[h]!.userID {
                 users[userID]?.remove(h)
                 if users[userID]?.isEmpty == true { users[userID] = nil }
+                if var order = userOrder[userID] {
+                    Self.swapRemove(h, from: &order)
+                    userOrder[userID] = order.isEmpty ? nil : order
+                }
             }
             clients[h]!.authData = nil
+            Self.swapRemove(h, from: &liveOrder)
             released = true
         default:
             problems.append("the model does not know effect '\(effect.kind)'")
@@ -221,19 +245,36 @@ extension ReferenceModel {
     mutating func admit(_ h: UInt64) {
         clients[h]!.authData = nil
         clients[h]!.admitted = true
-        if let userID = clients[h]!.userID { users[userID, default: []].insert(h) }
+        if let userID = clients[h]!.userID {
+            if users[userID, default: []].insert(h).inserted { userOrder[userID, default: []].append(h) }
+        }
         join(h, clients[h]!.id)
         for room in settings.defaultRooms { join(h, room) }
     }
 
     mutating func join(_ h: UInt64, _ room: String) {
-        clients[h]!.rooms.insert(room)
+        guard clients[h]!.rooms.insert(room).inserted else { return }
         rooms[room, default: []].insert(h)
+        if hasPresence(room) { pendingPresence.append((room, true)) }
+    }
+
+    /// The `presence_rooms` setting: exact names, or prefixes ending in `*`.
+    func hasPresence(_ room: String) -> Bool {
+        settings.presenceRooms.contains { $0.hasSuffix("*") ? room.hasPrefix($0.dropLast()) : room == $0 }
+    }
+
+    /// A member as presence lists it: clientId, then userId and metadata when there are some.
+    func presenceMember(_ client: Client) -> JSONValue {
+        var members: [(String, JSONValue)] = [("clientId", .string(client.id))]
+        if let userID = client.userID { members.append(("userId", .string(userID))) }
+        if let metadata = client.metadata { members.append(("metadata", metadata)) }
+        return .object(JSONObject(members))
     }
 
     mutating func leave(_ h: UInt64, _ room: String) {
         guard clients[h]!.rooms.remove(room) != nil else { return }
         rooms[room]?.remove(h)
         if rooms[room]?.isEmpty == true { rooms[room] = nil }
+        if hasPresence(room) { pendingPresence.append((room, false)) }
     }
 }

@@ -15,12 +15,12 @@ extension SeededRandom {
 /// subsequence of ops is still a meaningful run: that is what shrinking relies on.
 enum OpKind: String, CaseIterable {
     case start, open, message, activity, close, backpressure, answer, staleAnswer, fireTimer, staleTimer
-    case advance, deliver, bus, shutdown, disconnect
+    case advance, deliver, bus, shutdown, disconnect, presence
 
     /// Relative frequency in generated scenarios.
     var weight: Int {
         switch self {
-        case .start, .shutdown, .disconnect: 0  // placed by `Scenario`
+        case .start, .shutdown, .disconnect, .presence: 0  // placed by `Scenario`
         case .message: 30
         case .answer: 11
         case .open: 9
@@ -69,6 +69,17 @@ struct Scenario {
         if rng.chance(30) {
             for _ in 0...rng.below(3) { ops.insert(Op(kind: .disconnect, bits: rng.next()), at: rng.below(ops.count + 1)) }
         }
+        // Presence, drawn after everything else for the same reason: rooms with presence, and
+        // `presence` queries placed among the ops.
+        var presenceRooms: [String] = []
+        if rng.chance(60) {
+            presenceRooms = rng.pick([["lobby"], ["a", "ü-*"], ["*"], ["b", "ws-default", "c*"]])
+            for _ in 0..<(4 + rng.below(12)) { ops.insert(Op(kind: .presence, bits: rng.next()), at: rng.below(ops.count + 1)) }
+        } else if rng.chance(40) {
+            // Presence off: `presence` is a custom event for the messageHandler.
+            for _ in 0..<(2 + rng.below(4)) { ops.insert(Op(kind: .presence, bits: rng.next()), at: rng.below(ops.count + 1)) }
+        }
+        settings.presenceRooms = presenceRooms
         self.ops = ops
         // Drawn after the ops, so that the ops of a seed stayed what they were before refreshFn.
         settings.refreshConfigured = rng.chance(70)
@@ -83,7 +94,7 @@ struct Scenario {
             + " messageHandler \(s.messageHandlerConfigured) transformer \(s.outboundTransformerConfigured)"
             + " closeOnBackpressure \(s.closeOnBackpressure) maxMessagesBeforeAuth \(s.maxMessagesBeforeAuth)"
             + " authTimeout \(s.authTimeout) heartbeat \(s.heartbeatInterval)/\(s.heartbeatTimeout)"
-            + " defaultRooms \(s.defaultRooms) refresh \(s.refreshConfigured)"
+            + " defaultRooms \(s.defaultRooms) refresh \(s.refreshConfigured)" + (s.presenceRooms.isEmpty ? "" : " presenceRooms \(s.presenceRooms)")
     }
 }
 

@@ -75,6 +75,10 @@ struct TraceLine: Equatable, CustomStringConvertible {
             return [log("\(level)", h?.rawValue, text)]
         case .released(let h):
             return [TraceLine(h.rawValue, "released \(h)")]
+        case .presenceChanged(let room, let member, let joined):
+            return [TraceLine(nil, "presence \(joined ? "join" : "leave") \(room) \(member.json.serialized())")]
+        case .queryPresence(let h, let client, let room, let local):
+            return [TraceLine(h.rawValue, "query presence \(h) client \(client) room \(room) local \(JSONValue.array(local.map(\.json)).serialized())")]
         }
     }
 
