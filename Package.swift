@@ -13,7 +13,9 @@
 //   SwitchboardMetrics -> Switchboard (and swift-metrics)
 //   SwitchboardDriverConformance -> Switchboard, TestSupport (a driver's checks, for Swift Testing)
 //   BlockingDriver -> Switchboard (the example driver of docs/drivers.md and the README)
-//   executables -> Switchboard, Serve, Crypto, FixtureRouting (bench: Kernel, JSON, Codec, Crypto)
+//   SwitchboardNIO -> Switchboard (and swift-nio: NIOCore, NIOPosix)
+//   executables -> Switchboard, Serve, Crypto, FixtureRouting (bench: Kernel, JSON, Codec, Crypto;
+//                  switchboard-fixture also SwitchboardNIO, for --driver nio)
 // A custom driver needs only Switchboard (`Driver`, `SharedBytes`, the building blocks of
 // SwitchboardDriverSupport it re-exports), never SwitchboardPOSIX.
 import PackageDescription
@@ -26,6 +28,7 @@ let package = Package(
         .library(name: "SwitchboardServiceLifecycle", targets: ["SwitchboardServiceLifecycle"]),
         .library(name: "SwitchboardMetrics", targets: ["SwitchboardMetrics"]),
         .library(name: "SwitchboardDriverConformance", targets: ["SwitchboardDriverConformance"]),
+        .library(name: "SwitchboardNIO", targets: ["SwitchboardNIO"]),
         .executable(name: "switchboard", targets: ["switchboard"]),
         .executable(name: "switchboard-fixture", targets: ["switchboard-fixture"]),
         .executable(name: "switchboard-gen", targets: ["switchboard-gen"]),
@@ -36,6 +39,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.6.0"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
     ],
     targets: [
         // C libraries of the design card, found through pkg-config.
@@ -83,6 +87,10 @@ let package = Package(
         ]),
         // The driver conformance kit: a driver's factory in, checks of docs/drivers.md out.
         .target(name: "SwitchboardDriverConformance", dependencies: ["Switchboard", "TestSupport"]),
+        // A driver on SwiftNIO (one EventLoop, the engine's own codec on bytes); only its users build NIO.
+        .target(name: "SwitchboardNIO", dependencies: [
+            "Switchboard", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+        ]),
         // A minimal driver (blocking sockets, a thread per connection), built by `make test`.
         .target(name: "BlockingDriver", dependencies: ["Switchboard"], path: "Examples/BlockingDriver"),
         // ServerMetrics reported to swift-metrics (whatever backend the application bootstraps).
@@ -96,7 +104,10 @@ let package = Package(
         ]),
 
         .executableTarget(name: "switchboard", dependencies: ["Switchboard", "SwitchboardServe"]),
-        .executableTarget(name: "switchboard-fixture", dependencies: ["Switchboard", "SwitchboardCrypto", "FixtureRouting"]),
+        // `--driver nio` runs the fixture on SwitchboardNIO (the end-to-end suite on NIO).
+        .executableTarget(name: "switchboard-fixture", dependencies: [
+            "Switchboard", "SwitchboardCrypto", "FixtureRouting", "SwitchboardNIO",
+        ]),
         .executableTarget(name: "switchboard-bench", dependencies: [
             "SwitchboardKernel", "SwitchboardJSON", "SwitchboardCrypto", "SwitchboardCodec",
         ]),
@@ -128,7 +139,7 @@ let package = Package(
         .testTarget(name: "EngineTests", dependencies: ["Switchboard", "SwitchboardKernel", "SwitchboardBus", "SwitchboardCodec"]),
         // The conformance kit against the POSIX, simulation and example drivers.
         .testTarget(name: "DriverConformanceTests", dependencies: [
-            "SwitchboardDriverConformance", "Switchboard", "SwitchboardSim", "BlockingDriver",
+            "SwitchboardDriverConformance", "Switchboard", "SwitchboardSim", "BlockingDriver", "SwitchboardNIO",
         ]),
         .testTarget(name: "ServiceLifecycleTests", dependencies: [
             "SwitchboardServiceLifecycle", "Switchboard", "TestSupport",
