@@ -32,11 +32,8 @@ public final class NIODriver: Driver, @unchecked Sendable {
     private let wallOffset: Int64
     private var executor: LoopTaskExecutor?
 
-    // Across threads, under `state`: `execute` before `run()`, and `stop()`.
-    private let state = NSCondition()
-    private var running = false
-    private var stopRequested = false
-    private var pending: [@Sendable () -> Void] = []
+    /// `execute`, `stop` and hook jobs, from any thread: held before `run()`, dropped after it.
+    private let gate: NIOLoopGate
 
     // Loop-only.
     private var live = false  // run() has started the loop's side
@@ -71,10 +68,9 @@ public final class NIODriver: Driver, @unchecked Sendable {
         }
         self.lingerMilliseconds = lingerMilliseconds
         self.wallOffset = Int64(Date().timeIntervalSince1970 * 1000) - Self.monotonicMilliseconds()
-        if hooksOnLoop {
-            let loop = self.eventLoop
-            executor = LoopTaskExecutor(execute: { work in loop.execute(work) })
-        }
+        let gate = NIOLoopGate(eventLoop: self.eventLoop)
+        self.gate = gate
+        if hooksOnLoop { executor = LoopTaskExecutor(execute: { work in gate.execute(work) }) }
     }
 
     deinit {
@@ -110,28 +106,19 @@ public final class NIODriver: Driver, @unchecked Sendable {
     /// Hands the works queued before it to the loop, starts accepting and the timers, then
     /// waits for `stop()`; on the way out, closes every channel without reporting.
     public func run() {
-        state.lock()
-        if stopRequested {
-            state.unlock()
-            finish()
-            return
+        if gate.openUnlessStopped() {
+            eventLoop.execute { [self] in
+                live = true
+                armWake()
+                try? serverChannel?.syncOptions?.setOption(ChannelOptions.autoRead, value: true)
+            }
+            gate.waitForStop()
         }
-        running = true
-        for work in pending { eventLoop.execute(work) }
-        pending = []
-        state.unlock()
-        eventLoop.execute { [self] in
-            live = true
-            armWake()
-            try? serverChannel?.syncOptions?.setOption(ChannelOptions.autoRead, value: true)
-        }
-        state.lock()
-        while !stopRequested { state.wait() }
-        state.unlock()
         finish()
     }
 
     private func finish() {
+        gate.close()
         try? eventLoop.submit { [self] in
             halted = true
             wake?.cancel()
@@ -142,28 +129,13 @@ public final class NIODriver: Driver, @unchecked Sendable {
         try? ownGroup?.syncShutdownGracefully()
     }
 
-    public func stop() {
-        state.withLock {
-            stopRequested = true
-            state.broadcast()
-        }
-    }
+    public func stop() { gate.stop() }
 
     /// `Channel.close` may be called from any thread (NIO hops to the loop).
     public func stopAccepting() { serverChannel?.close(promise: nil) }
 
-    /// Before `run()` the work waits in `pending`, and the lock held while `run()` hands it
-    /// over keeps one thread's works in order across that moment.
-    public func execute(_ work: @escaping @Sendable () -> Void) {
-        state.lock()
-        if !running {
-            pending.append(work)
-            state.unlock()
-            return
-        }
-        state.unlock()
-        eventLoop.execute(work)
-    }
+    /// Before `run()` the work waits (in order); after `run()` returned it is dropped.
+    public func execute(_ work: @escaping @Sendable () -> Void) { gate.execute(work) }
 
     public var inLoop: Bool { eventLoop.inEventLoop }
 
