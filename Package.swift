@@ -14,6 +14,7 @@
 //   SwitchboardDriverConformance -> Switchboard, TestSupport (a driver's checks, for Swift Testing)
 //   BlockingDriver -> Switchboard (the example driver of docs/drivers.md and the README)
 //   SwitchboardNIO -> Switchboard (and swift-nio: NIOCore, NIOPosix)
+//   SwitchboardHummingbird -> Switchboard, SwitchboardNIO (and hummingbird)
 //   executables -> Switchboard, Serve, Crypto, FixtureRouting (bench: Kernel, JSON, Codec, Crypto;
 //                  switchboard-fixture also SwitchboardNIO, for --driver nio)
 // A custom driver needs only Switchboard (`Driver`, `SharedBytes`, the building blocks of
@@ -29,6 +30,7 @@ let package = Package(
         .library(name: "SwitchboardMetrics", targets: ["SwitchboardMetrics"]),
         .library(name: "SwitchboardDriverConformance", targets: ["SwitchboardDriverConformance"]),
         .library(name: "SwitchboardNIO", targets: ["SwitchboardNIO"]),
+        .library(name: "SwitchboardHummingbird", targets: ["SwitchboardHummingbird"]),
         .executable(name: "switchboard", targets: ["switchboard"]),
         .executable(name: "switchboard-fixture", targets: ["switchboard-fixture"]),
         .executable(name: "switchboard-gen", targets: ["switchboard-gen"]),
@@ -40,6 +42,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.6.0"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
     ],
     targets: [
         // C libraries of the design card, found through pkg-config.
@@ -91,6 +94,11 @@ let package = Package(
         .target(name: "SwitchboardNIO", dependencies: [
             "Switchboard", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
         ]),
+        // The gateway on a path of a Hummingbird 2 app's own HTTP/1 server (its port and loop).
+        .target(name: "SwitchboardHummingbird", dependencies: [
+            "Switchboard", "SwitchboardNIO", .product(name: "HummingbirdCore", package: "hummingbird"),
+            .product(name: "NIOCore", package: "swift-nio"), .product(name: "Logging", package: "swift-log"),
+        ]),
         // A minimal driver (blocking sockets, a thread per connection), built by `make test`.
         .target(name: "BlockingDriver", dependencies: ["Switchboard"], path: "Examples/BlockingDriver"),
         // ServerMetrics reported to swift-metrics (whatever backend the application bootstraps).
@@ -140,6 +148,12 @@ let package = Package(
         // The conformance kit against the POSIX, simulation and example drivers.
         .testTarget(name: "DriverConformanceTests", dependencies: [
             "SwitchboardDriverConformance", "Switchboard", "SwitchboardSim", "BlockingDriver", "SwitchboardNIO",
+        ]),
+        // A Hummingbird 2 app with the gateway on /ws of its port.
+        .testTarget(name: "SwitchboardHummingbirdTests", dependencies: [
+            "SwitchboardHummingbird", "Switchboard", "SwitchboardServiceLifecycle", "TestSupport",
+            .product(name: "Hummingbird", package: "hummingbird"), .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
         .testTarget(name: "ServiceLifecycleTests", dependencies: [
             "SwitchboardServiceLifecycle", "Switchboard", "TestSupport",

@@ -129,6 +129,12 @@ final class NIOConnectionHandler: ChannelInboundHandler {
         context.fireChannelActive()
     }
 
+    /// A channel already active when the handler was added (`NIODriver.adopt`).
+    func adopt(_ channel: Channel) -> NIOConnection? {
+        connection = driver.accepted(channel)
+        return connection
+    }
+
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard let connection else { return }
         driver.received(connection, unwrapInboundIn(data))
@@ -138,6 +144,16 @@ final class NIOConnectionHandler: ChannelInboundHandler {
         if let connection { driver.ended(connection) }
         connection = nil
         context.fireChannelInactive()
+    }
+
+    /// The peer's FIN on a channel that allows remote half-closure (an adopted one: Hummingbird
+    /// turns it on) ends the connection, as it does on the driver's own channels.
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let event = event as? ChannelEvent, event == .inputClosed {
+            context.close(promise: nil)
+            return
+        }
+        context.fireUserInboundEventTriggered(event)
     }
 
     /// A reset or a failed write ends the connection; the close is reported through

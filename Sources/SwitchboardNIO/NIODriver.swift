@@ -2,6 +2,7 @@ import Foundation
 import NIOCore
 import NIOPosix
 import Switchboard
+import Synchronization
 
 /// A `Driver` on SwiftNIO: a `ServerBootstrap` on one `EventLoop` (the engine is
 /// single-threaded, so its loop is that EventLoop), moving bytes. The engine keeps doing the
@@ -26,6 +27,10 @@ public final class NIODriver: Driver, @unchecked Sendable {
     private let ownGroup: MultiThreadedEventLoopGroup?
     /// How long `close(flushFirst: true)` waits for the peer's FIN, in milliseconds.
     public let lingerMilliseconds: Int64
+    /// False: `start` binds nothing; connections come from another server through `adopt`.
+    public let listens: Bool
+    /// `stopAccepting` was called on a driver that does not listen: `adopt` refuses.
+    private let adoptionClosed = Mutex(false)
     /// Not retained: the engine owns the driver (`Driver`, ownership).
     private unowned(unsafe) var events: DriverEvents?
     private var serverChannel: Channel?
@@ -57,7 +62,12 @@ public final class NIODriver: Driver, @unchecked Sendable {
     ///   - hooksOnLoop: run application hooks as tasks on the EventLoop (declares
     ///     `.hooksOnLoop`, which `ServerOptions.hooksOnLoop`, the default, needs).
     ///   - lingerMilliseconds: the bound of `close(flushFirst: true)`'s wait for the peer's FIN.
-    public init(eventLoop: EventLoop? = nil, hooksOnLoop: Bool = true, lingerMilliseconds: Int64 = 2000) {
+    ///   - listens: false for a driver whose connections another server on the same EventLoop
+    ///     accepts and hands over with `adopt` (an HTTP server sharing its port with the
+    ///     gateway); `start` then binds nothing and answers the port it was given.
+    public init(eventLoop: EventLoop? = nil, hooksOnLoop: Bool = true, lingerMilliseconds: Int64 = 2000,
+                listens: Bool = true) {
+        self.listens = listens
         if let eventLoop {
             self.eventLoop = eventLoop
             self.ownGroup = nil
@@ -85,6 +95,7 @@ public final class NIODriver: Driver, @unchecked Sendable {
     /// Binds with accepting off (the server channel's autoRead): nothing is reported before `run()`.
     public func start(host: String, port: Int, events: DriverEvents) throws -> Int {
         self.events = events
+        guard listens else { return port }
         let bootstrap = ServerBootstrap(group: eventLoop)
             .serverChannelOption(ChannelOptions.backlog, value: 1024)
             .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
@@ -132,7 +143,29 @@ public final class NIODriver: Driver, @unchecked Sendable {
     public func stop() { gate.stop() }
 
     /// `Channel.close` may be called from any thread (NIO hops to the loop).
-    public func stopAccepting() { serverChannel?.close(promise: nil) }
+    public func stopAccepting() {
+        adoptionClosed.withLock { $0 = true }
+        serverChannel?.close(promise: nil)
+    }
+
+    /// Takes over a connection another server on this driver's EventLoop accepted (a driver
+    /// made with `listens: false`): from now on the channel's bytes go to the engine, starting
+    /// with `buffered`, what that server read already (the HTTP request head, for example).
+    /// Call it on the EventLoop, with the handlers before it in the pipeline passing bytes
+    /// through (or removed). A channel that arrives after `stop` or `stopAccepting`, or
+    /// already closed, is closed without being reported.
+    public func adopt(_ channel: Channel, buffered: ByteBuffer) throws {
+        precondition(eventLoop.inEventLoop && channel.eventLoop.inEventLoop, "adopt: a channel of another EventLoop")
+        guard live, !halted, channel.isActive, !adoptionClosed.withLock({ $0 }) else {
+            channel.close(promise: nil)
+            return
+        }
+        let handler = NIOConnectionHandler(driver: self)
+        try channel.pipeline.syncOperations.addHandler(handler)
+        guard let connection = handler.adopt(channel) else { return }
+        reportOpened(connection)
+        if buffered.readableBytes > 0 { received(connection, buffered) }
+    }
 
     /// Before `run()` the work waits (in order); after `run()` returned it is dropped.
     public func execute(_ work: @escaping @Sendable () -> Void) { gate.execute(work) }
