@@ -14,7 +14,8 @@
 //   SwitchboardDriverConformance -> Switchboard, TestSupport (a driver's checks, for Swift Testing)
 //   BlockingDriver -> Switchboard (the example driver of docs/drivers.md and the README)
 //   SwitchboardNIO -> Switchboard (and swift-nio: NIOCore, NIOPosix)
-//   SwitchboardHummingbird -> Switchboard, SwitchboardNIO (and hummingbird)
+//   SwitchboardHummingbird -> Switchboard, SwitchboardNIO (and hummingbird's HummingbirdCore)
+//   hummingbird-gateway -> Switchboard, SwitchboardHummingbird, ServiceLifecycle (its example app)
 //   executables -> Switchboard, Serve, Crypto, FixtureRouting (bench: Kernel, JSON, Codec, Crypto;
 //                  switchboard-fixture also SwitchboardNIO, for --driver nio)
 // A custom driver needs only Switchboard (`Driver`, `SharedBytes`, the building blocks of
@@ -116,6 +117,12 @@ let package = Package(
         .executableTarget(name: "switchboard-fixture", dependencies: [
             "Switchboard", "SwitchboardCrypto", "FixtureRouting", "SwitchboardNIO",
         ]),
+        // The example app of SwitchboardHummingbird (docs/drivers.md), built by `make test`.
+        .executableTarget(name: "hummingbird-gateway", dependencies: [
+            "Switchboard", "SwitchboardHummingbird", "SwitchboardServiceLifecycle",
+            .product(name: "Hummingbird", package: "hummingbird"), .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ], path: "Examples/HummingbirdGateway"),
         .executableTarget(name: "switchboard-bench", dependencies: [
             "SwitchboardKernel", "SwitchboardJSON", "SwitchboardCrypto", "SwitchboardCodec",
         ]),

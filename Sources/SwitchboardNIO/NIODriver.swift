@@ -23,7 +23,8 @@ public final class NIODriver: Driver, @unchecked Sendable {
     /// The loop every callback runs on.
     public let eventLoop: EventLoop
     /// The one-thread group this driver made (nil when it was given an EventLoop); shut down
-    /// when `run()` returns.
+    /// when `run()` returns, or, for a driver that does not listen (the server that hands it
+    /// channels runs on the same loop and may outlast the gateway), when the driver is freed.
     private let ownGroup: MultiThreadedEventLoopGroup?
     /// How long `close(flushFirst: true)` waits for the peer's FIN, in milliseconds.
     public let lingerMilliseconds: Int64
@@ -84,7 +85,7 @@ public final class NIODriver: Driver, @unchecked Sendable {
     }
 
     deinit {
-        // A driver that was never run still has its group's thread.
+        // A driver that was never run, or does not listen, still has its group's thread.
         ownGroup?.shutdownGracefully { _ in }
     }
 
@@ -137,7 +138,7 @@ public final class NIODriver: Driver, @unchecked Sendable {
             for connection in connections.values { connection.channel.close(promise: nil) }
             connections = [:]
         }.wait()
-        try? ownGroup?.syncShutdownGracefully()
+        if listens { try? ownGroup?.syncShutdownGracefully() }
     }
 
     public func stop() { gate.stop() }
