@@ -1,4 +1,5 @@
 import Dispatch
+import Glibc
 import Hummingbird
 import Logging
 import Switchboard
@@ -23,6 +24,8 @@ struct GatewayRouteTests {
             guard message.message.event == "echo", let server = serverBox.withLock({ $0 }) else { return }
             try server.sendToClient(message.clientID, event: "echo", data: message.message.data)
         }
+        let disconnected = Mutex<[String]>([])
+        hooks.clientDisconnected = { client in disconnected.withLock { $0.append(client.userID ?? "-") } }
         let gateway = try SwitchboardGateway(hooks: hooks)
         serverBox.withLock { $0 = gateway.server }
 
@@ -57,6 +60,16 @@ struct GatewayRouteTests {
                 #expect(connected.data?["userId"]?.stringValue == "ada")
                 try ws.send("echo", .string("through the app's port"))
                 #expect(try ws.receiveEvent("echo", timeout: 5) == .string("through the app's port"))
+
+                // A client that goes away without a close frame is seen at once (Hummingbird
+                // allows half-closure: the peer's FIN must still end the connection).
+                let leaving = try WSClient(port: port)
+                try leaving.send("authenticate", .object(JSONObject([("token", .string("good"))])))
+                _ = try leaving.receiveJSON(timeout: 5)
+                leaving.close()
+                let end = ContinuousClock.now + .seconds(5)
+                while disconnected.withLock({ $0.isEmpty }), ContinuousClock.now < end { usleep(10_000) }
+                #expect(disconnected.withLock { $0 } == ["ada"])
 
                 // The app still answers while a gateway connection is open.
                 let again = try rawHTTP(port: port, request: "GET /hello HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n")
