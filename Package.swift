@@ -14,7 +14,7 @@
 //   SwitchboardDriverConformance -> Switchboard, TestSupport (a driver's checks, for Swift Testing)
 //   BlockingDriver -> Switchboard (the example driver of docs/drivers.md and the README)
 //   SwitchboardNIO -> Switchboard (and swift-nio: NIOCore, NIOPosix)
-//   SwitchboardHummingbird -> Switchboard, SwitchboardNIO (and hummingbird's HummingbirdCore)
+//   SwitchboardHummingbird -> Switchboard, SwitchboardNIO (and HummingbirdCore, NIOCore, swift-log)
 //   hummingbird-gateway -> Switchboard, SwitchboardHummingbird, ServiceLifecycle (its example app)
 //   executables -> Switchboard, Serve, Crypto, FixtureRouting (bench: Kernel, JSON, Codec, Crypto;
 //                  switchboard-fixture also SwitchboardNIO, for --driver nio)
@@ -152,7 +152,7 @@ let package = Package(
         .testTarget(name: "SimTests", dependencies: ["SwitchboardSim", "Switchboard", "SwitchboardBus"]),
         // The engine driven directly with a recording driver (write by write).
         .testTarget(name: "EngineTests", dependencies: ["Switchboard", "SwitchboardKernel", "SwitchboardBus", "SwitchboardCodec"]),
-        // The conformance kit against the POSIX, simulation and example drivers.
+        // The conformance kit against the POSIX, example and SwiftNIO drivers.
         .testTarget(name: "DriverConformanceTests", dependencies: [
             "SwitchboardDriverConformance", "Switchboard", "SwitchboardSim", "BlockingDriver", "SwitchboardNIO",
         ]),
