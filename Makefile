@@ -6,7 +6,7 @@ RELEASE    := .build/release
 SPEC       ?= spec/protocol.yaml
 PORT       ?= 8080
 
-.PHONY: deps build release release-binary install run test unit check-generated generate golden spec-edit-test conformance conformance-deflate browser sim soak bench fuzz clean
+.PHONY: deps build release release-binary install run test unit test-nio check-generated generate golden spec-edit-test conformance conformance-deflate browser sim soak bench fuzz clean
 
 deps:
 	@scripts/install-deps
@@ -71,9 +71,18 @@ unit: deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build --no-parallel
 
-# Everything CI runs: generated files current, unit/property/end-to-end/simulation tests,
-# spec edits reaching the gateway, RFC 6455 conformance, and the demo page in a headless browser.
-test: check-generated unit spec-edit-test conformance browser
+# The end-to-end and seed-error suite again, the fixture on SwitchboardNIO's driver
+# (`--driver nio`, chosen by SWITCHBOARD_FIXTURE_DRIVER; about 50 s). Not the two wss:// tests:
+# NIODriver serves no TLS (docs/drivers.md, "The SwiftNIO driver").
+test-nio: deps
+	$(SWIFT) build --build-tests
+	SWITCHBOARD_FIXTURE_DRIVER=nio $(SWIFT) test --skip-build --no-parallel --filter EndToEndTests \
+		--skip 'wssServesAuthenticatedClientsWithALPN|badCertificatePathIsAStartupError'
+
+# Everything CI runs: generated files current, unit/property/end-to-end/simulation tests (the
+# end-to-end ones on the NIO driver too), spec edits reaching the gateway, RFC 6455 conformance,
+# and the demo page in a headless browser.
+test: check-generated unit test-nio spec-edit-test conformance browser
 
 # A copy of the repository with a new close code, client event and timer in its spec only:
 # generated, built (debug, a few minutes) and driven over WebSockets (Tests/SpecEdit/run).

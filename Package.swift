@@ -13,7 +13,11 @@
 //   SwitchboardMetrics -> Switchboard (and swift-metrics)
 //   SwitchboardDriverConformance -> Switchboard, TestSupport (a driver's checks, for Swift Testing)
 //   BlockingDriver -> Switchboard (the example driver of docs/drivers.md and the README)
-//   executables -> Switchboard, Serve, Crypto, FixtureRouting (bench: Kernel, JSON, Codec, Crypto)
+//   SwitchboardNIO -> Switchboard (and swift-nio: NIOCore, NIOPosix)
+//   SwitchboardHummingbird -> Switchboard, SwitchboardNIO (and HummingbirdCore, NIOCore, swift-log)
+//   hummingbird-gateway -> Switchboard, SwitchboardHummingbird, ServiceLifecycle (its example app)
+//   executables -> Switchboard, Serve, Crypto, FixtureRouting (bench: Kernel, JSON, Codec, Crypto;
+//                  switchboard-fixture also SwitchboardNIO, for --driver nio)
 // A custom driver needs only Switchboard (`Driver`, `SharedBytes`, the building blocks of
 // SwitchboardDriverSupport it re-exports), never SwitchboardPOSIX.
 import PackageDescription
@@ -26,6 +30,8 @@ let package = Package(
         .library(name: "SwitchboardServiceLifecycle", targets: ["SwitchboardServiceLifecycle"]),
         .library(name: "SwitchboardMetrics", targets: ["SwitchboardMetrics"]),
         .library(name: "SwitchboardDriverConformance", targets: ["SwitchboardDriverConformance"]),
+        .library(name: "SwitchboardNIO", targets: ["SwitchboardNIO"]),
+        .library(name: "SwitchboardHummingbird", targets: ["SwitchboardHummingbird"]),
         .executable(name: "switchboard", targets: ["switchboard"]),
         .executable(name: "switchboard-fixture", targets: ["switchboard-fixture"]),
         .executable(name: "switchboard-gen", targets: ["switchboard-gen"]),
@@ -37,6 +43,8 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.6.0"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
     ],
     targets: [
         // C libraries of the design card, found through pkg-config.
@@ -84,6 +92,15 @@ let package = Package(
         ]),
         // The driver conformance kit: a driver's factory in, checks of docs/drivers.md out.
         .target(name: "SwitchboardDriverConformance", dependencies: ["Switchboard", "TestSupport"]),
+        // A driver on SwiftNIO (one EventLoop, the engine's own codec on bytes); only its users build NIO.
+        .target(name: "SwitchboardNIO", dependencies: [
+            "Switchboard", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+        ]),
+        // The gateway on a path of a Hummingbird 2 app's own HTTP/1 server (its port and loop).
+        .target(name: "SwitchboardHummingbird", dependencies: [
+            "Switchboard", "SwitchboardNIO", .product(name: "HummingbirdCore", package: "hummingbird"),
+            .product(name: "NIOCore", package: "swift-nio"), .product(name: "Logging", package: "swift-log"),
+        ]),
         // A minimal driver (blocking sockets, a thread per connection), built by `make test`.
         .target(name: "BlockingDriver", dependencies: ["Switchboard"], path: "Examples/BlockingDriver"),
         // ServerMetrics reported to swift-metrics (whatever backend the application bootstraps).
@@ -99,7 +116,16 @@ let package = Package(
         ]),
 
         .executableTarget(name: "switchboard", dependencies: ["Switchboard", "SwitchboardServe"]),
-        .executableTarget(name: "switchboard-fixture", dependencies: ["Switchboard", "SwitchboardCrypto", "FixtureRouting"]),
+        // `--driver nio` runs the fixture on SwitchboardNIO (the end-to-end suite on NIO).
+        .executableTarget(name: "switchboard-fixture", dependencies: [
+            "Switchboard", "SwitchboardCrypto", "FixtureRouting", "SwitchboardNIO",
+        ]),
+        // The example app of SwitchboardHummingbird (docs/drivers.md), built by `make test`.
+        .executableTarget(name: "hummingbird-gateway", dependencies: [
+            "Switchboard", "SwitchboardHummingbird", "SwitchboardServiceLifecycle",
+            .product(name: "Hummingbird", package: "hummingbird"), .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ], path: "Examples/HummingbirdGateway"),
         .executableTarget(name: "switchboard-bench", dependencies: [
             "SwitchboardKernel", "SwitchboardJSON", "SwitchboardCrypto", "SwitchboardCodec",
         ]),
@@ -129,9 +155,15 @@ let package = Package(
         .testTarget(name: "SimTests", dependencies: ["SwitchboardSim", "Switchboard", "SwitchboardBus"]),
         // The engine driven directly with a recording driver (write by write).
         .testTarget(name: "EngineTests", dependencies: ["Switchboard", "SwitchboardKernel", "SwitchboardBus", "SwitchboardCodec"]),
-        // The conformance kit against the POSIX, simulation and example drivers.
+        // The conformance kit against the POSIX, example and SwiftNIO drivers.
         .testTarget(name: "DriverConformanceTests", dependencies: [
-            "SwitchboardDriverConformance", "Switchboard", "SwitchboardSim", "BlockingDriver",
+            "SwitchboardDriverConformance", "Switchboard", "SwitchboardSim", "BlockingDriver", "SwitchboardNIO",
+        ]),
+        // A Hummingbird 2 app with the gateway on /ws of its port.
+        .testTarget(name: "SwitchboardHummingbirdTests", dependencies: [
+            "SwitchboardHummingbird", "Switchboard", "SwitchboardServiceLifecycle", "TestSupport",
+            .product(name: "Hummingbird", package: "hummingbird"), .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
         .testTarget(name: "ServiceLifecycleTests", dependencies: [
             "SwitchboardServiceLifecycle", "Switchboard", "TestSupport",

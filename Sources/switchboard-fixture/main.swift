@@ -2,9 +2,11 @@
 // library API only. Scripted hooks, the message routes (FixtureRouting, shared with the Sim's
 // app) and hook probes (Probes.swift); LISTENING / CONNECTED / DISCONNECTED / BACKPRESSURE
 // lines on stdout.
+import Dispatch
 import FixtureRouting
 import Switchboard
 import SwitchboardCrypto
+import SwitchboardNIO
 import Synchronization
 #if canImport(Glibc)
 import Glibc
@@ -32,6 +34,8 @@ struct Flags {
     var tlsCert: String?
     var tlsKey: String?
     var perMessageDeflate = false
+    /// `posix` (the library's default driver) or `nio` (SwitchboardNIO's `NIODriver`).
+    var driver = "posix"
 }
 
 func parseFlags(_ arguments: [String]) -> Flags {
@@ -81,6 +85,9 @@ func parseFlags(_ arguments: [String]) -> Flags {
         case "--tls-cert": flags.tlsCert = value(flag)
         case "--tls-key": flags.tlsKey = value(flag)
         case "--per-message-deflate": flags.perMessageDeflate = true
+        case "--driver":
+            flags.driver = value(flag)
+            guard ["posix", "nio"].contains(flags.driver) else { fail("--driver: posix or nio, not \(flags.driver)") }
         case "--idle-timeout-s": flags.options.idleTimeout = number(flag, Int64.self) * 1000
         case "--no-send-pings": flags.options.sendPings = false
         case "--allowed-origins": flags.options.allowedOrigins = list(value(flag))
@@ -180,16 +187,34 @@ do {
             _ = try handleProbe(message.message.event, message, server: server)
         }
     }
-    server = try Server(options: options, hooks: hooks, logger: Logger(level: .warning))
+    // nil: the library's default, the POSIX driver (it also serves --tls-cert/--tls-key).
+    let driver: (any Driver)? = flags.driver == "nio" ? NIODriver(hooksOnLoop: options.hooksOnLoop) : nil
+    server = try Server(options: options, hooks: hooks, driver: driver, logger: Logger(level: .warning))
     box.withLock { $0 = server }
 } catch {
     fail(String(describing: error))
 }
 
+/// SIGTERM and SIGINT shut a server on another driver than POSIX down gracefully, through
+/// Dispatch signal sources (the caller keeps them). A function of its own: a closure written
+/// in top-level code would be main-actor isolated, and Dispatch calls it off the main thread.
+func shutDownOnSignals(_ server: Server) -> [DispatchSourceSignal] {
+    [SIGTERM, SIGINT].map { number in
+        signal(number, SIG_IGN)
+        let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+        source.setEventHandler { Task.detached { await server.shutdown() } }
+        source.resume()
+        return source
+    }
+}
+
+var signalSources: [DispatchSourceSignal] = []
 if let driver = server.driver as? POSIXDriver {
     driver.onSignal([SIGTERM, SIGINT]) {
         Task.detached { await server.shutdown() }
     }
+} else {
+    signalSources = shutDownOnSignals(server)
 }
 do {
     try server.run { port in emit("LISTENING \(port)") }

@@ -1,5 +1,6 @@
 import BlockingDriver
 import Switchboard
+import SwitchboardNIO
 import Testing
 
 /// Options a driver cannot honour make `Server.init` throw instead of doing nothing.
@@ -17,6 +18,8 @@ struct CapabilityTests {
         _ = try Server(options: options, hooks: Self.hooks, driver: offLoop)
         _ = try Server(hooks: Self.hooks, driver: BlockingDriver())  // declares it
         _ = try Server(hooks: Self.hooks, driver: POSIXDriver())
+        #expect(throws: StartupError.self) { try Server(hooks: Self.hooks, driver: NIODriver(hooksOnLoop: false)) }
+        _ = try Server(hooks: Self.hooks, driver: NIODriver())  // hooks on its EventLoop
     }
 
     @Test("TLS files need a driver that declares .tls; the error names the driver and the way out")
@@ -31,5 +34,11 @@ struct CapabilityTests {
             #expect(error.message.contains("BlockingDriver does not serve TLS"))
         }
         #expect(throws: StartupError.self) { try Server(options: options, hooks: Self.hooks, driver: POSIXDriver()) }
+        do {
+            _ = try Server(options: options, hooks: Self.hooks, driver: NIODriver())
+            Issue.record("TLS options with NIODriver (no TLS) were accepted")
+        } catch let error as StartupError {
+            #expect(error.message.contains("NIODriver does not serve TLS"))
+        }
     }
 }

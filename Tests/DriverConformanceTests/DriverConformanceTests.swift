@@ -2,14 +2,16 @@ import BlockingDriver
 import Foundation
 import Switchboard
 import SwitchboardDriverConformance
+import SwitchboardNIO
 import Testing
 
-/// The conformance kit against the drivers in this repository. Serialized: the checks start
+/// The conformance kit against the drivers in this repository (POSIX, the example, SwiftNIO). Serialized: the checks start
 /// servers and measure lingers; on a small machine, several at once make timings flaky.
 @Suite("driver conformance", .serialized)
 struct DriverConformanceTests {
     static let posix = DriverConformance(name: "POSIXDriver", lingerBound: 2) { try POSIXDriver() }
     static let blocking = DriverConformance(name: "BlockingDriver", lingerBound: 2) { BlockingDriver() }
+    static let nio = DriverConformance(name: "NIODriver", lingerBound: 2) { NIODriver() }
 
     @Test("POSIXDriver", arguments: DriverConformance.Check.allCases)
     func posix(_ check: DriverConformance.Check) throws {
@@ -19,6 +21,11 @@ struct DriverConformanceTests {
     @Test("BlockingDriver (Examples/BlockingDriver)", arguments: DriverConformance.Check.allCases)
     func blocking(_ check: DriverConformance.Check) throws {
         try Self.blocking.run(check)
+    }
+
+    @Test("NIODriver (SwitchboardNIO)", arguments: DriverConformance.Check.allCases)
+    func nio(_ check: DriverConformance.Check) throws {
+        try Self.nio.run(check)
     }
 }
 

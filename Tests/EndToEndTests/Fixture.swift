@@ -37,6 +37,14 @@ final class Fixture: @unchecked Sendable {
         return repo.appendingPathComponent(".build/debug/switchboard-fixture").path
     }()
 
+    /// `$SWITCHBOARD_FIXTURE_DRIVER` (`posix`, `nio`): the fixture's `--driver`, so the same
+    /// suite runs on another driver (`make test-nio`); unset, the fixture's default (POSIX).
+    static let driverFlags: [String] = {
+        guard let driver = ProcessInfo.processInfo.environment["SWITCHBOARD_FIXTURE_DRIVER"], !driver.isEmpty
+        else { return [] }
+        return ["--driver", driver]
+    }()
+
     /// Starts the fixture with `flags` (plus `--port 0`, unless a port is given).
     init(_ flags: [String]) throws {
         let path = Self.executablePath
@@ -45,7 +53,7 @@ final class Fixture: @unchecked Sendable {
         }
         process = Process()
         process.executableURL = URL(fileURLWithPath: path)
-        process.arguments = flags.contains("--port") ? flags : flags + ["--port", "0"]
+        process.arguments = (flags.contains("--port") ? flags : flags + ["--port", "0"]) + Self.driverFlags
         let out = Pipe()
         let err = Pipe()
         process.standardOutput = out
