@@ -67,6 +67,12 @@ public struct ServerOptions: Sendable {
     /// How numbers in messages are written on: `.exact` keeps each literal; `.javascript` writes
     /// them as the original (JS) gateway does (`1.0` -> `1`), for a fleet mixed with it.
     public var numberStyle: JSONNumberStyle = .exact
+    /// Event loops in this process, each on a thread of its own with its own clients, all
+    /// listening on `port` (`SO_REUSEPORT`: the kernel spreads connections over them). A
+    /// client lives on one loop; a delivery to a room, a user or everyone reaches every loop
+    /// (see `Server`, "Several loops"). Hooks then run on several threads at once, one loop's
+    /// clients' hooks on that loop's thread. More than 1 needs the built-in `POSIXDriver`.
+    public var loops = 1
 
     public init() {}
 

@@ -1,0 +1,54 @@
+import SwitchboardBus
+import SwitchboardKernel
+
+/// One event loop of a server (`ServerOptions.loops`): a driver and the engine, with its
+/// kernel, that runs on the driver's loop. The shard's clients are those its listener
+/// accepted; their state lives in its kernel alone, read and written on its loop alone.
+final class Shard: @unchecked Sendable {
+    let driver: any Driver
+    let engine: Engine
+
+    init(driver: any Driver, engine: Engine) {
+        self.driver = driver
+        self.engine = engine
+    }
+
+    /// Runs `work` with the engine on this shard's loop, after the work queued before it.
+    @inline(__always)
+    func execute(_ work: @escaping @Sendable (Engine) -> Void) {
+        let engine = UncheckedBox(self.engine)
+        driver.execute { work(engine.value) }
+    }
+
+    /// `delivery` as an input on this shard's loop; `entered` (nanoseconds) times it into the
+    /// fan-out histogram, 0 leaves it out.
+    func post(_ delivery: Delivery, entered: UInt64) {
+        execute { engine in
+            // `input` returns once every frame is queued (its fan-out batch flushed).
+            engine.input(.deliver(delivery))
+            if entered != 0 { engine.stats.fanOutQueued(enteredAt: entered) }
+        }
+    }
+
+    /// Runs `body` on the loop and returns its answer: at once when called on this loop.
+    func ask<T: Sendable>(_ body: @escaping @Sendable (Engine) -> T) async -> T {
+        if driver.inLoop { return body(engine) }
+        return await withCheckedContinuation { continuation in
+            execute { continuation.resume(returning: body($0)) }
+        }
+    }
+}
+
+/// The bus of every shard but the first. The kernel publishes only when the application asks
+/// (`Server.send`, `Server.publish`), and such a request reaches every shard, each for its own
+/// clients: the first shard's publish goes out on the server's bus, the others' are the same
+/// envelope again and stop here. Nothing is received through it (the server fans the real
+/// bus's messages out to every shard).
+final class LocalOnlyBus: MessageBus {
+    func start(receive: @escaping @Sendable (String, [UInt8]) -> Void,
+               ready: @escaping @Sendable (Result<Void, BusError>) -> Void) {
+        ready(.success(()))
+    }
+    func publish(channel: String, message: [UInt8]) {}
+    func close() {}
+}
