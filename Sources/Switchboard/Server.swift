@@ -40,7 +40,9 @@ public final class Server: @unchecked Sendable {
     public init(options: ServerOptions = ServerOptions(), hooks: Hooks, driver: (any Driver)? = nil,
                 bus: (any MessageBus)? = nil, logger: Logger = Logger(), ids: IDGenerator = IDGenerator()) throws {
         guard hooks.authenticate != nil || options.rawEcho else { throw StartupError(.invalidAuthenticateFn) }
-        guard options.loops >= 1 else { throw StartupError(message: "loops: must be at least 1 (got \(options.loops))") }
+        guard (1...IDGenerator.shardLimit).contains(options.loops) else {
+            throw StartupError(message: "loops: must be from 1 to \(IDGenerator.shardLimit) (got \(options.loops))")
+        }
         if options.loops > 1, let driver {
             throw StartupError(message: "loops: \(options.loops) needs the built-in POSIXDriver, not \(type(of: driver)) "
                 + "(one driver runs one loop; leave loops at 1 with a driver of your own)")
@@ -75,11 +77,14 @@ public final class Server: @unchecked Sendable {
         // Every kernel has the server's id: a bus message this process published is dropped by
         // every shard alike. Only the first shard's bus publishes (`LocalOnlyBus`).
         let bus = self.bus
+        let peers = PeerCounts()
         self.shards = ShardSet(drivers.enumerated().map { index, driver in
-            Shard(driver: driver, engine: Engine(options: options, hooks: hooks, driver: driver,
-                                                 bus: index == 0 ? bus : LocalOnlyBus(),
-                                                 serverID: serverID, ids: ids, log: logger))
-        })
+            var shardIDs = ids
+            if drivers.count > 1 { shardIDs.shard = UInt64(index) }
+            return Shard(driver: driver, engine: Engine(options: options, hooks: hooks, driver: driver,
+                                                        bus: index == 0 ? bus : LocalOnlyBus(),
+                                                        serverID: serverID, ids: shardIDs, log: logger, peers: peers))
+        }, serverID: serverID)
     }
 
     /// An option that a given driver cannot honour is a start-up error, not a silent no-op: TLS

@@ -88,8 +88,9 @@ final class Engine: DriverEvents {
     /// Inside `bytesReceived`: its fan-outs are written when it returns, not after each input.
     @exclusivity(unchecked) private var receiving = false
 
+    /// `peers`: the per-address connection counts, shared by the engines of one server's loops.
     init(options: ServerOptions, hooks: Hooks, driver: any Driver, bus: any MessageBus, serverID: String,
-         ids: IDGenerator, log: Logger) {
+         ids: IDGenerator, log: Logger, peers: PeerCounts = PeerCounts()) {
         var settings = options.kernelSettings
         settings.handshakeConfigured = hooks.handshake != nil
         settings.validateRoomConfigured = hooks.validateRoom != nil
@@ -104,7 +105,8 @@ final class Engine: DriverEvents {
         self.kernel = Kernel(settings: settings, serverID: serverID)
 
         let stats = self.stats
-        links = LinkRegistry(maxHeaderBytes: options.maxHeaderBytes, maxConnectionsPerIP: options.maxConnectionsPerIP)
+        links = LinkRegistry(maxHeaderBytes: options.maxHeaderBytes, maxConnectionsPerIP: options.maxConnectionsPerIP,
+                             peers: peers)
         outbox = Outbox(driver: driver, stats: stats, links: links, backpressureLimit: options.backpressureLimit,
                         compressionThreshold: options.compressionThreshold)
         upgrade = Upgrade(driver: driver, links: links, options: options, httpHandler: hooks.httpHandler)

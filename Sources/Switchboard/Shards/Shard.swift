@@ -40,10 +40,10 @@ final class Shard: @unchecked Sendable {
 }
 
 /// The bus of every shard but the first. The kernel publishes only when the application asks
-/// (`Server.send`, `Server.publish`), and such a request reaches every shard, each for its own
-/// clients: the first shard's publish goes out on the server's bus, the others' are the same
-/// envelope again and stop here. Nothing is received through it (the server fans the real
-/// bus's messages out to every shard).
+/// (`Server.send`, `Server.publish`), and `ShardRouting` gives those requests to the first shard
+/// alone (the others get their local part): a publish reaching this bus would be a second copy
+/// of one the first shard made, and stops here. Nothing is received through it (the server
+/// fans the real bus's messages out to every shard).
 final class LocalOnlyBus: MessageBus {
     func start(receive: @escaping @Sendable (String, [UInt8]) -> Void,
                ready: @escaping @Sendable (Result<Void, BusError>) -> Void) {

@@ -8,10 +8,11 @@ import Synchronization
 /// A client lives on the shard that accepted it. What the application asks for is made to
 /// look as it does with one loop:
 ///
-/// - A delivery (`Server.send...`, `broadcast`, `publish`) reaches every shard as the same
-///   `Delivery` input; each kernel delivers to its own clients and encodes the frame once for
-///   them. Only the first shard's bus publishes (`LocalOnlyBus`), so the other instances get
-///   one envelope, as from a server with one loop.
+/// - A delivery to a room, a user or everyone (`Server.send...`, `broadcast`) reaches every
+///   shard; each kernel delivers to its own clients and encodes the frame once for them. One
+///   to a client reaches its shard alone (its id names it). Only the first shard publishes
+///   on the bus (`ShardRouting`; the others' bus is a `LocalOnlyBus`), so the other instances
+///   get one envelope, as from a server with one loop.
 /// - Order: from a thread off the loops, a delivery is queued on every shard before the call
 ///   returns, so one caller's deliveries reach each shard, and each client, in the order made.
 ///   From a hook on a shard's loop it is performed there at once (the `Engine` re-entry
@@ -21,10 +22,12 @@ import Synchronization
 /// - Queries and metrics ask every shard and combine the answers.
 final class ShardSet: @unchecked Sendable {
     let all: [Shard]
+    private let routing: ShardRouting
 
-    init(_ shards: [Shard]) {
+    init(_ shards: [Shard], serverID: String) {
         precondition(!shards.isEmpty)
         all = shards
+        routing = ShardRouting(count: shards.count, serverID: serverID)
     }
 
     var first: Shard { all[0] }
@@ -40,22 +43,20 @@ final class ShardSet: @unchecked Sendable {
     /// the fan-out latency histogram (every delivery but one to a single client).
     func deliver(_ delivery: Delivery, timed: Bool) {
         let entered = timed ? monotonicNanoseconds() : 0
-        guard let here = current else {
-            for shard in all { shard.post(delivery, entered: entered) }
-            return
+        if all.count == 1 { return deliver(delivery, on: all[0], here: all[0].driver.inLoop, entered: entered) }
+        let here = current
+        for (index, shard) in all.enumerated() {
+            guard let part = routing.part(of: delivery, forShard: index) else { continue }
+            deliver(part, on: shard, here: shard === here, entered: entered)
         }
-        // A reply to a client of this loop (an echo) is for nobody elsewhere: client ids are
-        // unique in the process.
-        let elsewhere = all.count > 1 && !Self.isLocal(delivery, on: here.engine.kernel)
-        here.engine.deliverNow(delivery)
-        if timed { here.engine.stats.fanOutQueued(enteredAt: entered) }
-        guard elsewhere else { return }
-        for shard in all where shard !== here { shard.post(delivery, entered: entered) }
     }
 
-    private static func isLocal(_ delivery: Delivery, on kernel: Kernel) -> Bool {
-        if case .toClient(let id, _, _) = delivery { return kernel.handle(forID: id) != nil }
-        return false
+    /// On the calling loop, at once (the `Engine` re-entry contract); on another, queued.
+    @inline(__always)
+    private func deliver(_ delivery: Delivery, on shard: Shard, here: Bool, entered: UInt64) {
+        guard here else { return shard.post(delivery, entered: entered) }
+        shard.engine.deliverNow(delivery)
+        if entered != 0 { shard.engine.stats.fanOutQueued(enteredAt: entered) }
     }
 
     /// `body`'s answer from every shard, in shard order.
