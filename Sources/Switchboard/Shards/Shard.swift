@@ -8,6 +8,17 @@ final class Shard: @unchecked Sendable {
     let driver: any Driver
     let engine: Engine
 
+    /// A delivery handed to another loop, with the moment it entered (0: untimed).
+    struct HandOff: Sendable {
+        let delivery: Delivery
+        let entered: UInt64
+    }
+    /// On this shard's loop only: deliveries made here for each other shard, handed over
+    /// together later in this loop turn (`ShardSet.deliver`).
+    var outgoing: [[HandOff]] = []
+    /// A hand-off of `outgoing` is queued on this loop.
+    var handOffQueued = false
+
     init(driver: any Driver, engine: Engine) {
         self.driver = driver
         self.engine = engine
@@ -24,9 +35,20 @@ final class Shard: @unchecked Sendable {
     /// fan-out histogram, 0 leaves it out.
     func post(_ delivery: Delivery, entered: UInt64) {
         execute { engine in
-            // `input` returns once every frame is queued (its fan-out batch flushed).
-            engine.input(.deliver(delivery))
+            // Its frames join the fan-out batch of this loop turn's other queued inputs.
+            engine.inputQueued(.deliver(delivery))
             if entered != 0 { engine.stats.fanOutQueued(enteredAt: entered) }
+        }
+    }
+
+    /// Deliveries another loop made in one of its turns, performed here in order, their
+    /// fan-outs written together (`Engine.inputQueued`).
+    func post(_ batch: [HandOff]) {
+        execute { engine in
+            for handOff in batch {
+                engine.inputQueued(.deliver(handOff.delivery))
+                if handOff.entered != 0 { engine.stats.fanOutQueued(enteredAt: handOff.entered) }
+            }
         }
     }
 
