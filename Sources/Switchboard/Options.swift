@@ -72,6 +72,8 @@ public struct ServerOptions: Sendable {
     /// client lives on one loop; a delivery to a room, a user or everyone reaches every loop
     /// (see `Server`, "Several loops"). Hooks then run on several threads at once, one loop's
     /// clients' hooks on that loop's thread. More than 1 needs the built-in `POSIXDriver`.
+    /// `Server.queryOnLoop` and `metricsOnLoop` then see the calling loop's clients only;
+    /// `Server.queryEach`, `metrics()` and the other queries see all of them.
     public var loops = 1
 
     public init() {}
