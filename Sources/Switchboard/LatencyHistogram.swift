@@ -33,6 +33,14 @@ public struct LatencyHistogram: Sendable, Equatable {
         count += 1
     }
 
+    /// Adds another histogram's samples (one with the same bounds: another loop's).
+    public mutating func add(_ other: LatencyHistogram) {
+        precondition(other.bounds == bounds, "histograms with different bounds")
+        for slot in counts.indices { counts[slot] += other.counts[slot] }
+        sum += other.sum
+        count += other.count
+    }
+
     /// Prometheus `_bucket` values: samples at or under each bound, then `+Inf` (== `count`).
     public var cumulative: [Int] {
         var running = 0

@@ -145,8 +145,16 @@ extension LogLevel {
 
 /// Client and server ids: random UUIDs (version 4), like `crypto.randomUUID()`.
 /// A simulation seeds its own generator for reproducible runs.
+///
+/// With several loops (`ServerOptions.loops`), each loop's generator writes the loop's index
+/// into the id's last 10 bits (`shard`), so that any thread tells a client's loop from its id
+/// (`shard(of:)`); 112 random bits remain.
 public struct IDGenerator: Sendable {
     private var next: @Sendable () -> (UInt64, UInt64)
+    /// The loop index written into every id; nil: all bits random.
+    var shard: UInt64?
+    /// How many loops an id can name (`ServerOptions.loops` is at most this).
+    static let shardLimit = 1024
 
     public init(random: @escaping @Sendable () -> (UInt64, UInt64) = {
         var generator = SystemRandomNumberGenerator()
@@ -159,6 +167,7 @@ public struct IDGenerator: Sendable {
         var (high, low) = next()
         high = (high & 0xFFFF_FFFF_FFFF_0FFF) | 0x0000_0000_0000_4000  // version 4
         low = (low & 0x3FFF_FFFF_FFFF_FFFF) | 0x8000_0000_0000_0000    // variant 10
+        if let shard { low = (low & ~UInt64(Self.shardLimit - 1)) | shard }
         // Written into the string's own storage: one allocation (once per connection).
         let digits: StaticString = "0123456789abcdef"
         return String(unsafeUninitializedCapacity: 36) { out in
@@ -175,6 +184,28 @@ public struct IDGenerator: Sendable {
                 }
             }
             return at
+        }
+    }
+}
+
+extension IDGenerator {
+    /// The loop index in the last 10 bits of an id shaped as `uuid()` writes it (36 characters,
+    /// lowercase hex); nil for anything else.
+    static func shard(of id: String) -> Int? {
+        var id = id
+        return id.withUTF8 { bytes -> Int? in
+            guard bytes.count == 36, bytes[8] == UInt8(ascii: "-"), bytes[23] == UInt8(ascii: "-") else { return nil }
+            var value = 0
+            for byte in bytes[33...] {
+                let digit: UInt8
+                switch byte {
+                case UInt8(ascii: "0")...UInt8(ascii: "9"): digit = byte - UInt8(ascii: "0")
+                case UInt8(ascii: "a")...UInt8(ascii: "f"): digit = byte - UInt8(ascii: "a") + 10
+                default: return nil
+                }
+                value = value << 4 | Int(digit)
+            }
+            return value & (shardLimit - 1)
         }
     }
 }

@@ -78,6 +78,14 @@ public struct ServerOptions: Sendable {
     /// The Redis that keeps presence when the application passes its own bus to `Server` and
     /// leaves `redis` unset (the serve command does); ignored when `redis` is set.
     public var presenceRedis: RedisURL?
+    /// Event loops in this process, each on a thread of its own with its own clients, all
+    /// listening on `port` (`SO_REUSEPORT`: the kernel spreads connections over them). A
+    /// client lives on one loop; a delivery to a room, a user or everyone reaches every loop
+    /// (see `Server`, "Several loops"). Hooks then run on several threads at once, one loop's
+    /// clients' hooks on that loop's thread. More than 1 needs the built-in `POSIXDriver`.
+    /// `Server.queryOnLoop` and `metricsOnLoop` then see the calling loop's clients only;
+    /// `Server.queryEach`, `metrics()` and the other queries see all of them.
+    public var loops = 1
 
     public init() {}
 

@@ -16,6 +16,9 @@ public final class POSIXDriver: Driver, EventLoopHandler, @unchecked Sendable {
     /// for new handshakes (SIGHUP in `switchboard serve`).
     public let tls: TLSContext?
     private var executor: LoopTaskExecutor?
+    /// Listen with `SO_REUSEPORT`: set by the server when it runs several loops on one port
+    /// (`ServerOptions.loops`), before `start`.
+    public var reusePort = false
     /// Where failed TLS handshakes are reported (the server sets it to its logger).
     public var logTLSFailure: (@Sendable (String) -> Void)?
 
@@ -50,7 +53,7 @@ public final class POSIXDriver: Driver, EventLoopHandler, @unchecked Sendable {
         self.events = events
         loop.handler = self
         do {
-            return try loop.listen(host: host, port: port, tls: tls).port
+            return try loop.listen(host: host, port: port, tls: tls, reusePort: reusePort).port
         } catch {
             throw StartupError(message: "Cannot listen on \(host):\(port): \(error)")
         }

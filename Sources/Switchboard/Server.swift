@@ -17,10 +17,14 @@ import Glibc
 /// try server.sendToRoom("news", event: "headline", data: ["text": "hello"])
 /// await server.shutdown()
 /// ```
+///
+/// With `ServerOptions.loops` above 1 it runs that many loops, each with its own clients
+/// (`ShardSet` says how deliveries, bus messages and queries reach all of them).
 public final class Server: @unchecked Sendable {
     public let options: ServerOptions
     /// This instance's id on the bus (a random UUID).
     public let serverID: String
+    /// The driver of the first loop (the only one with `loops: 1`).
     public let driver: any Driver
     public let bus: any MessageBus
     private let hooks: Hooks
@@ -28,7 +32,14 @@ public final class Server: @unchecked Sendable {
     private let state = Mutex<Phase>(.created)
     /// `state` is `.running` (read without the lock on every delivery).
     private let isRunning = Atomic<Bool>(false)
-    private var engine: Engine!
+    private var shards: ShardSet!
+    /// The engine of a server with one loop: its deliveries take the path they took before
+    /// there were loops, with no layer between (`scripts/callgrind echo` counts it). Nil with
+    /// several loops.
+    private var onlyEngine: Engine?
+    /// Where presence is kept across instances (Redis), shared by every loop's engine; nil
+    /// without presence rooms or Redis.
+    private var presenceStore: (any PresenceStore)?
 
     private enum Phase { case created, running(port: Int), stopped }
 
@@ -36,6 +47,13 @@ public final class Server: @unchecked Sendable {
     public init(options: ServerOptions = ServerOptions(), hooks: Hooks, driver: (any Driver)? = nil,
                 bus: (any MessageBus)? = nil, logger: Logger = Logger(), ids: IDGenerator = IDGenerator()) throws {
         guard hooks.authenticate != nil || options.rawEcho else { throw StartupError(.invalidAuthenticateFn) }
+        guard (1...IDGenerator.shardLimit).contains(options.loops) else {
+            throw StartupError(message: "loops: must be from 1 to \(IDGenerator.shardLimit) (got \(options.loops))")
+        }
+        if options.loops > 1, let driver {
+            throw StartupError(message: "loops: \(options.loops) needs the built-in POSIXDriver, not \(type(of: driver)) "
+                + "(one driver runs one loop; leave loops at 1 with a driver of your own)")
+        }
         var ids = ids
         self.options = options
         self.hooks = hooks
@@ -49,14 +67,18 @@ public final class Server: @unchecked Sendable {
         } else {
             self.bus = bus ?? InProcessBus()
         }
+        var drivers: [any Driver] = []
         if let driver {
             try Self.check(options, against: driver)
-            self.driver = driver
+            drivers.append(driver)
         } else {
-            let posix = try POSIXDriver(tlsCertificateFile: options.tlsCertificateFile, tlsKeyFile: options.tlsKeyFile,
-                                       hooksOnLoop: options.hooksOnLoop)
-            posix.logTLSFailure = { logger.info($0) }
-            self.driver = posix
+            for _ in 0..<options.loops {
+                let posix = try POSIXDriver(tlsCertificateFile: options.tlsCertificateFile, tlsKeyFile: options.tlsKeyFile,
+                                           hooksOnLoop: options.hooksOnLoop)
+                posix.logTLSFailure = { logger.info($0) }
+                posix.reusePort = options.loops > 1
+                drivers.append(posix)
+            }
         }
         // Presence across instances: in Redis when the fleet shares one, else the kernel's rooms.
         var presenceStore: (any PresenceStore)?
@@ -66,8 +88,21 @@ public final class Server: @unchecked Sendable {
                                                roomKeyPrefix: Channels.presenceRoomPrefix,
                                                instanceKeyPrefix: Channels.presenceInstancePrefix, log: { logger.warning("redis: \($0)") })
         }
-        self.engine = Engine(options: options, hooks: hooks, driver: self.driver, bus: self.bus,
-                             serverID: serverID, ids: ids, log: logger, presenceStore: presenceStore)
+        self.presenceStore = presenceStore
+        self.driver = drivers[0]
+        // Every kernel has the server's id: a bus message this process published is dropped by
+        // every shard alike. Only the first shard's bus publishes (`LocalOnlyBus`).
+        let bus = self.bus
+        let peers = PeerCounts()
+        self.shards = ShardSet(drivers.enumerated().map { index, driver in
+            var shardIDs = ids
+            if drivers.count > 1 { shardIDs.shard = UInt64(index) }
+            return Shard(driver: driver, engine: Engine(options: options, hooks: hooks, driver: driver,
+                                                        bus: index == 0 ? bus : LocalOnlyBus(),
+                                                        serverID: serverID, ids: shardIDs, log: logger,
+                                                        presenceStore: presenceStore, peers: peers))
+        }, serverID: serverID)
+        if drivers.count == 1 { onlyEngine = shards.first.engine }
     }
 
     /// An option that a given driver cannot honour is a start-up error, not a silent no-op: TLS
@@ -98,47 +133,60 @@ public final class Server: @unchecked Sendable {
         state.withLock { if case .running(let port) = $0 { port } else { nil } }
     }
 
-    /// Binds, subscribes to the bus, and runs the loop on a thread of its own. Returns the port
-    /// once the listener accepts and every bus subscription is active.
+    /// Binds, subscribes to the bus, and runs each loop on a thread of its own. Returns the port
+    /// once every listener accepts and every bus subscription is active.
     @discardableResult
     public func start() throws -> Int {
         let port = try bind()
-        let driver = self.driver
-        // The driver does not retain the engine it reports to (docs/drivers.md, ownership): the
-        // loop's thread keeps it alive until `run()` returns, even if the server is released
-        // right after `shutdown()`, which returns before the loop's last turn ends.
-        let engine = UncheckedBox(self.engine!)
-        detachThread { withExtendedLifetime(engine) { driver.run() } }
+        for shard in shards.all { Self.runDetached(shard) }
         return port
     }
 
-    /// Like `start()`, but runs the loop on the calling thread until shutdown completes.
+    /// Like `start()`, but runs the first loop on the calling thread until shutdown completes.
     public func run(onListening: (Int) -> Void) throws {
         let port = try bind()
+        for shard in shards.all.dropFirst() { Self.runDetached(shard) }
         onListening(port)
-        driver.run()
+        withExtendedLifetime(shards.first.engine) { driver.run() }
     }
 
+    private static func runDetached(_ shard: Shard) {
+        let driver = shard.driver
+        // The driver does not retain the engine it reports to (docs/drivers.md, ownership): the
+        // loop's thread keeps it alive until `run()` returns, even if the server is released
+        // right after `shutdown()`, which returns before the loop's last turn ends.
+        let engine = UncheckedBox(shard.engine)
+        detachThread { withExtendedLifetime(engine) { driver.run() } }
+    }
+
+    /// Binds every loop's listener (the first picks the port when it is 0; the others share it
+    /// through `SO_REUSEPORT`), then subscribes to the bus once, for all of them.
     private func bind() throws -> Int {
-        let port = try driver.start(host: options.host, port: options.port, events: engine)
+        var port = options.port
+        for (index, shard) in shards.all.enumerated() {
+            let bound = try shard.driver.start(host: options.host, port: port, events: shard.engine)
+            if index == 0 { port = bound }
+        }
         let ready = Latch<Result<Void, BusError>>()
-        let driver = self.driver
-        let engine = UncheckedBox(self.engine!)
+        let shards = self.shards!
         bus.start(receive: { channel, message in
             let entered = monotonicNanoseconds()
-            driver.execute {
-                engine.value.input(.busMessage(channel: channel, message: message))
-                engine.value.stats.fanOutQueued(enteredAt: entered)
+            for shard in shards.all {
+                shard.execute { engine in
+                    engine.input(.busMessage(channel: channel, message: message))
+                    engine.stats.fanOutQueued(enteredAt: entered)
+                }
             }
         }, ready: { ready.set($0) })
         if case .failure(let error) = ready.wait() {
             throw StartupError(message: "Bus not ready: \(error)")
         }
-        engine.value.presence.start()
+        presenceStore?.start()
         state.withLock { $0 = .running(port: port) }
         isRunning.store(true, ordering: .releasing)
-        driver.execute { engine.value.started() }
-        log.info("listening on \(options.host):\(port)\(options.path)")
+        for shard in shards.all { shard.execute { $0.started() } }
+        log.info("listening on \(options.host):\(port)\(options.path)"
+            + (shards.all.count > 1 ? " (\(shards.all.count) loops)" : ""))
         return port
     }
 
@@ -152,16 +200,10 @@ public final class Server: @unchecked Sendable {
             return true
         }
         guard wasRunning else { return }
-        let engine = UncheckedBox(self.engine!)
-        let driver = self.driver
-        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            driver.execute {
-                engine.value.beginShutdown { continuation.resume() }
-            }
-        }
-        engine.value.presence.close()
+        await shards.shutdown()
+        presenceStore?.close()
         bus.close()
-        driver.stop()
+        for shard in shards.all { shard.driver.stop() }
     }
 
     // MARK: - Delivery (PROTOCOL.md 7); callable from any thread once started
@@ -203,10 +245,11 @@ public final class Server: @unchecked Sendable {
 
     private func submit(_ delivery: Delivery) throws {
         guard isRunning.load(ordering: .acquiring) else { throw StartupError(.notInitialized) }
+        guard let engine = onlyEngine else { return shards.deliver(delivery, timed: false) }
         if driver.inLoop {
-            engine!.deliverNow(delivery)
+            engine.deliverNow(delivery)
         } else {
-            let engine = UncheckedBox(self.engine!)
+            let engine = UncheckedBox(engine)
             driver.execute { engine.value.input(.deliver(delivery)) }
         }
     }
@@ -215,12 +258,13 @@ public final class Server: @unchecked Sendable {
     /// client, which is not a fan-out (and is the echo path, which pays for no clock read).
     private func submitFanOut(_ delivery: Delivery) throws {
         guard isRunning.load(ordering: .acquiring) else { throw StartupError(.notInitialized) }
-        let engine = UncheckedBox(self.engine!)
+        guard let engine = onlyEngine else { return shards.deliver(delivery, timed: true) }
         let entered = monotonicNanoseconds()
         if driver.inLoop {
-            engine.value.deliverNow(delivery)
-            engine.value.stats.fanOutQueued(enteredAt: entered)
+            engine.deliverNow(delivery)
+            engine.stats.fanOutQueued(enteredAt: entered)
         } else {
+            let engine = UncheckedBox(engine)
             driver.execute {
                 // `input` returns once every frame is queued (its fan-out batch flushed).
                 engine.value.input(.deliver(delivery))
@@ -234,7 +278,7 @@ public final class Server: @unchecked Sendable {
     /// Closes one client, or every client of a user, on this instance with `code`, which must
     /// be one of the spec's `origin: request` codes (`CloseCode.requestable`); the clients get
     /// its close frame and `clientDisconnected` runs for each, as for any close. Returns the
-    /// ids of the clients it closed (none: nobody by that id or user here). Instance-local: the
+    /// ids of the clients it closed (none: nobody by that id or user here), from every loop. Instance-local: the
     /// bus envelope has no kind for a disconnect (docs/api.yaml says why).
     @discardableResult
     public func disconnect(_ target: DisconnectTarget, code: CloseCode) async throws -> [String] {
@@ -242,72 +286,81 @@ public final class Server: @unchecked Sendable {
             throw StartupError(message: "close code \(code.code) is not one a disconnect may choose (spec origin: request)")
         }
         guard port != nil else { throw StartupError(.notInitialized) }
-        let engine = UncheckedBox(self.engine!)
-        let close: @Sendable () -> [String] = {
-            let kernel = engine.value.kernel
+        let closed = await shards.each { engine -> [String] in
+            let kernel = engine.kernel
             let ids: [String] = switch target {
             case .client(let id): kernel.client(id: id) == nil ? [] : [id]
             case .user(let userID): kernel.clients(ofUser: userID)
             }
-            engine.value.input(.disconnect(target, code))
+            engine.input(.disconnect(target, code))
             return ids
         }
-        if driver.inLoop { return close() }
-        return await withCheckedContinuation { continuation in
-            driver.execute { continuation.resume(returning: close()) }
-        }
+        return closed.count == 1 ? closed[0] : closed.flatMap { $0 }.sorted()
     }
 
     // MARK: - Queries
 
-    /// Runs `body` against the kernel on the loop and returns its answer.
+    /// Runs `body` against the first loop's kernel on its loop and returns its answer: the
+    /// whole server's with `loops: 1`; with more, see `queryEach`.
     public func query<T: Sendable>(_ body: @escaping @Sendable (Kernel) -> T) async throws -> T {
         guard port != nil else { throw StartupError(.notInitialized) }
-        let engine = UncheckedBox(self.engine!)
-        if driver.inLoop { return body(engine.value.kernel) }
-        return await withCheckedContinuation { continuation in
-            driver.execute { continuation.resume(returning: body(engine.value.kernel)) }
-        }
+        return await shards.first.ask { body($0.kernel) }
     }
 
-    /// Counters and gauges for `/metrics`.
+    /// Runs `body` against every loop's kernel, each on its loop, and returns the answers in
+    /// loop order (one with `loops: 1`). A client is in exactly one of them.
+    public func queryEach<T: Sendable>(_ body: @escaping @Sendable (Kernel) -> T) async throws -> [T] {
+        guard port != nil else { throw StartupError(.notInitialized) }
+        return await shards.each { body($0.kernel) }
+    }
+
+    /// Counters and gauges for `/metrics`, summed over the loops (rooms and users counted once
+    /// however many loops they span).
     public func metrics() async throws -> ServerMetrics {
         guard port != nil else { throw StartupError(.notInitialized) }
-        let engine = UncheckedBox(self.engine!)
-        if driver.inLoop { return engine.value.metrics() }
-        return await withCheckedContinuation { continuation in
-            driver.execute { continuation.resume(returning: engine.value.metrics()) }
-        }
+        if shards.all.count == 1 { return await shards.first.ask { $0.metrics() } }
+        return ShardMetrics.combined(await shards.each { ShardMetrics($0) })
     }
 
-    /// Runs `body` against the kernel when called on the loop (hooks such as `messageHandler`
-    /// and `httpHandler` run there); nil elsewhere.
+    /// Runs `body` against the kernel of the loop it is called on (hooks such as
+    /// `messageHandler` and `httpHandler` run there, with the clients of that loop); nil
+    /// elsewhere.
     public func queryOnLoop<T>(_ body: (Kernel) -> T) -> T? {
-        guard driver.inLoop, let engine else { return nil }
-        return body(engine.kernel)
+        guard let shards, let here = shards.current else { return nil }
+        return body(here.engine.kernel)
     }
 
-    /// The same snapshot, for handlers that run on the loop (e.g. an `httpHandler`).
+    /// The snapshot of the loop it is called on (the whole server's with `loops: 1`), for
+    /// handlers that run on a loop (e.g. an `httpHandler`).
     public func metricsOnLoop() -> ServerMetrics? {
-        guard driver.inLoop else { return nil }
-        return engine.metrics()
+        guard let here = shards.current else { return nil }
+        return here.engine.metrics()
     }
 
     public func clients() async throws -> [ClientInfo] {
-        try await query { kernel in kernel.clientHandles.compactMap { kernel.client($0) } }
+        try await queryEach { kernel in kernel.clientHandles.compactMap { kernel.client($0) } }.flatMap { $0 }
     }
     public func client(id: String) async throws -> ClientInfo? {
-        try await query { $0.client(id: id) }
+        try await queryEach { $0.client(id: id) }.lazy.compactMap { $0 }.first
     }
-    public func rooms() async throws -> [String] { try await query { $0.roomNames } }
-    public func members(ofRoom room: String) async throws -> [String] { try await query { $0.members(ofRoom: room) } }
-    public func clients(ofUser userID: String) async throws -> [String] { try await query { $0.clients(ofUser: userID) } }
-
-    /// The members of a room with presence on every instance (this one's from the kernel,
-    /// the others' from Redis when `redis` and `presenceRooms` are set), sorted by client id.
+    public func rooms() async throws -> [String] {
+        let names = try await queryEach { $0.roomNames }
+        return names.count == 1 ? names[0] : Set(names.joined()).sorted()
+    }
+    public func members(ofRoom room: String) async throws -> [String] {
+        let members = try await queryEach { $0.members(ofRoom: room) }
+        return members.count == 1 ? members[0] : members.flatMap { $0 }.sorted()
+    }
+    public func clients(ofUser userID: String) async throws -> [String] {
+        let clients = try await queryEach { $0.clients(ofUser: userID) }
+        return clients.count == 1 ? clients[0] : clients.flatMap { $0 }.sorted()
+    }
+    /// The members of a room with presence on every instance (this process's from its kernels,
+    /// the other instances' from Redis when `redis` and `presenceRooms` are set), sorted by
+    /// client id.
     public func presence(ofRoom room: String) async throws -> [PresenceMember] {
-        let local = try await query { $0.localPresence(room) }
-        let relay = UncheckedBox(engine!.presence)
+        let local = try await queryEach { $0.localPresence(room) }.flatMap { $0 }
+        let relay = UncheckedBox(shards.first.engine.presence)
         return await withCheckedContinuation { continuation in
             relay.value.members(room: room, local: local) { continuation.resume(returning: $0) }
         }

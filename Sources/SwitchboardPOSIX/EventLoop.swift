@@ -386,9 +386,11 @@ public final class EventLoop: @unchecked Sendable {
     /// Binds and listens (non-blocking, `SO_REUSEADDR`). `host` is an IPv4 or IPv6 literal
     /// (`[::1]` brackets allowed), `localhost`, or empty/`*` for all IPv4 addresses.
     /// Port 0 picks a free port; the bound port is returned. With `tls`, every connection
-    /// accepted here speaks TLS (see `EventLoop+TLS.swift`).
+    /// accepted here speaks TLS (see `EventLoop+TLS.swift`). With `reusePort`, the socket sets
+    /// `SO_REUSEPORT`, so that several loops may listen on one port and the kernel spreads
+    /// incoming connections over them (by a hash of the peer's address and port).
     public func listen(host: String, port: Int, backlog: Int32 = 4096,
-                       tls: TLSContext? = nil) throws(ListenError) -> (ListenerID, port: Int) {
+                       tls: TLSContext? = nil, reusePort: Bool = false) throws(ListenError) -> (ListenerID, port: Int) {
         var literal = host
         if literal.hasPrefix("["), literal.hasSuffix("]") { literal = String(literal.dropFirst().dropLast()) }
         if literal.isEmpty || literal == "*" { literal = "0.0.0.0" }
@@ -428,6 +430,9 @@ public final class EventLoop: @unchecked Sendable {
         var one: Int32 = 1
         guard setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size)) == 0 else {
             throw abandon("setsockopt(SO_REUSEADDR)")
+        }
+        if reusePort, setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, socklen_t(MemoryLayout<Int32>.size)) != 0 {
+            throw abandon("setsockopt(SO_REUSEPORT)")
         }
         let bound = withUnsafePointer(to: &storage) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) }

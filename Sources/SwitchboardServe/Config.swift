@@ -27,6 +27,8 @@ public struct ServeConfig: Sendable {
     public var maxHeaderBytes = 16384
     /// Negotiate permessage-deflate (RFC 7692) with clients that offer it.
     public var perMessageDeflate = false
+    /// `loops`: event loops in the process, each with its own clients (`ServerOptions.loops`).
+    public var loops = 1
     /// Messages shorter than this (bytes) go out uncompressed.
     public var compressionThreshold = 64
 
@@ -91,6 +93,7 @@ public struct ServeConfig: Sendable {
         options.tlsCertificateFile = tls?.certificate
         options.tlsKeyFile = tls?.privateKey
         options.perMessageDeflate = perMessageDeflate
+        options.loops = loops
         options.compressionThreshold = compressionThreshold
         options.maxConnectionsPerIP = abuse.maxConnectionsPerIP
         options.trustedProxies = trustedProxies

@@ -17,6 +17,7 @@ enum ConfigRender {
         ownRenderers.merging(APIConfig.renderers) { own, _ in own }  // the server API's section (APIConfig.swift)
 
     private static let ownRenderers: [String: @Sendable (ServeConfig, _ mask: Bool) -> Rendered] = [
+        "loops": { config, _ in .value("\(config.loops)") },
         "listen.host": { config, _ in .value(quoted(config.host)) },
         "listen.port": { config, _ in .value("\(config.port)") },
         "listen.path": { config, _ in .value(quoted(config.path)) },

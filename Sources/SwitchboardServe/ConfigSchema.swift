@@ -294,6 +294,7 @@ enum ConfigSchema {
     }
 
     static let fields: [ConfigField] = [
+        field("loops", .integer(1...1024)) { $0.loops = $1.int },
         field("listen.host", .text) { $0.host = $1.text },
         field("listen.port", .integer(0...65535)) { $0.port = $1.int },
         field("listen.path", .urlPath) { $0.path = $1.text },

@@ -368,33 +368,52 @@ public final class ServeApp: Sendable {
     private func drainRelay() async {
         while let batch = relay.takeBatch() {
             let server = self.server
+            if server.options.loops > 1 {
+                // The senders may be on any loop: their rooms are read from every loop first
+                // (one hop per loop), then the jobs are delivered from here, in order.
+                let senders = Set(batch.map(\.sender))
+                let rooms = (try? await server.queryEach { kernel in
+                    senders.compactMap { id in kernel.client(id: id).map { (id, $0.rooms) } }
+                }) ?? []
+                let roomsOf = Dictionary(rooms.joined(), uniquingKeysWith: { first, _ in first })
+                let failures = Self.deliver(batch, on: server) { roomsOf[$0]?.contains($1) == true }
+                for (client, text) in failures { replyError(client, text) }
+                continue
+            }
             let failures: [(String, String)] = (try? await server.query { kernel in
-                var failures: [(String, String)] = []
-                for job in batch {
-                    do {
-                        switch job.target {
-                        case .room(let room):
-                            guard kernel.client(id: job.sender)?.rooms.contains(room) == true else {
-                                failures.append((job.sender, "Not in room \(room)"))
-                                continue
-                            }
-                            try server.sendToRoom(room, event: job.event, data: job.data)
-                            try server.publish(.room, target: room, event: job.event, data: job.data)
-                        case .user(let user):
-                            try server.sendToUser(user, event: job.event, data: job.data)
-                            try server.publish(.user, target: user, event: job.event, data: job.data)
-                        case .everyone:
-                            try server.broadcast(event: job.event, data: job.data)
-                            try server.publish(.broadcast, event: job.event, data: job.data)
-                        }
-                    } catch {
-                        failures.append((job.sender, "Delivery failed"))
-                    }
-                }
-                return failures
+                Self.deliver(batch, on: server) { kernel.client(id: $0)?.rooms.contains($1) == true }
             }) ?? []
             for (client, text) in failures { replyError(client, text) }
         }
+    }
+
+    /// Delivers relay jobs in order; `isMember(sender, room)` checks a room job's sender.
+    /// Returns the errors to send back to senders.
+    private static func deliver(_ batch: [Relay.Job], on server: Server,
+                                isMember: (String, String) -> Bool) -> [(String, String)] {
+        var failures: [(String, String)] = []
+        for job in batch {
+            do {
+                switch job.target {
+                case .room(let room):
+                    guard isMember(job.sender, room) else {
+                        failures.append((job.sender, "Not in room \(room)"))
+                        continue
+                    }
+                    try server.sendToRoom(room, event: job.event, data: job.data)
+                    try server.publish(.room, target: room, event: job.event, data: job.data)
+                case .user(let user):
+                    try server.sendToUser(user, event: job.event, data: job.data)
+                    try server.publish(.user, target: user, event: job.event, data: job.data)
+                case .everyone:
+                    try server.broadcast(event: job.event, data: job.data)
+                    try server.publish(.broadcast, event: job.event, data: job.data)
+                }
+            } catch {
+                failures.append((job.sender, "Delivery failed"))
+            }
+        }
+        return failures
     }
 
     private func replyError(_ clientID: String, _ text: String, rooms: [String]? = nil) {

@@ -93,6 +93,7 @@ func parseFlags(_ arguments: [String]) -> Flags {
         case "--allowed-origins": flags.options.allowedOrigins = list(value(flag))
         case "--max-connections-per-ip": flags.options.maxConnectionsPerIP = number(flag, Int.self)
         case "--trusted-proxies": flags.options.trustedProxies = list(value(flag))
+        case "--loops": flags.options.loops = max(1, number(flag, Int.self))
         default: fail("unknown flag \(flag) (see docs/contract.md)")
         }
     }

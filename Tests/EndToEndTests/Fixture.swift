@@ -45,8 +45,16 @@ final class Fixture: @unchecked Sendable {
         return ["--driver", driver]
     }()
 
-    /// Starts the fixture with `flags` (plus `--port 0`, unless a port is given).
+    /// Flags added to every fixture this run starts, from `SWITCHBOARD_FIXTURE_FLAGS`
+    /// (space-separated): `SWITCHBOARD_FIXTURE_FLAGS="--loops 2"` runs every end-to-end test
+    /// against a fixture with two event loops.
+    static let extraFlags: [String] = (ProcessInfo.processInfo.environment["SWITCHBOARD_FIXTURE_FLAGS"] ?? "")
+        .split(separator: " ").map(String.init)
+
+    /// Starts the fixture with `flags` (plus `--port 0`, unless a port is given, and
+    /// `extraFlags`).
     init(_ flags: [String]) throws {
+        let flags = flags + Self.extraFlags
         let path = Self.executablePath
         guard FileManager.default.isExecutableFile(atPath: path) else {
             throw E2EError("no fixture binary at \(path); build it (swift build --build-tests) or set SWITCHBOARD_FIXTURE")

@@ -19,4 +19,20 @@ import Testing
         for id in made { #expect(id.wholeMatch(of: shape) != nil, "\(id)") }
         #expect(Set(made).count == made.count)
     }
+
+    /// With several loops an id names its loop in its last 10 bits, and every other bit stays.
+    @Test func aLoopsIndexIsWrittenAndReadBack() {
+        var ones = IDGenerator(random: { (.max, .max) })
+        ones.shard = 5
+        #expect(ones.uuid() == "ffffffff-ffff-4fff-bfff-fffffffffc05")
+        #expect(IDGenerator.shard(of: "ffffffff-ffff-4fff-bfff-fffffffffc05") == 5)
+        for shard in [0, 1, 2, 1023] {
+            var ids = IDGenerator()
+            ids.shard = UInt64(shard)
+            for _ in 0..<20 { #expect(IDGenerator.shard(of: ids.uuid()) == shard) }
+        }
+        for notAnID in ["", "room", "ffffffff-ffff-4fff-bfff-fffffffffC05", "ffffffff-ffff-4fff-bfff-fffffffffc0", "x" + String(repeating: "0", count: 35)] {
+            #expect(IDGenerator.shard(of: notAnID) == nil, "\(notAnID)")
+        }
+    }
 }

@@ -141,11 +141,12 @@ private func errors(_ yaml: String?, env: [String: String] = [:]) -> [String] {
         #expect(errors("auth:\n  jwt:\n    isuer: x\n    hs256_secret_file: s\n")
             == ["test.yaml:3: auth.jwt.isuer: unknown key in auth.jwt; did you mean 'issuer'?"])
         #expect(errors("colour: red\n") == ["test.yaml:1: colour: unknown key in the file; known keys: "
-            + "abuse, api, auth, compression, encryption, http, internal, limits, listen, log, messages, redis, rooms, shutdown, timers, tls"])
+            + "abuse, api, auth, compression, encryption, http, internal, limits, listen, log, loops, messages, redis, rooms, shutdown, timers, tls"])
     }
 
     @Test func wrongTypes() {
         #expect(errors("listen: 5\n") == ["test.yaml:1: listen: expected a mapping of keys, got a scalar"])
+        #expect(errors("loops: 0\n") == ["test.yaml:1: loops: expected an integer from 1 to 1024, got '0'"])
         #expect(errors("listen:\n  port: [1]\n") == ["test.yaml:2: listen.port: expected an integer from 0 to 65535, got a list"])
         #expect(errors("rooms:\n  default: lobby\n") == ["test.yaml:2: rooms.default: expected a list of room names, got 'lobby'"])
         #expect(errors("listen:\n  port: \"8080\"\n")
@@ -342,5 +343,14 @@ private func errors(_ yaml: String?, env: [String: String] = [:]) -> [String] {
         #expect(suggestion(for: "prot", among: ["host", "port", "path"]) == "port")
         #expect(suggestion(for: "completely-different", among: ["host", "port"]) == nil)
         #expect(editDistance("kitten", "sitting") == 3)
+    }
+}
+
+@Suite struct LoopsConfigTests {
+    /// `loops` (top level) and `SWITCHBOARD_LOOPS` reach `ServerOptions.loops`; 1 by default.
+    @Test func loopsReachTheServerOptions() throws {
+        #expect(try load("listen:\n  port: 0\n").serverOptions.loops == 1)
+        #expect(try load("loops: 3\n").serverOptions.loops == 3)
+        #expect(try load("loops: 3\n", env: ["SWITCHBOARD_LOOPS": "2"]).serverOptions.loops == 2)
     }
 }

@@ -88,9 +88,12 @@ final class Engine: DriverEvents {
     @exclusivity(unchecked) private var effects = EffectBuffers()
     /// Inside `bytesReceived`: its fan-outs are written when it returns, not after each input.
     @exclusivity(unchecked) private var receiving = false
+    /// A flush of the fan-outs of `inputQueued` inputs is queued behind them on the loop.
+    private var queuedFlush = false
 
+    /// `peers`: the per-address connection counts, shared by the engines of one server's loops.
     init(options: ServerOptions, hooks: Hooks, driver: any Driver, bus: any MessageBus, serverID: String,
-         ids: IDGenerator, log: Logger, presenceStore: (any PresenceStore)? = nil) {
+         ids: IDGenerator, log: Logger, presenceStore: (any PresenceStore)? = nil, peers: PeerCounts = PeerCounts()) {
         var settings = options.kernelSettings
         settings.handshakeConfigured = hooks.handshake != nil
         settings.validateRoomConfigured = hooks.validateRoom != nil
@@ -106,7 +109,8 @@ final class Engine: DriverEvents {
         self.kernel = Kernel(settings: settings, serverID: serverID)
 
         let stats = self.stats
-        links = LinkRegistry(maxHeaderBytes: options.maxHeaderBytes, maxConnectionsPerIP: options.maxConnectionsPerIP)
+        links = LinkRegistry(maxHeaderBytes: options.maxHeaderBytes, maxConnectionsPerIP: options.maxConnectionsPerIP,
+                             peers: peers)
         outbox = Outbox(driver: driver, stats: stats, links: links, backpressureLimit: options.backpressureLimit,
                         compressionThreshold: options.compressionThreshold)
         upgrade = Upgrade(driver: driver, links: links, options: options, httpHandler: hooks.httpHandler)
@@ -162,6 +166,26 @@ final class Engine: DriverEvents {
         pending.removeAll(keepingCapacity: true)
         draining = false
         if !receiving { outbox.flush() }
+    }
+
+    /// An input handed over through the loop's queue (`Driver.execute`) by another loop: its
+    /// fan-outs are written after every input queued with it has run, in one write per
+    /// recipient for them all, as `bytesReceived` writes those of many messages. Performed one
+    /// by one (each flushing its own), a fan-out spread over two loops cost 2.4 times the
+    /// instructions per delivery of one loop (`scripts/callgrind fanout`, bench/README.md).
+    func inputQueued(_ input: KernelInput) {
+        if !queuedFlush {
+            queuedFlush = true
+            let engine = UncheckedBox(self)
+            driver.execute {
+                engine.value.queuedFlush = false
+                engine.value.outbox.flush()
+            }
+        }
+        let outer = receiving
+        receiving = true
+        self.input(input)
+        receiving = outer
     }
 
     /// A delivery made on the loop by the application (`Server.send...`). Made by a hook while

@@ -15,14 +15,16 @@ final class LinkRegistry {
     @exclusivity(unchecked) private var slots: [Link?] = []
     private var freeSlots: [Int] = []
     private var generation: UInt64 = 0
-    /// Open connections per client address (only with a per-address limit).
-    private var perPeer: [String: Int] = [:]
+    /// Open connections per client address (only with a per-address limit), shared with the
+    /// server's other loops.
+    private let perPeer: PeerCounts
     /// The address each counted connection is counted under.
     private var countedAs: [ConnectionID: String] = [:]
 
-    init(maxHeaderBytes: Int, maxConnectionsPerIP: Int) {
+    init(maxHeaderBytes: Int, maxConnectionsPerIP: Int, peers: PeerCounts = PeerCounts()) {
         self.maxHeaderBytes = maxHeaderBytes
         self.maxPerPeer = maxConnectionsPerIP
+        self.perPeer = peers
     }
 
     var count: Int { byID.count }
@@ -50,9 +52,7 @@ final class LinkRegistry {
     /// Forgets a closed connection and frees its slot; nil if it was never registered.
     func remove(_ id: ConnectionID) -> Link? {
         guard let link = byID.removeValue(forKey: id) else { return nil }
-        if maxPerPeer > 0, let address = countedAs.removeValue(forKey: id), let count = perPeer[address] {
-            perPeer[address] = count > 1 ? count - 1 : nil
-        }
+        if maxPerPeer > 0, let address = countedAs.removeValue(forKey: id) { perPeer.remove(address) }
         let slot = Int(link.handle.rawValue & 0xFFFF_FFFF)
         slots[slot] = nil
         freeSlots.append(slot)
@@ -63,8 +63,7 @@ final class LinkRegistry {
     /// limit. A connection is counted once: a second call changes nothing.
     func count(_ id: ConnectionID, as address: String) -> Bool {
         guard maxPerPeer > 0, countedAs[id] == nil else { return true }
-        if perPeer[address, default: 0] >= maxPerPeer { return false }
-        perPeer[address, default: 0] += 1
+        guard perPeer.add(address, limit: maxPerPeer) else { return false }
         countedAs[id] = address
         return true
     }
