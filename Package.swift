@@ -4,7 +4,7 @@
 // Imports only go downward (each arrow points at what a module imports; C libraries left out):
 //   SwitchboardJSON   SwitchboardCrypto   SwitchboardDriverSupport
 //   SwitchboardKernel -> JSON             SwitchboardCodec -> Crypto
-//   SwitchboardBus                        SwitchboardPOSIX -> DriverSupport
+//   SwitchboardBus -> JSON, DriverSupport  SwitchboardPOSIX -> DriverSupport
 //   SwitchboardGen -> Crypto              (the generator; also the YAML reader)
 //   Switchboard -> Kernel, JSON, Codec, Bus, POSIX, DriverSupport
 //   FixtureRouting -> Switchboard          (the test app's routes: the fixture's and the Sim's)
@@ -63,7 +63,7 @@ let package = Package(
         .target(name: "SwitchboardKernel", dependencies: ["SwitchboardJSON"]),
         .target(name: "SwitchboardCrypto", dependencies: ["COpenSSL"]),
         .target(name: "SwitchboardCodec", dependencies: ["SwitchboardCrypto", "CZlib"]),
-        .target(name: "SwitchboardBus", dependencies: ["SwitchboardJSON", "CHiredis"]),
+        .target(name: "SwitchboardBus", dependencies: ["SwitchboardJSON", "SwitchboardDriverSupport", "CHiredis"]),
 
         // What every driver builds on (shared output bytes, a timer heap, a loop task executor,
         // an outbound queue); no IO of its own.

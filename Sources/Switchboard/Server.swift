@@ -369,29 +369,20 @@ public final class Server: @unchecked Sendable {
 
 /// A one-shot value handed between threads.
 final class Latch<T: Sendable>: @unchecked Sendable {
-    private var mutex = pthread_mutex_t()
-    private var condition = pthread_cond_t()
+    private let monitor = ThreadMonitor()
     private var value: T?
 
-    init() {
-        pthread_mutex_init(&mutex, nil)
-        pthread_cond_init(&condition, nil)
-    }
-    deinit {
-        pthread_cond_destroy(&condition)
-        pthread_mutex_destroy(&mutex)
-    }
     func set(_ newValue: T) {
-        pthread_mutex_lock(&mutex)
-        if value == nil { value = newValue }
-        pthread_cond_broadcast(&condition)
-        pthread_mutex_unlock(&mutex)
+        monitor.withLock {
+            if value == nil { value = newValue }
+            monitor.broadcast()
+        }
     }
+
     func wait() -> T {
-        pthread_mutex_lock(&mutex)
-        while value == nil { pthread_cond_wait(&condition, &mutex) }
-        let result = value!
-        pthread_mutex_unlock(&mutex)
-        return result
+        monitor.withLock {
+            while value == nil { monitor.wait() }
+            return value!
+        }
     }
 }

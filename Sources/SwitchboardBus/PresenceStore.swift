@@ -1,3 +1,4 @@
+import SwitchboardDriverSupport
 import CHiredis
 import Glibc
 
@@ -44,7 +45,7 @@ public final class RedisPresenceStore: PresenceStore, @unchecked Sendable {
     private let serverID: String
     private let ttlMilliseconds: Int64
     private let log: @Sendable (String) -> Void
-    private let monitor = RedisMonitor()
+    private let monitor = ThreadMonitor()
     private var jobs: [Job] = []
     private var closed = false
     private var thread: pthread_t?

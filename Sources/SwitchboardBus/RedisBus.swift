@@ -1,3 +1,4 @@
+import SwitchboardDriverSupport
 import CHiredis
 import Glibc
 
@@ -127,7 +128,7 @@ final class RedisBusCore: @unchecked Sendable {
     private let connectTimeout: UInt64
     private let commandTimeout: UInt64
     private let healthInterval: UInt64?
-    private let monitor = RedisMonitor()
+    private let monitor = ThreadMonitor()
     /// Readable once the bus is closed: every poll watches it.
     private let wakeRead: Int32
     private let wakeWrite: Int32

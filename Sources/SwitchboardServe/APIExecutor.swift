@@ -1,3 +1,4 @@
+import Switchboard
 import Synchronization
 #if canImport(Glibc)
 import Glibc
@@ -9,28 +10,17 @@ import Glibc
 /// concurrency pool, which is as small as the number of cores and which slow hooks or blocked
 /// callers may hold: a backend can still publish and disconnect when the pool is busy.
 final class APIExecutor: TaskExecutor, @unchecked Sendable {
-    private var mutex = pthread_mutex_t()
-    private var condition = pthread_cond_t()
-    /// Guarded by `mutex`.
+    private let monitor = ThreadMonitor()
+    /// Guarded by `monitor`.
     private var jobs: [UnownedJob] = []
     private var finished = false
 
-    init() {
-        pthread_mutex_init(&mutex, nil)
-        pthread_cond_init(&condition, nil)
-    }
-
-    deinit {
-        pthread_cond_destroy(&condition)
-        pthread_mutex_destroy(&mutex)
-    }
-
     func enqueue(_ job: consuming ExecutorJob) {
         let job = UnownedJob(job)
-        pthread_mutex_lock(&mutex)
-        jobs.append(job)
-        pthread_cond_signal(&condition)
-        pthread_mutex_unlock(&mutex)
+        monitor.withLock {
+            jobs.append(job)
+            monitor.signal()
+        }
     }
 
     /// Runs `body` to its end on the calling thread and returns its value.
@@ -41,25 +31,25 @@ final class APIExecutor: TaskExecutor, @unchecked Sendable {
             result.withLock { $0 = value }
             self.finish()
         }
-        pthread_mutex_lock(&mutex)
+        monitor.lock()
         while true {
-            while jobs.isEmpty && !finished { pthread_cond_wait(&condition, &mutex) }
+            while jobs.isEmpty && !finished { monitor.wait() }
             if jobs.isEmpty { break }  // finished, and nothing left to run
             let batch = jobs
             jobs.removeAll(keepingCapacity: true)
-            pthread_mutex_unlock(&mutex)
+            monitor.unlock()
             for job in batch { job.runSynchronously(on: asUnownedTaskExecutor()) }
-            pthread_mutex_lock(&mutex)
+            monitor.lock()
         }
         finished = false
-        pthread_mutex_unlock(&mutex)
+        monitor.unlock()
         return result.withLock { $0! }
     }
 
     private func finish() {
-        pthread_mutex_lock(&mutex)
-        finished = true
-        pthread_cond_signal(&condition)
-        pthread_mutex_unlock(&mutex)
+        monitor.withLock {
+            finished = true
+            monitor.signal()
+        }
     }
 }
