@@ -129,11 +129,7 @@ import Glibc
         let running = try RunningApp("internal:\n  port: 0\nshutdown:\n  drain_delay: 3s\n")
         let internalPort = try #require(running.app.internalPort)
         // Client reads block: off the pool, whose threads the app's relay tasks need.
-        let alice = try await offThePool {
-            let (alice, _) = try running.login("alice-token")
-            try running.join(alice, "news")
-            return Handed(alice)
-        }.value
+        let alice = try await newsReader(running).value
 
         let finished = Flag()
         let shutdown = Task {
@@ -166,11 +162,7 @@ import Glibc
     @Test func fanOutLatencyIsAHistogramOnMetrics() async throws {
         let running = try RunningApp()
         defer { Task { await running.stop() } }
-        let alice = try await offThePool {
-            let (alice, _) = try running.login("alice-token")
-            try running.join(alice, "news")
-            return Handed(alice)
-        }
+        let alice = try await newsReader(running)
         let before = try Exposition(try http(port: running.port, path: "/metrics").body)
         let countBefore = before.samples["switchboard_fanout_duration_seconds_count"] ?? -1
         #expect(before.types["switchboard_fanout_duration_seconds"] == "histogram")
@@ -190,6 +182,15 @@ import Glibc
         #expect(smallest <= count)
     }
 
+    /// Alice, logged in and in room `news` (her reads block: made off the concurrency pool).
+    private func newsReader(_ running: RunningApp) async throws -> Handed<WSClient> {
+        try await offThePool {
+            let (alice, _) = try running.login("alice-token")
+            try running.join(alice, "news")
+            return Handed(alice)
+        }
+    }
+
     static let redisServer = ["/usr/bin/redis-server", "/usr/local/bin/redis-server"].first { FileManager.default.isExecutableFile(atPath: $0) }
 
     /// A message from the bus (`switchboard emit` through Redis) is timed too.
@@ -199,11 +200,7 @@ import Glibc
         defer { redis.stop() }
         let running = try RunningApp(environment: ["SWITCHBOARD_REDIS_URL": redis.url])
         defer { Task { await running.stop() } }
-        let alice = try await offThePool {
-            let (alice, _) = try running.login("alice-token")
-            try running.join(alice, "news")
-            return Handed(alice)
-        }
+        let alice = try await newsReader(running)
         let before = try Exposition(try http(port: running.port, path: "/metrics").body)
         let arguments = ["--redis", redis.url, "--type", "room", "--target", "news", "--event", "headline", "--data", "7"]
         #expect(EmitCommand.main(arguments, context: CLIContext(environment: [:], out: { _ in })) == 0)
