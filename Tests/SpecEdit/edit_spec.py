@@ -66,8 +66,8 @@ def edit(spec: str, token_ttl_ms: int) -> str:
     data: none
     doc: Asks for the client's state; answered with an `error` event naming it (after `connected` only).
 """)
-    spec = replace(spec, "    on: [join, leave, custom]\n    do: [touch, send_error: not_authenticated]\n",
-                   "    on: [join, leave, custom, whoami_state]\n    do: [touch, send_error: not_authenticated]\n")
+    spec = replace(spec, "    on: [join, leave, custom, presence]\n    do: [touch, send_error: not_authenticated]\n",
+                   "    on: [join, leave, custom, presence, whoami_state]\n    do: [touch, send_error: not_authenticated]\n")
     spec = insert(spec, "  # An abuse limit (off by default)", """\
   - from: authenticated
     on: whoami_state
@@ -91,14 +91,14 @@ def edit(spec: str, token_ttl_ms: int) -> str:
     doc: The session expiry timer (tokenTtl after `connected`) fired.
 """)
     # The rows into `authenticated` (authenticate_ok without encryption, handshake_ok) arm it.
-    spec = replace(spec, "admit, send_connected, touch, arm_timer: token_expiry,",
-                   "admit, send_connected, touch, arm_timer: token_expiry, arm_timer: session_expiry,", count=2)
+    spec = replace(spec, "arm_timer: token_expiry, call: client_connected]",
+                   "arm_timer: token_expiry, arm_timer: session_expiry, call: client_connected]", count=2)
     spec = insert(spec, "  # --- Transport and server", """\
   - from: authenticated
     on: session_expiry_fired
     when: [timer_current]
     to: disconnected
-    do: [close: session_expired, release, call: client_disconnected]
+    do: [close: session_expired, release, announce_presence, call: client_disconnected]
 
   - from: authenticated
     on: session_expiry_fired
