@@ -148,7 +148,10 @@ public final class RedisPresenceStore: PresenceStore, @unchecked Sendable {
                 } else {
                     link = try open()
                     connection = link
-                    nextBeat = 0
+                    // The heartbeat before the fields: a reader that saw our fields without it
+                    // would take this instance for dead and delete them.
+                    _ = try command(link, ["SET", instancePrefix + serverID, "1", "PX", String(ttlMilliseconds)])
+                    nextBeat = redisNow() + period
                     for (key, ids) in unconfirmedDeletes where !ids.isEmpty { _ = try command(link, ["HDEL", key] + ids.sorted()) }
                     unconfirmedDeletes = [:]
                     for (key, fields) in held {
@@ -157,7 +160,16 @@ public final class RedisPresenceStore: PresenceStore, @unchecked Sendable {
                     batch.removeAll { if case .write = $0 { true } else { false } }  // written just now
                 }
                 if redisNow() >= nextBeat || stop {
-                    _ = try command(link, ["SET", instancePrefix + serverID, "1", "PX", String(ttlMilliseconds)])
+                    let ttl = String(ttlMilliseconds)
+                    if try command(link, ["PEXPIRE", instancePrefix + serverID, ttl]).first != Array("1".utf8) {
+                        // The key was gone (it expired while this thread stalled, or Redis lost
+                        // it): readers may have deleted our fields as a dead instance's. The
+                        // heartbeat first, then everything held again.
+                        _ = try command(link, ["SET", instancePrefix + serverID, "1", "PX", ttl])
+                        for (key, fields) in held {
+                            _ = try command(link, ["HSET", key] + fields.sorted { $0.key < $1.key }.flatMap { [$0.key, $0.value] })
+                        }
+                    }
                     nextBeat = redisNow() + period
                 }
                 for job in batch {
