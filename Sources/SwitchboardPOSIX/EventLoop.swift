@@ -595,7 +595,7 @@ public final class EventLoop: @unchecked Sendable {
     /// One `recv` per readiness report: level-triggered epoll reports the socket again next
     /// turn if more is pending, so one busy peer cannot starve the others.
     private func readOnce(_ c: ConnectionSlot, _ raw: UInt64) {
-        let n = recv(c.fd, readBuffer, Self.readBufferSize, 0)
+        let n = sys.recv(c.fd, readBuffer, Self.readBufferSize, 0)
         if n > 0 {
             if c.closing { return }
             turnHandler?.bytesReceived(SocketID(rawValue: raw),
@@ -736,12 +736,12 @@ public final class EventLoop: @unchecked Sendable {
             let n: Int
             if count == 1 {
                 // One segment (the usual corked buffer): plain send, no msghdr or iovec import.
-                n = send(c.fd, iovecs[0].iov_base, total, Int32(MSG_NOSIGNAL))
+                n = sys.send(c.fd, iovecs[0].iov_base, total, Int32(MSG_NOSIGNAL))
             } else {
                 var message = msghdr()
                 message.msg_iov = iovecs
                 message.msg_iovlen = count
-                n = sendmsg(c.fd, &message, Int32(MSG_NOSIGNAL))
+                n = sys.sendmsg(c.fd, &message, Int32(MSG_NOSIGNAL))
             }
             if n < 0 {
                 let code = errno
