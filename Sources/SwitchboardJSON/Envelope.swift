@@ -68,10 +68,61 @@ public enum OutboundEnvelope {
 
     /// Appends the envelope to `out`; see `encode(event:data:)`.
     public static func encode(event: String, data: JSONValue?, into out: inout [UInt8]) {
+        if appendPassThrough(event: event, data: data, to: &out) { return }
         ByteWriter.with { writer in
             write(event: event, data: data, to: &writer)
             out.append(contentsOf: writer.bytes)
         }
+    }
+
+    /// The usual reply or relay: an event name with nothing to escape, and `data` absent or an
+    /// object still held as the client's text: copied, with no escaping scan of `data` and no
+    /// writer; false (nothing written) for anything else. An echo round trip: 7,886 -> 7,658
+    /// instructions (`scripts/callgrind echo`).
+    @inline(__always)
+    static func appendPassThrough(event: String, data: JSONValue?, to out: inout [UInt8]) -> Bool {
+        let text: ArraySlice<UInt8>?
+        switch data {
+        case nil:
+            text = nil
+        case .object(let object)?:
+            guard case .text(let held) = object.storage else { return false }
+            text = held.bytes
+        default:
+            return false
+        }
+        let done: Bool? = event.utf8.withContiguousStorageIfAvailable { name in
+            guard let base = name.baseAddress, !name.isEmpty,
+                  JSONParser.firstSpecialByte(UnsafeRawPointer(base), from: 0, count: name.count) == name.count
+            else { return false }
+            let head: StaticString = #"{"event":""#
+            let middle: StaticString = #"","data":"#
+            let textCount = text?.count ?? 0
+            let total = head.utf8CodeUnitCount + name.count + middle.utf8CodeUnitCount + textCount + 2
+            // Assembled in one scratch buffer, then one append: each append to an array checks
+            // uniqueness and capacity again (four of them cost more than the writer).
+            withUnsafeTemporaryAllocation(of: UInt8.self, capacity: total) { scratch in
+                var at = scratch.baseAddress!
+                func put(_ source: UnsafeRawPointer, _ count: Int) {
+                    UnsafeMutableRawPointer(at).copyMemory(from: source, byteCount: count)
+                    at += count
+                }
+                put(head.utf8Start, head.utf8CodeUnitCount)
+                put(base, name.count)
+                if let text {
+                    put(middle.utf8Start, middle.utf8CodeUnitCount)
+                    text.withUnsafeBytes { put($0.baseAddress!, textCount) }
+                } else {
+                    at.pointee = UInt8(ascii: "\"")
+                    at += 1
+                }
+                at.pointee = UInt8(ascii: "}")
+                at += 1
+                out.append(contentsOf: UnsafeBufferPointer(start: scratch.baseAddress!, count: at - scratch.baseAddress!))
+            }
+            return true
+        }
+        return done ?? false
     }
 
     static func write(event: String, data: JSONValue?, to writer: inout ByteWriter) {

@@ -189,6 +189,35 @@ import Testing
         #expect(answered > 1_000)
     }
 
+    /// A reply of a text-held `data` takes the pass-through copy: the same bytes as the writer,
+    /// for random objects and event names (escapes, non-ASCII, no data), appended after what
+    /// the array already holds.
+    @Test func thePassThroughReplyIsTheWritersBytes() {
+        var rng = RoundTripTests.Generator(seed: 0x5EED)
+        let names = ["echo", "a b-c", "é😀", "quote\"d", "back\\slash", "tab\t", "x"]
+        var passedThrough = 0
+        for round in 0..<5_000 {
+            var text: [UInt8] = []
+            CanonicalTextTests.writeObject(&rng, depth: 0, into: &text)
+            guard let (data, asText) = CanonicalTextTests.readData(text) else { continue }
+            let event = names[round % names.count]
+            let value: JSONValue? = round % 11 == 0 ? nil : data
+            var appended = Array("prefix".utf8)
+            if asText || value == nil, OutboundEnvelope.appendPassThrough(event: event, data: value, to: &appended) {
+                passedThrough += 1
+            } else {
+                OutboundEnvelope.encode(event: event, data: value, into: &appended)
+            }
+            var writer: [UInt8] = []
+            ByteWriter.with { w in
+                OutboundEnvelope.write(event: event, data: value, to: &w)
+                writer.append(contentsOf: w.bytes)
+            }
+            #expect(appended == Array("prefix".utf8) + writer, "\(event) \(String(decoding: text, as: UTF8.self))")
+        }
+        #expect(passedThrough > 1_000)
+    }
+
     @Test func mutatingATextObjectChangesOnlyTheCopy() throws {
         guard case .object(let original)? = CanonicalTextTests.readData(Array(#"{"a":1,"b":"x"}"#.utf8))?.data else {
             Issue.record("not an object")
