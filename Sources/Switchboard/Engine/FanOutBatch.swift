@@ -38,7 +38,7 @@ struct FanOutBatch {
 
     mutating func reset() {
         handles = []
-        payloads.removeAll(keepingCapacity: true)
+        payloads.empty()  // usually one payload: see `Array.empty`
         bytes.removeAll(keepingCapacity: true)
         ends.removeAll(keepingCapacity: true)
     }
