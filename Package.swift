@@ -141,7 +141,7 @@ let package = Package(
         .testTarget(name: "KernelTableTests", dependencies: ["SwitchboardKernel", "SwitchboardJSON"]),
         // The oracle reads spec/protocol.yaml through SwitchboardGen; Golden holds the traces.
         .testTarget(name: "KernelPropertyTests", dependencies: [
-            "SwitchboardKernel", "SwitchboardJSON", "SwitchboardGen", "TestSupport",
+            "SwitchboardKernel", "SwitchboardJSON", "SwitchboardGen", "TestSupport", "SwitchboardBus",
             .product(name: "PropertyBased", package: "swift-property-based"),
         ], resources: [.copy("Golden")]),
         .testTarget(name: "JSONTests", dependencies: ["SwitchboardJSON", "TestSupport"]),

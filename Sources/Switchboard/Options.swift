@@ -78,6 +78,20 @@ public struct ServerOptions: Sendable {
     /// The Redis that keeps presence when the application passes its own bus to `Server` and
     /// leaves `redis` unset (the serve command does); ignored when `redis` is set.
     public var presenceRedis: RedisURL?
+    /// Rooms with history and recovery: names, or prefixes ending in `*`. Every message to such
+    /// a room is recorded and carries `room`, `offset` and `epoch`; a join with `since` gets
+    /// what the client missed (docs/recovery.md). Kept in memory, or in Redis streams when
+    /// `redis` (or `historyRedis`) is set. Empty: no room has history.
+    public var historyRooms = ProtocolDefaults.historyRooms
+    /// The most messages a room's history keeps.
+    public var historySize = ProtocolDefaults.historySize
+    /// How long a message stays in a room's history, in milliseconds.
+    public var historyTTL: Int64 = ProtocolDefaults.historyTtl
+    /// With Redis: how long a room's epoch and last offset outlive its last message or join.
+    public var historyEpochTTL: Int64 = ProtocolDefaults.historyEpochTtl
+    /// The Redis that keeps history when the application passes its own bus to `Server` and
+    /// leaves `redis` unset (the serve command does); ignored when `redis` is set.
+    public var historyRedis: RedisURL?
     /// Event loops in this process, each on a thread of its own with its own clients, all
     /// listening on `port` (`SO_REUSEPORT`: the kernel spreads connections over them). A
     /// client lives on one loop; a delivery to a room, a user or everyone reaches every loop
@@ -110,6 +124,10 @@ public struct ServerOptions: Sendable {
         settings.numberStyle = numberStyle
         settings.presenceRooms = presenceRooms
         settings.presenceTtl = presenceTTL
+        settings.historyRooms = historyRooms
+        settings.historySize = historySize
+        settings.historyTtl = historyTTL
+        settings.historyEpochTtl = historyEpochTTL
         return settings
     }
 }

@@ -40,6 +40,9 @@ public final class Server: @unchecked Sendable {
     /// Where presence is kept across instances (Redis), shared by every loop's engine; nil
     /// without presence rooms or Redis.
     private var presenceStore: (any PresenceStore)?
+    /// Where the rooms with history keep their messages (Redis streams, or this process's
+    /// memory), shared by every loop's engine; nil without history rooms.
+    private var historyStore: (any HistoryStore)?
 
     private enum Phase { case created, running(port: Int), stopped }
 
@@ -89,6 +92,20 @@ public final class Server: @unchecked Sendable {
                                                instanceKeyPrefix: Channels.presenceInstancePrefix, log: { logger.warning("redis: \($0)") })
         }
         self.presenceStore = presenceStore
+        // History: in Redis when the fleet shares one (one stream per room), else in memory.
+        var historyStore: (any HistoryStore)?
+        if !options.historyRooms.isEmpty {
+            if let url = try options.redis.map(StartupError.redisURL) ?? options.historyRedis {
+                historyStore = RedisHistoryStore(url: url, streamKeyPrefix: Channels.historyStreamPrefix,
+                                                 metaKeyPrefix: Channels.historyMetaPrefix, size: options.historySize,
+                                                 ttlMilliseconds: options.historyTTL,
+                                                 epochTTLMilliseconds: options.historyEpochTTL,
+                                                 log: { logger.warning("redis: \($0)") })
+            } else {
+                historyStore = InMemoryHistoryStore(size: options.historySize, ttlMilliseconds: options.historyTTL)
+            }
+        }
+        self.historyStore = historyStore
         self.driver = drivers[0]
         // Every kernel has the server's id: a bus message this process published is dropped by
         // every shard alike. Only the first shard's bus publishes (`LocalOnlyBus`).
@@ -100,9 +117,16 @@ public final class Server: @unchecked Sendable {
             return Shard(driver: driver, engine: Engine(options: options, hooks: hooks, driver: driver,
                                                         bus: index == 0 ? bus : LocalOnlyBus(),
                                                         serverID: serverID, ids: shardIDs, log: logger,
-                                                        presenceStore: presenceStore, peers: peers))
+                                                        presenceStore: presenceStore, peers: peers,
+                                                        historyStore: historyStore, recordsHistory: index == 0))
         }, serverID: serverID)
         if drivers.count == 1 { onlyEngine = shards.first.engine }
+        // A message the in-memory store recorded reaches every loop's kernel, in offset order
+        // (the store calls this under its lock; each loop's queue keeps the order).
+        let shards = self.shards!
+        shards.first.engine.history.dispatch = { [weak shards] message in
+            for shard in shards?.all ?? [] { shard.execute { $0.inputQueued(.historyMessage(message)) } }
+        }
     }
 
     /// An option that a given driver cannot honour is a start-up error, not a silent no-op: TLS
@@ -182,6 +206,7 @@ public final class Server: @unchecked Sendable {
             throw StartupError(message: "Bus not ready: \(error)")
         }
         presenceStore?.start()
+        historyStore?.start()
         state.withLock { $0 = .running(port: port) }
         isRunning.store(true, ordering: .releasing)
         for shard in shards.all { shard.execute { $0.started() } }
@@ -202,6 +227,7 @@ public final class Server: @unchecked Sendable {
         guard wasRunning else { return }
         await shards.shutdown()
         presenceStore?.close()
+        historyStore?.close()
         bus.close()
         for shard in shards.all { shard.driver.stop() }
     }

@@ -13,15 +13,21 @@ public struct BusEnvelope: Equatable, Sendable {
     public var event: String
     public var data: JSONValue?
     public var exclude: [String]?
+    /// A message of a room with history: its offset and the room's epoch (written by the
+    /// history store; an instance that does not know them ignores them).
+    public var offset: UInt64?
+    public var epoch: String?
 
     public init(serverID: String, kind: Kind, target: String? = nil, event: String,
-                data: JSONValue?, exclude: [String]? = nil) {
+                data: JSONValue?, exclude: [String]? = nil, offset: UInt64? = nil, epoch: String? = nil) {
         self.serverID = serverID
         self.kind = kind
         self.target = target
         self.event = event
         self.data = data
         self.exclude = exclude
+        self.offset = offset
+        self.epoch = epoch
     }
 
     /// The channel this envelope is published on.
@@ -53,6 +59,8 @@ public struct BusEnvelope: Equatable, Sendable {
             case .event: value = .string(event)
             case .data: value = data
             case .exclude: value = exclude.map { .array($0.map { .string($0) }) }
+            case .offset: value = offset.map { .number(JSONNumber($0)) }
+            case .epoch: value = epoch.map { .string($0) }
             }
             guard let value else { continue }
             if out.count > 1 { out.append(UInt8(ascii: ",")) }
@@ -115,7 +123,56 @@ public struct BusEnvelope: Equatable, Sendable {
             exclude = ids
         default: return .failure(.badField("exclude"))
         }
+        var offset: UInt64?
+        var epoch: String?
+        if kind == .room, let offsetValue = object["offset"] {
+            guard case .number(let number) = offsetValue, let whole = number.int, whole > 0 else { return .failure(.badField("offset")) }
+            guard case .string(let text)? = object["epoch"] else { return .failure(.badField("epoch")) }
+            offset = UInt64(whole)
+            epoch = text
+        }
         return .success(BusEnvelope(serverID: serverID, kind: kind, target: target, event: event,
-                                    data: object["data"], exclude: exclude))
+                                    data: object["data"], exclude: exclude, offset: offset, epoch: epoch))
+    }
+
+    /// The envelope's bytes split where its `offset` and `epoch` values go, for a writer that
+    /// learns them later (the Redis history script): `parts[0] + first + parts[1] + second +
+    /// parts[2]`, where `first` is the offset (a number) when `offsetFirst`, else the epoch
+    /// (a JSON string), in the order of the spec's `messages.bus_envelope`.
+    public func encodedAroundStamp() -> (parts: [[UInt8]], offsetFirst: Bool) {
+        var parts: [[UInt8]] = [[]]
+        var offsetFirst = true
+        var seenEpoch = false
+        parts[0].append(UInt8(ascii: "{"))
+        var written = 0
+        for field in BusEnvelopeField.wireOrder {
+            let value: JSONValue?
+            switch field {
+            case .serverId: value = .string(serverID)
+            case .type: value = .string(kind.rawValue)
+            case .target: value = target.map { .string($0) }
+            case .event: value = .string(event)
+            case .data: value = data
+            case .exclude: value = exclude.map { .array($0.map { .string($0) }) }
+            case .offset, .epoch: value = nil
+            }
+            if field == .offset || field == .epoch {
+                if written > 0 { parts[parts.count - 1].append(UInt8(ascii: ",")) }
+                JSONValue.serializeString(field.wireName, into: &parts[parts.count - 1])
+                parts[parts.count - 1].append(UInt8(ascii: ":"))
+                parts.append([])
+                if field == .epoch { seenEpoch = true } else if seenEpoch { offsetFirst = false }
+                written += 1
+                continue
+            }
+            guard let value else { continue }
+            if written > 0 { parts[parts.count - 1].append(UInt8(ascii: ",")) }
+            JSONValue.serializeString(field.wireName, into: &parts[parts.count - 1])
+            parts[parts.count - 1].append(UInt8(ascii: ":"))
+            value.serialize(into: &parts[parts.count - 1])
+            written += 1
+        }
+        parts[parts.count - 1].append(UInt8(ascii: "}"))
+        return (parts, offsetFirst)
     }
 }

@@ -29,6 +29,13 @@ final class ClientRecord {
     var authData: JSONValue?
     var serverPublicKey: String?
     var salt: String?
+    /// Rooms with history this client joined whose store answer has not come (empty: none).
+    var recoveries: [String: Recovery] = [:]
+    /// Rooms whose recovery ended at this position: live messages up to it are dropped for this
+    /// client (it got them from the store) until one past it arrives.
+    var floors: [String: HistoryPosition] = [:]
+    /// The `since` of the join whose validateRoomFn answer is awaited, and the room it names.
+    var joinSince: (attempt: AttemptID, room: String, position: HistoryPosition)?
     /// Messages counted by each active limit, by `MessageLimit.rawValue` (empty while no limit
     /// is on: no allocation per client for an off feature).
     @exclusivity(unchecked) var messageCounts: [Int] = []

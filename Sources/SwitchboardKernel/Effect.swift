@@ -83,6 +83,13 @@ public enum Effect: Equatable, Sendable {
     /// A `presence` query: answer the client with `local` merged with the store's members of
     /// the room on other instances (`Kernel.presenceAnswer`, delivered to `clientID`).
     case queryPresence(ClientHandle, clientID: String, room: String, local: [PresenceMember])
+    /// A message to a room with history: record it once (the history store gives it the
+    /// room's next offset) and deliver it to the room's members with that offset
+    /// (`KernelInput.historyMessage`, or the bus envelope the Redis store publishes).
+    case appendHistory(HistoryAppend)
+    /// A client joined a room with history: read where the room is (and with `since`, what
+    /// came after it) and answer with `KernelInput.historyRead` and the same `request`.
+    case readHistory(ClientHandle, request: UInt64, room: String, since: HistoryPosition?)
 }
 
 /// authenticateFn's answer. `expiresAt` (wall-clock ms, nil: never) arms the token expiry timer.

@@ -29,6 +29,11 @@ public enum KernelInput: Sendable {
     /// The application closes a client, or every client of a user, on this instance with a
     /// code of `origin: request` (any other code is logged and nothing closes).
     case disconnect(DisconnectTarget, CloseCode)
+    /// A recorded message of a room with history, with its offset: delivered to the room's
+    /// members here (the in-memory history store; with Redis it comes as a bus message).
+    case historyMessage(HistoryMessage)
+    /// The history store answered the read `request` of a client's join of `room`.
+    case historyRead(ClientHandle, request: UInt64, room: String, HistoryRead)
 }
 
 /// Who a disconnect request closes.

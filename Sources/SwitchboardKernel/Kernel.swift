@@ -37,12 +37,24 @@ public struct Kernel {
     let presencePatterns: PresencePatterns
     /// Rooms with presence the running row joined (true) or left, for its `announce_presence`.
     var pendingPresence: [(room: String, joined: Bool)] = []
+    /// The rooms with history (the spec default `history_rooms`).
+    let historyPatterns: PresencePatterns
+    /// Rooms with history the running row joined, for its `recover_history`.
+    var pendingHistory: [String] = []
+    /// Rooms with clients whose join waits for the history store, and how many (`Recovery`).
+    var recovering: [String: Int] = [:]
+    /// Rooms with clients whose recovery ended at a position that live messages of the room
+    /// may not have passed yet, and how many (`ClientRecord.floors`).
+    var floored: [String: Int] = [:]
+    /// The last history read asked for (each read is told apart by its number).
+    var historyRequests: UInt64 = 0
 
     public init(settings: KernelSettings = KernelSettings(), serverID: String) {
         self.settings = settings
         self.serverID = serverID
         self.activeLimits = MessageLimit.allCases.filter { $0.maximum(in: settings) > 0 }
         self.presencePatterns = PresencePatterns(settings.presenceRooms)
+        self.historyPatterns = PresencePatterns(settings.historyRooms)
         let errorData = ErrorMessage.allCases.map(Self.errorData)
         self.errorData = errorData
         self.errorPayloads = errorData.map { Payload(event: KernelMessage.error.event, data: $0) }
@@ -109,6 +121,10 @@ public struct Kernel {
         case .validateRoomReturned(let handle, let attempt, let outcome):
             guard let record = clients[handle] else { return }
             var context = Context(attempt: attempt)
+            if let pending = record.joinSince, pending.attempt == attempt {
+                context.since = (pending.room, pending.position)
+                record.joinSince = nil
+            }
             let kind: InputKind
             switch outcome {
             case .ok(let names):
@@ -157,6 +173,10 @@ public struct Kernel {
             deliver(delivery, into: &out)
         case .disconnect(let target, let code):
             disconnect(target, code, now: now, into: &out)
+        case .historyMessage(let message):
+            deliverRecorded(message, into: &out)
+        case .historyRead(let handle, let request, let room, let read):
+            historyRead(handle, request: request, room: room, read, into: &out)
         }
     }
 
@@ -194,6 +214,8 @@ public struct Kernel {
         var closeCode: CloseCode?
         /// presence: the room asked about (nil when `data.room` is not a string).
         var room: String?
+        /// join: the `since` of a join naming one room; validate_room_ok: the one of its join.
+        var since: (room: String, position: HistoryPosition)?
     }
 
     /// PROTOCOL.md 4: the envelope selects the input.
@@ -216,15 +238,23 @@ public struct Kernel {
             let kind = InputKind.clientEvent(event) ?? .custom
             var rooms: [String] = []
             var room: String?
+            var since: (room: String, position: HistoryPosition)?
             if kind == .join || kind == .leave {
                 if case .array(let names)? = data?["rooms"] {
                     rooms = kind == .join ? Kernel.filterRoomNames(names) : Kernel.strings(names)
+                } else if kind == .join, case .string(let name)? = data?["room"] {
+                    rooms = Kernel.filterRoomNames([.string(name)])
+                }
+                // `since` recovers the one room a join names (offsets and epochs are per room).
+                if kind == .join, rooms.count == 1, !historyPatterns.isEmpty, let position = HistoryPosition(json: data?["since"]) {
+                    since = (rooms[0], position)
                 }
             } else if kind == .presence, case .string(let name)? = data?["room"] {
                 room = name
             }
             // Built in the call: a context held in a variable would be copied into it.
-            step(record, kind, Context(message: InboundMessage(event: event, data: data, id: id), rooms: rooms, room: room),
+            step(record, kind, Context(message: InboundMessage(event: event, data: data, id: id), rooms: rooms, room: room,
+                                       since: since),
                  now: now, into: &out)
         }
     }
@@ -309,9 +339,12 @@ public struct Kernel {
                 if let room = context.room { queryPresence(record, room: room, into: &out) }
             case .announcePresence:
                 announcePresence(record, into: &out)
+            case .recoverHistory:
+                recoverHistory(record, context, into: &out)
             }
         }
         pendingPresence.removeAll(keepingCapacity: true)  // the validator makes rows announce; never carried over
+        pendingHistory.removeAll(keepingCapacity: true)
         record.state = row.next
         if released {
             out.append(.released(handle))
@@ -351,7 +384,9 @@ public struct Kernel {
             record.authData = nil
             out.append(.callHandshake(handle, newAttempt(record), clientID: record.id, userID: record.userID, data: data))
         case .validateRoom:
-            out.append(.callValidateRoom(handle, newAttempt(record), clientID: record.id, userID: record.userID,
+            let attempt = newAttempt(record)
+            record.joinSince = context.since.map { (attempt, $0.room, $0.position) }
+            out.append(.callValidateRoom(handle, attempt, clientID: record.id, userID: record.userID,
                                          rooms: context.rooms))
         case .refresh:
             attempts += 1
@@ -393,6 +428,7 @@ public struct Kernel {
         guard record.rooms.insert(room).inserted else { return }
         rooms[room, default: RoomMembers()].insert(record.handle, encrypted: record.encrypted)
         notePresence(record, room, joined: true)
+        noteHistory(room)
     }
 
     mutating func leave(_ record: ClientRecord, _ room: String) {
@@ -400,6 +436,7 @@ public struct Kernel {
         rooms[room]?.remove(record.handle)
         if rooms[room]?.isEmpty == true { rooms[room] = nil }
         notePresence(record, room, joined: false)
+        if !record.recoveries.isEmpty || !record.floors.isEmpty { forgetHistory(record, room) }
     }
 
     /// Removes the client from every index and cancels its timers; the record is forgotten.

@@ -19,6 +19,9 @@ extension Kernel {
         case .toUser(let userID, let event, let data):
             sendToUser(userID, event: event, data: data, into: &out)
         case .toRoom(let room, let event, let data, let exclude):
+            if hasHistory(room) {
+                return recordHistory(room: room, event: event, data: data, exclude: exclude, publish: false, into: &out)
+            }
             if let members = rooms[room] {
                 fanOut(members, event: event, data: data, exclude: exclude, into: &out)
             }
@@ -33,6 +36,9 @@ extension Kernel {
                     sendToClient(destination, event: topic, data: data, into: &out)
                     envelope = BusEnvelope(serverID: serverID, kind: .client, target: destination, event: topic, data: data)
                 } else {
+                    if hasHistory(destination) {
+                        return recordHistory(room: destination, event: topic, data: data, exclude: [], publish: true, into: &out)
+                    }
                     if let members = rooms[destination] {
                         fanOut(members, event: topic, data: data, exclude: [], into: &out)
                     }
@@ -44,6 +50,10 @@ extension Kernel {
             }
             out.append(.publish(channel: envelope.channel, message: envelope.encoded()))
         case .publish(let envelope):
+            if envelope.kind == .room, envelope.offset == nil, let room = envelope.target, hasHistory(room) {
+                return recordHistory(room: room, event: envelope.event, data: envelope.data, exclude: envelope.exclude ?? [],
+                                     publish: true, into: &out)
+            }
             out.append(.publish(channel: envelope.channel, message: envelope.encoded()))
         }
     }
@@ -133,6 +143,12 @@ extension Kernel {
         case .failure(let error):
             out.append(.log(.warning, "dropped a malformed bus message on \(channel): \(error)", nil))
         case .success(let envelope):
+            // A recorded message (the history store's script published it, for every instance,
+            // this one included, in the room's order): delivered with its offset.
+            if envelope.kind == .room, let offset = envelope.offset, let epoch = envelope.epoch, let room = envelope.target {
+                return deliverRecorded(HistoryMessage(room: room, offset: offset, epoch: epoch, event: envelope.event,
+                                                      data: envelope.data, exclude: envelope.exclude ?? []), into: &out)
+            }
             guard envelope.serverID != serverID else { return }
             switch envelope.kind {
             case .client:

@@ -34,6 +34,12 @@ struct APIEndpoints: Sendable {
             if target == nil { throw APIError.missing("target") }
             if exclude != nil { throw APIError.invalid("exclude", "'exclude' applies to type room and broadcast only") }
         }
+        // A room with history records the message once, and the store delivers it to the room
+        // on every instance (docs/recovery.md): one call, not a local delivery and a publish.
+        var recorded = false
+        if kind == .room, !server.options.historyRooms.isEmpty, let room = target {
+            recorded = try await ask { try await server.query { $0.hasHistory(room) } }
+        }
         do {
             switch kind {
             case .client: try server.sendToClient(target!, event: event, data: data)
@@ -41,7 +47,7 @@ struct APIEndpoints: Sendable {
             case .room: try server.sendToRoom(target!, event: event, data: data, exclude: exclude ?? [])
             case .broadcast: try server.broadcast(event: event, data: data, exclude: exclude ?? [])
             }
-            try server.publish(kind, target: target, event: event, data: data, exclude: exclude)
+            if !recorded { try server.publish(kind, target: target, event: event, data: data, exclude: exclude) }
         } catch {
             throw .unavailable
         }

@@ -28,6 +28,10 @@ func fail(_ message: String) -> Never {
 struct Flags {
     var options = ServerOptions()
     var allowAllRooms = false
+    /// `--broadcast-room NAME`: every client is in this room (a default room) and the
+    /// `broadcast` route sends to it instead of to everyone (the fan-out bench of a room,
+    /// e.g. one with history: scripts/callgrind fanout-redis-history).
+    var broadcastRoom: String?
     var handshake = true
     var validateRoom = true
     var authenticate = true
@@ -72,6 +76,13 @@ func parseFlags(_ arguments: [String]) -> Flags {
         case "--default-rooms": flags.options.defaultRooms = value(flag).split(separator: ",").map(String.init)
         case "--presence-rooms": flags.options.presenceRooms = list(value(flag))
         case "--presence-ttl-ms": flags.options.presenceTTL = number(flag, Int64.self)
+        case "--history-rooms": flags.options.historyRooms = list(value(flag))
+        case "--history-size": flags.options.historySize = number(flag, Int.self)
+        case "--history-ttl-ms": flags.options.historyTTL = number(flag, Int64.self)
+        case "--broadcast-room":
+            let room = value(flag)
+            flags.broadcastRoom = room
+            flags.options.defaultRooms.append(room)
         case "--max-payload": flags.options.maxPayloadLength = number(flag, Int.self)
         case "--require-encryption": flags.options.requireEncryption = true
         case "--allow-all-rooms": flags.allowAllRooms = true
@@ -182,8 +193,12 @@ if options.requireEncryption { hooks.outboundTransformer = encrypt }
 let server: Server
 do {
     let box = Mutex<Server?>(nil)
+    let broadcastRoom = flags.broadcastRoom
     hooks.messageHandler = { message in
         guard let server = box.withLock({ $0 }) else { return }
+        if let room = broadcastRoom, message.message.event == "broadcast" {
+            return try server.send(destination: room, topic: "broadcast", data: message.message.data)
+        }
         if try !FixtureRouting.route(message, on: server) {
             _ = try handleProbe(message.message.event, message, server: server)
         }

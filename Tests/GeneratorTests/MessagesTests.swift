@@ -133,7 +133,7 @@ import Testing
         ("    event: note\n", "    event: welcome\n",
          ["85: error: server event 'welcome' is described by both 'welcome' (line 75) and 'note'; fix: keep one of them"]),
         ("    event: note\n", "    event: \"*\"\n",
-         [#"85: error: message 'note' has event "*", but only client messages may stand for any event; fix: write the event name the server sends"#]),
+         [#"85: error: message 'note' has event "*", but only client and kernel messages may stand for any event; fix: write the event name the server sends"#]),
         ("    doc: Sent on hello.\n", "    data: any\n",
          ["78: error: message 'welcome' has fields but 'data: any'; fix: remove 'data' (a message with fields has an object as data)"]),
         ("    from: app\n", "    from: kernel\n",

@@ -171,7 +171,10 @@ struct FakeDriver {
             pending.append((handle, attempt, .refresh))
                 case .queryPresence(let handle, _, _, _):
             if !connected.contains(handle) { violations.append("\(handle) asked for presence before connected") }
-        case .callMessageHandler, .callClientConnected, .callClientDisconnected, .publish, .log, .released, .presenceChanged:
+        case .readHistory(let handle, _, _, _):
+            if !connected.contains(handle) { violations.append("\(handle) read history before connected") }
+        case .callMessageHandler, .callClientConnected, .callClientDisconnected, .publish, .log, .released, .presenceChanged,
+             .appendHistory:
             break
         }
     }

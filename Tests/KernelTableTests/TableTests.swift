@@ -43,7 +43,7 @@ import Testing
             switch input {
             case .authenticateOk:
                 if !g.contains(.requireEncryption) {
-                    return (.authenticated, ["cancelTimer(authInProgress)", "recordIdentity", "admit", "sendConnected", "announcePresence", "touch", "armTimer(tokenExpiry)", "call(clientConnected)"])
+                    return (.authenticated, ["cancelTimer(authInProgress)", "recordIdentity", "admit", "sendConnected", "announcePresence", "recoverHistory", "touch", "armTimer(tokenExpiry)", "call(clientConnected)"])
                 }
                 if !g.contains(.handshakeConfigured) {
                     return (.disconnected, ["cancelTimer(authInProgress)", "close(encryptionRequired)"] + gone)
@@ -58,7 +58,7 @@ import Testing
             guard state == .handshaking, g.contains(.attemptCurrent) else { return (state, ["log"]) }
             switch input {
             case .handshakeOk:
-                return (.authenticated, ["cancelTimer(authInProgress)", "markEncrypted", "admit", "sendConnected", "announcePresence", "touch",
+                return (.authenticated, ["cancelTimer(authInProgress)", "markEncrypted", "admit", "sendConnected", "announcePresence", "recoverHistory", "touch",
                                          "armTimer(tokenExpiry)", "call(clientConnected)"])
             case .handshakeRejected:
                 return (.disconnected, ["cancelTimer(authInProgress)", "sendError(encryptionHandshakeFailed)", "close(encryptionRequired)"] + gone)
@@ -84,7 +84,7 @@ import Testing
             return state == .authenticated && g.contains(.timerCurrent)
                 ? (.disconnected, ["close(tokenExpired)"] + gone) : (state, ["ignore"])
         case .validateRoomOk:
-            return state == .authenticated ? (state, ["joinValidatedRooms", "announcePresence"]) : (state, ["log"])
+            return state == .authenticated ? (state, ["joinValidatedRooms", "announcePresence", "recoverHistory"]) : (state, ["log"])
         case .validateRoomThrew:
             return (state, ["log"])
         case .authTimerFired:
@@ -139,6 +139,7 @@ import Testing
         case .release: "release"
         case .queryPresence: "queryPresence"
         case .announcePresence: "announcePresence"
+        case .recoverHistory: "recoverHistory"
         }
     }
 

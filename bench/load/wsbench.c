@@ -158,6 +158,9 @@ static void on_failed(loop_t *loop, conn_t *c, enum failure why) {
 static void fanout_message(loop_t *loop, run_t *r, conn_t *c, const char *text, size_t len) {
     int64_t seq, sent;
     if (c == r->publisher) return;   /* the publisher gets its own broadcast too */
+    char event[16];
+    if (json_string(text, len, "event", event, sizeof event) && strcmp(event, "joined") == 0)
+        return;   /* a room with history tells each subscriber its position once (--broadcast-room) */
     if (!json_integer(text, len, "s", &seq) || !json_integer(text, len, "t", &sent) || seq < 0) {
         r->unexpected++;
         return;

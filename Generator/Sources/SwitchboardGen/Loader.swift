@@ -321,11 +321,14 @@ struct ModelBuilder {
     private mutating func channels(_ node: YAMLNode) {
         let what = "section 'channels'"
         let names = ["broadcast", "room", "client", "user", "subscribe", "psubscribe", "emitter_server_id"]
-        guard let f = fields(node, what, allowed: names + ["presence_room", "presence_instance"], required: names) else { return }
+        let keys = ["presence_room", "presence_instance", "history_stream", "history_meta"]
+        guard let f = fields(node, what, allowed: names + keys, required: names) else { return }
         var channels = ChannelsSpec(line: node.line)
         channels.presenceRoom = text(f["presence_room"], "presence_room", what)
         channels.presenceInstance = text(f["presence_instance"], "presence_instance", what)
-        for name in ["presence_room", "presence_instance"] { channels.fieldLines[name] = f[name]?.value.line ?? node.line }
+        channels.historyStream = text(f["history_stream"], "history_stream", what)
+        channels.historyMeta = text(f["history_meta"], "history_meta", what)
+        for name in keys { channels.fieldLines[name] = f[name]?.value.line ?? node.line }
         channels.broadcast = text(f["broadcast"], "broadcast", what) ?? ""
         channels.room = text(f["room"], "room", what) ?? ""
         channels.client = text(f["client"], "client", what) ?? ""

@@ -36,8 +36,9 @@ enum MessagesValidator {
         return sink.items
     }
 
-    /// `event`: present except on the bus envelope, `*` only for client messages, one message
-    /// per (direction, event).
+    /// `event`: present except on the bus envelope, `*` only for client messages (any other
+    /// event) and kernel messages (members the kernel adds beside `event` and `data` of
+    /// messages of any event), one message per (direction, event).
     private static func event(_ message: MessageSpec, _ what: String, _ events: inout [String: (String, Int)],
                               _ sink: inout DiagnosticSink) {
         guard let event = message.event else {
@@ -56,8 +57,8 @@ enum MessagesValidator {
             sink.error(message.eventLine, "\(what) has an empty event", fix: "write the wire event name")
             return
         }
-        if event == "*" && message.from != .client {
-            sink.error(message.eventLine, "\(what) has event \"*\", but only client messages may stand for any event",
+        if event == "*" && message.from != .client && message.from != .kernel {
+            sink.error(message.eventLine, "\(what) has event \"*\", but only client and kernel messages may stand for any event",
                        fix: "write the event name the server sends")
             return
         }

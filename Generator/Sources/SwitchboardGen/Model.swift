@@ -306,6 +306,10 @@ public struct ChannelsSpec: Sendable, Equatable {
     /// and an instance's heartbeat key. Keys, not channels: nothing subscribes to them.
     public var presenceRoom: String?
     public var presenceInstance: String?
+    /// History keys (optional templates with one placeholder): a room's stream of messages and
+    /// its epoch and last offset.
+    public var historyStream: String?
+    public var historyMeta: String?
     /// Lines of the fields, for diagnostics.
     public var fieldLines: [String: Int] = [:]
 }

@@ -14,14 +14,17 @@ extension Renderer {
     /// `wireOrder` and switch over the cases, so a reordered spec reorders the bytes and a new
     /// field fails the build until its value has a source.
     static func messageShapes(_ spec: ProtocolSpec) -> String {
-        let kernel = spec.messages.filter { $0.from == .kernel }
+        // A kernel message of event "*" has no event of its own: only its field enum is rendered.
+        let kernel = spec.messages.filter { $0.from == .kernel && $0.event != "*" }
         var lines = header(spec) + sectionEnum("A message the kernel writes to clients (spec `messages`, `from: kernel`).",
                                                "KernelMessage", kernel.map { ($0.name, $0.doc) }, [
             property("The wire `event`.", "event: String", kernel.map { ($0.name, Names.literal($0.event ?? "")) }),
         ])
         for message in spec.messages where message.from.isRendered {
             let type = message.fieldTypeName
-            let owner = message.from == .bus ? "The members of the bus envelope" : "The `data` members of `\(message.event ?? message.name)`"
+            let owner = message.from == .bus ? "The members of the bus envelope"
+                : message.event == "*" ? "The members written after `event` and `data` (`\(message.name)`)"
+                : "The `data` members of `\(message.event ?? message.name)`"
             lines += ["", "/// \(owner), in wire order (spec `messages.\(message.name)`).",
                       "public enum \(type): UInt8, CaseIterable, Sendable {"]
             for (index, field) in message.fields.enumerated() {

@@ -73,6 +73,7 @@ extension Renderer {
     static func shape(_ message: MessageSpec) -> String {
         let members = message.fields.map { "\"\($0.name)\"" + ($0.isOptional ? "?" : "") }.joined(separator: ", ")
         if message.from == .bus { return "{\(members)}" }
+        if message.from == .kernel && message.event == "*" { return "{\"event\": <its event>, \"data\": <its data>, \(members)}" }
         let event = message.event == "*" ? "\"<any other name>\"" : "\"\(message.event ?? "")\""
         switch (message.data, message.fields.isEmpty) {
         case (.none, _): return "{\"event\": \(event)}"
@@ -123,7 +124,8 @@ extension Renderer {
             if messages.isEmpty { continue }
             lines += ["", "### \(heading)", "", intro]
             for message in messages {
-                let name = message.event == "*" ? "Any other event" : "`\(message.event ?? message.name)`"
+                let name = message.event != "*" ? "`\(message.event ?? message.name)`"
+                    : message.from == .kernel ? "Any event: `\(message.name)`" : "Any other event"
                 lines += ["", "#### \(name)", "", "`\(shape(message))`"]
                 if !message.doc.isEmpty { lines += ["", Names.oneLine(message.doc)] }
                 if message.from == .app { lines += ["", "Written by the application (not the protocol kernel)."] }
@@ -303,6 +305,19 @@ extension Renderer {
                       "A `presence` query lists the fields whose instance still has its heartbeat key and deletes the others:",
                       "a killed instance's members disappear at most `presenceTtl` after its last refresh.",
                       "Join and leave events travel as ordinary `room` envelopes on the room's channel."]
+        }
+        if let stream = channels.historyStream, let meta = channels.historyMeta {
+            lines += ["", "### History keys", "",
+                      "Rooms with history (`historyRooms`) keep their messages in Redis beside the channels above, in keys",
+                      "the original gateway never touches:", "",
+                      "| Key | Holds |", "|-----|-------|",
+                      "| `\(stream)` | a stream: one entry per message (fields `o`, its offset, and `m`, its `{\"event\", \"data\"}` JSON), trimmed to about `historySize` entries, expiring `historyTtl` after the last message |",
+                      "| `\(meta)` | a hash: `epoch` (random, set once with HSETNX) and `offset` (the last one given), expiring `historyEpochTtl` after the last message or join |",
+                      "",
+                      "One script per message gives it the next offset, adds it to the stream and publishes the room envelope",
+                      "with `offset` and `epoch` (so every instance, the publishing one included, delivers it in Redis's order",
+                      "with the same offset). A Redis restart or flush loses the hash: the next message or join draws a new",
+                      "epoch, and a client recovering with the old one is told `epoch_changed`."]
         }
         for envelope in spec.messages where envelope.from == .bus {
             lines += ["", "### The envelope", "", "`\(shape(envelope))`"]

@@ -360,7 +360,8 @@ public enum Renderer {
                       "    public static let psubscribe: [String] = [" + channels.psubscribe.map(Names.literal).joined(separator: ", ") + "]",
                       "    /// The server id of messages published by the standalone emitter.",
                       "    public static let emitterServerID: String = \(Names.literal(channels.emitterServerID))"]
-            for (field, text) in [("presenceRoom", channels.presenceRoom), ("presenceInstance", channels.presenceInstance)] {
+            for (field, text) in [("presenceRoom", channels.presenceRoom), ("presenceInstance", channels.presenceInstance),
+                                  ("historyStream", channels.historyStream), ("historyMeta", channels.historyMeta)] {
                 guard let text else { continue }
                 let (prefix, name, suffix) = template(text)
                 let parameter = Names.keywords.contains(name) ? "target" : name

@@ -245,7 +245,8 @@ extension ValidationRun {
 
     mutating func channels() {
         guard let channels = spec.channels else { return }
-        let keys = [("presence_room", channels.presenceRoom), ("presence_instance", channels.presenceInstance)]
+        let keys = [("presence_room", channels.presenceRoom), ("presence_instance", channels.presenceInstance),
+                    ("history_stream", channels.historyStream), ("history_meta", channels.historyMeta)]
             .compactMap { field, template in template.map { (field, $0) } }
         for (field, template) in [("room", channels.room), ("client", channels.client), ("user", channels.user)] + keys {
             let line = channels.fieldLines[field] ?? channels.line
@@ -261,7 +262,7 @@ extension ValidationRun {
                            fix: "name the placeholder like {\(field)}")
                 continue
             }
-            if field.hasPrefix("presence_") { continue }  // a key: nothing subscribes to it
+            if field.hasPrefix("presence_") || field.hasPrefix("history_") { continue }  // a key: nothing subscribes to it
             // Every instance must hear what it publishes there: some pattern covers the template
             // for any target (checked with two unlike targets).
             let samples = ["x", "Room 42:z"].map { template.replacingOccurrences(of: "{\(name)}", with: $0) }

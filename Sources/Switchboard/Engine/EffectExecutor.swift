@@ -12,6 +12,7 @@ final class EffectExecutor {
     private let driver: any Driver
     private let bus: any MessageBus
     private let presence: PresenceRelay
+    private let history: HistoryRelay
     private let stats: Stats
     private let log: Logger
     private let outboundTransformer: (@Sendable (OutboundMessage) throws -> (event: String, data: JSONValue?)?)?
@@ -20,7 +21,7 @@ final class EffectExecutor {
     unowned(unsafe) var engine: Engine?
 
     init(outbox: Outbox, frames: FrameHandler, hooks: HookScheduler, lifecycle: Lifecycle, links: LinkRegistry,
-         driver: any Driver, bus: any MessageBus, presence: PresenceRelay, stats: Stats, log: Logger,
+         driver: any Driver, bus: any MessageBus, presence: PresenceRelay, history: HistoryRelay, stats: Stats, log: Logger,
          outboundTransformer: (@Sendable (OutboundMessage) throws -> (event: String, data: JSONValue?)?)?) {
         self.outbox = outbox
         self.frames = frames
@@ -30,6 +31,7 @@ final class EffectExecutor {
         self.driver = driver
         self.bus = bus
         self.presence = presence
+        self.history = history
         self.stats = stats
         self.log = log
         self.outboundTransformer = outboundTransformer
@@ -118,6 +120,10 @@ final class EffectExecutor {
             presence.changed(room: room, member: member, joined: joined)
         case .queryPresence(_, let clientID, let room, let local):
             presence.query(clientID: clientID, room: room, local: local)
+        case .appendHistory(let append):
+            history.append(append)
+        case .readHistory(let handle, let request, let room, let since):
+            history.read(handle, request: request, room: room, since: since)
         case .released(let handle):
             guard let link = links[handle] else { return }
             link.isClient = false

@@ -78,6 +78,7 @@ final class Engine: DriverEvents {
     let lifecycle: Lifecycle
     let executor: EffectExecutor
     let presence: PresenceRelay
+    let history: HistoryRelay
 
     private var ids: IDGenerator
     /// Inputs raised while a step's effects are performed, handled after it (step 4).
@@ -93,7 +94,8 @@ final class Engine: DriverEvents {
 
     /// `peers`: the per-address connection counts, shared by the engines of one server's loops.
     init(options: ServerOptions, hooks: Hooks, driver: any Driver, bus: any MessageBus, serverID: String,
-         ids: IDGenerator, log: Logger, presenceStore: (any PresenceStore)? = nil, peers: PeerCounts = PeerCounts()) {
+         ids: IDGenerator, log: Logger, presenceStore: (any PresenceStore)? = nil, peers: PeerCounts = PeerCounts(),
+         historyStore: (any HistoryStore)? = nil, recordsHistory: Bool = true) {
         var settings = options.kernelSettings
         settings.handshakeConfigured = hooks.handshake != nil
         settings.validateRoomConfigured = hooks.validateRoom != nil
@@ -120,8 +122,13 @@ final class Engine: DriverEvents {
         lifecycle = Lifecycle(periods: Lifecycle.Periods(settings), driver: driver, links: links, stats: stats,
                               upgrade: upgrade, frames: frames, hooks: hookScheduler)
         presence = PresenceRelay(store: presenceStore, driver: driver)
+        // An engine made without a server's store (tests) keeps its rooms' history in memory.
+        let store = historyStore ?? (options.historyRooms.isEmpty ? nil
+            : InMemoryHistoryStore(size: options.historySize, ttlMilliseconds: options.historyTTL))
+        history = HistoryRelay(store: store, records: recordsHistory, driver: driver, bus: bus)
         executor = EffectExecutor(outbox: outbox, frames: frames, hooks: hookScheduler, lifecycle: lifecycle,
-                                  links: links, driver: driver, bus: bus, presence: presence, stats: stats, log: log,
+                                  links: links, driver: driver, bus: bus, presence: presence, history: history,
+                                  stats: stats, log: log,
                                   outboundTransformer: hooks.outboundTransformer)
         // The parts' references back to the engine, through which they raise inputs: not
         // retained (the engine owns the parts; no cycle), and not weak (a weak reference gives
@@ -132,6 +139,7 @@ final class Engine: DriverEvents {
         lifecycle.engine = self
         executor.engine = self
         presence.engine = self
+        history.engine = self
     }
 
     /// Arms the kernel's sweep and the transport idle sweep. On the loop.

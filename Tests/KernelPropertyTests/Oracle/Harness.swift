@@ -337,6 +337,8 @@ struct Harness {
         case .shutdown: return "shutdown"
         case .disconnect(let target, let code): return "disconnect \(target) \(code.code)"
         case .busMessage(let channel, let bytes): return "bus \(channel) \(text(bytes))"
+        case .historyMessage(let message): return "history message \(message.room) \(message.offset)@\(message.epoch) \(message.event)"
+        case .historyRead(let h, let request, let room, let read): return "history read \(h) request \(request) room \(room) \(read)"
         case .deliver(let delivery):
             switch delivery {
             case .toClient(let id, let event, let data): return "deliver to client \(id) \(event) \(json(data))"

@@ -79,6 +79,10 @@ struct TraceLine: Equatable, CustomStringConvertible {
             return [TraceLine(nil, "presence \(joined ? "join" : "leave") \(room) \(member.json.serialized())")]
         case .queryPresence(let h, let client, let room, let local):
             return [TraceLine(h.rawValue, "query presence \(h) client \(client) room \(room) local \(JSONValue.array(local.map(\.json)).serialized())")]
+        case .appendHistory(let append):
+            return [TraceLine(nil, "append history \(append.room) \(String(decoding: append.message, as: UTF8.self))")]
+        case .readHistory(let h, let request, let room, let since):
+            return [TraceLine(h.rawValue, "read history \(h) request \(request) room \(room) since \(since.map { "\($0.offset)@\($0.epoch)" } ?? "none")")]
         }
     }
 

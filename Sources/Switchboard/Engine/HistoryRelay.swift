@@ -1,0 +1,66 @@
+import SwitchboardBus
+import SwitchboardKernel
+
+/// Connects the kernel's history effects to the history store: a message to a room with
+/// history is recorded once per instance (by the first loop's engine: every loop's kernel asks,
+/// as each performs its part of a delivery) and delivered with its offset; a join of such a
+/// room reads the store and the answer goes back into the kernel of the client's loop.
+///
+/// An in-memory store gives the offset at once: the message goes to every loop's kernel
+/// (`dispatch`, in offset order: it is called under the store's lock) and, when the
+/// application's request publishes, to the other instances as a plain envelope (they do not
+/// share this instance's history). The Redis store publishes the stamped envelope itself, and
+/// every instance, this one too, delivers it when its subscription hears it.
+final class HistoryRelay {
+    private let store: (any HistoryStore)?
+    private let driver: any Driver
+    private let bus: any MessageBus
+    /// Whether this engine records (the first loop's), or leaves it to that one.
+    let records: Bool
+    /// Hands a recorded message to every loop's kernel (set by the server; by default this
+    /// engine's alone).
+    var dispatch: (@Sendable (HistoryMessage) -> Void)?
+    /// Set once by the engine after it is built (as the other parts' back references).
+    unowned(unsafe) var engine: Engine?
+
+    init(store: (any HistoryStore)?, records: Bool, driver: any Driver, bus: any MessageBus) {
+        self.store = store
+        self.records = records
+        self.driver = driver
+        self.bus = bus
+    }
+
+    func append(_ append: HistoryAppend) {
+        guard records, let store else { return }
+        let (parts, offsetFirst) = append.envelope.encodedAroundStamp()
+        let record = HistoryRecord(room: append.room, message: append.message, channel: append.envelope.channel,
+                                   envelopeParts: parts, offsetFirst: offsetFirst)
+        let deliver = dispatch ?? { [engine = UncheckedBox(engine!)] message in
+            engine.value.driver.execute { engine.value.inputQueued(.historyMessage(message)) }
+        }
+        store.append(record) { offset, epoch in
+            deliver(HistoryMessage(room: append.room, offset: offset, epoch: epoch, event: append.event,
+                                   data: append.data, exclude: append.exclude))
+        }
+        if append.publish, !store.publishes {
+            bus.publish(channel: append.envelope.channel, message: append.envelope.encoded())
+        }
+    }
+
+    func read(_ handle: ClientHandle, request: UInt64, room: String, since: HistoryPosition?) {
+        guard let store else {
+            engine!.input(.historyRead(handle, request: request, room: room, .failed(nil, .unavailable)))
+            return
+        }
+        let engine = UncheckedBox(self.engine!)
+        let driver = self.driver
+        store.read(room: room, after: since?.offset) { snapshot in
+            let read = HistoryRead.decide(since: since, epoch: snapshot?.epoch, offset: snapshot?.offset ?? 0,
+                                          kept: snapshot?.entries.map { HistoryEntry(offset: $0.offset, message: $0.message) } ?? [])
+            driver.execute { engine.value.input(.historyRead(handle, request: request, room: room, read)) }
+        }
+    }
+
+    func start() { store?.start() }
+    func close() { store?.close() }
+}
