@@ -70,6 +70,7 @@ public struct OutboundQueue {
         bytes += n
     }
 
+    @inline(__always)
     private mutating func push(_ segment: Segment) {
         if end < segments.count {
             segments[end] = segment

@@ -86,10 +86,10 @@ public enum Effect: Equatable, Sendable {
     /// A message to a room with history: record it once (the history store gives it the
     /// room's next offset) and deliver it to the room's members with that offset
     /// (`KernelInput.historyMessage`, or the bus envelope the Redis store publishes).
-    case appendHistory(HistoryAppend)
+    indirect case appendHistory(HistoryAppend)
     /// A client joined a room with history: read where the room is (and with `since`, what
     /// came after it) and answer with `KernelInput.historyRead` and the same `request`.
-    case readHistory(ClientHandle, request: UInt64, room: String, since: HistoryPosition?)
+    indirect case readHistory(ClientHandle, request: UInt64, room: String, since: HistoryPosition?)
 }
 
 /// authenticateFn's answer. `expiresAt` (wall-clock ms, nil: never) arms the token expiry timer.

@@ -31,9 +31,9 @@ public enum KernelInput: Sendable {
     case disconnect(DisconnectTarget, CloseCode)
     /// A recorded message of a room with history, with its offset: delivered to the room's
     /// members here (the in-memory history store; with Redis it comes as a bus message).
-    case historyMessage(HistoryMessage)
+    indirect case historyMessage(HistoryMessage)
     /// The history store answered the read `request` of a client's join of `room`.
-    case historyRead(ClientHandle, request: UInt64, room: String, HistoryRead)
+    indirect case historyRead(ClientHandle, request: UInt64, room: String, HistoryRead)
 }
 
 /// Who a disconnect request closes.
