@@ -171,6 +171,8 @@ struct FakeDriver {
             pending.append((handle, attempt, .refresh))
                 case .queryPresence(let handle, _, _, _):
             if !connected.contains(handle) { violations.append("\(handle) asked for presence before connected") }
+        case .callRPC(let handle, _, _, _), .callPublish(let handle, _, _, _, _):
+            if !connected.contains(handle) { violations.append("\(handle) rpc or publish called before connected") }
         case .callMessageHandler, .callClientConnected, .callClientDisconnected, .publish, .log, .released, .presenceChanged:
             break
         }
