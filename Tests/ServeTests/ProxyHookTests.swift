@@ -179,6 +179,32 @@ import Testing
         #expect(try backend.calls("publish").count == 2)
     }
 
+    /// Two instances on one real redis-server: a publication the backend allowed on one
+    /// reaches a member of the room on the other (a `room` envelope on the bus).
+    @Test(.enabled(if: ServeAppTests.redisServer != nil, "redis-server is not installed"))
+    func aPublishCrossesInstancesThroughRedis() async throws {
+        let backend = try ProxyBackend()
+        defer { backend.stop() }
+        let redis = try RedisServer()
+        defer { redis.stop() }
+        let environment = ["SWITCHBOARD_REDIS_URL": "redis://127.0.0.1:\(redis.port)"]
+        let first = try RunningApp(backend.config(), environment: environment)
+        defer { Task { await first.stop() } }
+        let second = try RunningApp(backend.config(), environment: environment)
+        defer { Task { await second.stop() } }
+        let (publication, aliceID) = try await offThePool {
+            let bob = try Self.login(second, "user:bob")
+            _ = try bob.receive(event: "connected")
+            let alice = try Self.login(first, "user:alice")
+            let aliceID = try alice.receive(event: "connected")?["id"]?.stringValue ?? ""
+            try alice.send("publish", ["room": "lounge", "data": ["text": "across"]])
+            _ = try alice.receive(event: "publication")  // delivered here first, then published
+            return (try bob.receive(event: "publication"), aliceID)
+        }
+        #expect(publication == ["room": "lounge", "clientId": .string(aliceID), "userId": "alice",
+                                "data": ["text": "ACROSS", "checked": true]])
+    }
+
     @Test func aDisconnectIsNotifiedWithoutHoldingTheClose() async throws {
         let backend = try ProxyBackend()
         defer { backend.stop() }
