@@ -104,6 +104,17 @@ final class ProxyBackend: @unchecked Sendable {
         }
     }
 
+    /// Starts one on a thread of its own: python3 takes a while to answer under load, and a
+    /// wait on the cooperative pool would hold up the tasks other suites' servers run on.
+    static func start() async throws -> ProxyBackend {
+        try await offThePool { try ProxyBackend() }
+    }
+
+    /// `calls(path)` off the cooperative pool, for async tests.
+    func recorded(_ path: String) async throws -> [JSONValue] {
+        try await offThePool { try self.calls(path) }
+    }
+
     func url(_ hook: String) -> String { "http://127.0.0.1:\(port)/\(hook)" }
 
     /// The `proxy:` section with every hook on this backend.

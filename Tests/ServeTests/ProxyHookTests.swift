@@ -28,7 +28,7 @@ import Testing
     }
 
     @Test func theBackendChoosesTheUserAndSeesTheConnection() async throws {
-        let backend = try ProxyBackend()
+        let backend = try await ProxyBackend.start()
         defer { backend.stop() }
         let running = try RunningApp(backend.config())
         defer { Task { await running.stop() } }
@@ -58,7 +58,7 @@ import Testing
     }
 
     @Test func aRefusalAndEveryBadAnswerCloseWithTheSpecCodes() async throws {
-        let backend = try ProxyBackend()
+        let backend = try await ProxyBackend.start()
         defer { backend.stop() }
         let running = try RunningApp(backend.config(timeout: "300ms"))
         defer { Task { await running.stop() } }
@@ -72,12 +72,12 @@ import Testing
         #expect(running.app.counters.authFailed["proxy_refused"] == 1)
         #expect(running.app.counters.authFailed["proxy_failed"] == 3)
         // 500 is retried (connect asks only): three attempts; bad JSON is not a transient failure.
-        #expect(try backend.calls("connect").filter { $0["data"]?["token"] == "boom" }.count == 3)
-        #expect(try backend.calls("connect").filter { $0["data"]?["token"] == "garbage" }.count == 1)
+        #expect(try await backend.recorded("connect").filter { $0["data"]?["token"] == "boom" }.count == 3)
+        #expect(try await backend.recorded("connect").filter { $0["data"]?["token"] == "garbage" }.count == 1)
     }
 
     @Test func aBackendThatNeverAnswersTimesOut() async throws {
-        let backend = try ProxyBackend()
+        let backend = try await ProxyBackend.start()
         defer { backend.stop() }
         let running = try RunningApp(backend.config(timeout: "300ms", retries: 0))
         defer { Task { await running.stop() } }
@@ -91,17 +91,17 @@ import Testing
     }
 
     @Test func aFlakyBackendIsRetriedForConnect() async throws {
-        let backend = try ProxyBackend()
+        let backend = try await ProxyBackend.start()
         defer { backend.stop() }
         let running = try RunningApp(backend.config())
         defer { Task { await running.stop() } }
         let hello = try await offThePool { try Self.login(running, "flaky:bob").receive(event: "connected") }
         #expect(hello?["userId"] == "bob")
-        #expect(try backend.calls("connect").count == 2)
+        #expect(try await backend.recorded("connect").count == 2)
     }
 
     @Test func joinIsNarrowedByTheBackend() async throws {
-        let backend = try ProxyBackend()
+        let backend = try await ProxyBackend.start()
         defer { backend.stop() }
         let running = try RunningApp(backend.config())
         defer { Task { await running.stop() } }
@@ -123,7 +123,7 @@ import Testing
     }
 
     @Test func rpcRoundTripsAndFailsWithTheSpecError() async throws {
-        let backend = try ProxyBackend()
+        let backend = try await ProxyBackend.start()
         defer { backend.stop() }
         let running = try RunningApp(backend.config(timeout: "300ms"))
         defer { Task { await running.stop() } }
@@ -146,12 +146,12 @@ import Testing
         #expect(replies[3] == ["id": 3, "method": "garbage", "error": "RPC failed"])
         #expect(replies[4] == ["id": 4, "method": "hang", "error": "RPC failed"])
         // An rpc may act: it is never retried, not even after a 500.
-        #expect(try backend.calls("rpc").filter { $0["method"] == "boom" }.count == 1)
-        #expect(try backend.calls("rpc").first?["userId"] == "alice")
+        #expect(try await backend.recorded("rpc").filter { $0["method"] == "boom" }.count == 1)
+        #expect(try await backend.recorded("rpc").first?["userId"] == "alice")
     }
 
     @Test func aPublishIsTransformedAndReachesTheRoom() async throws {
-        let backend = try ProxyBackend()
+        let backend = try await ProxyBackend.start()
         defer { backend.stop() }
         let running = try RunningApp(backend.config())
         defer { Task { await running.stop() } }
@@ -176,21 +176,23 @@ import Testing
         #expect(refused == ["message": "Publish rejected"])
         #expect(outside == ["message": "Not in room"])
         // The room not joined never reached the backend.
-        #expect(try backend.calls("publish").count == 2)
+        #expect(try await backend.recorded("publish").count == 2)
     }
 
     /// Two instances on one real redis-server: a publication the backend allowed on one
     /// reaches a member of the room on the other (a `room` envelope on the bus).
     @Test(.enabled(if: ServeAppTests.redisServer != nil, "redis-server is not installed"))
     func aPublishCrossesInstancesThroughRedis() async throws {
-        let backend = try ProxyBackend()
+        let backend = try await ProxyBackend.start()
         defer { backend.stop() }
-        let redis = try RedisServer()
+        // Started off the cooperative pool: each waits for redis-server, then for its subscriptions.
+        let redis = try await offThePool { try RedisServer() }
         defer { redis.stop() }
         let environment = ["SWITCHBOARD_REDIS_URL": "redis://127.0.0.1:\(redis.port)"]
-        let first = try RunningApp(backend.config(), environment: environment)
+        let config = backend.config()
+        let first = try await offThePool { try RunningApp(config, environment: environment) }
         defer { Task { await first.stop() } }
-        let second = try RunningApp(backend.config(), environment: environment)
+        let second = try await offThePool { try RunningApp(config, environment: environment) }
         defer { Task { await second.stop() } }
         let (publication, aliceID) = try await offThePool {
             let bob = try Self.login(second, "user:bob")
@@ -206,7 +208,7 @@ import Testing
     }
 
     @Test func aDisconnectIsNotifiedWithoutHoldingTheClose() async throws {
-        let backend = try ProxyBackend()
+        let backend = try await ProxyBackend.start()
         defer { backend.stop() }
         let running = try RunningApp(backend.config())
         defer { Task { await running.stop() } }
@@ -221,10 +223,10 @@ import Testing
             }
             return id
         }
-        #expect(try backend.calls("disconnect") == [["clientId": .string(id), "userId": "carol"]])
+        #expect(try await backend.recorded("disconnect") == [["clientId": .string(id), "userId": "carol"]])
         // A client the backend refused was never admitted: no notice for it.
         try await offThePool { _ = try Self.refusal(Self.login(running, "deny")) }
-        #expect(try backend.calls("disconnect").count == 1)
+        #expect(try await backend.recorded("disconnect").count == 1)
     }
 
     @Test func configCheckValidatesTheURLs() {
