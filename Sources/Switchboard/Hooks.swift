@@ -7,10 +7,15 @@ public struct AuthResult: Sendable, Equatable {
     /// unless a `refresh` answered by `Hooks.refresh` moved it. The server converts it to its
     /// monotonic clock when the client is admitted, so a wall-clock step does not move it.
     public var expiresAt: Int64?
-    public init(userID: String? = nil, metadata: JSONValue? = nil, expiresAt: Int64? = nil) {
+    /// Rooms the client joins when it is admitted, after the default rooms: names that pass the
+    /// room name rule (1-256 characters, no reserved prefix), without asking `validateRoom`
+    /// (the authenticator chose them; the serve proxy's connect hook answers them).
+    public var rooms: [String]
+    public init(userID: String? = nil, metadata: JSONValue? = nil, expiresAt: Int64? = nil, rooms: [String] = []) {
         self.userID = userID
         self.metadata = metadata
         self.expiresAt = expiresAt
+        self.rooms = rooms
     }
 }
 
@@ -60,6 +65,53 @@ public struct RoomRequest: Sendable {
     public let rooms: [String]
 }
 
+/// authenticateFn's input when the application wants to know who is connecting
+/// (`Hooks.authenticateClient`): what `Hooks.authenticate` gets, plus the connection.
+public struct AuthenticateRequest: Sendable {
+    public let clientID: String
+    /// The peer's address as the driver reports it (host only); behind a trusted proxy, the
+    /// address it forwarded (`trustedProxies`).
+    public let remoteAddress: String
+    /// The upgrade request's headers named by `ServerOptions.hookHeaders` (lower-cased names,
+    /// in request order); empty unless the application asked for some.
+    public let headers: [(String, String)]
+    /// The `authenticate` event's data (`{}` when absent).
+    public let data: JSONValue
+}
+
+/// The rpc hook's input: an authenticated client's `rpc` (spec `messages.rpc`).
+public struct RPCRequest: Sendable {
+    public let clientID: String
+    public let userID: String?
+    /// `data.method` when it is a string.
+    public let method: String?
+    /// `data.data`, the call's arguments.
+    public let data: JSONValue?
+}
+
+/// What the rpc hook answers for a call it accepts; returning nil refuses it.
+public struct RPCResult: Sendable, Equatable {
+    /// Sent back in `rpc_reply.result` (nil: JSON null).
+    public var result: JSONValue?
+    public init(result: JSONValue?) { self.result = result }
+}
+
+/// The publish hook's input: a `publish` to a room the client has joined.
+public struct PublishRequest: Sendable {
+    public let clientID: String
+    public let userID: String?
+    public let room: String
+    /// `data.data`, what the client wants published.
+    public let data: JSONValue?
+}
+
+/// What the publish hook answers for a publication it allows; returning nil refuses it.
+public struct PublishResult: Sendable, Equatable {
+    /// What the room receives in `publication.data`: the client's data, or a replacement.
+    public var data: JSONValue?
+    public init(data: JSONValue?) { self.data = data }
+}
+
 /// A custom event from an authenticated client.
 public struct ClientMessage: Sendable {
     public let clientID: String
@@ -82,7 +134,7 @@ public struct OutboundMessage: Sendable {
     public let data: JSONValue?
 }
 
-/// The application's callbacks. All but `authenticate` are optional. Async hooks run as tasks
+/// The application's callbacks. All but `authenticate` (or `authenticateClient`) are optional. Async hooks run as tasks
 /// whose answers come back as kernel inputs, so a hook that awaits never holds anyone up. By
 /// default (`ServerOptions.hooksOnLoop`) those tasks run on the loop's thread between events,
 /// as the original's hooks share Bun's one JavaScript thread: no thread hop per hook. A hook
@@ -91,6 +143,10 @@ public struct OutboundMessage: Sendable {
 /// hand slow work to a Task); a delivery they make is performed at once.
 public struct Hooks: Sendable {
     public var authenticate: (@Sendable (JSONValue) async throws -> AuthResult?)?
+    /// authenticateFn with the connection (client id, address, the headers named by
+    /// `ServerOptions.hookHeaders`): used instead of `authenticate` when set, for applications
+    /// (the serve proxy) that pass them on to a backend.
+    public var authenticateClient: (@Sendable (AuthenticateRequest) async throws -> AuthResult?)?
     public var handshake: (@Sendable (HandshakeRequest) async throws -> HandshakeResult?)?
     public var validateRoom: (@Sendable (RoomRequest) async throws -> [String])?
     /// Checks the new credential of an authenticated client's `refresh`: nil (or a throw)
@@ -99,6 +155,14 @@ public struct Hooks: Sendable {
     /// not change the userId or metadata and the application should see which one it answers.
     /// Without it `refresh` is a custom event for `messageHandler`, as in the original.
     public var refresh: (@Sendable (RefreshRequest) async throws -> RefreshResult?)?
+    /// Answers an authenticated client's `rpc` (the spec's `rpc` hook): a result goes back in
+    /// `rpc_reply`, nil refuses (`RPC refused`), a throw fails it (`RPC failed`). Without it
+    /// `rpc` is a custom event for `messageHandler`, as in the original.
+    public var rpc: (@Sendable (RPCRequest) async throws -> RPCResult?)?
+    /// Allows (possibly transforming) a client's `publish` to a room it is in: the answer's
+    /// data goes to the room on every instance as `publication`; nil refuses (`Publish
+    /// rejected`), a throw fails it (`Publish failed`). Without it `publish` is a custom event.
+    public var publish: (@Sendable (PublishRequest) async throws -> PublishResult?)?
     /// Runs after `connected` was sent; a throw is logged and changes nothing.
     public var clientConnected: (@Sendable (ClientEvent) async throws -> Void)?
     /// Runs after every disconnect, whatever the client's state: also for a client rejected at

@@ -43,6 +43,13 @@ public struct ServerOptions: Sendable {
     /// in order. 0: never pause. Not in the spec: a paused client's messages are handled later,
     /// as a slower network would deliver them, so nothing on the wire tells a pause apart.
     public var maxPendingHookCalls = 64
+    /// Upgrade request headers (case-insensitive names) handed to `Hooks.authenticateClient`
+    /// in `AuthenticateRequest.headers`, e.g. `["cookie", "user-agent"]`; kept only while that
+    /// hook is set, and only until the client authenticates.
+    public var hookHeaders: [String] = []
+    /// A throwing `validateRoom` answers the client the spec's `Join failed` error (none of the
+    /// requested rooms is joined either way). Off: no answer, as in the original.
+    public var reportJoinFailures = ProtocolDefaults.reportJoinFailures
     /// Addresses of reverse proxies (as the driver reports peers: `10.0.0.5`, `::1`) whose
     /// `X-Forwarded-For` (or, without it, RFC 7239 `Forwarded: for=`) names the client for
     /// `maxConnectionsPerIP`: the rightmost address there that is not one of these. Other
@@ -128,6 +135,7 @@ public struct ServerOptions: Sendable {
         settings.historySize = historySize
         settings.historyTtl = historyTTL
         settings.historyEpochTtl = historyEpochTTL
+        settings.reportJoinFailures = reportJoinFailures
         return settings
     }
 }

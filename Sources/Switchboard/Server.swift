@@ -49,7 +49,7 @@ public final class Server: @unchecked Sendable {
     /// Validates the configuration (PROTOCOL.md 11). Nothing is bound until `start()`/`run()`.
     public init(options: ServerOptions = ServerOptions(), hooks: Hooks, driver: (any Driver)? = nil,
                 bus: (any MessageBus)? = nil, logger: Logger = Logger(), ids: IDGenerator = IDGenerator()) throws {
-        guard hooks.authenticate != nil || options.rawEcho else { throw StartupError(.invalidAuthenticateFn) }
+        guard hooks.authenticate != nil || hooks.authenticateClient != nil || options.rawEcho else { throw StartupError(.invalidAuthenticateFn) }
         guard (1...IDGenerator.shardLimit).contains(options.loops) else {
             throw StartupError(message: "loops: must be from 1 to \(IDGenerator.shardLimit) (got \(options.loops))")
         }

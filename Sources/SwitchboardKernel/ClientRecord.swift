@@ -25,6 +25,8 @@ final class ClientRecord {
     var expiresAt: Int64?
     /// Generation of each armed timer by `TimerKind.rawValue`; 0 = not armed.
     @exclusivity(unchecked) var timers: [UInt64] = Array(repeating: 0, count: TimerKind.allCases.count)
+    /// The rooms authenticateFn answered, joined by `admit` (kept across the handshake).
+    var admissionRooms: [String] = []
     /// The `authenticate` data, kept for handshakeFn until the handshake is called.
     var authData: JSONValue?
     var serverPublicKey: String?

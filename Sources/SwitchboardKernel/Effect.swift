@@ -71,6 +71,11 @@ public enum Effect: Equatable, Sendable {
     /// refreshFn for an authenticated client's `refresh`; `data` is the event's data (`{}` when absent).
     case callRefresh(ClientHandle, AttemptID, clientID: String, userID: String?, data: JSONValue)
     case callMessageHandler(ClientHandle, clientID: String, userID: String?, message: InboundMessage)
+    /// The rpc hook for an authenticated client's `rpc`: the whole message (its `id` and
+    /// `data.method` come back in `rpc_reply`).
+    case callRPC(ClientHandle, clientID: String, userID: String?, call: InboundMessage)
+    /// The publish hook for a `publish` to a room the client is in; `data` is `data.data`.
+    case callPublish(ClientHandle, clientID: String, userID: String?, room: String, data: JSONValue?)
     case callClientConnected(ClientHandle, clientID: String, userID: String?, metadata: JSONValue?)
     case callClientDisconnected(ClientHandle, clientID: String, userID: String?)
     /// Publish a bus message (PROTOCOL.md 8) on this channel.
@@ -92,9 +97,11 @@ public enum Effect: Equatable, Sendable {
     indirect case readHistory(ClientHandle, request: UInt64, room: String, since: HistoryPosition?)
 }
 
-/// authenticateFn's answer. `expiresAt` (wall-clock ms, nil: never) arms the token expiry timer.
+/// authenticateFn's answer. `expiresAt` (wall-clock ms, nil: never) arms the token expiry timer;
+/// `rooms` are joined with the default rooms when the client is admitted (after the room name
+/// filter, without validateRoomFn: the authenticator chose them).
 public enum AuthOutcome: Equatable, Sendable {
-    case ok(userID: String?, metadata: JSONValue?, expiresAt: Int64? = nil)
+    case ok(userID: String?, metadata: JSONValue?, expiresAt: Int64? = nil, rooms: [String] = [])
     case rejected
     case threw(String)
 }
@@ -110,6 +117,20 @@ public enum HandshakeOutcome: Equatable, Sendable {
 /// (wall-clock ms, nil: never).
 public enum RefreshOutcome: Equatable, Sendable {
     case ok(userID: String?, expiresAt: Int64?)
+    case rejected
+    case threw(String)
+}
+
+/// The rpc hook's answer: a result (nil: JSON null), a refusal, or a failure.
+public enum RPCOutcome: Equatable, Sendable {
+    case ok(JSONValue?)
+    case rejected
+    case threw(String)
+}
+
+/// The publish hook's answer: the data to publish, a refusal, or a failure.
+public enum PublishOutcome: Equatable, Sendable {
+    case ok(JSONValue?)
     case rejected
     case threw(String)
 }

@@ -17,6 +17,11 @@ public enum KernelInput: Sendable {
     case handshakeReturned(ClientHandle, AttemptID, HandshakeOutcome)
     case validateRoomReturned(ClientHandle, AttemptID, RoomsOutcome)
     case refreshReturned(ClientHandle, AttemptID, RefreshOutcome)
+    /// The rpc hook answered the `rpc` message `call` (as `Effect.callRPC` carried it). Calls
+    /// have no attempt: several may run at once, and each answer belongs to its own call.
+    case rpcReturned(ClientHandle, call: InboundMessage, RPCOutcome)
+    /// The publish hook answered a `publish` to `room`.
+    case publishReturned(ClientHandle, room: String, PublishOutcome)
     case timerFired(TimerID)
     /// A message for this client was dropped: its unsent bytes passed backpressureLimit.
     case backpressured(ClientHandle)

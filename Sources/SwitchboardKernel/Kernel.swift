@@ -93,9 +93,10 @@ public struct Kernel {
             var context = Context(attempt: attempt)
             let kind: InputKind
             switch outcome {
-            case .ok(let userID, let metadata, let expiresAt):
+            case .ok(let userID, let metadata, let expiresAt, let rooms):
                 kind = .authenticateOk
                 context.identity = (userID, metadata, expiresAt)
+                context.rooms = Kernel.filterRoomNames(rooms.map(JSONValue.string))
             case .rejected: kind = .authenticateRejected
             case .threw(let message):
                 out.append(.log(.warning, "authenticateFn threw: \(message)", handle))
@@ -151,6 +152,12 @@ public struct Kernel {
                 kind = thrown
             }
             step(record, kind, context, now: now, into: &out)
+        case .rpcReturned(let handle, let call, let outcome):
+            guard let record = clients[handle] else { return }
+            rpcReturned(record, call, outcome, now: now, into: &out)
+        case .publishReturned(let handle, let room, let outcome):
+            guard let record = clients[handle] else { return }
+            publishReturned(record, room, outcome, now: now, into: &out)
         case .timerFired(let timer):
             timerFired(timer, now: now, into: &out)
         case .backpressured(let handle):
@@ -205,17 +212,21 @@ public struct Kernel {
         var attempt: AttemptID?
         var timer: (kind: TimerKind, generation: UInt64)?
         var message: InboundMessage?
-        /// join/leave: the requested rooms after the name filter; validate_room_ok: the answer.
+        /// join/leave: the requested rooms after the name filter; validate_room_ok: the answer;
+        /// authenticate_ok: the rooms to join on admission, after the name filter.
         var rooms: [String] = []
         /// authenticate_ok: userId, metadata, expiresAt; refresh_ok: userId and expiresAt.
         var identity: (userID: String?, metadata: JSONValue?, expiresAt: Int64?)?
         var keys: (serverPublicKey: String, salt: String)?
         /// disconnect_requested: the code of `origin: request` the application chose.
         var closeCode: CloseCode?
-        /// presence: the room asked about (nil when `data.room` is not a string).
+        /// presence, publish: the room asked about (nil when `data.room` is not a string);
+        /// publish_ok: the room published to.
         var room: String?
         /// join: the `since` of a join naming one room; validate_room_ok: the one of its join.
         var since: (room: String, position: HistoryPosition)?
+        /// rpc_ok: the result; publish_ok: the data to publish.
+        var answer: JSONValue?
     }
 
     /// PROTOCOL.md 4: the envelope selects the input.
@@ -249,7 +260,7 @@ public struct Kernel {
                 if kind == .join, rooms.count == 1, !historyPatterns.isEmpty, let position = HistoryPosition(json: data?["since"]) {
                     since = (rooms[0], position)
                 }
-            } else if kind == .presence, case .string(let name)? = data?["room"] {
+            } else if kind == .presence || kind == .publish, case .string(let name)? = data?["room"] {
                 room = name
             }
             // Built in the call: a context held in a variable would be copied into it.
@@ -310,6 +321,7 @@ public struct Kernel {
                 record.userID = context.identity?.userID
                 record.metadata = context.identity?.metadata
                 record.expiresAt = context.identity?.expiresAt
+                record.admissionRooms = context.rooms
             case .recordExpiry:
                 record.expiresAt = context.identity?.expiresAt
             case .sendRefreshed:
@@ -341,6 +353,12 @@ public struct Kernel {
                 announcePresence(record, into: &out)
             case .recoverHistory:
                 recoverHistory(record, context, into: &out)
+            case .sendRpcReply:
+                sendRPCReply(record, context, error: nil, into: &out)
+            case .sendRpcError(let error):
+                sendRPCReply(record, context, error: error, into: &out)
+            case .publishToRoom:
+                publishToRoom(record, context, into: &out)
             }
         }
         pendingPresence.removeAll(keepingCapacity: true)  // the validator makes rows announce; never carried over
@@ -394,6 +412,13 @@ public struct Kernel {
             record.refreshAttempt = attempt
             out.append(.callRefresh(handle, attempt, clientID: record.id, userID: record.userID,
                                     data: context.message?.data ?? .object(JSONObject([]))))
+        case .rpc:
+            guard let message = context.message.take() else { return }
+            out.append(.callRPC(handle, clientID: record.id, userID: record.userID, call: message))
+        case .publish:
+            guard let room = context.room else { return }
+            out.append(.callPublish(handle, clientID: record.id, userID: record.userID, room: room,
+                                    data: context.message?.data?["data"]))
         case .messageHandler:
             guard let message = context.message.take() else { return }  // its only reader
             out.append(.callMessageHandler(handle, clientID: record.id, userID: record.userID, message: message))
@@ -413,7 +438,8 @@ public struct Kernel {
 
     // MARK: - Indexes
 
-    /// PROTOCOL.md 5: index by user, join the broadcast audience, the own-id room and the default rooms.
+    /// PROTOCOL.md 5: index by user, join the broadcast audience, the own-id room and the default
+    /// rooms; then the rooms authenticateFn answered.
     mutating func admit(_ record: ClientRecord) {
         record.authData = nil  // kept for handshakeFn only: not for the life of the connection
         if let userID = record.userID {
@@ -422,6 +448,8 @@ public struct Kernel {
         audience.insert(record.handle, encrypted: record.encrypted)
         join(record, record.id)
         for room in settings.defaultRooms { join(record, room) }
+        for room in record.admissionRooms { join(record, room) }
+        record.admissionRooms = []
     }
 
     mutating func join(_ record: ClientRecord, _ room: String) {

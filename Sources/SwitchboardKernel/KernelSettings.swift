@@ -25,6 +25,14 @@ extension KernelSettings {
         get { isConfigured(.refresh) }
         set { setConfigured(.refresh, newValue) }
     }
+    public var rpcConfigured: Bool {
+        get { isConfigured(.rpc) }
+        set { setConfigured(.rpc, newValue) }
+    }
+    public var publishConfigured: Bool {
+        get { isConfigured(.publish) }
+        set { setConfigured(.publish, newValue) }
+    }
 }
 
 extension KernelSettings {

@@ -38,6 +38,10 @@ public enum AuthFailure: Error, Equatable, Sendable, CustomStringConvertible {
     case unknownToken
     case jwt(JWTError)
     case tooManyClients
+    /// The connect hook's backend answered `{"error": ...}` (docs/proxy.md).
+    case proxyRefused
+    /// The connect hook's backend failed (timeout, non-2xx, bad JSON): authenticateFn throws.
+    case proxyFailed
 
     public var label: String {
         switch self {
@@ -45,6 +49,8 @@ public enum AuthFailure: Error, Equatable, Sendable, CustomStringConvertible {
         case .unknownToken: "unknown_token"
         case .jwt(let error): "jwt_" + error.label
         case .tooManyClients: "too_many_clients"
+        case .proxyRefused: "proxy_refused"
+        case .proxyFailed: "proxy_failed"
         }
     }
 
@@ -54,11 +60,13 @@ public enum AuthFailure: Error, Equatable, Sendable, CustomStringConvertible {
         case .unknownToken: "unknown token"
         case .jwt(let error): error.description
         case .tooManyClients: "the user has too many clients"
+        case .proxyRefused: "the backend refused the connection"
+        case .proxyFailed: "the backend's connect hook failed"
         }
     }
 
     /// Every label, for metrics that list zeros too.
-    public static let labels: [String] = ["missing_token", "unknown_token", "too_many_clients"]
+    public static let labels: [String] = ["missing_token", "unknown_token", "too_many_clients", "proxy_refused", "proxy_failed"]
         + ["malformed", "algorithm", "signature", "expired", "not_yet_valid", "no_exp", "no_sub", "issuer", "audience",
            "unknown_key"].map { "jwt_" + $0 }
 }

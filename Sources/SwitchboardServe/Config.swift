@@ -59,6 +59,8 @@ public struct ServeConfig: Sendable {
     public var logLevel = LogLevel.info
     /// The server API (APIConfig.swift, docs/api.yaml); off without a key.
     public var api = APIConfig()
+    /// Hooks answered by the backend over HTTP (ProxyConfig.swift, docs/proxy.md); off without URLs.
+    public var proxy = ProxyConfig()
 
     /// Where each key was set (`listen.port` -> file:line or environment variable), for
     /// errors found after parsing (unreadable key files, conflicting keys).
@@ -106,6 +108,10 @@ public struct ServeConfig: Sendable {
         case .publicKeyFile?, .jwks?: options.hooksOnLoop = false
         default: break
         }
+        // The proxy's hooks await the backend, which leaves the loop free; only the connect
+        // hook needs the headers, and a join the backend cannot decide is answered.
+        options.hookHeaders = proxy.forwardHeaders
+        options.reportJoinFailures = proxy.urls[.join] != nil
         return options
     }
 

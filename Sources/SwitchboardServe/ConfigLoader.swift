@@ -96,6 +96,7 @@ public enum ConfigLoader {
             errors.append(config.error("internal.port", "is listen.port (\(port)) too; the internal listener needs a port of its own"))
         }
         errors += APIConfig.crossCheck(config)  // api.listen against internal.port, api.host, api.port
+        errors += ProxyConfig.crossCheck(config)  // proxy.forward_headers needs proxy.connect.url
         return errors
     }
 

@@ -15,6 +15,7 @@ enum ConfigRender {
     /// so (ConfigRenderTests fails for it, so a new key gets its line).
     static let renderers: [String: @Sendable (ServeConfig, _ mask: Bool) -> Rendered] =
         ownRenderers.merging(APIConfig.renderers) { own, _ in own }  // the server API's section (APIConfig.swift)
+            .merging(ProxyConfig.renderers) { own, _ in own }  // the backend hooks' section (ProxyConfig.swift)
 
     private static let ownRenderers: [String: @Sendable (ServeConfig, _ mask: Bool) -> Rendered] = [
         "loops": { config, _ in .value("\(config.loops)") },

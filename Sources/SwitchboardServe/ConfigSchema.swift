@@ -46,6 +46,8 @@ enum FieldKind: Sendable {
     case file
     /// An `http://` or `https://` URL, or a file path (resolved like `file`).
     case fileOrURL
+    /// An `http://` or `https://` URL with a host (the proxy hooks' backend).
+    case httpURL
     case secret
 
     var expected: String {
@@ -65,6 +67,7 @@ enum FieldKind: Sendable {
         case .redis: "a redis:// URL or a list of them"
         case .file: "a file path"
         case .fileOrURL: "a file path or an http(s):// URL"
+        case .httpURL: "an http:// or https:// URL"
         case .secret: "a secret of at least 32 bytes"
         }
     }
@@ -170,6 +173,9 @@ enum FieldKind: Sendable {
             guard !text.isEmpty else { return failure("expected \(expected), got an empty string") }
             if case .url = JWKSSource(text) { return .success(.text(text)) }
             return .success(.text(ConfigLoader.resolve(text, from: baseDirectory)))
+        case .httpURL:
+            if let problem = ProxyConfig.urlProblem(text) { return failure(problem) }
+            return .success(.text(text))
         case .secret:
             let bytes = Array(text.utf8)
             guard bytes.count >= 32 else {
@@ -374,6 +380,7 @@ enum ConfigSchema {
 
         field("log.level", .choice(["debug", "info", "warning", "error"])) { $0.logLevel = LogLevel.named($1.text) ?? .info },
     ] + APIConfig.fields  // the server API's section (APIConfig.swift)
+        + ProxyConfig.fields  // the backend hooks' section (ProxyConfig.swift)
 
     private static let byPath: [[String]: ConfigField] = Dictionary(uniqueKeysWithValues: fields.map { ($0.path, $0) })
 

@@ -215,8 +215,10 @@ public struct JWTVerifier: Sendable {
 
 /// Compact JWS signing with HS256: development tokens and tests.
 public enum JWTSigner {
-    public static func hs256(payload: JSONValue, secret: [UInt8]) -> String {
-        let header = Base64.encodeURL(Array(#"{"alg":"HS256","typ":"JWT"}"#.utf8))
+    public static func hs256(payload: JSONValue, secret: [UInt8], kid: String? = nil) -> String {
+        let headerJSON = kid.map { JSONValue.object(JSONObject([("alg", "HS256"), ("typ", "JWT"), ("kid", .string($0))])).serialized() }
+            ?? #"{"alg":"HS256","typ":"JWT"}"#
+        let header = Base64.encodeURL(Array(headerJSON.utf8))
         let body = Base64.encodeURL(Array(payload.serialized().utf8))
         let input = header + "." + body
         return input + "." + Base64.encodeURL(HMACSHA256.mac(key: secret, message: Array(input.utf8)))

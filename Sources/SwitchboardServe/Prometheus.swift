@@ -38,7 +38,8 @@ public enum PrometheusText {
     static let knownCloseCodes: [UInt16] = CloseCode.allCases.map(\.code).sorted()
 
     /// Hooks whose latency histogram is always listed (empty until the hook first answers).
-    static let latencyHooks = ["authenticate", "handshake", "validateRoom", "refresh", "clientConnected", "clientDisconnected"]
+    static let latencyHooks = ["authenticate", "handshake", "validateRoom", "refresh", "rpc", "publish", "clientConnected",
+                               "clientDisconnected"]
 
     /// The exposition; `build` adds `switchboard_build_info` (a constant 1 whose labels say
     /// which build and spec the instance runs); `process` the standard `process_*` families.

@@ -43,6 +43,8 @@ public final class ServeApp: Sendable {
     /// `api.listen: internal` with a key: the internal listener serves the API.
     let apiMountedInternally: Bool
     private let apiBound = Mutex<Int?>(nil)
+    /// The backend hooks (`proxy.*`, ProxyWiring.swift); nil when no hook URL is configured.
+    let proxy: ProxyHooks?
 
     /// Checks everything the configuration names (files, keys) and builds the server;
     /// nothing is bound until `start()`/`run()`. Throws `ConfigErrors` or `StartupError`.
@@ -53,7 +55,8 @@ public final class ServeApp: Sendable {
         self.build = build
         self.log = logger
         var authenticator = try Authenticator.make(config)
-        if !config.auth.isConfigured {
+        // With a connect hook the backend decides who connects: no development token either.
+        if !config.auth.isConfigured && config.proxy.url(.connect) == nil {
             let secret = SecureRandom.bytes(32)
             authenticator.jwt = JWTVerifier(hs256Secret: secret)
             let expires = unixSeconds() + 3600
@@ -75,6 +78,8 @@ public final class ServeApp: Sendable {
             ? Array(DemoPage.render(path: config.path, encryption: config.encryption, developmentToken: developmentToken).utf8)
             : nil
 
+        let proxy = config.proxy.isEnabled ? ProxyHooks(client: ProxyClient(config: config.proxy), log: logger) : nil
+        self.proxy = proxy
         var hooks = Hooks()
         let app = WeakApp()
         hooks.authenticate = { data in try await app.value?.authenticate(data) }
@@ -90,6 +95,7 @@ public final class ServeApp: Sendable {
             hooks.handshake = { request in app.value?.handshake(request) }
             hooks.outboundTransformer = { message in app.value?.encrypt(message) }
         }
+        if let proxy { Self.proxyHooks(&hooks, proxy, config, app, logger) }
         server = try Server(options: config.serverOptions, hooks: hooks, bus: redisBus, logger: logger)
         // Server API: on its own listener, started with the server, or on the internal one
         // (api.listen, APIConfig.swift); one APIRouter either way.
@@ -209,7 +215,12 @@ public final class ServeApp: Sendable {
     // MARK: - Hooks
 
     private func authenticate(_ data: JSONValue) async throws -> AuthResult? {
-        switch await check(data) {
+        try await admit(await check(data))
+    }
+
+    /// The authenticator's (or the connect hook's) verdict, with the per-user client limit.
+    func admit(_ outcome: Result<AuthResult, AuthFailure>) async throws -> AuthResult? {
+        switch outcome {
         case .failure(let failure):
             refuse(failure)
             return nil
@@ -250,12 +261,12 @@ public final class ServeApp: Sendable {
         return authenticator.withLock { $0 }.check(data, now: unixSeconds())
     }
 
-    private func refuse(_ failure: AuthFailure) {
+    func refuse(_ failure: AuthFailure) {
         stats.update { $0.authFailed[failure.label, default: 0] += 1 }
         log.debug("authentication refused: \(failure)")
     }
 
-    private func validateRoom(_ request: RoomRequest) async throws -> [String] {
+    func validateRoom(_ request: RoomRequest) async throws -> [String] {
         let current = try await server.client(id: request.clientID)?.rooms ?? []
         let decision = policy.decide(requested: request.rooms, clientID: request.clientID, userID: request.userID, current: current)
         if !decision.denied.isEmpty || !decision.overLimit.isEmpty {
@@ -287,7 +298,7 @@ public final class ServeApp: Sendable {
         return ("encrypted", .object(JSONObject([("iv", .string(iv)), ("ct", .string(ct))])))
     }
 
-    private func forget(_ clientID: String) {
+    func forget(_ clientID: String) {
         _ = sessions.withLock { $0.removeValue(forKey: clientID) }
         limiter?.forget(clientID)
     }
@@ -416,7 +427,7 @@ public final class ServeApp: Sendable {
         return failures
     }
 
-    private func replyError(_ clientID: String, _ text: String, rooms: [String]? = nil) {
+    func replyError(_ clientID: String, _ text: String, rooms: [String]? = nil) {
         var members: [(String, JSONValue)] = [("message", .string(text))]
         if let rooms { members.append(("rooms", .array(rooms.map(JSONValue.string)))) }
         try? server.sendToClient(clientID, event: "error", data: .object(JSONObject(members)))

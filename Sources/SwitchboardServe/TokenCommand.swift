@@ -19,7 +19,8 @@ struct TokenCLI: ParsableCommand, UsageExitCode {
             abstract: "Print a signed token for a user.",
             discussion: """
                 HS256 signs with the configured secret. With auth.jwt.public_key_file, --private-key names the \
-                matching PEM private key (RSA for RS256, EC P-256 for ES256). iss and aud come from the config.
+                matching PEM private key (RSA for RS256, EC P-256 for ES256); with auth.jwt.jwks, --private-key \
+                names the key to sign with and --kid its kid in the set. iss and aud come from the config.
                 """)
         static let repeatableOptions: Set<String> = ["--claim"]
 
@@ -34,18 +35,22 @@ struct TokenCLI: ParsableCommand, UsageExitCode {
         var configPath: String?
         @Option(parsing: .unconditional, help: ArgumentHelp("The PEM private key for RS256/ES256.", valueName: "file"))
         var privateKey: String?
+        @Option(parsing: .unconditional, help: ArgumentHelp(
+            "The key id written in the token's header (kid): which key of a JWK set (auth.jwt.jwks) verifies it.", valueName: "kid"))
+        var kid: String?
 
         func execute(_ context: CLIContext) -> Int32 {
             let payload: JSONValue
             do throws(UsageError) { payload = try self.payload(now: unixSeconds()) } catch {
                 return refuse(error, context)
             }
+            if let kid, kid.isEmpty { return refuse(UsageError("switchboard token mint: --kid needs a key id"), context) }
             switch TokenKeys.load(configPath: configPath, environment: context.environment) {
             case .failure(let failure):
                 context.err("switchboard token mint: \(failure.message)\n")
                 return 1
             case .success(let keys):
-                switch keys.mint(payload, privateKeyPath: privateKey) {
+                switch keys.mint(payload, privateKeyPath: privateKey, kid: kid) {
                 case .failure(let failure):
                     context.err("switchboard token mint: \(failure.message)\n")
                     return 1
@@ -130,7 +135,7 @@ struct TokenKeys {
         guard let jwt = config.auth.jwt, let verifier = authenticator.jwt else {
             let source = path ?? "no config file (--config or SWITCHBOARD_CONFIG) nor the environment"
             return .failure(TokenFailure("no JWT key is configured: \(source) sets auth.jwt.hs256_secret, "
-                + "hs256_secret_file or public_key_file"))
+                + "hs256_secret_file, public_key_file or jwks"))
         }
         var keys = TokenKeys(verifier: verifier, issuer: jwt.issuer, audience: jwt.audience)
         switch jwt.key {
@@ -143,7 +148,7 @@ struct TokenKeys {
 
     /// Signs `payload` (plus the configured `iss`/`aud` unless given), then checks the token
     /// with the verifier, so a private key that does not match the configured public key is named.
-    func mint(_ payload: JSONValue, privateKeyPath: String?) -> Result<String, TokenFailure> {
+    func mint(_ payload: JSONValue, privateKeyPath: String?, kid: String? = nil) -> Result<String, TokenFailure> {
         guard case .object(var members) = payload else { return .failure(TokenFailure("the payload is not an object")) }
         if let issuer, members["iss"] == nil { members.append(key: "iss", value: .string(issuer)) }
         if let audience, members["aud"] == nil { members.append(key: "aud", value: .string(audience)) }
@@ -151,7 +156,7 @@ struct TokenKeys {
         let token: String
         if let secret {
             if privateKeyPath != nil { return .failure(TokenFailure("--private-key is for RS256/ES256; the configured key is an HS256 secret")) }
-            token = JWTSigner.hs256(payload: claims, secret: secret)
+            token = JWTSigner.hs256(payload: claims, secret: secret, kid: kid)
         } else {
             guard let privateKeyPath else {
                 return .failure(TokenFailure("the configured key is \(verifier.algorithm.map { "an \($0.rawValue) public key" } ?? "a JWK set"); "
@@ -163,7 +168,7 @@ struct TokenKeys {
             if let expected = verifier.algorithm, key.algorithm != expected {
                 return .failure(TokenFailure("\(privateKeyPath) is an \(key.algorithm.rawValue) key; the configured public key is \(expected.rawValue)"))
             }
-            guard let signed = JWTSigner.sign(payload: claims, key: key) else { return .failure(TokenFailure("signing failed in OpenSSL")) }
+            guard let signed = JWTSigner.sign(payload: claims, key: key, kid: kid) else { return .failure(TokenFailure("signing failed in OpenSSL")) }
             token = signed
         }
         if case .failure(let error) = verifier.verify(token, now: unixSeconds()), error == .badSignature {

@@ -55,6 +55,7 @@ import Testing
             case "js_numbers": .bool(settings.jsNumbers)
             case "presence_rooms": .strings(settings.presenceRooms)
             case "presence_ttl": .int(settings.presenceTtl)
+            case "report_join_failures": .bool(settings.reportJoinFailures)
             default: nil
             }
             #expect(actual == entry.value, "default \(entry.name) (spec/protocol.yaml:\(entry.line))")

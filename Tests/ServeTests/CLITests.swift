@@ -202,4 +202,31 @@ import Testing
         let missing = try await switchboard(["token", "mint", "--sub", "bob", "--config", "jwt.yaml"], directory: dir.path)
         #expect(missing.status == 1 && missing.err.contains("--private-key FILE"))
     }
+
+    /// `--kid` writes the key's id in the header: with a JWK set (`auth.jwt.jwks`) that id picks
+    /// the key, so a token minted for the set's second key verifies and one naming the wrong kid
+    /// does not.
+    @Test(.enabled(if: openssl != nil, "openssl is not installed")) func tokenMintWithAKidVerifiesAgainstAJWKSet() async throws {
+        let keys = try JWKSKeys.shared.get()
+        let dir = try TempDir()
+        defer { dir.remove() }
+        try dir.write("ec.pem", keys.ec.privatePEM)
+        try dir.write("jwks.json", JWKSKeys.set([JWKSKeys.jwk(keys.ed, kid: "old"), JWKSKeys.jwk(keys.ec, kid: "new")]))
+        try dir.write("jwt.yaml", "auth:\n  jwt:\n    jwks: jwks.json\n")
+        let mint = try await switchboard(["token", "mint", "--sub", "carol", "--config", "jwt.yaml", "--private-key", "ec.pem",
+                                          "--kid", "new"], directory: dir.path)
+        #expect(mint.status == 0, "\(mint.err)")
+        let token = mint.out.trimmingCharacters(in: .whitespacesAndNewlines)
+        let header = try JSONValue.parse(Base64.decodeURL(Array(token.prefix { $0 != "." }.utf8)) ?? [])
+        #expect(header == ["alg": "ES256", "typ": "JWT", "kid": "new"])
+        let verified = try await switchboard(["token", "verify", token, "--config", "jwt.yaml"], directory: dir.path)
+        #expect(verified.status == 0 && (try? JSONValue.parse(verified.out))?["sub"] == "carol", "\(verified.err)")
+        // The kid of the set's Ed25519 key on a token the EC key signed: no key of the set verifies it.
+        let wrong = try await switchboard(["token", "mint", "--sub", "carol", "--config", "jwt.yaml", "--private-key", "ec.pem",
+                                           "--kid", "old"], directory: dir.path)
+        let refused = try await switchboard(["token", "verify", wrong.out.trimmingCharacters(in: .whitespacesAndNewlines),
+                                             "--config", "jwt.yaml"], directory: dir.path)
+        #expect(refused.status == 1, "a token naming the Ed25519 key's kid but signed with the EC key verified")
+        #expect(try await switchboard(["token", "mint", "--sub", "carol", "--kid", ""]).status == 2)
+    }
 }

@@ -141,7 +141,7 @@ private func errors(_ yaml: String?, env: [String: String] = [:]) -> [String] {
         #expect(errors("auth:\n  jwt:\n    isuer: x\n    hs256_secret_file: s\n")
             == ["test.yaml:3: auth.jwt.isuer: unknown key in auth.jwt; did you mean 'issuer'?"])
         #expect(errors("colour: red\n") == ["test.yaml:1: colour: unknown key in the file; known keys: "
-            + "abuse, api, auth, compression, encryption, http, internal, limits, listen, log, loops, messages, redis, rooms, shutdown, timers, tls"])
+            + "abuse, api, auth, compression, encryption, http, internal, limits, listen, log, loops, messages, proxy, redis, rooms, shutdown, timers, tls"])
     }
 
     @Test func wrongTypes() {

@@ -14,12 +14,28 @@ extension Renderer {
         return out
     }
 
+    /// For each error, the effects other than `send_error` that carry it (an effect declared with
+    /// an `error` argument, e.g. `send_rpc_error`, which puts the message in a reply of its own).
+    static func otherErrorEffects(_ spec: ProtocolSpec) -> [String: [String]] {
+        let errorEffects = Set(spec.effects.filter { $0.argument == .error && $0.name != EffectKind.sendError.rawValue }.map(\.name))
+        var out: [String: [String]] = [:]
+        for row in spec.rows {
+            for effect in row.effects where errorEffects.contains(effect.kind.rawValue) {
+                guard let error = effect.argument else { continue }
+                if !(out[error] ?? []).contains(effect.kind.rawValue) { out[error, default: []].append(effect.kind.rawValue) }
+            }
+        }
+        return out
+    }
+
     static func cell(_ text: String) -> String {
         Names.oneLine(text).replacingPipes
     }
 
     static func errorsMarkdown(_ spec: ProtocolSpec) -> String {
         let closeAfter = closesAfterErrors(spec)
+        let otherEffects = otherErrorEffects(spec)
+        let sentAsEvent = Set(spec.rows.flatMap { $0.effects.filter { $0.kind == .sendError }.compactMap(\.argument) })
         let closeByName = Dictionary(spec.closeCodes.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
         let followsError = Set(closeAfter.values.flatMap { $0 })
         var lines = markdownHead(spec, title: "Error reference") + [
@@ -36,6 +52,11 @@ extension Renderer {
         ]
         for error in spec.errors {
             var event = "`error` event"
+            if let others = otherEffects[error.name] {
+                // Carried by another message (its effect's doc says which), or by both.
+                let carriers = others.map { "the message of `\($0)`" }.joined(separator: ", ")
+                event = sentAsEvent.contains(error.name) ? event + ", " + carriers : carriers
+            }
             if let closes = closeAfter[error.name] {
                 event += " + close " + closes.map { "`\(closeByName[$0]?.code ?? 0)`" }.joined(separator: "/")
             }

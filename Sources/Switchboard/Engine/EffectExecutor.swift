@@ -101,6 +101,10 @@ final class EffectExecutor {
             hooks.validateRoom(handle, attempt, clientID: clientID, userID: userID, rooms: rooms)
         case .callRefresh(let handle, let attempt, let clientID, let userID, let data):
             hooks.refresh(handle, attempt, clientID: clientID, userID: userID, data: data)
+        case .callRPC(let handle, let clientID, let userID, let call):
+            hooks.rpc(handle, clientID: clientID, userID: userID, call: call)
+        case .callPublish(let handle, let clientID, let userID, let room, let data):
+            hooks.publish(handle, clientID: clientID, userID: userID, room: room, data: data)
         case .callMessageHandler(_, let clientID, let userID, let message):
             hooks.messageHandler(clientID: clientID, userID: userID, message: consume message)
         case .callClientConnected(_, let clientID, let userID, let metadata):

@@ -101,6 +101,8 @@ final class Engine: DriverEvents {
         settings.validateRoomConfigured = hooks.validateRoom != nil
         settings.messageHandlerConfigured = hooks.messageHandler != nil
         settings.refreshConfigured = hooks.refresh != nil
+        settings.rpcConfigured = hooks.rpc != nil
+        settings.publishConfigured = hooks.publish != nil
         settings.outboundTransformerConfigured = hooks.outboundTransformer != nil
         self.options = options
         self.hooks = hooks
@@ -115,7 +117,8 @@ final class Engine: DriverEvents {
                              peers: peers)
         outbox = Outbox(driver: driver, stats: stats, links: links, backpressureLimit: options.backpressureLimit,
                         compressionThreshold: options.compressionThreshold)
-        upgrade = Upgrade(driver: driver, links: links, options: options, httpHandler: hooks.httpHandler)
+        upgrade = Upgrade(driver: driver, links: links, options: options, httpHandler: hooks.httpHandler,
+                          keepsClientContext: hooks.authenticateClient != nil)
         frames = FrameHandler(driver: driver, stats: stats, outbox: outbox, options: options, log: log)
         hookScheduler = HookScheduler(hooks: hooks, driver: driver, stats: stats, log: log,
                                       flow: InboundFlow(driver: driver, links: links, limit: options.maxPendingHookCalls))

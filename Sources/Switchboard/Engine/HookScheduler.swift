@@ -29,12 +29,26 @@ final class HookScheduler {
     }
 
     func authenticate(_ handle: ClientHandle, _ attempt: AttemptID, data: JSONValue) {
+        if let withClient = hooks.authenticateClient {
+            // The context is needed once: dropped here, it is not held for the connection's life.
+            let link = engine!.links[handle]
+            let context = link?.clientContext
+            link?.clientContext = nil
+            let request = AuthenticateRequest(clientID: link?.clientID ?? "", remoteAddress: context?.address ?? link?.peer ?? "",
+                                              headers: context?.headers ?? [], data: data)
+            return authenticate(handle, attempt) { try await withClient(request) }
+        }
         guard let authenticate = hooks.authenticate else { return }
+        self.authenticate(handle, attempt) { try await authenticate(data) }
+    }
+
+    private func authenticate(_ handle: ClientHandle, _ attempt: AttemptID,
+                              _ call: @escaping @Sendable () async throws -> AuthResult?) {
         ask("authenticate", for: handle) {
             do {
-                if let result = try await authenticate(data) {
+                if let result = try await call() {
                     return .authenticateReturned(handle, attempt, .ok(userID: result.userID, metadata: result.metadata,
-                                                                      expiresAt: result.expiresAt))
+                                                                      expiresAt: result.expiresAt, rooms: result.rooms))
                 }
                 return .authenticateReturned(handle, attempt, .rejected)
             } catch {
@@ -79,6 +93,33 @@ final class HookScheduler {
                 return .refreshReturned(handle, attempt, .rejected)
             } catch {
                 return .refreshReturned(handle, attempt, .threw(String(describing: error)))
+            }
+        }
+    }
+
+    func rpc(_ handle: ClientHandle, clientID: String, userID: String?, call: InboundMessage) {
+        guard let rpc = hooks.rpc else { return }
+        let method: String? = if case .string(let name)? = call.data?["method"] { name } else { nil }
+        let request = RPCRequest(clientID: clientID, userID: userID, method: method, data: call.data?["data"])
+        ask("rpc", for: handle) {
+            do {
+                if let result = try await rpc(request) { return .rpcReturned(handle, call: call, .ok(result.result)) }
+                return .rpcReturned(handle, call: call, .rejected)
+            } catch {
+                return .rpcReturned(handle, call: call, .threw(String(describing: error)))
+            }
+        }
+    }
+
+    func publish(_ handle: ClientHandle, clientID: String, userID: String?, room: String, data: JSONValue?) {
+        guard let publish = hooks.publish else { return }
+        ask("publish", for: handle) {
+            do {
+                let request = PublishRequest(clientID: clientID, userID: userID, room: room, data: data)
+                if let result = try await publish(request) { return .publishReturned(handle, room: room, .ok(result.data)) }
+                return .publishReturned(handle, room: room, .rejected)
+            } catch {
+                return .publishReturned(handle, room: room, .threw(String(describing: error)))
             }
         }
     }

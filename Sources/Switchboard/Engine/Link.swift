@@ -41,6 +41,9 @@ final class Link {
     var pendingHookCalls = 0
     /// `InboundFlow` asked the driver to stop reading from it.
     var readingPaused = false
+    /// The client's address (a trusted proxy's forwarded one) and the upgrade's headers named
+    /// by `ServerOptions.hookHeaders`, kept for `Hooks.authenticateClient` only (nil without it).
+    var clientContext: (address: String, headers: [(String, String)])?
 
     init(id: ConnectionID, handle: ClientHandle, peer: String, now: Int64, maxHeaderBytes: Int) {
         self.id = id

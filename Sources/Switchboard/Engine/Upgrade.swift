@@ -29,9 +29,13 @@ final class Upgrade {
     private let links: LinkRegistry
     private let origins: OriginPolicy
     let proxies: ProxyAddresses
+    /// Lower-cased names of the headers kept for `Hooks.authenticateClient`; nil: keep no
+    /// context (no such hook).
+    private let contextHeaders: Set<String>?
 
     init(driver: any Driver, links: LinkRegistry, options: ServerOptions,
-         httpHandler: (@Sendable (HTTPRequest) -> HTTPAnswerBody?)?) {
+         httpHandler: (@Sendable (HTTPRequest) -> HTTPAnswerBody?)?, keepsClientContext: Bool = false) {
+        self.contextHeaders = keepsClientContext ? Set(options.hookHeaders.map { $0.lowercased() }) : nil
         self.driver = driver
         self.links = links
         self.origins = OriginPolicy(options.allowedOrigins)
@@ -59,6 +63,7 @@ final class Upgrade {
                     answer(link, .spec(refusal))
                     return .answered
                 }
+                if let contextHeaders { keepContext(link, head, contextHeaders) }
                 switchProtocols(link, key: key, extensions: extensions)
                 return .upgraded(consumed: consumed)
             case .versionNotSupported:
@@ -82,6 +87,13 @@ final class Upgrade {
             return ConnectionPolicy.tooManyConnectionsAnswer
         }
         return nil
+    }
+
+    /// The address and the named headers `Hooks.authenticateClient` gets.
+    private func keepContext(_ link: Link, _ head: HTTPRequestHead, _ names: Set<String>) {
+        let address = proxies.isTrusted(link.peer) ? proxies.clientAddress(peer: link.peer, head: head) : link.peer
+        let headers = head.headers.filter { names.contains($0.name.lowercased()) }.map { ($0.name.lowercased(), $0.value) }
+        link.clientContext = (address, headers)
     }
 
     /// 101, with the negotiated extension; the link gets its frame decoder.

@@ -26,6 +26,13 @@ struct Harness {
         var hook: Hook
     }
 
+    /// An rpc call (the message it answers) or a publish (its room).
+    struct ProxyCall {
+        var handle: ClientHandle
+        var rpc: InboundMessage?
+        var room: String
+    }
+
     var kernel: Kernel
     var model: ReferenceModel
     var now = Now(monotonic: 1_000, wall: 1_764_000_000_000)
@@ -33,6 +40,8 @@ struct Harness {
     var armed: [(timer: TimerID, deadline: Int64)] = []
     var retired: [TimerID] = []
     var pending: [Call] = []
+    /// rpc and publish calls not answered yet (they have no attempt: each answer is its call's).
+    var proxyPending: [ProxyCall] = []
     var answered: [Call] = []
     var released: [ClientHandle] = []
     /// The kernel's inputs and effects as text, for golden traces.
@@ -89,6 +98,8 @@ struct Harness {
             case .callHandshake(let h, let attempt, _, _, _): pending.append(Call(handle: h, attempt: attempt, hook: .handshake))
             case .callValidateRoom(let h, let attempt, _, _, _): pending.append(Call(handle: h, attempt: attempt, hook: .validateRoom))
             case .callRefresh(let h, let attempt, _, _, _): pending.append(Call(handle: h, attempt: attempt, hook: .refresh))
+            case .callRPC(let h, _, _, let call): proxyPending.append(ProxyCall(handle: h, rpc: call, room: ""))
+            case .callPublish(let h, _, _, let room, _): proxyPending.append(ProxyCall(handle: h, rpc: nil, room: room))
             case .released(let h):
                 released.append(h)
                 answered += pending.filter { $0.handle == h }  // answers for it are stale from now on
@@ -181,7 +192,42 @@ struct Harness {
             let room: JSONValue = rng.chance(70) && !joined.isEmpty ? .string(rng.pick(joined))
                 : rng.chance(85) ? .string(Values.roomName(&rng)) : rng.pick([5, .null, ["lobby"]])
             return .message(h, Array(#"{"event":"presence","data":{"room":\#(room.serialized())}}"#.utf8))
+        case .proxyCall:
+            switch rng.below(100) {
+            case 0..<35:
+                // An `rpc` (a method or not, an id or not) or a `publish`, mostly to a joined room.
+                guard let h = someClient() else { return nil }
+                let data = rng.pick(Values.dataValues) ?? .null
+                if rng.chance(50) {
+                    let call: JSONValue? = rng.chance(85) ? ["method": rng.pick(["m", "", 5, .null]), "data": data] : nil
+                    let text = Values.envelopeText(&rng, event: "rpc", data: call, id: rng.pick([nil, "r1", 9]))
+                    return .message(h, Array(text.utf8))
+                }
+                let joined = kernel.client(h)?.rooms ?? []
+                let room: JSONValue = rng.chance(75) && !joined.isEmpty ? .string(rng.pick(joined))
+                    : rng.chance(85) ? .string(Values.roomName(&rng)) : 5
+                return .message(h, Array(Values.envelopeText(&rng, event: "publish", data: ["room": room, "data": data], id: nil).utf8))
+            case 35..<60 where !proxyPending.isEmpty:
+                return proxyAnswer(proxyPending.remove(at: rng.below(proxyPending.count)), &rng)
+            default:
+                // An answer never asked for, to a client of a state picked first: the stale rows.
+                guard let h = someClient() else { return nil }
+                let call = rng.chance(50) ? ProxyCall(handle: h, rpc: InboundMessage(event: "rpc", data: nil, id: nil), room: "")
+                    : ProxyCall(handle: h, rpc: nil, room: Values.roomName(&rng))
+                return proxyAnswer(call, &rng, stale: true)
+            }
         }
+    }
+
+    /// An rpc or publish answer: mostly a result (some data), else a refusal or a throw; a stale
+    /// one is each of the three as often (the short-lived states must see every one).
+    func proxyAnswer(_ call: ProxyCall, _ rng: inout SeededRandom, stale: Bool = false) -> KernelInput {
+        let roll = stale ? [0, 6, 9][rng.below(3)] : rng.below(10)
+        let data = rng.pick(Values.dataValues)
+        if let rpc = call.rpc {
+            return .rpcReturned(call.handle, call: rpc, roll < 6 ? .ok(data) : roll < 8 ? .rejected : .threw("rpc boom"))
+        }
+        return .publishReturned(call.handle, room: call.room, roll < 6 ? .ok(data) : roll < 8 ? .rejected : .threw("publish boom"))
     }
 
     mutating func advance(to monotonic: Int64) {
@@ -197,7 +243,7 @@ struct Harness {
         case .authenticate:
             let outcome: AuthOutcome = switch roll {
             case 0..<6: .ok(userID: rng.pick(Values.users), metadata: rng.pick([nil, ["role": "admin"], "x", .null]),
-                            expiresAt: expiry(&rng))
+                            expiresAt: expiry(&rng), rooms: rng.chance(25) ? (0..<1 + rng.below(3)).map { _ in Values.roomName(&rng) } : [])
             case 6..<8: .rejected
             default: .threw("auth boom")
             }
@@ -306,8 +352,9 @@ struct Harness {
         case .closed(let h): return "closed \(h)"
         case .authenticateReturned(let h, let attempt, let outcome):
             let answer = switch outcome {
-            case .ok(let user, let metadata, let expiresAt):
+            case .ok(let user, let metadata, let expiresAt, let rooms):
                 "ok user \(user ?? "-") metadata \(json(metadata))" + (expiresAt.map { " expires \($0)" } ?? "")
+                    + (rooms.isEmpty ? "" : " rooms \(list(rooms))")
             case .rejected: "rejected"
             case .threw(let text): "threw \(text)"
             }
@@ -332,6 +379,20 @@ struct Harness {
             case .threw(let text): "threw \(text)"
             }
             return "refresh answered \(h) attempt \(attempt.rawValue) \(answer)"
+        case .rpcReturned(let h, let call, let outcome):
+            let answer = switch outcome {
+            case .ok(let result): "ok \(json(result))"
+            case .rejected: "rejected"
+            case .threw(let text): "threw \(text)"
+            }
+            return "rpc answered \(h) event \(call.event) id \(json(call.id)) \(answer)"
+        case .publishReturned(let h, let room, let outcome):
+            let answer = switch outcome {
+            case .ok(let data): "ok \(json(data))"
+            case .rejected: "rejected"
+            case .threw(let text): "threw \(text)"
+            }
+            return "publish answered \(h) room \(room) \(answer)"
         case .timerFired(let timer): return "timer fired \(timer)"
         case .backpressured(let h): return "backpressured \(h)"
         case .shutdown: return "shutdown"

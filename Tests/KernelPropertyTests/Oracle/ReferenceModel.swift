@@ -44,6 +44,8 @@ struct ReferenceModel {
         var expiresAt: Int64?
         /// Armed timers: spec timer name -> generation.
         var timers: [String: UInt64] = [:]
+        /// The rooms the authenticate answer named (filtered), joined on admission.
+        var admissionRooms: [String] = []
         /// `authenticate` data, kept for the handshake hook.
         var authData: JSONValue?
         /// handshake answer, shown once in `connected`.
@@ -61,8 +63,10 @@ struct ReferenceModel {
         var keys: (serverPublicKey: String, salt: String)?
         /// disconnect_requested: the spec close code the request chose.
         var closeCode: CloseCodeSpec?
-        /// presence: `data.room` when it is a string.
+        /// presence, publish: `data.room` when it is a string; publish_ok: the room published to.
         var room: String?
+        /// rpc_ok: the result; publish_ok: the data to publish.
+        var answer: JSONValue?
     }
 
     let spec: ProtocolSpec
@@ -152,8 +156,9 @@ struct ReferenceModel {
             guard clients[handle.rawValue] != nil else { return }
             var context = Context(attempt: attempt.rawValue)
             switch outcome {
-            case .ok(let userID, let metadata, let expiresAt):
+            case .ok(let userID, let metadata, let expiresAt, let rooms):
                 context.identity = (userID, metadata, expiresAt)
+                context.rooms = filterRoomNames(rooms.map(JSONValue.string))
                 step(handle.rawValue, "authenticate_ok", context, now: now)
             case .rejected:
                 step(handle.rawValue, "authenticate_rejected", context, now: now)
@@ -197,6 +202,32 @@ struct ReferenceModel {
             case .threw(let text):
                 out.append(.log("warning", handle.rawValue, "refreshFn threw: \(text)"))
                 if let thrown = spec.hooks.first(where: { $0.name == "refresh" })?.onThrow?.name { step(handle.rawValue, thrown, context, now: now) }
+            }
+        case .rpcReturned(let handle, let call, let outcome):
+            guard clients[handle.rawValue] != nil else { return }
+            var context = Context(message: (call.event, call.data, call.id))
+            switch outcome {
+            case .ok(let result):
+                context.answer = result
+                step(handle.rawValue, "rpc_ok", context, now: now)
+            case .rejected:
+                step(handle.rawValue, "rpc_rejected", context, now: now)
+            case .threw(let text):
+                out.append(.log("warning", handle.rawValue, "rpc hook threw: \(text)"))
+                if let thrown = spec.hooks.first(where: { $0.name == "rpc" })?.onThrow?.name { step(handle.rawValue, thrown, context, now: now) }
+            }
+        case .publishReturned(let handle, let room, let outcome):
+            guard clients[handle.rawValue] != nil else { return }
+            var context = Context(room: room)
+            switch outcome {
+            case .ok(let data):
+                context.answer = data
+                step(handle.rawValue, "publish_ok", context, now: now)
+            case .rejected:
+                step(handle.rawValue, "publish_rejected", context, now: now)
+            case .threw(let text):
+                out.append(.log("warning", handle.rawValue, "publish hook threw: \(text)"))
+                if let thrown = spec.hooks.first(where: { $0.name == "publish" })?.onThrow?.name { step(handle.rawValue, thrown, context, now: now) }
             }
         case .timerFired(let timer):
             switch timer.owner {
@@ -264,7 +295,7 @@ struct ReferenceModel {
         if input == "join" || input == "leave", case .array(let names)? = value["data"]?["rooms"] {
             context.rooms = input == "join" ? filterRoomNames(names) : names.compactMap(\.stringValue)
         }
-        if input == "presence", case .string(let room)? = value["data"]?["room"] { context.room = room }
+        if input == "presence" || input == "publish", case .string(let room)? = value["data"]?["room"] { context.room = room }
         step(h, input, context, now: now)
     }
 

@@ -53,6 +53,8 @@ extension ReferenceModel {
                 case "validate_room": holding[declared.name] = settings.validateRoomConfigured
                 case "message_handler": holding[declared.name] = settings.messageHandlerConfigured
                 case "refresh": holding[declared.name] = settings.refreshConfigured
+                case "rpc": holding[declared.name] = settings.rpcConfigured
+                case "publish": holding[declared.name] = settings.publishConfigured
                 default: holding[declared.name] = true
                 }
             case .computed:
@@ -113,6 +115,7 @@ extension ReferenceModel {
             clients[h]!.userID = context.identity?.userID
             clients[h]!.metadata = context.identity?.metadata
             clients[h]!.expiresAt = context.identity?.expiresAt
+            clients[h]!.admissionRooms = context.rooms
         case "record_expiry":
             clients[h]!.expiresAt = context.identity?.expiresAt
         case "send_refreshed":
@@ -158,6 +161,25 @@ extension ReferenceModel {
             // The scenarios draw no rooms with history (`history_rooms` stays empty), so there is
             // nothing to read; HistoryPropertyTests checks recovery against a model of its own.
             if !settings.historyRooms.isEmpty { problems.append("the model does not know rooms with history") }
+        case "send_rpc_reply", "send_rpc_error":
+            // `rpc_reply`: the call's id and string method, then the result or the error's message.
+            var members: [(String, JSONValue)] = []
+            if let id = context.message?.id { members.append(("id", id)) }
+            if case .string(let method)? = context.message?.data?["method"] { members.append(("method", .string(method))) }
+            if effect.kind.rawValue == "send_rpc_error" {
+                members.append(("error", .string(spec.errors.first { $0.name == argument }?.message ?? "?")))
+            } else {
+                members.append(("result", context.answer ?? .null))
+            }
+            send(to: h, event: "rpc_reply", data: .object(JSONObject(members)))
+        case "publish_to_room":
+            guard let room = context.room else { break }
+            let client = clients[h]!
+            var members: [(String, JSONValue)] = [("room", .string(room)), ("clientId", .string(client.id))]
+            if let userID = client.userID { members.append(("userId", .string(userID))) }
+            members.append(("data", context.answer ?? .null))
+            offer(to: rooms[room] ?? [], event: "publication", data: .object(JSONObject(members)))
+            publish(kind: "room", target: room, event: "publication", data: .object(JSONObject(members)), exclude: nil)
         case .release:
             for timer in spec.timers where timer.scope == .client { cancelTimer(timer.name, of: h) }
             for room in clients[h]!.rooms.sorted() { leave(h, room) }
@@ -234,6 +256,12 @@ extension ReferenceModel {
         case "message_handler":
             guard let message = context.message else { return }
             out.append(TraceLine(h, "call message_handler #\(h) \(who) event \(message.event) data \(TraceLine.json(message.data)) id \(TraceLine.json(message.id))"))
+        case "rpc":
+            guard let message = context.message else { return }
+            out.append(TraceLine(h, "call rpc #\(h) \(who) event \(message.event) data \(TraceLine.json(message.data)) id \(TraceLine.json(message.id))"))
+        case "publish":
+            guard let room = context.room else { return }
+            out.append(TraceLine(h, "call publish #\(h) \(who) room \(room) data \(TraceLine.json(context.message?.data?["data"]))"))
         case "client_connected":
             out.append(TraceLine(h, "call client_connected #\(h) \(who) metadata \(TraceLine.json(client.metadata))"))
         case "client_disconnected":
@@ -254,6 +282,8 @@ extension ReferenceModel {
         }
         join(h, clients[h]!.id)
         for room in settings.defaultRooms { join(h, room) }
+        for room in clients[h]!.admissionRooms { join(h, room) }
+        clients[h]!.admissionRooms = []
     }
 
     mutating func join(_ h: UInt64, _ room: String) {

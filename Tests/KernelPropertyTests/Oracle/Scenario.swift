@@ -15,12 +15,12 @@ extension SeededRandom {
 /// subsequence of ops is still a meaningful run: that is what shrinking relies on.
 enum OpKind: String, CaseIterable {
     case start, open, message, activity, close, backpressure, answer, staleAnswer, fireTimer, staleTimer
-    case advance, deliver, bus, shutdown, disconnect, presence
+    case advance, deliver, bus, shutdown, disconnect, presence, proxyCall
 
     /// Relative frequency in generated scenarios.
     var weight: Int {
         switch self {
-        case .start, .shutdown, .disconnect, .presence: 0  // placed by `Scenario`
+        case .start, .shutdown, .disconnect, .presence, .proxyCall: 0  // placed by `Scenario`
         case .message: 30
         case .answer: 11
         case .open: 9
@@ -80,9 +80,17 @@ struct Scenario {
             for _ in 0..<(2 + rng.below(4)) { ops.insert(Op(kind: .presence, bits: rng.next()), at: rng.below(ops.count + 1)) }
         }
         settings.presenceRooms = presenceRooms
-        self.ops = ops
         // Drawn after the ops, so that the ops of a seed stayed what they were before refreshFn.
         settings.refreshConfigured = rng.chance(70)
+        // The proxy hooks (issue 18), drawn last for the same reason: the rpc and publish hooks,
+        // reportJoinFailures, and `rpc`/`publish` messages and answers placed among the ops.
+        settings.rpcConfigured = rng.chance(60)
+        settings.publishConfigured = rng.chance(60)
+        settings.reportJoinFailures = rng.chance(50)
+        if rng.chance(60) {
+            for _ in 0..<(8 + rng.below(16)) { ops.insert(Op(kind: .proxyCall, bits: rng.next()), at: rng.below(ops.count + 1)) }
+        }
+        self.ops = ops
         self.settings = settings
         self.seed = seed
     }
@@ -95,6 +103,7 @@ struct Scenario {
             + " closeOnBackpressure \(s.closeOnBackpressure) maxMessagesBeforeAuth \(s.maxMessagesBeforeAuth)"
             + " authTimeout \(s.authTimeout) heartbeat \(s.heartbeatInterval)/\(s.heartbeatTimeout)"
             + " defaultRooms \(s.defaultRooms) refresh \(s.refreshConfigured)" + (s.presenceRooms.isEmpty ? "" : " presenceRooms \(s.presenceRooms)")
+            + " rpc \(s.rpcConfigured) publish \(s.publishConfigured) reportJoinFailures \(s.reportJoinFailures)"
     }
 }
 

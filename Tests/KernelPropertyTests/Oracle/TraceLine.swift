@@ -65,6 +65,10 @@ struct TraceLine: Equatable, CustomStringConvertible {
             return [TraceLine(h.rawValue, "call refresh \(h) attempt \(attempt.rawValue) \(who(client, user)) data \(data.serialized())")]
         case .callMessageHandler(let h, let client, let user, let message):
             return [TraceLine(h.rawValue, "call message_handler \(h) \(who(client, user)) event \(message.event) data \(json(message.data)) id \(json(message.id))")]
+        case .callRPC(let h, let client, let user, let call):
+            return [TraceLine(h.rawValue, "call rpc \(h) \(who(client, user)) event \(call.event) data \(json(call.data)) id \(json(call.id))")]
+        case .callPublish(let h, let client, let user, let room, let data):
+            return [TraceLine(h.rawValue, "call publish \(h) \(who(client, user)) room \(room) data \(json(data))")]
         case .callClientConnected(let h, let client, let user, let metadata):
             return [TraceLine(h.rawValue, "call client_connected \(h) \(who(client, user)) metadata \(json(metadata))")]
         case .callClientDisconnected(let h, let client, let user):
