@@ -56,6 +56,10 @@ import Testing
             case "presence_rooms": .strings(settings.presenceRooms)
             case "presence_ttl": .int(settings.presenceTtl)
             case "report_join_failures": .bool(settings.reportJoinFailures)
+            case "history_rooms": .strings(settings.historyRooms)
+            case "history_size": .int(Int64(settings.historySize))
+            case "history_ttl": .int(settings.historyTtl)
+            case "history_epoch_ttl": .int(settings.historyEpochTtl)
             default: nil
             }
             #expect(actual == entry.value, "default \(entry.name) (spec/protocol.yaml:\(entry.line))")
