@@ -13,7 +13,7 @@
 //   SwitchboardMetrics -> Switchboard (and swift-metrics)
 //   SwitchboardDriverConformance -> Switchboard, TestSupport (a driver's checks, for Swift Testing)
 //   BlockingDriver -> Switchboard (the example driver of docs/drivers.md and the README)
-//   SwitchboardNIO -> Switchboard (and swift-nio: NIOCore, NIOPosix)
+//   SwitchboardNIO -> Switchboard (and swift-nio: NIOCore, NIOPosix; swift-nio-ssl: NIOSSL)
 //   SwitchboardHummingbird -> Switchboard, SwitchboardNIO (and HummingbirdCore, NIOCore, swift-log)
 //   hummingbird-gateway -> Switchboard, SwitchboardHummingbird, ServiceLifecycle (its example app)
 //   executables -> Switchboard, Serve, Crypto, FixtureRouting (bench: Kernel, JSON, Codec, Crypto;
@@ -44,6 +44,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        // In the graph already (AsyncHTTPClient, Hummingbird); SwitchboardNIO's wss:// names it.
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
     ],
     targets: [
@@ -92,9 +94,11 @@ let package = Package(
         ]),
         // The driver conformance kit: a driver's factory in, checks of docs/drivers.md out.
         .target(name: "SwitchboardDriverConformance", dependencies: ["Switchboard", "TestSupport"]),
-        // A driver on SwiftNIO (one EventLoop, the engine's own codec on bytes); only its users build NIO.
+        // A driver on SwiftNIO (one EventLoop, the engine's own codec on bytes, wss:// through
+        // swift-nio-ssl); only its users build NIO.
         .target(name: "SwitchboardNIO", dependencies: [
             "Switchboard", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
         ]),
         // The gateway on a path of a Hummingbird 2 app's own HTTP/1 server (its port and loop).
         .target(name: "SwitchboardHummingbird", dependencies: [
@@ -157,7 +161,7 @@ let package = Package(
         .testTarget(name: "EngineTests", dependencies: ["Switchboard", "SwitchboardKernel", "SwitchboardBus", "SwitchboardCodec"]),
         // The conformance kit against the POSIX, example and SwiftNIO drivers.
         .testTarget(name: "DriverConformanceTests", dependencies: [
-            "SwitchboardDriverConformance", "Switchboard", "SwitchboardSim", "BlockingDriver", "SwitchboardNIO",
+            "SwitchboardDriverConformance", "Switchboard", "SwitchboardSim", "BlockingDriver", "SwitchboardNIO", "TestSupport",
         ]),
         // A Hummingbird 2 app with the gateway on /ws of its port.
         .testTarget(name: "SwitchboardHummingbirdTests", dependencies: [
