@@ -3,15 +3,20 @@ import Foundation
 import Switchboard
 import SwitchboardDriverConformance
 import SwitchboardNIO
+import SwitchboardSim
 import Testing
 
-/// The conformance kit against the drivers in this repository (POSIX, the example, SwiftNIO). Serialized: the checks start
-/// servers and measure lingers; on a small machine, several at once make timings flaky.
+/// The conformance kit against the drivers in this repository (POSIX, the example, SwiftNIO, the
+/// simulation's). Serialized: the checks start servers and measure lingers; on a small machine,
+/// several at once make timings flaky.
 @Suite("driver conformance", .serialized)
 struct DriverConformanceTests {
     static let posix = DriverConformance(name: "POSIXDriver", lingerBound: 2) { try POSIXDriver() }
     static let blocking = DriverConformance(name: "BlockingDriver", lingerBound: 2) { BlockingDriver() }
     static let nio = DriverConformance(name: "NIODriver", lingerBound: 2) { NIODriver() }
+    /// Its connections are the simulated world's clients, out of the kit's reach: the checks
+    /// of the loop only (the rest run in the seeded simulations of Tests/SimTests).
+    static let sim = DriverConformance(name: "SimDriver", sockets: false) { SimDriver.standalone() }
 
     @Test("POSIXDriver", arguments: DriverConformance.Check.allCases)
     func posix(_ check: DriverConformance.Check) throws {
@@ -26,6 +31,19 @@ struct DriverConformanceTests {
     @Test("NIODriver (SwitchboardNIO)", arguments: DriverConformance.Check.allCases)
     func nio(_ check: DriverConformance.Check) throws {
         try Self.nio.run(check)
+    }
+
+    @Test("SimDriver, standalone (SwitchboardSim)", arguments: DriverConformanceTests.sim.checks)
+    func sim(_ check: DriverConformance.Check) throws {
+        try Self.sim.run(check)
+    }
+
+    @Test("SimDriver: the checks a driver without sockets skips are named, and refuse to run")
+    func simSkips() {
+        #expect(Self.sim.checks == [.executeQueues, .timers, .stopFromAnotherThread])
+        #expect(Self.sim.skipped.count == DriverConformance.Check.allCases.count - 3)
+        #expect(throws: ConformanceFailure.self) { try Self.sim.run(.connectionLifecycle) }
+        #expect(Self.posix.skipped.isEmpty)
     }
 }
 
