@@ -167,6 +167,7 @@ let package = Package(
         .testTarget(name: "SwitchboardHummingbirdTests", dependencies: [
             "SwitchboardHummingbird", "Switchboard", "SwitchboardServiceLifecycle", "TestSupport",
             .product(name: "Hummingbird", package: "hummingbird"), .product(name: "Logging", package: "swift-log"),
+            .product(name: "NIOPosix", package: "swift-nio"),  // an app group of several loops
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
         .testTarget(name: "ServiceLifecycleTests", dependencies: [

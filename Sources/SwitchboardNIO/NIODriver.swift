@@ -51,7 +51,8 @@ public final class NIODriver: Driver, @unchecked Sendable {
     private var live = false  // run() has started the loop's side
     private var halted = false  // run() is ending: nothing more is reported
     private var connections: [ConnectionID: NIOConnection] = [:]
-    private var nextID: ConnectionID = 1
+    /// Ids are taken on the driver's loop, or on another loop by `adopt`.
+    private let nextID = Atomic<ConnectionID>(1)
     private var dirty: [NIOConnection] = []
     private var flushQueued = false
     /// The last `SharedBytes` copied into a `ByteBuffer` this turn: a fan-out writes the same
@@ -184,24 +185,46 @@ public final class NIODriver: Driver, @unchecked Sendable {
         serverChannel?.close(promise: nil)
     }
 
-    /// Takes over a connection another server on this driver's EventLoop accepted (a driver
-    /// made with `listens: false`): from now on the channel's bytes go to the engine, starting
-    /// with `buffered`, what that server read already (the HTTP request head, for example).
-    /// Call it on the EventLoop, with the handlers before it in the pipeline passing bytes
-    /// through (or removed). A channel that arrives after `stop` or `stopAccepting`, or
-    /// already closed, is closed without being reported.
+    /// Takes over a connection another server accepted (a driver made with `listens: false`):
+    /// from now on the channel's bytes go to the engine, starting with `buffered`, what that
+    /// server read already (the HTTP request head, for example). Call it on the channel's
+    /// EventLoop, with the handlers before it in the pipeline passing bytes through (or
+    /// removed). A channel that arrives after `stop` or `stopAccepting`, or already closed, is
+    /// closed without being reported.
+    ///
+    /// The channel may be on another EventLoop than the driver's (an app's server on a group of
+    /// several loops): the engine stays on the driver's loop, and the channel's reads and end
+    /// are handed to it there, its writes and closes to the channel's loop (a hop each way;
+    /// channels on the driver's own loop need none).
     public func adopt(_ channel: Channel, buffered: ByteBuffer) throws {
-        precondition(eventLoop.inEventLoop && channel.eventLoop.inEventLoop, "adopt: a channel of another EventLoop")
-        guard live, !halted, channel.isActive, !adoptionClosed.withLock({ $0 }) else {
+        precondition(channel.eventLoop.inEventLoop, "adopt: call it on the channel's EventLoop")
+        guard channel.isActive, !adoptionClosed.withLock({ $0 }) else {
             channel.close(promise: nil)
             return
         }
-        let handler = NIOConnectionHandler(driver: self)
-        try channel.pipeline.syncOperations.addHandler(handler)
-        guard let connection = handler.adopt(channel) else { return }
+        let connection = NIOConnection(id: takeID(), channel: channel, loop: eventLoop)
+        try channel.pipeline.syncOperations.addHandler(NIOConnectionHandler(driver: self, connection: connection))
+        if connection.onDriverLoop {
+            register(connection, buffered: buffered)
+        } else {
+            // Before any read the handler hands over: the loop runs its works in order.
+            eventLoop.execute { [self] in register(connection, buffered: buffered) }
+        }
+    }
+
+    /// On the loop: an adopted connection becomes the engine's, or is closed unreported once
+    /// the driver is not running.
+    private func register(_ connection: NIOConnection, buffered: ByteBuffer) {
+        guard live, !halted else {
+            connection.channel.close(promise: nil)
+            return
+        }
+        connections[connection.id] = connection
         reportOpened(connection)
         if buffered.readableBytes > 0 { received(connection, buffered) }
     }
+
+    private func takeID() -> ConnectionID { nextID.wrappingAdd(1, ordering: .relaxed).oldValue }
 
     /// Before `run()` the work waits (in order); after `run()` returned it is dropped.
     public func execute(_ work: @escaping @Sendable () -> Void) { gate.execute(work) }
@@ -232,8 +255,7 @@ public final class NIODriver: Driver, @unchecked Sendable {
             channel.close(promise: nil)
             return nil
         }
-        let connection = NIOConnection(id: nextID, channel: channel)
-        nextID += 1
+        let connection = NIOConnection(id: takeID(), channel: channel, loop: eventLoop)
         connections[connection.id] = connection
         return connection
     }
