@@ -17,7 +17,8 @@
 //   SwitchboardHummingbird -> Switchboard, SwitchboardNIO (and HummingbirdCore, NIOCore, swift-log)
 //   hummingbird-gateway -> Switchboard, SwitchboardHummingbird, ServiceLifecycle (its example app)
 //   executables -> Switchboard, Serve, Crypto, FixtureRouting (bench: Kernel, JSON, Codec, Crypto;
-//                  switchboard-fixture also SwitchboardNIO, for --driver nio)
+//                  switchboard-fixture also SwitchboardNIO, for --driver nio;
+//                  nio-websocket-echo only swift-nio, the codec measurement's other side)
 // A custom driver needs only Switchboard (`Driver`, `SharedBytes`, the building blocks of
 // SwitchboardDriverSupport it re-exports), never SwitchboardPOSIX.
 import PackageDescription
@@ -130,6 +131,12 @@ let package = Package(
             .product(name: "Hummingbird", package: "hummingbird"), .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ], path: "Examples/HummingbirdGateway"),
+        // The codec measurement of docs/drivers.md: a WebSocket echo on NIO's own upgrade and
+        // frames, beside the fixture's --raw-echo --driver nio (scripts/codec-compare).
+        .executableTarget(name: "nio-websocket-echo", dependencies: [
+            .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"), .product(name: "NIOWebSocket", package: "swift-nio"),
+        ], path: "bench/nio-websocket-echo"),
         .executableTarget(name: "switchboard-bench", dependencies: [
             "SwitchboardKernel", "SwitchboardJSON", "SwitchboardCrypto", "SwitchboardCodec",
         ]),
