@@ -72,12 +72,10 @@ unit: deps
 	$(SWIFT) test --skip-build --no-parallel
 
 # The end-to-end and seed-error suite again, the fixture on SwitchboardNIO's driver
-# (`--driver nio`, chosen by SWITCHBOARD_FIXTURE_DRIVER; about 50 s). Not the two wss:// tests:
-# NIODriver serves no TLS (docs/drivers.md, "The SwiftNIO driver").
+# (`--driver nio`, chosen by SWITCHBOARD_FIXTURE_DRIVER; about 50 s), wss:// included.
 test-nio: deps
 	$(SWIFT) build --build-tests
-	SWITCHBOARD_FIXTURE_DRIVER=nio $(SWIFT) test --skip-build --no-parallel --filter EndToEndTests \
-		--skip 'wssServesAuthenticatedClientsWithALPN|badCertificatePathIsAStartupError'
+	SWITCHBOARD_FIXTURE_DRIVER=nio $(SWIFT) test --skip-build --no-parallel --filter EndToEndTests
 
 # Everything CI runs: generated files current, unit/property/end-to-end/simulation tests (the
 # end-to-end ones on the NIO driver too), spec edits reaching the gateway, RFC 6455 conformance,

@@ -13,11 +13,12 @@
 //   SwitchboardMetrics -> Switchboard (and swift-metrics)
 //   SwitchboardDriverConformance -> Switchboard, TestSupport (a driver's checks, for Swift Testing)
 //   BlockingDriver -> Switchboard (the example driver of docs/drivers.md and the README)
-//   SwitchboardNIO -> Switchboard (and swift-nio: NIOCore, NIOPosix)
+//   SwitchboardNIO -> Switchboard (and swift-nio: NIOCore, NIOPosix; swift-nio-ssl: NIOSSL)
 //   SwitchboardHummingbird -> Switchboard, SwitchboardNIO (and HummingbirdCore, NIOCore, swift-log)
 //   hummingbird-gateway -> Switchboard, SwitchboardHummingbird, ServiceLifecycle (its example app)
 //   executables -> Switchboard, Serve, Crypto, FixtureRouting (bench: Kernel, JSON, Codec, Crypto;
-//                  switchboard-fixture also SwitchboardNIO, for --driver nio)
+//                  switchboard-fixture also SwitchboardNIO, for --driver nio;
+//                  nio-websocket-echo only swift-nio, the codec measurement's other side)
 // A custom driver needs only Switchboard (`Driver`, `SharedBytes`, the building blocks of
 // SwitchboardDriverSupport it re-exports), never SwitchboardPOSIX.
 import PackageDescription
@@ -44,6 +45,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        // In the graph already (AsyncHTTPClient, Hummingbird); SwitchboardNIO's wss:// names it.
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
     ],
     targets: [
@@ -92,9 +95,11 @@ let package = Package(
         ]),
         // The driver conformance kit: a driver's factory in, checks of docs/drivers.md out.
         .target(name: "SwitchboardDriverConformance", dependencies: ["Switchboard", "TestSupport"]),
-        // A driver on SwiftNIO (one EventLoop, the engine's own codec on bytes); only its users build NIO.
+        // A driver on SwiftNIO (one EventLoop, the engine's own codec on bytes, wss:// through
+        // swift-nio-ssl); only its users build NIO.
         .target(name: "SwitchboardNIO", dependencies: [
             "Switchboard", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
         ]),
         // The gateway on a path of a Hummingbird 2 app's own HTTP/1 server (its port and loop).
         .target(name: "SwitchboardHummingbird", dependencies: [
@@ -126,6 +131,12 @@ let package = Package(
             .product(name: "Hummingbird", package: "hummingbird"), .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ], path: "Examples/HummingbirdGateway"),
+        // The codec measurement of docs/drivers.md: a WebSocket echo on NIO's own upgrade and
+        // frames, beside the fixture's --raw-echo --driver nio (scripts/codec-compare).
+        .executableTarget(name: "nio-websocket-echo", dependencies: [
+            .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"), .product(name: "NIOWebSocket", package: "swift-nio"),
+        ], path: "bench/nio-websocket-echo"),
         .executableTarget(name: "switchboard-bench", dependencies: [
             "SwitchboardKernel", "SwitchboardJSON", "SwitchboardCrypto", "SwitchboardCodec",
         ]),
@@ -157,12 +168,13 @@ let package = Package(
         .testTarget(name: "EngineTests", dependencies: ["Switchboard", "SwitchboardKernel", "SwitchboardBus", "SwitchboardCodec"]),
         // The conformance kit against the POSIX, example and SwiftNIO drivers.
         .testTarget(name: "DriverConformanceTests", dependencies: [
-            "SwitchboardDriverConformance", "Switchboard", "SwitchboardSim", "BlockingDriver", "SwitchboardNIO",
+            "SwitchboardDriverConformance", "Switchboard", "SwitchboardSim", "BlockingDriver", "SwitchboardNIO", "TestSupport",
         ]),
         // A Hummingbird 2 app with the gateway on /ws of its port.
         .testTarget(name: "SwitchboardHummingbirdTests", dependencies: [
             "SwitchboardHummingbird", "Switchboard", "SwitchboardServiceLifecycle", "TestSupport",
             .product(name: "Hummingbird", package: "hummingbird"), .product(name: "Logging", package: "swift-log"),
+            .product(name: "NIOPosix", package: "swift-nio"),  // an app group of several loops
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
         .testTarget(name: "ServiceLifecycleTests", dependencies: [

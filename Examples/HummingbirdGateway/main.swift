@@ -24,11 +24,12 @@ var hooks = Hooks(authenticate: { data in
 })
 let gateway = try SwitchboardGateway(options: options, hooks: hooks, logger: logger)
 
+// The app keeps its EventLoops (Hummingbird's default: one per core); the gateway's engine
+// runs on a loop of its own, and connections to /ws are handed to it from the app's loops.
 let app = Application(
     router: router,
     server: gateway.http1(),  // Hummingbird's HTTP/1 channel, with /ws handed to the gateway
     configuration: .init(address: .hostname("127.0.0.1", port: 8080)),
-    eventLoopGroupProvider: .shared(gateway.eventLoop),  // one loop for both
     logger: logger)
 
 // One lifecycle: the gateway after the app, so a shutdown closes its clients (1001) first.

@@ -18,6 +18,10 @@ import Switchboard
 ///
 /// Each check builds a fresh driver, starts it on 127.0.0.1 port 0, runs its loop on a thread
 /// of its own, and throws `ConformanceFailure` naming the broken rule.
+///
+/// A driver without real sockets (`sockets: false`, like the simulation's `SimDriver`) cannot
+/// be reached by the kit's loopback peers: it runs `checks` (those that need no connection)
+/// and `skipped` lists the rest. Running a skipped check throws: it never passes unseen.
 public struct DriverConformance: Sendable {
     public enum Check: String, CaseIterable, Sendable, CustomStringConvertible {
         /// `execute` before `run()` and from inside the loop queues, in order, onto the loop.
@@ -42,8 +46,10 @@ public struct DriverConformance: Sendable {
         case pauseAndResume
         /// One-shot timers on the `now.monotonic` scale: replace, cancel, order of equal deadlines.
         case timers
-        /// `stopAccepting` and `stop` from another thread; `stop` before `run`.
+        /// `stop` before `run`, and from another thread while the loop runs.
         case stopFromAnotherThread
+        /// `stopAccepting` from another thread: no new connection opens, open ones carry on.
+        case stopAccepting
         /// A `Server` on the driver: upgrade, `authenticate`, `connected`, echo through a hook.
         case gatewayAuthentication
         /// A `Server` on the driver: `join` and room delivery to several clients.
@@ -52,22 +58,47 @@ public struct DriverConformance: Sendable {
         case gatewayCloseCodes
 
         public var description: String { rawValue }
+
+        /// The check connects to the driver over loopback TCP (its peers, or a `Server`'s
+        /// WebSocket clients): a driver without real sockets skips it.
+        public var needsSockets: Bool {
+            switch self {
+            case .executeQueues, .timers, .stopFromAnotherThread: false
+            default: true
+            }
+        }
     }
 
     public let name: String
     /// How long `close(flushFirst: true)` may linger, in seconds (the POSIX driver: 2).
     public let lingerBound: Double
+    /// The driver listens on real sockets that the kit's loopback peers can reach.
+    public let sockets: Bool
     let makeDriver: @Sendable () throws -> any Driver
 
-    /// - Parameter makeDriver: a new driver, not started, each time it is called.
-    public init(name: String, lingerBound: Double = 5, makeDriver: @escaping @Sendable () throws -> any Driver) {
+    /// - Parameters:
+    ///   - sockets: false for a driver whose connections are not loopback TCP (a simulation):
+    ///     only `checks` apply.
+    ///   - makeDriver: a new driver, not started, each time it is called.
+    public init(name: String, lingerBound: Double = 5, sockets: Bool = true,
+                makeDriver: @escaping @Sendable () throws -> any Driver) {
         self.name = name
         self.lingerBound = lingerBound
+        self.sockets = sockets
         self.makeDriver = makeDriver
     }
 
-    /// Runs one check; throws `ConformanceFailure` (or the failure of a socket) if it fails.
+    /// The checks this driver can take: all of them, or without sockets those that need none.
+    public var checks: [Check] { Check.allCases.filter { sockets || !$0.needsSockets } }
+    /// The checks skipped for want of sockets (empty for a driver with sockets).
+    public var skipped: [Check] { Check.allCases.filter { !sockets && $0.needsSockets } }
+
+    /// Runs one check; throws `ConformanceFailure` (or the failure of a socket) if it fails,
+    /// or if it is one this driver skips.
     public func run(_ check: Check) throws {
+        if skipped.contains(check) {
+            throw ConformanceFailure("\(check) needs loopback sockets, which \(name) does not have: run the kit's `checks`")
+        }
         switch check {
         case .executeQueues: try checkExecuteQueues()
         case .connectionLifecycle: try checkConnectionLifecycle()
@@ -78,6 +109,7 @@ public struct DriverConformance: Sendable {
         case .pauseAndResume: try checkPauseAndResume()
         case .timers: try checkTimers()
         case .stopFromAnotherThread: try checkStopFromAnotherThread()
+        case .stopAccepting: try checkStopAccepting()
         case .gatewayAuthentication: try checkGatewayAuthentication()
         case .gatewayRooms: try checkGatewayRooms()
         case .gatewayCloseCodes: try checkGatewayCloseCodes()
@@ -101,6 +133,7 @@ final class RunningDriver: @unchecked Sendable {
         self.driver = driver
         recorder.driver = driver
         let bound = try driver.start(host: "127.0.0.1", port: 0, events: recorder)
+        // A virtual driver's "port" is its own business; a socket check would fail to connect.
         guard (1...65535).contains(bound) else { throw ConformanceFailure("start returned port \(bound)") }
         port = UInt16(bound)
         if runLoop { startLoop() }

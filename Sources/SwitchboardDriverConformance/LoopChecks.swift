@@ -2,7 +2,8 @@ import Foundation
 import Switchboard
 import Synchronization
 
-/// The checks that need no connection: `execute`, timers, stopping.
+/// The checks of the loop: `execute`, timers, stopping (those need no connection), and
+/// `stopAccepting` (which does).
 extension DriverConformance {
     func checkExecuteQueues() throws {
         let driver = try makeDriver()
@@ -70,7 +71,15 @@ extension DriverConformance {
         early.driver.stop()
         early.startLoop()
         try early.waitUntilStopped(timeout: 5)
+        // stop() from another thread while the loop runs (and has run work: it is going).
+        let running = try started()
+        try running.onLoop { () }
+        let driver = running.driver
+        Thread.detachNewThread { driver.stop() }
+        try running.waitUntilStopped(timeout: 5)
+    }
 
+    func checkStopAccepting() throws {
         let running = try started()
         let first = try TCPPeer(port: running.port)
         try running.recorder.wait("the first connection to open") { EventRecorder.opened(in: $0).count == 1 }

@@ -14,18 +14,19 @@ import SwitchboardNIO
 /// let app = Application(
 ///     router: router,
 ///     server: gateway.http1(),
-///     configuration: .init(address: .hostname("0.0.0.0", port: 8080)),
-///     eventLoopGroupProvider: .shared(gateway.eventLoop))
+///     configuration: .init(address: .hostname("0.0.0.0", port: 8080)))
 /// let group = ServiceGroup(configuration: .init(
 ///     services: [.init(service: app), .init(service: SwitchboardService(gateway.server))],
 ///     gracefulShutdownSignals: [.sigterm], logger: logger))
 /// try await group.run()
 /// ```
 ///
-/// One EventLoop: the gateway's engine is single-threaded and takes over channels in place, so
-/// the app runs on the gateway's loop (`eventLoopGroupProvider: .shared(gateway.eventLoop)`),
-/// or the gateway on one loop the app gives (`init(eventLoop:)`) with the app's group of that
-/// one loop. The server's own life is `SwitchboardService` (SwitchboardServiceLifecycle) in the
+/// EventLoops: the gateway's engine is single-threaded, so it runs on one loop, its own
+/// (`init` without `eventLoop`) or one the app gives. The app keeps its group: a connection
+/// accepted on another loop stays there, and its reads are handed to the gateway's loop, its
+/// writes back (`NIODriver.adopt`). Connections on the gateway's own loop need no hop: an app
+/// that wants none runs on it (`eventLoopGroupProvider: .shared(gateway.eventLoop)`).
+/// The server's own life is `SwitchboardService` (SwitchboardServiceLifecycle) in the
 /// same `ServiceGroup` as the app, after it: a group shuts down in reverse order, so the
 /// gateway's clients get 1001 and are closed before the app's server waits for its
 /// connections to end (in the app's own `services:` it would be stopped after its server,
@@ -37,10 +38,11 @@ public final class SwitchboardGateway: Sendable {
     /// The path the gateway serves (`ServerOptions.path`).
     public let path: String
 
-    /// The loop of the gateway, on which the app's server must run.
+    /// The loop of the gateway's engine; connections the app accepts on it need no hop.
     public var eventLoop: EventLoop { driver.eventLoop }
 
-    /// - Parameter eventLoop: the loop to run on; nil makes one of the driver's own.
+    /// - Parameter eventLoop: the loop to run on (one of the app's group, say); nil makes one
+    ///   of the driver's own.
     public init(options: ServerOptions = ServerOptions(), hooks: Hooks, eventLoop: EventLoop? = nil,
                 logger: Logging.Logger = Logging.Logger(label: "switchboard")) throws {
         driver = NIODriver(eventLoop: eventLoop, hooksOnLoop: options.hooksOnLoop, listens: false)

@@ -5,9 +5,18 @@ import Switchboard
 /// told (close, pause), what it holds (bytes read while paused) and its output bookkeeping.
 /// Confined to the driver's EventLoop; `@unchecked Sendable` only so that NIO's `@Sendable`
 /// future callbacks, which run on that same loop, may capture it.
+///
+/// The channel may live on another EventLoop (a Hummingbird app on several loops hands its
+/// channels over with `NIODriver.adopt`): then what this object does to the channel is what
+/// NIO allows from any thread (writes, closes, options by future), and the write promises are
+/// the driver loop's, so that their callbacks run there.
 final class NIOConnection: @unchecked Sendable {
     let id: ConnectionID
     let channel: Channel
+    /// The driver's EventLoop, where this object's state lives.
+    let loop: EventLoop
+    /// The channel is on the driver's EventLoop: its events need no hop.
+    let onDriverLoop: Bool
 
     /// `close` was called: writes are ignored, reads dropped.
     var closeRequested = false
@@ -40,9 +49,11 @@ final class NIOConnection: @unchecked Sendable {
     /// Bytes queued since the last flush, `tail` included.
     private var unflushed = 0
 
-    init(id: ConnectionID, channel: Channel) {
+    init(id: ConnectionID, channel: Channel, loop: EventLoop) {
         self.id = id
         self.channel = channel
+        self.loop = loop
+        self.onDriverLoop = channel.eventLoop === loop
     }
 
     /// Queues a buffer that may be shared with other connections (a fan-out is copied into a
@@ -80,7 +91,7 @@ final class NIOConnection: @unchecked Sendable {
         tail = nil
         tailIsCopy = false
         unflushed = 0
-        let promise = channel.eventLoop.makePromise(of: Void.self)
+        let promise = loop.makePromise(of: Void.self)  // completed on the channel's loop, run on the driver's
         promise.futureResult.whenComplete { _ in
             self.buffered -= count
             written(self)
@@ -104,44 +115,64 @@ final class NIOConnection: @unchecked Sendable {
         setAutoRead(true)
     }
 
-    /// Reading on (resume, or a close that waits for the peer's FIN) or off (pause).
+    /// Reading on (resume, or a close that waits for the peer's FIN) or off (pause). On another
+    /// loop the option is set by a task there: reads meanwhile are held by the driver.
     func setAutoRead(_ on: Bool) {
-        try? channel.syncOptions?.setOption(ChannelOptions.autoRead, value: on)
+        if onDriverLoop {
+            try? channel.syncOptions?.setOption(ChannelOptions.autoRead, value: on)
+        } else {
+            channel.setOption(ChannelOptions.autoRead, value: on).whenFailure { _ in }
+        }
     }
 }
 
 /// Connects one child channel's pipeline to its `NIODriver`: everything it sees goes to the
 /// driver, which decides what to report. Bytes arrive as NIO reads them: the engine does the
 /// HTTP upgrade and the WebSocket framing itself (see docs/drivers.md, "The SwiftNIO driver").
+///
+/// On a channel of another EventLoop (adopted), each read and the end are handed to the
+/// driver's loop with `execute`, in order.
 final class NIOConnectionHandler: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
 
     private let driver: NIODriver
     private var connection: NIOConnection?
 
-    init(driver: NIODriver) { self.driver = driver }
+    /// `connection`: an adopted channel's, known before the handler is added; nil for a
+    /// channel of the driver's listener, which gets its connection when it becomes active.
+    init(driver: NIODriver, connection: NIOConnection? = nil) {
+        self.driver = driver
+        self.connection = connection
+    }
 
     func channelActive(context: ChannelHandlerContext) {
         // Known to the handler before it is reported: the engine may close it inside the
         // report, and NIO may then call `channelInactive` at once.
-        connection = driver.accepted(context.channel)
-        if let connection { driver.reportOpened(connection) }
+        if connection == nil {
+            connection = driver.accepted(context.channel)
+            if let connection { driver.reportOpened(connection) }
+        }
         context.fireChannelActive()
-    }
-
-    /// A channel already active when the handler was added (`NIODriver.adopt`).
-    func adopt(_ channel: Channel) -> NIOConnection? {
-        connection = driver.accepted(channel)
-        return connection
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard let connection else { return }
-        driver.received(connection, unwrapInboundIn(data))
+        let buffer = unwrapInboundIn(data)
+        if connection.onDriverLoop {
+            driver.received(connection, buffer)
+        } else {
+            driver.eventLoop.execute { [driver] in driver.received(connection, buffer) }
+        }
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        if let connection { driver.ended(connection) }
+        if let connection {
+            if connection.onDriverLoop {
+                driver.ended(connection)
+            } else {
+                driver.eventLoop.execute { [driver] in driver.ended(connection) }
+            }
+        }
         connection = nil
         context.fireChannelInactive()
     }

@@ -1,6 +1,7 @@
 import Foundation
 import NIOCore
 import NIOPosix
+import NIOSSL
 import Switchboard
 import Synchronization
 
@@ -19,6 +20,8 @@ import Synchronization
 /// - Pause: autoRead off; bytes NIO read meanwhile are held and delivered after the resume.
 /// - Timers: the `TimerHeap` of SwitchboardDriverSupport, woken by one `scheduleTask` at the
 ///   earliest deadline.
+/// - TLS: swift-nio-ssl's `NIOSSLServerHandler` first in each accepted channel's pipeline
+///   (`NIOTLSContext`); the driver behind it sees plaintext.
 public final class NIODriver: Driver, @unchecked Sendable {
     /// The loop every callback runs on.
     public let eventLoop: EventLoop
@@ -30,6 +33,9 @@ public final class NIODriver: Driver, @unchecked Sendable {
     public let lingerMilliseconds: Int64
     /// False: `start` binds nothing; connections come from another server through `adopt`.
     public let listens: Bool
+    /// The `wss://` certificate and key of the driver's own listener, nil for plain `ws://`;
+    /// `reload()` swaps them for new handshakes.
+    public let tls: NIOTLSContext?
     /// `stopAccepting` was called on a driver that does not listen: `adopt` refuses.
     private let adoptionClosed = Mutex(false)
     /// Not retained: the engine owns the driver (`Driver`, ownership).
@@ -45,7 +51,8 @@ public final class NIODriver: Driver, @unchecked Sendable {
     private var live = false  // run() has started the loop's side
     private var halted = false  // run() is ending: nothing more is reported
     private var connections: [ConnectionID: NIOConnection] = [:]
-    private var nextID: ConnectionID = 1
+    /// Ids are taken on the driver's loop, or on another loop by `adopt`.
+    private let nextID = Atomic<ConnectionID>(1)
     private var dirty: [NIOConnection] = []
     private var flushQueued = false
     /// The last `SharedBytes` copied into a `ByteBuffer` this turn: a fan-out writes the same
@@ -63,12 +70,15 @@ public final class NIODriver: Driver, @unchecked Sendable {
     ///   - hooksOnLoop: run application hooks as tasks on the EventLoop (declares
     ///     `.hooksOnLoop`, which `ServerOptions.hooksOnLoop`, the default, needs).
     ///   - lingerMilliseconds: the bound of `close(flushFirst: true)`'s wait for the peer's FIN.
-    ///   - listens: false for a driver whose connections another server on the same EventLoop
-    ///     accepts and hands over with `adopt` (an HTTP server sharing its port with the
-    ///     gateway); `start` then binds nothing and answers the port it was given.
+    ///   - listens: false for a driver whose connections another server accepts and hands
+    ///     over with `adopt` (an HTTP server sharing its port with the gateway, on this
+    ///     EventLoop or others); `start` then binds nothing and answers the port it was given.
+    ///   - tls: serve `wss://` on the driver's own listener (declares `.tls`); adopted channels
+    ///     come with whatever TLS the server that accepted them has.
     public init(eventLoop: EventLoop? = nil, hooksOnLoop: Bool = true, lingerMilliseconds: Int64 = 2000,
-                listens: Bool = true) {
+                listens: Bool = true, tls: NIOTLSContext? = nil) {
         self.listens = listens
+        self.tls = listens ? tls : nil
         if let eventLoop {
             self.eventLoop = eventLoop
             self.ownGroup = nil
@@ -84,12 +94,36 @@ public final class NIODriver: Driver, @unchecked Sendable {
         if hooksOnLoop { executor = LoopTaskExecutor(execute: { work in gate.execute(work) }) }
     }
 
+    /// The options of `POSIXDriver`: `tlsCertificateFile`/`tlsKeyFile` serve `wss://` (both or
+    /// neither); a file that cannot be loaded is a start-up error naming it.
+    public convenience init(tlsCertificateFile: String?, tlsKeyFile: String?, eventLoop: EventLoop? = nil,
+                            hooksOnLoop: Bool = true, lingerMilliseconds: Int64 = 2000) throws {
+        let tls: NIOTLSContext?
+        switch (tlsCertificateFile, tlsKeyFile) {
+        case (nil, nil):
+            tls = nil
+        case (let certificate?, let key?):
+            do { tls = try NIOTLSContext(certificateChainFile: certificate, privateKeyFile: key) } catch {
+                throw StartupError(message: "TLS: \(error)")
+            }
+        default:
+            throw StartupError(message: "TLS needs both a certificate file and a key file")
+        }
+        self.init(eventLoop: eventLoop, hooksOnLoop: hooksOnLoop, lingerMilliseconds: lingerMilliseconds, tls: tls)
+    }
+
     deinit {
         // A driver that was never run, or does not listen, still has its group's thread.
         ownGroup?.shutdownGracefully { _ in }
     }
 
-    public var capabilities: DriverCapabilities { executor == nil ? [] : [.hooksOnLoop] }
+    /// `.hooksOnLoop` when built with `hooksOnLoop`, `.tls` when built with a TLS context.
+    public var capabilities: DriverCapabilities {
+        var capabilities: DriverCapabilities = []
+        if executor != nil { capabilities.insert(.hooksOnLoop) }
+        if tls != nil { capabilities.insert(.tls) }
+        return capabilities
+    }
 
     // MARK: - Listening and the loop
 
@@ -104,7 +138,9 @@ public final class NIODriver: Driver, @unchecked Sendable {
             .childChannelOption(ChannelOptions.tcpOption(.tcp_nodelay), value: 1)
             .childChannelInitializer { [self] channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(NIOConnectionHandler(driver: self))
+                    let pipeline = channel.pipeline.syncOperations
+                    if let tls { try pipeline.addHandler(tls.makeHandler()) }
+                    try pipeline.addHandler(NIOConnectionHandler(driver: self))
                 }
             }
         let channel: Channel
@@ -149,24 +185,46 @@ public final class NIODriver: Driver, @unchecked Sendable {
         serverChannel?.close(promise: nil)
     }
 
-    /// Takes over a connection another server on this driver's EventLoop accepted (a driver
-    /// made with `listens: false`): from now on the channel's bytes go to the engine, starting
-    /// with `buffered`, what that server read already (the HTTP request head, for example).
-    /// Call it on the EventLoop, with the handlers before it in the pipeline passing bytes
-    /// through (or removed). A channel that arrives after `stop` or `stopAccepting`, or
-    /// already closed, is closed without being reported.
+    /// Takes over a connection another server accepted (a driver made with `listens: false`):
+    /// from now on the channel's bytes go to the engine, starting with `buffered`, what that
+    /// server read already (the HTTP request head, for example). Call it on the channel's
+    /// EventLoop, with the handlers before it in the pipeline passing bytes through (or
+    /// removed). A channel that arrives after `stop` or `stopAccepting`, or already closed, is
+    /// closed without being reported.
+    ///
+    /// The channel may be on another EventLoop than the driver's (an app's server on a group of
+    /// several loops): the engine stays on the driver's loop, and the channel's reads and end
+    /// are handed to it there, its writes and closes to the channel's loop (a hop each way;
+    /// channels on the driver's own loop need none).
     public func adopt(_ channel: Channel, buffered: ByteBuffer) throws {
-        precondition(eventLoop.inEventLoop && channel.eventLoop.inEventLoop, "adopt: a channel of another EventLoop")
-        guard live, !halted, channel.isActive, !adoptionClosed.withLock({ $0 }) else {
+        precondition(channel.eventLoop.inEventLoop, "adopt: call it on the channel's EventLoop")
+        guard channel.isActive, !adoptionClosed.withLock({ $0 }) else {
             channel.close(promise: nil)
             return
         }
-        let handler = NIOConnectionHandler(driver: self)
-        try channel.pipeline.syncOperations.addHandler(handler)
-        guard let connection = handler.adopt(channel) else { return }
+        let connection = NIOConnection(id: takeID(), channel: channel, loop: eventLoop)
+        try channel.pipeline.syncOperations.addHandler(NIOConnectionHandler(driver: self, connection: connection))
+        if connection.onDriverLoop {
+            register(connection, buffered: buffered)
+        } else {
+            // Before any read the handler hands over: the loop runs its works in order.
+            eventLoop.execute { [self] in register(connection, buffered: buffered) }
+        }
+    }
+
+    /// On the loop: an adopted connection becomes the engine's, or is closed unreported once
+    /// the driver is not running.
+    private func register(_ connection: NIOConnection, buffered: ByteBuffer) {
+        guard live, !halted else {
+            connection.channel.close(promise: nil)
+            return
+        }
+        connections[connection.id] = connection
         reportOpened(connection)
         if buffered.readableBytes > 0 { received(connection, buffered) }
     }
+
+    private func takeID() -> ConnectionID { nextID.wrappingAdd(1, ordering: .relaxed).oldValue }
 
     /// Before `run()` the work waits (in order); after `run()` returned it is dropped.
     public func execute(_ work: @escaping @Sendable () -> Void) { gate.execute(work) }
@@ -197,8 +255,7 @@ public final class NIODriver: Driver, @unchecked Sendable {
             channel.close(promise: nil)
             return nil
         }
-        let connection = NIOConnection(id: nextID, channel: channel)
-        nextID += 1
+        let connection = NIOConnection(id: takeID(), channel: channel, loop: eventLoop)
         connections[connection.id] = connection
         return connection
     }

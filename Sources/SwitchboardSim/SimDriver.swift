@@ -1,6 +1,10 @@
+import Dispatch
 import Switchboard
 import SwitchboardBus
 import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// A `Driver` on the simulated world: virtual clock, virtual sockets (partial reads, a send
 /// buffer drained at a seeded rate, stalls and resets), timers on the world's heap, and hooks
@@ -19,10 +23,14 @@ public final class SimDriver: Driver, @unchecked Sendable {
     private var generation: UInt64 = 0
     var accepting = true
     let stopped = Atomic<Bool>(false)
+    /// The world of a `standalone()` driver, kept alive by it (a simulation's world owns its
+    /// drivers instead).
+    private let ownWorld: SimWorld?
 
-    init(world: SimWorld, index: Int) {
+    init(world: SimWorld, index: Int, owningWorld: Bool = false) {
         self.world = world
         self.index = index
+        self.ownWorld = owningWorld ? world : nil
     }
 
     /// Timer tokens armed now (for leak checks).
@@ -35,9 +43,20 @@ public final class SimDriver: Driver, @unchecked Sendable {
         return 40000 + index
     }
 
-    /// Steps the shared world until it is idle or reaches its current horizon.
-    public func run() { world.run(until: world.horizon) }
-    public func stop() { stopped.store(true, ordering: .releasing) }
+    /// Steps the shared world until it is idle or reaches its current horizon; a standalone
+    /// driver's until `stop()`.
+    public func run() {
+        if ownWorld != nil {
+            runStandalone()
+        } else {
+            world.run(until: world.horizon)
+        }
+    }
+
+    public func stop() {
+        stopped.store(true, ordering: .releasing)
+        if ownWorld != nil { world.foreignSignal.signal() }  // wakes runStandalone's wait
+    }
     public func stopAccepting() { world.stopAccepting(index) }
     public func execute(_ work: @escaping @Sendable () -> Void) { world.execute(driver: index, work) }
     /// True on the sim thread, except inside a hook (hooks run off the loop, as with a real driver).
@@ -88,6 +107,46 @@ public final class SimDriver: Driver, @unchecked Sendable {
     public func cancel(_ token: UInt64) { timers[token] = nil }
 
     public func spawn(_ operation: @escaping @Sendable () async -> Void) { world.spawn(driver: index, operation) }
+}
+
+// MARK: - On its own, for the conformance kit
+
+extension SimDriver {
+    /// A driver on an empty world of its own (no servers, clients or bus), for checks that
+    /// drive a `Driver` directly, as SwitchboardDriverConformance does (`sockets: false`: its
+    /// connections are the world's clients, which such a world has none of). Its `run()` steps
+    /// the world until `stop()`, taking `execute` work from other threads as it comes; when
+    /// nothing is due now, virtual time jumps to the next event (a timer fires as soon as the
+    /// loop gets to it, at its virtual deadline).
+    public static func standalone(seed: UInt64 = 0) -> SimDriver {
+        let world = SimWorld(config: SimConfig(seed: seed))
+        let driver = SimDriver(world: world, index: 0, owningWorld: true)
+        world.attach(driver)
+        return driver
+    }
+
+    /// The loop of a standalone driver, on the calling thread. On the way out the world lets go
+    /// of the driver (which holds the world), so both are freed once the caller drops it.
+    private func runStandalone() {
+        world.simThread = pthread_self()
+        defer {
+            world.simThread = nil  // a later thread may get this one's id
+            world.detachDrivers()
+        }
+        while !isStopped {
+            let works = world.foreign.withLock { list -> [(driver: Int, work: @Sendable () -> Void)] in
+                defer { list.removeAll() }
+                return list
+            }
+            // On the sim thread `execute` queues at the current virtual time, in order.
+            for (driver, work) in works { world.execute(driver: driver, work) }
+            if let next = world.queue.nextTime {
+                world.run(until: next)
+            } else if works.isEmpty {
+                _ = world.foreignSignal.wait(timeout: .now() + .milliseconds(100))
+            }
+        }
+    }
 }
 
 /// The engine's events, passed through; bytes for a paused connection are held instead.

@@ -219,6 +219,10 @@ public final class SimWorld: @unchecked Sendable {
         push(.end, at: SimWorld.odd(config.duration), lane: SimWorld.controlLane)
     }
 
+    /// A driver of a world with no servers (`SimDriver.standalone()`), and letting go of it.
+    func attach(_ driver: SimDriver) { drivers.append(driver) }
+    func detachDrivers() { drivers.removeAll() }
+
     func log(_ level: LogLevel, _ message: String) {
         trace.append("\(now) log \(level) \(message.prefix(160))")
     }

@@ -203,8 +203,11 @@ do {
             _ = try handleProbe(message.message.event, message, server: server)
         }
     }
-    // nil: the library's default, the POSIX driver (it also serves --tls-cert/--tls-key).
-    let driver: (any Driver)? = flags.driver == "nio" ? NIODriver(hooksOnLoop: options.hooksOnLoop) : nil
+    // nil: the library's default, the POSIX driver. Both serve --tls-cert/--tls-key.
+    let driver: (any Driver)? = flags.driver == "nio"
+        ? try NIODriver(tlsCertificateFile: options.tlsCertificateFile, tlsKeyFile: options.tlsKeyFile,
+                        hooksOnLoop: options.hooksOnLoop)
+        : nil
     server = try Server(options: options, hooks: hooks, driver: driver, logger: Logger(level: .warning))
     box.withLock { $0 = server }
 } catch {

@@ -3,15 +3,23 @@ import Foundation
 import Switchboard
 import SwitchboardDriverConformance
 import SwitchboardNIO
+import SwitchboardSim
 import Testing
 
-/// The conformance kit against the drivers in this repository (POSIX, the example, SwiftNIO). Serialized: the checks start
-/// servers and measure lingers; on a small machine, several at once make timings flaky.
+/// The simulation's driver: its connections are the simulated world's clients, out of the kit's
+/// reach, so the checks of the loop only (the rest run in the seeded simulations of
+/// Tests/SimTests). A global: `@Test(arguments:)` of the suite cannot name the suite's own members.
+let simKit = DriverConformance(name: "SimDriver", sockets: false) { SimDriver.standalone() }
+
+/// The conformance kit against the drivers in this repository (POSIX, the example, SwiftNIO, the
+/// simulation's). Serialized: the checks start servers and measure lingers; on a small machine,
+/// several at once make timings flaky.
 @Suite("driver conformance", .serialized)
 struct DriverConformanceTests {
     static let posix = DriverConformance(name: "POSIXDriver", lingerBound: 2) { try POSIXDriver() }
     static let blocking = DriverConformance(name: "BlockingDriver", lingerBound: 2) { BlockingDriver() }
     static let nio = DriverConformance(name: "NIODriver", lingerBound: 2) { NIODriver() }
+    static let sim = simKit
 
     @Test("POSIXDriver", arguments: DriverConformance.Check.allCases)
     func posix(_ check: DriverConformance.Check) throws {
@@ -26,6 +34,19 @@ struct DriverConformanceTests {
     @Test("NIODriver (SwitchboardNIO)", arguments: DriverConformance.Check.allCases)
     func nio(_ check: DriverConformance.Check) throws {
         try Self.nio.run(check)
+    }
+
+    @Test("SimDriver, standalone (SwitchboardSim)", arguments: simKit.checks)
+    func sim(_ check: DriverConformance.Check) throws {
+        try Self.sim.run(check)
+    }
+
+    @Test("SimDriver: the checks a driver without sockets skips are named, and refuse to run")
+    func simSkips() {
+        #expect(Self.sim.checks == [.executeQueues, .timers, .stopFromAnotherThread])
+        #expect(Self.sim.skipped.count == DriverConformance.Check.allCases.count - 3)
+        #expect(throws: ConformanceFailure.self) { try Self.sim.run(.connectionLifecycle) }
+        #expect(Self.posix.skipped.isEmpty)
     }
 }
 

@@ -52,6 +52,7 @@ struct loop {
     int flush_len, flush_cap;
     uint64_t failures[FAIL_KINDS];
     int verbose;
+    int no_auth;            /* a raw echo server: ready once upgraded, no authenticate */
     void *scenario;
     void (*on_ready)(loop_t *, conn_t *);
     void (*on_message)(loop_t *, conn_t *, const char *text, size_t len);

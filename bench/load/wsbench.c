@@ -30,7 +30,7 @@
 
 typedef struct {
     const char *scenario, *host, *path, *label;
-    int port, clients, window, depth, payload, verbose;
+    int port, clients, window, depth, payload, verbose, no_auth;
     long messages;
     double duration, warmup, settle, heartbeat, rate, timeout, drain;
     int server_pid;
@@ -411,6 +411,7 @@ static void usage(void) {
     fprintf(stderr,
         "usage: wsbench connect|fanout|echo|idle --port N [options]\n"
         "  --host H (127.0.0.1) --path P (/ws) -c N clients (100) --label L --server-pid PID -v\n"
+        "  --no-auth     echo: a raw echo server (no authenticate; ready once upgraded)\n"
         "  --timeout S   per connection: connect, upgrade and authenticate (10)\n"
         "  --window N    connect: connections opening at once (64); fanout: messages in flight (32)\n"
         "  -m N          fanout: messages to publish (default: publish for --duration)\n"
@@ -432,6 +433,7 @@ int main(int argc, char **argv) {
     for (int i = 2; i < argc; i++) {
         const char *a = argv[i];
         if (strcmp(a, "-v") == 0) { o.verbose = 1; continue; }
+        if (strcmp(a, "--no-auth") == 0) { o.no_auth = 1; continue; }
         if (i + 1 >= argc) usage();
         const char *v = argv[++i];
         if (strcmp(a, "--host") == 0) o.host = v;
@@ -478,6 +480,7 @@ int main(int argc, char **argv) {
         snprintf(r.conns[i].user, sizeof r.conns[i].user, "u%d", i);
     }
     loop.verbose = o.verbose;
+    loop.no_auth = o.no_auth;
     loop.scenario = &r;
     loop.on_ready = on_ready;
     loop.on_message = on_message;
