@@ -3,15 +3,25 @@ import Foundation
 import Switchboard
 import SwitchboardDriverConformance
 import SwitchboardNIO
+import SwitchboardURing
 import Testing
 
-/// The conformance kit against the drivers in this repository (POSIX, the example, SwiftNIO). Serialized: the checks start
-/// servers and measure lingers; on a small machine, several at once make timings flaky.
+/// Why the io_uring driver cannot run on this machine (printed once), or nil.
+let uringUnavailable: URingUnavailable? = {
+    let reason = URingDriver.unavailability()
+    if let reason { print("URingDriver is not checked: \(reason)") }
+    return reason
+}()
+
+/// The conformance kit against the drivers in this repository (POSIX, the example, SwiftNIO,
+/// io_uring where the kernel allows it). Serialized: the checks start servers and measure
+/// lingers; on a small machine, several at once make timings flaky.
 @Suite("driver conformance", .serialized)
 struct DriverConformanceTests {
     static let posix = DriverConformance(name: "POSIXDriver", lingerBound: 2) { try POSIXDriver() }
     static let blocking = DriverConformance(name: "BlockingDriver", lingerBound: 2) { BlockingDriver() }
     static let nio = DriverConformance(name: "NIODriver", lingerBound: 2) { NIODriver() }
+    static let uring = DriverConformance(name: "URingDriver", lingerBound: 2) { try URingDriver() }
 
     @Test("POSIXDriver", arguments: DriverConformance.Check.allCases)
     func posix(_ check: DriverConformance.Check) throws {
@@ -26,6 +36,12 @@ struct DriverConformanceTests {
     @Test("NIODriver (SwitchboardNIO)", arguments: DriverConformance.Check.allCases)
     func nio(_ check: DriverConformance.Check) throws {
         try Self.nio.run(check)
+    }
+
+    @Test("URingDriver (SwitchboardURing)", .enabled(if: uringUnavailable == nil, "io_uring is not available here"),
+          arguments: DriverConformance.Check.allCases)
+    func uring(_ check: DriverConformance.Check) throws {
+        try Self.uring.run(check)
     }
 }
 
