@@ -6,7 +6,7 @@ RELEASE    := .build/release
 SPEC       ?= spec/protocol.yaml
 PORT       ?= 8080
 
-.PHONY: deps build release release-binary install run test unit test-nio check-generated generate golden spec-edit-test conformance conformance-deflate browser sim soak bench fuzz clean
+.PHONY: deps build release release-binary install run test unit test-nio test-uring check-generated generate golden spec-edit-test conformance conformance-deflate browser sim soak bench fuzz clean
 
 deps:
 	@scripts/install-deps
@@ -77,10 +77,27 @@ test-nio: deps
 	$(SWIFT) build --build-tests
 	SWITCHBOARD_FIXTURE_DRIVER=nio $(SWIFT) test --skip-build --no-parallel --filter EndToEndTests
 
+# The same suite on SwitchboardURing's io_uring driver (`--driver uring`), where the kernel and
+# the container allow io_uring: the fixture's --print-driver says which driver --driver uring
+# gets (epoll when io_uring is unavailable, with the reason on stderr), and the target skips
+# with that reason instead of running the suite on epoll twice. Not the two wss:// tests:
+# URingDriver serves no TLS (docs/drivers.md, "The io_uring driver").
+test-uring: deps
+	$(SWIFT) build --build-tests
+	@fixture="$$($(SWIFT) build --show-bin-path)/switchboard-fixture"; \
+	if [ "$$("$$fixture" --driver uring --print-driver 2>/dev/null)" = "DRIVER uring" ]; then \
+		echo "SWITCHBOARD_FIXTURE_DRIVER=uring $(SWIFT) test --skip-build --no-parallel --filter EndToEndTests ..."; \
+		SWITCHBOARD_FIXTURE_DRIVER=uring $(SWIFT) test --skip-build --no-parallel --filter EndToEndTests \
+			--skip 'wssServesAuthenticatedClientsWithALPN|badCertificatePathIsAStartupError'; \
+	else \
+		echo "test-uring: skipped: $$("$$fixture" --driver uring --print-driver 2>&1 >/dev/null)"; \
+	fi
+
 # Everything CI runs: generated files current, unit/property/end-to-end/simulation tests (the
-# end-to-end ones on the NIO driver too), spec edits reaching the gateway, RFC 6455 conformance,
-# and the demo page in a headless browser.
-test: check-generated unit test-nio spec-edit-test conformance browser
+# end-to-end ones on the NIO driver too, and on the io_uring driver where io_uring is
+# available), spec edits reaching the gateway, RFC 6455 conformance, and the demo page in a
+# headless browser.
+test: check-generated unit test-nio test-uring spec-edit-test conformance browser
 
 # A copy of the repository with a new close code, client event and timer in its spec only:
 # generated, built (debug, a few minutes) and driven over WebSockets (Tests/SpecEdit/run).

@@ -14,10 +14,11 @@
 //   SwitchboardDriverConformance -> Switchboard, TestSupport (a driver's checks, for Swift Testing)
 //   BlockingDriver -> Switchboard (the example driver of docs/drivers.md and the README)
 //   SwitchboardNIO -> Switchboard (and swift-nio: NIOCore, NIOPosix; swift-nio-ssl: NIOSSL)
+//   SwitchboardURing -> Switchboard (and CURing: io_uring through <linux/io_uring.h>)
 //   SwitchboardHummingbird -> Switchboard, SwitchboardNIO (and HummingbirdCore, NIOCore, swift-log)
 //   hummingbird-gateway -> Switchboard, SwitchboardHummingbird, ServiceLifecycle (its example app)
 //   executables -> Switchboard, Serve, Crypto, FixtureRouting (bench: Kernel, JSON, Codec, Crypto;
-//                  switchboard-fixture also SwitchboardNIO, for --driver nio;
+//                  switchboard-fixture also SwitchboardNIO and SwitchboardURing, for --driver nio|uring;
 //                  nio-websocket-echo only swift-nio, the codec measurement's other side)
 // A custom driver needs only Switchboard (`Driver`, `SharedBytes`, the building blocks of
 // SwitchboardDriverSupport it re-exports), never SwitchboardPOSIX.
@@ -32,6 +33,7 @@ let package = Package(
         .library(name: "SwitchboardMetrics", targets: ["SwitchboardMetrics"]),
         .library(name: "SwitchboardDriverConformance", targets: ["SwitchboardDriverConformance"]),
         .library(name: "SwitchboardNIO", targets: ["SwitchboardNIO"]),
+        .library(name: "SwitchboardURing", targets: ["SwitchboardURing"]),
         .library(name: "SwitchboardHummingbird", targets: ["SwitchboardHummingbird"]),
         .executable(name: "switchboard", targets: ["switchboard"]),
         .executable(name: "switchboard-fixture", targets: ["switchboard-fixture"]),
@@ -55,6 +57,9 @@ let package = Package(
         .systemLibrary(name: "COpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
         .systemLibrary(name: "CHiredis", pkgConfig: "hiredis", providers: [.apt(["libhiredis-dev"])]),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        // io_uring's system calls, ring barriers and submission entries as static inline C over
+        // the kernel's <linux/io_uring.h> (no liburing: nothing to link).
+        .systemLibrary(name: "CURing"),
 
         // Generator: spec/protocol.yaml -> Sources/SwitchboardKernel/Generated + docs/.
         .target(name: "SwitchboardGen", dependencies: ["CYAML", "SwitchboardCrypto"], path: "Generator/Sources/SwitchboardGen"),
@@ -101,6 +106,8 @@ let package = Package(
             "Switchboard", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
         ]),
+        // A driver on io_uring (multishot accept and receive, provided buffers, one enter per turn).
+        .target(name: "SwitchboardURing", dependencies: ["Switchboard", "CURing"]),
         // The gateway on a path of a Hummingbird 2 app's own HTTP/1 server (its port and loop).
         .target(name: "SwitchboardHummingbird", dependencies: [
             "Switchboard", "SwitchboardNIO", .product(name: "HummingbirdCore", package: "hummingbird"),
@@ -121,9 +128,10 @@ let package = Package(
         ]),
 
         .executableTarget(name: "switchboard", dependencies: ["Switchboard", "SwitchboardServe"]),
-        // `--driver nio` runs the fixture on SwitchboardNIO (the end-to-end suite on NIO).
+        // `--driver nio` runs the fixture on SwitchboardNIO, `--driver uring` on SwitchboardURing
+        // (the end-to-end suite on either).
         .executableTarget(name: "switchboard-fixture", dependencies: [
-            "Switchboard", "SwitchboardCrypto", "FixtureRouting", "SwitchboardNIO",
+            "Switchboard", "SwitchboardCrypto", "FixtureRouting", "SwitchboardNIO", "SwitchboardURing",
         ]),
         // The example app of SwitchboardHummingbird (docs/drivers.md), built by `make test`.
         .executableTarget(name: "hummingbird-gateway", dependencies: [
@@ -166,9 +174,10 @@ let package = Package(
         .testTarget(name: "SimTests", dependencies: ["SwitchboardSim", "Switchboard", "SwitchboardBus"]),
         // The engine driven directly with a recording driver (write by write).
         .testTarget(name: "EngineTests", dependencies: ["Switchboard", "SwitchboardKernel", "SwitchboardBus", "SwitchboardCodec"]),
-        // The conformance kit against the POSIX, example and SwiftNIO drivers.
+        // The conformance kit against the POSIX, example, SwiftNIO and io_uring drivers.
         .testTarget(name: "DriverConformanceTests", dependencies: [
             "SwitchboardDriverConformance", "Switchboard", "SwitchboardSim", "BlockingDriver", "SwitchboardNIO", "TestSupport",
+            "SwitchboardURing",
         ]),
         // A Hummingbird 2 app with the gateway on /ws of its port.
         .testTarget(name: "SwitchboardHummingbirdTests", dependencies: [

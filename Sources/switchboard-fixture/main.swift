@@ -7,6 +7,7 @@ import FixtureRouting
 import Switchboard
 import SwitchboardCrypto
 import SwitchboardNIO
+import SwitchboardURing
 import Synchronization
 #if canImport(Glibc)
 import Glibc
@@ -38,8 +39,12 @@ struct Flags {
     var tlsCert: String?
     var tlsKey: String?
     var perMessageDeflate = false
-    /// `posix` (the library's default driver) or `nio` (SwitchboardNIO's `NIODriver`).
+    /// `posix` (the library's default driver), `nio` (SwitchboardNIO's `NIODriver`) or `uring`
+    /// (SwitchboardURing's `URingDriver`; epoll, with one line on stderr, where io_uring is not
+    /// available).
     var driver = "posix"
+    /// `--print-driver`: print `DRIVER <name>` (the driver chosen, after a fallback) and exit.
+    var printDriver = false
 }
 
 func parseFlags(_ arguments: [String]) -> Flags {
@@ -98,7 +103,10 @@ func parseFlags(_ arguments: [String]) -> Flags {
         case "--per-message-deflate": flags.perMessageDeflate = true
         case "--driver":
             flags.driver = value(flag)
-            guard ["posix", "nio"].contains(flags.driver) else { fail("--driver: posix or nio, not \(flags.driver)") }
+            guard ["posix", "nio", "uring"].contains(flags.driver) else {
+                fail("--driver: posix, nio or uring, not \(flags.driver)")
+            }
+        case "--print-driver": flags.printDriver = true
         case "--idle-timeout-s": flags.options.idleTimeout = number(flag, Int64.self) * 1000
         case "--no-send-pings": flags.options.sendPings = false
         case "--allowed-origins": flags.options.allowedOrigins = list(value(flag))
@@ -203,11 +211,25 @@ do {
             _ = try handleProbe(message.message.event, message, server: server)
         }
     }
-    // nil: the library's default, the POSIX driver. Both serve --tls-cert/--tls-key.
-    let driver: (any Driver)? = flags.driver == "nio"
-        ? try NIODriver(tlsCertificateFile: options.tlsCertificateFile, tlsKeyFile: options.tlsKeyFile,
-                        hooksOnLoop: options.hooksOnLoop)
-        : nil
+    // nil: the library's default, the POSIX driver. It and the NIO driver serve --tls-cert/--tls-key.
+    var driver: (any Driver)?
+    switch flags.driver {
+    case "nio":
+        driver = try NIODriver(tlsCertificateFile: options.tlsCertificateFile, tlsKeyFile: options.tlsKeyFile,
+                               hooksOnLoop: options.hooksOnLoop)
+    case "uring":
+        do {
+            driver = try URingDriver(hooksOnLoop: options.hooksOnLoop)
+        } catch {
+            writeAll(2, "switchboard-fixture: \(error); using the epoll driver\n")
+        }
+    default:
+        break
+    }
+    if flags.printDriver {
+        emit("DRIVER \(driver is URingDriver ? "uring" : driver is NIODriver ? "nio" : "posix")")
+        exit(0)
+    }
     server = try Server(options: options, hooks: hooks, driver: driver, logger: Logger(level: .warning))
     box.withLock { $0 = server }
 } catch {

@@ -1,6 +1,8 @@
 import BlockingDriver
+import Glibc
 import Switchboard
 import SwitchboardNIO
+import SwitchboardURing
 import Testing
 
 /// Options a driver cannot honour make `Server.init` throw instead of doing nothing.
@@ -40,5 +42,28 @@ struct CapabilityTests {
         } catch let error as StartupError {
             #expect(error.message.contains("NIODriver does not serve TLS"))
         }
+    }
+
+    @Test("URingDriver runs hooks on its loop and serves no TLS", .enabled(if: uringUnavailable == nil))
+    func uring() throws {
+        _ = try Server(hooks: Self.hooks, driver: URingDriver())
+        #expect(throws: StartupError.self) { try Server(hooks: Self.hooks, driver: URingDriver(hooksOnLoop: false)) }
+        var options = ServerOptions()
+        options.tlsCertificateFile = "cert.pem"
+        options.tlsKeyFile = "key.pem"
+        do {
+            _ = try Server(options: options, hooks: Self.hooks, driver: URingDriver())
+            Issue.record("TLS options with URingDriver (no TLS) were accepted")
+        } catch let error as StartupError {
+            #expect(error.message.contains("URingDriver does not serve TLS"))
+        }
+    }
+
+    @Test("URingUnavailable names the step, the errno and what usually forbids io_uring")
+    func uringUnavailableText() {
+        let forbidden = URingUnavailable(step: "io_uring_setup", code: EPERM).description
+        #expect(forbidden.hasPrefix("io_uring unavailable: io_uring_setup: Operation not permitted (errno 1)"))
+        #expect(forbidden.contains("seccomp"))
+        #expect(URingUnavailable(step: "io_uring_setup", code: ENOSYS).description.contains("the kernel has no io_uring"))
     }
 }

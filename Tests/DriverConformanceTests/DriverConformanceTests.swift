@@ -4,6 +4,7 @@ import Switchboard
 import SwitchboardDriverConformance
 import SwitchboardNIO
 import SwitchboardSim
+import SwitchboardURing
 import Testing
 
 /// The simulation's driver: its connections are the simulated world's clients, out of the kit's
@@ -11,15 +12,23 @@ import Testing
 /// Tests/SimTests). A global: `@Test(arguments:)` of the suite cannot name the suite's own members.
 let simKit = DriverConformance(name: "SimDriver", sockets: false) { SimDriver.standalone() }
 
-/// The conformance kit against the drivers in this repository (POSIX, the example, SwiftNIO, the
-/// simulation's). Serialized: the checks start servers and measure lingers; on a small machine,
-/// several at once make timings flaky.
+/// Why the io_uring driver cannot run on this machine (printed once), or nil.
+let uringUnavailable: URingUnavailable? = {
+    let reason = URingDriver.unavailability()
+    if let reason { print("URingDriver is not checked: \(reason)") }
+    return reason
+}()
+
+/// The conformance kit against the drivers in this repository (POSIX, the example, SwiftNIO,
+/// io_uring where the kernel allows it, the simulation's). Serialized: the checks start servers
+/// and measure lingers; on a small machine, several at once make timings flaky.
 @Suite("driver conformance", .serialized)
 struct DriverConformanceTests {
     static let posix = DriverConformance(name: "POSIXDriver", lingerBound: 2) { try POSIXDriver() }
     static let blocking = DriverConformance(name: "BlockingDriver", lingerBound: 2) { BlockingDriver() }
     static let nio = DriverConformance(name: "NIODriver", lingerBound: 2) { NIODriver() }
     static let sim = simKit
+    static let uring = DriverConformance(name: "URingDriver", lingerBound: 2) { try URingDriver() }
 
     @Test("POSIXDriver", arguments: DriverConformance.Check.allCases)
     func posix(_ check: DriverConformance.Check) throws {
@@ -47,6 +56,12 @@ struct DriverConformanceTests {
         #expect(Self.sim.skipped.count == DriverConformance.Check.allCases.count - 3)
         #expect(throws: ConformanceFailure.self) { try Self.sim.run(.connectionLifecycle) }
         #expect(Self.posix.skipped.isEmpty)
+    }
+
+    @Test("URingDriver (SwitchboardURing)", .enabled(if: uringUnavailable == nil, "io_uring is not available here"),
+          arguments: DriverConformance.Check.allCases)
+    func uring(_ check: DriverConformance.Check) throws {
+        try Self.uring.run(check)
     }
 }
 
