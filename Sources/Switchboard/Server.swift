@@ -197,9 +197,7 @@ public final class Server: @unchecked Sendable {
             let entered = monotonicNanoseconds()
             for shard in shards.all {
                 shard.execute { engine in
-                    // Queued: the fan-outs of the bus messages that reach the loop together are
-                    // written together, one write per recipient (`Engine.inputQueued`).
-                    engine.inputQueued(.busMessage(channel: channel, message: message))
+                    engine.input(.busMessage(channel: channel, message: message))
                     engine.stats.fanOutQueued(enteredAt: entered)
                 }
             }
