@@ -7,6 +7,8 @@ import SwitchboardJSON
 /// concrete `Effect`s. No I/O, no clock, no randomness: the same inputs give the same effects.
 public struct Kernel {
     public let settings: KernelSettings
+    /// The guards the settings decide alone (generated `settingsGuards`): every step starts from them.
+    let settingsGuards: GuardSet
     /// This instance's id on the bus (a UUID the driver drew); its own messages are ignored.
     public let serverID: String
 
@@ -51,6 +53,7 @@ public struct Kernel {
 
     public init(settings: KernelSettings = KernelSettings(), serverID: String) {
         self.settings = settings
+        self.settingsGuards = Kernel.settingsGuards(settings)
         self.serverID = serverID
         self.activeLimits = MessageLimit.allCases.filter { $0.maximum(in: settings) > 0 }
         self.presencePatterns = PresencePatterns(settings.presenceRooms)

@@ -189,13 +189,35 @@ public enum Renderer {
             lines += doc(entry.doc)
             lines.append("    func \(Names.lowerCamel(entry.name))(_ record: ClientRecord, _ context: Kernel.Context, now: Now) -> Bool")
         }
+        // A guard read from the settings alone, for every input, is the same for every step: it is
+        // decided once, when the kernel is made (`settingsGuards`), not once per step.
+        let fixed = spec.guards.filter { entry in
+            guard entry.holdsFor.isEmpty else { return false }
+            if case .computed = entry.source { return false }
+            return true
+        }
         lines += ["}", "", "extension Kernel {",
-                  "    /// The guards that hold for one input. A guard with `holds_for` is evaluated only for those inputs.",
+                  "    /// The guards that depend on the settings alone (`setting:` or `configured:`, for every",
+                  "    /// input): the same for every step, so `init` decides them once.",
+                  "    static func settingsGuards(_ settings: KernelSettings) -> GuardSet {",
+                  "        var holding = GuardSet()"]
+        for entry in fixed {
+            let condition: String
+            switch entry.source {
+            case .computed: continue
+            case .setting(let setting): condition = "settings.\(Names.swift(setting))"
+            case .configured(let hook): condition = "settings.isConfigured(.\(Names.swift(hook)))"
+            }
+            lines.append("        if \(condition) { holding.insert(.\(Names.swift(entry.name))) }")
+        }
+        lines += ["        return holding", "    }", "",
+                  "    /// The guards that hold for one input: `settingsGuards`, and those computed from the client and",
+                  "    /// the input. A guard with `holds_for` is evaluated only for those inputs.",
                   "    /// Inlined into `step`: called out of line, the input's context was copied for every guard.",
                   "    @inline(__always)",
                   "    func guards(_ record: ClientRecord, _ kind: InputKind, _ context: Context, now: Now) -> GuardSet {",
-                  "        var holding = GuardSet()"]
-        for entry in spec.guards {
+                  "        var holding = settingsGuards"]
+        for entry in spec.guards where !fixed.contains(where: { $0.name == entry.name }) {
             let name = Names.swift(entry.name)
             var conditions: [String] = []
             if !entry.holdsFor.isEmpty {

@@ -118,29 +118,37 @@ protocol GuardComputing {
 }
 
 extension Kernel {
-    /// The guards that hold for one input. A guard with `holds_for` is evaluated only for those inputs.
-    /// Inlined into `step`: called out of line, the input's context was copied for every guard.
-    @inline(__always)
-    func guards(_ record: ClientRecord, _ kind: InputKind, _ context: Context, now: Now) -> GuardSet {
+    /// The guards that depend on the settings alone (`setting:` or `configured:`, for every
+    /// input): the same for every step, so `init` decides them once.
+    static func settingsGuards(_ settings: KernelSettings) -> GuardSet {
         var holding = GuardSet()
-        if kind.group == .hook, attemptCurrent(record, context, now: now) { holding.insert(.attemptCurrent) }
-        if kind.group == .timer, timerCurrent(record, context, now: now) { holding.insert(.timerCurrent) }
         if settings.requireEncryption { holding.insert(.requireEncryption) }
         if settings.isConfigured(.handshake) { holding.insert(.handshakeConfigured) }
         if settings.isConfigured(.validateRoom) { holding.insert(.validateRoomConfigured) }
         if settings.isConfigured(.messageHandler) { holding.insert(.messageHandlerConfigured) }
-        if (kind == .join || kind == .leave), hasRooms(record, context, now: now) { holding.insert(.hasRooms) }
-        if heartbeatOverdue(record, context, now: now) { holding.insert(.heartbeatOverdue) }
         if settings.closeOnBackpressure { holding.insert(.closeOnBackpressure) }
         if settings.isConfigured(.refresh) { holding.insert(.refreshConfigured) }
+        if settings.reportJoinFailures { holding.insert(.reportJoinFailures) }
+        if settings.isConfigured(.rpc) { holding.insert(.rpcConfigured) }
+        if settings.isConfigured(.publish) { holding.insert(.publishConfigured) }
+        return holding
+    }
+
+    /// The guards that hold for one input: `settingsGuards`, and those computed from the client and
+    /// the input. A guard with `holds_for` is evaluated only for those inputs.
+    /// Inlined into `step`: called out of line, the input's context was copied for every guard.
+    @inline(__always)
+    func guards(_ record: ClientRecord, _ kind: InputKind, _ context: Context, now: Now) -> GuardSet {
+        var holding = settingsGuards
+        if kind.group == .hook, attemptCurrent(record, context, now: now) { holding.insert(.attemptCurrent) }
+        if kind.group == .timer, timerCurrent(record, context, now: now) { holding.insert(.timerCurrent) }
+        if (kind == .join || kind == .leave), hasRooms(record, context, now: now) { holding.insert(.hasRooms) }
+        if heartbeatOverdue(record, context, now: now) { holding.insert(.heartbeatOverdue) }
         if (kind == .refreshOk || kind == .refreshRejected || kind == .refreshThrew), refreshCurrent(record, context, now: now) { holding.insert(.refreshCurrent) }
         if kind == .refreshOk, refreshSameUser(record, context, now: now) { holding.insert(.refreshSameUser) }
         if kind == .presence, presenceEnabled(record, context, now: now) { holding.insert(.presenceEnabled) }
         if kind == .presence, roomHasPresence(record, context, now: now) { holding.insert(.roomHasPresence) }
         if (kind == .presence || kind == .publish || kind == .publishOk), inRoom(record, context, now: now) { holding.insert(.inRoom) }
-        if settings.reportJoinFailures { holding.insert(.reportJoinFailures) }
-        if settings.isConfigured(.rpc) { holding.insert(.rpcConfigured) }
-        if settings.isConfigured(.publish) { holding.insert(.publishConfigured) }
         return holding
     }
 }
