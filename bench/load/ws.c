@@ -312,7 +312,9 @@ static void flush(loop_t *loop, conn_t *conn) {
 
 void loop_turn(loop_t *loop, int timeout_ms) {
     struct epoll_event events[512];
-    int n = epoll_wait(loop->epoll, events, 512, timeout_ms);
+    /* Writes queued since the last turn go out at its end: never sleep in front of them (a paced
+       publisher would otherwise send each message only when the next one is due). */
+    int n = epoll_wait(loop->epoll, events, 512, loop->flush_len ? 0 : timeout_ms);
     for (int i = 0; i < n; i++) {
         conn_t *conn = events[i].data.ptr;
         if (conn->state == CLOSED) continue;
