@@ -1,4 +1,5 @@
 import Glibc
+import SwitchboardDriverSupport
 
 /// One accepted connection. The low 24 bits are the loop's slot index, the high 40 bits a
 /// process-wide serial, so a value is never reused within a process.
@@ -102,29 +103,7 @@ public struct PeerAddress: Hashable, Sendable, CustomStringConvertible {
     public var host: String {
         var words = (high, low)
         if family == .ipv4 {
-            // Dotted decimal by hand: glibc's inet_ntop formats IPv4 with sprintf, 1.7k
-            // instructions of every connection's ~114k (callgrind, scripts/callgrind connect).
-            let octets = withUnsafeBytes(of: &words) { raw in (raw[0], raw[1], raw[2], raw[3]) }
-            return String(unsafeUninitializedCapacity: 15) { out in
-                var at = 0
-                for (index, octet) in [octets.0, octets.1, octets.2, octets.3].enumerated() {
-                    if index > 0 {
-                        out[at] = UInt8(ascii: ".")
-                        at += 1
-                    }
-                    if octet >= 100 {
-                        out[at] = UInt8(ascii: "0") + octet / 100
-                        at += 1
-                    }
-                    if octet >= 10 {
-                        out[at] = UInt8(ascii: "0") + octet / 10 % 10
-                        at += 1
-                    }
-                    out[at] = UInt8(ascii: "0") + octet % 10
-                    at += 1
-                }
-                return at
-            }
+            return withUnsafeBytes(of: &words) { IPv4Text.dottedDecimal(UnsafeRawBufferPointer(rebasing: $0[0..<4])) }
         }
         var text = [CChar](repeating: 0, count: 64)
         let ok: Bool = withUnsafeBytes(of: &words) { raw in

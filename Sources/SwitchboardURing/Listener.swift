@@ -1,4 +1,5 @@
 import Glibc
+import Switchboard
 
 /// The listening socket of a `URingDriver`, and the peer address of an accepted one.
 enum Listener {
@@ -72,28 +73,7 @@ enum Listener {
         return withUnsafeBytes(of: &storage) { raw -> String in
             switch family {
             case AF_INET:
-                // Dotted decimal by hand: glibc's inet_ntop formats IPv4 with sprintf.
-                return String(unsafeUninitializedCapacity: 15) { out in
-                    var at = 0
-                    for index in 0..<4 {
-                        let octet = raw[4 + index]
-                        if index > 0 {
-                            out[at] = UInt8(ascii: ".")
-                            at += 1
-                        }
-                        if octet >= 100 {
-                            out[at] = UInt8(ascii: "0") + octet / 100
-                            at += 1
-                        }
-                        if octet >= 10 {
-                            out[at] = UInt8(ascii: "0") + octet / 10 % 10
-                            at += 1
-                        }
-                        out[at] = UInt8(ascii: "0") + octet % 10
-                        at += 1
-                    }
-                    return at
-                }
+                return IPv4Text.dottedDecimal(UnsafeRawBufferPointer(rebasing: raw[4..<8]))
             case AF_INET6:
                 var text = [CChar](repeating: 0, count: 64)
                 guard inet_ntop(AF_INET6, raw.baseAddress! + 8, &text, 64) != nil else { return "?" }
