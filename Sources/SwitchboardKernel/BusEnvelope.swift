@@ -51,18 +51,7 @@ public struct BusEnvelope: Equatable, Sendable {
         out.reserveCapacity(128)
         out.append(UInt8(ascii: "{"))
         for field in BusEnvelopeField.wireOrder {
-            let value: JSONValue?
-            switch field {
-            case .serverId: value = .string(serverID)
-            case .type: value = .string(kind.rawValue)
-            case .target: value = target.map { .string($0) }
-            case .event: value = .string(event)
-            case .data: value = data
-            case .exclude: value = exclude.map { .array($0.map { .string($0) }) }
-            case .offset: value = offset.map { .number(JSONNumber($0)) }
-            case .epoch: value = epoch.map { .string($0) }
-            }
-            guard let value else { continue }
+            guard let value = value(of: field) else { continue }
             if out.count > 1 { out.append(UInt8(ascii: ",")) }
             JSONValue.serializeString(field.wireName, into: &out)
             out.append(UInt8(ascii: ":"))
@@ -70,6 +59,21 @@ public struct BusEnvelope: Equatable, Sendable {
         }
         out.append(UInt8(ascii: "}"))
         return out
+    }
+
+    /// The value of one member, nil when it is left out (absent, as `JSON.stringify` leaves
+    /// out `undefined`).
+    private func value(of field: BusEnvelopeField) -> JSONValue? {
+        switch field {
+        case .serverId: .string(serverID)
+        case .type: .string(kind.rawValue)
+        case .target: target.map { .string($0) }
+        case .event: .string(event)
+        case .data: data
+        case .exclude: exclude.map { .array($0.map { .string($0) }) }
+        case .offset: offset.map { .number(JSONNumber($0)) }
+        case .epoch: epoch.map { .string($0) }
+        }
     }
 
     public enum DecodeError: Error, Equatable, Sendable, CustomStringConvertible {
@@ -146,16 +150,6 @@ public struct BusEnvelope: Equatable, Sendable {
         parts[0].append(UInt8(ascii: "{"))
         var written = 0
         for field in BusEnvelopeField.wireOrder {
-            let value: JSONValue?
-            switch field {
-            case .serverId: value = .string(serverID)
-            case .type: value = .string(kind.rawValue)
-            case .target: value = target.map { .string($0) }
-            case .event: value = .string(event)
-            case .data: value = data
-            case .exclude: value = exclude.map { .array($0.map { .string($0) }) }
-            case .offset, .epoch: value = nil
-            }
             if field == .offset || field == .epoch {
                 if written > 0 { parts[parts.count - 1].append(UInt8(ascii: ",")) }
                 JSONValue.serializeString(field.wireName, into: &parts[parts.count - 1])
@@ -165,7 +159,7 @@ public struct BusEnvelope: Equatable, Sendable {
                 written += 1
                 continue
             }
-            guard let value else { continue }
+            guard let value = value(of: field) else { continue }
             if written > 0 { parts[parts.count - 1].append(UInt8(ascii: ",")) }
             JSONValue.serializeString(field.wireName, into: &parts[parts.count - 1])
             parts[parts.count - 1].append(UInt8(ascii: ":"))
