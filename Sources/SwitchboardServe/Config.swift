@@ -45,6 +45,13 @@ public struct ServeConfig: Sendable {
     /// `rooms.presence` and `rooms.presence_ttl` (ServerOptions.presenceRooms, presenceTTL).
     public var presenceRooms = ProtocolDefaults.presenceRooms
     public var presenceTTL = ProtocolDefaults.presenceTtl
+    /// `rooms.history`, `rooms.history_size`, `rooms.history_ttl` and `rooms.history_epoch_ttl`
+    /// (ServerOptions.historyRooms, historySize, historyTTL, historyEpochTTL): kept in the Redis
+    /// of `redis` when it is set, in this process's memory otherwise.
+    public var historyRooms = ProtocolDefaults.historyRooms
+    public var historySize = ProtocolDefaults.historySize
+    public var historyTTL = ProtocolDefaults.historyTtl
+    public var historyEpochTTL = ProtocolDefaults.historyEpochTtl
 
     /// nil: the in-process bus (one instance).
     public var redis: RedisURL?
@@ -80,6 +87,11 @@ public struct ServeConfig: Sendable {
         options.presenceRooms = presenceRooms
         options.presenceTTL = presenceTTL
         options.presenceRedis = redis  // the app brings its own bus (ServeApp), so `redis` stays unset
+        options.historyRooms = historyRooms
+        options.historySize = historySize
+        options.historyTTL = historyTTL
+        options.historyEpochTTL = historyEpochTTL
+        options.historyRedis = redis  // as presence: the bus is the app's, the store the server's
         options.maxPayloadLength = maxPayloadLength
         options.idleTimeout = idleTimeout
         options.sendPings = sendPings

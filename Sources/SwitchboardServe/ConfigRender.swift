@@ -61,6 +61,10 @@ enum ConfigRender {
         "rooms.max_per_client": { config, _ in .value("\(config.rooms.maxPerClient)") },
         "rooms.presence": { config, _ in .value(list(config.presenceRooms)) },
         "rooms.presence_ttl": { config, _ in .value(duration(config.presenceTTL)) },
+        "rooms.history": { config, _ in .value(list(config.historyRooms)) },
+        "rooms.history_size": { config, _ in .value("\(config.historySize)") },
+        "rooms.history_ttl": { config, _ in .value(duration(config.historyTTL)) },
+        "rooms.history_epoch_ttl": { config, _ in .value(duration(config.historyEpochTTL)) },
 
         "redis.url": { config, _ in
             guard let url = config.redis else { return .unset("redis://host:6379 (unset: the in-process bus, one instance)") }

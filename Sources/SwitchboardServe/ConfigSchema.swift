@@ -338,6 +338,10 @@ enum ConfigSchema {
         field("rooms.max_per_client", .integer(0...100_000)) { $0.rooms.maxPerClient = $1.int },
         field("rooms.presence", .texts) { $0.presenceRooms = $1.texts },
         field("rooms.presence_ttl", .duration(min: 300)) { $0.presenceTTL = Int64($1.int) },
+        field("rooms.history", .texts) { $0.historyRooms = $1.texts },
+        field("rooms.history_size", .integer(1...100_000)) { $0.historySize = $1.int },
+        field("rooms.history_ttl", .duration(min: 1000)) { $0.historyTTL = Int64($1.int) },
+        field("rooms.history_epoch_ttl", .duration(min: 1000)) { $0.historyEpochTTL = Int64($1.int) },
 
         field("redis.url", .redis) { config, value in if case .redis(let url) = value { config.redis = url } },
 
