@@ -387,20 +387,25 @@ public final class ServeApp: Sendable {
                     senders.compactMap { id in kernel.client(id: id).map { (id, $0.rooms) } }
                 }) ?? []
                 let roomsOf = Dictionary(rooms.joined(), uniquingKeysWith: { first, _ in first })
-                let failures = Self.deliver(batch, on: server) { roomsOf[$0]?.contains($1) == true }
+                // Which rooms have history is the same on every loop: one asks.
+                let targets = batch.compactMap { if case .room(let room) = $0.target { room } else { nil } }
+                let recorded = server.options.historyRooms.isEmpty ? []
+                    : Set((try? await server.query { kernel in targets.filter(kernel.hasHistory) }) ?? [])
+                let failures = Self.deliver(batch, on: server, recorded: recorded.contains) { roomsOf[$0]?.contains($1) == true }
                 for (client, text) in failures { replyError(client, text) }
                 continue
             }
             let failures: [(String, String)] = (try? await server.query { kernel in
-                Self.deliver(batch, on: server) { kernel.client(id: $0)?.rooms.contains($1) == true }
+                Self.deliver(batch, on: server, recorded: kernel.hasHistory) { kernel.client(id: $0)?.rooms.contains($1) == true }
             }) ?? []
             for (client, text) in failures { replyError(client, text) }
         }
     }
 
-    /// Delivers relay jobs in order; `isMember(sender, room)` checks a room job's sender.
-    /// Returns the errors to send back to senders.
-    private static func deliver(_ batch: [Relay.Job], on server: Server,
+    /// Delivers relay jobs in order; `isMember(sender, room)` checks a room job's sender, and
+    /// `recorded(room)` says whether the room has history. Returns the errors to send back to
+    /// senders.
+    private static func deliver(_ batch: [Relay.Job], on server: Server, recorded: (String) -> Bool,
                                 isMember: (String, String) -> Bool) -> [(String, String)] {
         var failures: [(String, String)] = []
         for job in batch {
@@ -412,7 +417,9 @@ public final class ServeApp: Sendable {
                         continue
                     }
                     try server.sendToRoom(room, event: job.event, data: job.data)
-                    try server.publish(.room, target: room, event: job.event, data: job.data)
+                    // A room with history records the message once, and the store delivers it
+                    // on every instance (docs/recovery.md): a publish would record it again.
+                    if !recorded(room) { try server.publish(.room, target: room, event: job.event, data: job.data) }
                 case .user(let user):
                     try server.sendToUser(user, event: job.event, data: job.data)
                     try server.publish(.user, target: user, event: job.event, data: job.data)
