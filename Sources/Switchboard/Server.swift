@@ -391,6 +391,16 @@ public final class Server: @unchecked Sendable {
             relay.value.members(room: room, local: local) { continuation.resume(returning: $0) }
         }
     }
+    /// A room's history, as a member's `history` query reads it (`limit` capped at
+    /// `historySize`): from Redis when `redis` or `historyRedis` is set, else this process's.
+    /// A room without history answers as a store that cannot be read (`reason` unavailable).
+    public func history(ofRoom room: String, limit: Int, since: HistoryPosition?) async -> HistoryAnswer {
+        let query = HistoryQuery(room: room, limit: min(limit, options.historySize), since: since)
+        let relay = UncheckedBox(shards.first.engine.history)
+        return await withCheckedContinuation { continuation in
+            relay.value.answer(query) { continuation.resume(returning: $0) }
+        }
+    }
 }
 
 /// A one-shot value handed between threads.

@@ -60,6 +60,10 @@ public protocol HistoryStore: AnyObject, Sendable {
     /// Where `room` is, and the messages kept after `offset` (none asked for when nil); nil
     /// when the store cannot be read. Answered on any thread.
     func read(room: String, after offset: UInt64?, answer: @escaping @Sendable (HistorySnapshot?) -> Void)
+    /// Where `room` is, and the last `count` messages it keeps (within its size and age),
+    /// oldest first; nil when the store cannot be read. Answered on any thread. For the
+    /// `history` query, which reads a room's recent messages without knowing its offset.
+    func readLast(room: String, count: Int, answer: @escaping @Sendable (HistorySnapshot?) -> Void)
     /// Stops the worker; appends still queued may be lost.
     func close()
 }
@@ -142,6 +146,19 @@ public final class InMemoryHistoryStore: HistoryStore, @unchecked Sendable {
             rooms[name] = room
             guard let offset else { return HistorySnapshot(epoch: epoch, offset: room.last, entries: []) }
             let entries = room.kept[room.start...].filter { $0.offset > offset }.map {
+                HistoryStoreEntry(offset: $0.offset, message: $0.message)
+            }
+            return HistorySnapshot(epoch: epoch, offset: room.last, entries: entries)
+        }
+        answer(snapshot)
+    }
+
+    public func readLast(room name: String, count: Int, answer: @escaping @Sendable (HistorySnapshot?) -> Void) {
+        let snapshot = monitor.withLock { () -> HistorySnapshot in
+            guard var room = rooms[name] else { return HistorySnapshot(epoch: epoch, offset: 0, entries: []) }
+            age(&room, now: clock())
+            rooms[name] = room
+            let entries = room.kept[room.start...].suffix(max(0, count)).map {
                 HistoryStoreEntry(offset: $0.offset, message: $0.message)
             }
             return HistorySnapshot(epoch: epoch, offset: room.last, entries: entries)

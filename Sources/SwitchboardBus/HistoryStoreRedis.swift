@@ -24,6 +24,15 @@ public final class RedisHistoryStore: HistoryStore, @unchecked Sendable {
     private enum Job {
         case append(HistoryRecord)
         case read(String, UInt64?, @Sendable (HistorySnapshot?) -> Void)
+        case readLast(String, Int, @Sendable (HistorySnapshot?) -> Void)
+
+        /// A read's answer (nil for an append).
+        var answer: (@Sendable (HistorySnapshot?) -> Void)? {
+            switch self {
+            case .append: nil
+            case .read(_, _, let answer), .readLast(_, _, let answer): answer
+            }
+        }
     }
 
     private let url: RedisURL
@@ -89,13 +98,21 @@ public final class RedisHistoryStore: HistoryStore, @unchecked Sendable {
     }
 
     public func read(room: String, after offset: UInt64?, answer: @escaping @Sendable (HistorySnapshot?) -> Void) {
+        enqueueRead(.read(room, offset, answer))
+    }
+
+    public func readLast(room: String, count: Int, answer: @escaping @Sendable (HistorySnapshot?) -> Void) {
+        enqueueRead(.readLast(room, max(0, count), answer))
+    }
+
+    private func enqueueRead(_ job: Job) {
         let queued = monitor.withLock { () -> Bool in
             guard !closed else { return false }
-            jobs.append(.read(room, offset, answer))
+            jobs.append(job)
             monitor.broadcast()
             return true
         }
-        if !queued { answer(nil) }
+        if !queued { job.answer?(nil) }
     }
 
     public func close() {
@@ -111,7 +128,7 @@ public final class RedisHistoryStore: HistoryStore, @unchecked Sendable {
             defer { jobs = [] }
             return jobs
         }
-        for case .read(_, _, let answer) in left { answer(nil) }
+        for job in left { job.answer?(nil) }
     }
 
     // MARK: - The worker
@@ -121,7 +138,7 @@ public final class RedisHistoryStore: HistoryStore, @unchecked Sendable {
     /// its reads with nil; the next batch reconnects after a pause.
     private func run() {
         var connection: RedisConnection?
-        var shas: (append: String, read: String) = ("", "")
+        var shas: (append: String, read: String, last: String) = ("", "", "")
         while true {
             var batch: [Job] = []
             let stop = monitor.withLock { () -> Bool in
@@ -139,7 +156,7 @@ public final class RedisHistoryStore: HistoryStore, @unchecked Sendable {
                     link = connection
                 } else {
                     link = try open()
-                    shas = (try load(link, Self.appendScript), try load(link, Self.readScript))
+                    shas = (try load(link, Self.appendScript), try load(link, Self.readScript), try load(link, Self.lastScript))
                     connection = link
                 }
                 var writer = RESPCommands()
@@ -155,7 +172,7 @@ public final class RedisHistoryStore: HistoryStore, @unchecked Sendable {
                         if reply.pointee.type == REDIS_REPLY_ERROR {
                             throw RedisIOError(kind: .rejected, description: "history append: \(RedisConnection.text(reply))")
                         }
-                    case .read(_, _, let answer):
+                    case .read(_, _, let answer), .readLast(_, _, let answer):
                         answer(Self.snapshot(reply))
                     }
                 }
@@ -170,7 +187,7 @@ public final class RedisHistoryStore: HistoryStore, @unchecked Sendable {
                     monitor.withLock { jobs.insert(contentsOf: unanswered, at: 0) }
                     continue
                 }
-                for case .read(_, _, let answer) in unanswered { answer(nil) }
+                for job in unanswered { job.answer?(nil) }
                 let appends = unanswered.filter { if case .append = $0 { true } else { false } }
                 let stop = monitor.withLock { () -> Bool in
                     jobs.insert(contentsOf: appends, at: 0)
@@ -210,7 +227,7 @@ public final class RedisHistoryStore: HistoryStore, @unchecked Sendable {
         return Array((epochPrefix + String(epochCounter, radix: 16)).utf8)
     }
 
-    private func write(_ job: Job, _ shas: (append: String, read: String), into writer: inout RESPCommands) {
+    private func write(_ job: Job, _ shas: (append: String, read: String, last: String), into writer: inout RESPCommands) {
         switch job {
         case .append(let record):
             let parts = record.envelopeParts + Array(repeating: [], count: max(0, 3 - record.envelopeParts.count))
@@ -224,6 +241,11 @@ public final class RedisHistoryStore: HistoryStore, @unchecked Sendable {
                             Array((metaPrefix + room).utf8), Array((streamPrefix + room).utf8),
                             nextEpochCandidate(), Array(String(epochTTL).utf8), Array((after.map { String($0) } ?? "-1").utf8),
                             Array(String(size).utf8), Array(String(ttl).utf8)])
+        case .readLast(let room, let count, _):
+            writer.command([Array("EVALSHA".utf8), Array(shas.last.utf8), Array("2".utf8),
+                            Array((metaPrefix + room).utf8), Array((streamPrefix + room).utf8),
+                            nextEpochCandidate(), Array(String(epochTTL).utf8), Array(String(count).utf8),
+                            Array(String(ttl).utf8)])
         }
     }
 
@@ -285,6 +307,30 @@ public final class RedisHistoryStore: HistoryStore, @unchecked Sendable {
           local t = redis.call('TIME')
           local oldest = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) - tonumber(ARGV[5])
           local range = redis.call('XREVRANGE', KEYS[2], '+', '-', 'COUNT', tostring(last - after))
+          for i = #range, 1, -1 do
+            local ms = tonumber(string.match(range[i][1], '^(%d+)'))
+            if ms >= oldest then
+              entries[#entries + 1] = range[i][2][2]
+              entries[#entries + 1] = range[i][2][4]
+            end
+          end
+        end
+        return {epoch, tostring(last), entries}
+        """
+
+    /// KEYS: meta, stream. ARGV: epoch candidate, epoch ttl ms, count, ttl ms. Answers as the
+    /// read script: `[epoch, last offset, [offset, message, ...]]`, here the last `count` kept
+    /// messages, oldest first, none older than the ttl by Redis's clock (the `history` query).
+    static let lastScript = """
+        redis.call('HSETNX', KEYS[1], 'epoch', ARGV[1])
+        redis.call('PEXPIRE', KEYS[1], ARGV[2])
+        local epoch = redis.call('HGET', KEYS[1], 'epoch')
+        local last = tonumber(redis.call('HGET', KEYS[1], 'offset') or '0')
+        local entries = {}
+        if tonumber(ARGV[3]) > 0 then
+          local t = redis.call('TIME')
+          local oldest = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) - tonumber(ARGV[4])
+          local range = redis.call('XREVRANGE', KEYS[2], '+', '-', 'COUNT', ARGV[3])
           for i = #range, 1, -1 do
             local ms = tonumber(string.match(range[i][1], '^(%d+)'))
             if ms >= oldest then

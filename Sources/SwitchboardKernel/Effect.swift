@@ -95,6 +95,9 @@ public enum Effect: Equatable, Sendable {
     /// A client joined a room with history: read where the room is (and with `since`, what
     /// came after it) and answer with `KernelInput.historyRead` and the same `request`.
     indirect case readHistory(ClientHandle, request: UInt64, room: String, since: HistoryPosition?)
+    /// A `history` query: read the room's kept messages as `query` asks and answer the client
+    /// with `history` (`HistoryAnswer`, delivered to `clientID`).
+    indirect case queryHistory(ClientHandle, clientID: String, HistoryQuery)
 }
 
 /// authenticateFn's answer. `expiresAt` (wall-clock ms, nil: never) arms the token expiry timer;

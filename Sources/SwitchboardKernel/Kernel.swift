@@ -226,8 +226,11 @@ public struct Kernel {
         /// presence, publish: the room asked about (nil when `data.room` is not a string);
         /// publish_ok: the room published to.
         var room: String?
-        /// join: the `since` of a join naming one room; validate_room_ok: the one of its join.
+        /// join: the `since` of a join naming one room; validate_room_ok: the one of its join;
+        /// history: the query's `since`.
         var since: (room: String, position: HistoryPosition)?
+        /// history: the query's `limit`, capped at `history_size` (`HistoryQuery.limit`).
+        var limit: Int?
         /// rpc_ok: the result; publish_ok: the data to publish.
         var answer: JSONValue?
     }
@@ -263,12 +266,17 @@ public struct Kernel {
                 if kind == .join, rooms.count == 1, !historyPatterns.isEmpty, let position = HistoryPosition(json: data?["since"]) {
                     since = (rooms[0], position)
                 }
-            } else if kind == .presence || kind == .publish, case .string(let name)? = data?["room"] {
+            } else if kind == .presence || kind == .publish || kind == .history, case .string(let name)? = data?["room"] {
                 room = name
+            }
+            var limit: Int?
+            if kind == .history, let room, !historyPatterns.isEmpty {
+                limit = HistoryQuery.limit(data?["limit"], size: settings.historySize)
+                since = HistoryPosition(json: data?["since"]).map { (room, $0) }
             }
             // Built in the call: a context held in a variable would be copied into it.
             step(record, kind, Context(message: InboundMessage(event: event, data: data, id: id), rooms: rooms, room: room,
-                                       since: since),
+                                       since: since, limit: limit),
                  now: now, into: &out)
         }
     }
@@ -356,6 +364,8 @@ public struct Kernel {
                 announcePresence(record, into: &out)
             case .recoverHistory:
                 recoverHistory(record, context, into: &out)
+            case .queryHistory:
+                queryHistory(record, context, into: &out)
             case .sendRpcReply:
                 sendRPCReply(record, context, error: nil, into: &out)
             case .sendRpcError(let error):
@@ -606,6 +616,14 @@ extension Kernel: GuardComputing {
     @inline(__always)
     func roomHasPresence(_ record: ClientRecord, _ context: Context, now: Now) -> Bool {
         context.room.map(presencePatterns.matches) ?? false
+    }
+
+    @inline(__always)
+    func historyEnabled(_ record: ClientRecord, _ context: Context, now: Now) -> Bool { !historyPatterns.isEmpty }
+
+    @inline(__always)
+    func roomHasHistory(_ record: ClientRecord, _ context: Context, now: Now) -> Bool {
+        context.room.map(hasHistory) ?? false
     }
 
     @inline(__always)

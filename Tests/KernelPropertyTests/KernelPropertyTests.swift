@@ -173,6 +173,8 @@ struct FakeDriver {
             if !connected.contains(handle) { violations.append("\(handle) asked for presence before connected") }
         case .readHistory(let handle, _, _, _):
             if !connected.contains(handle) { violations.append("\(handle) read history before connected") }
+        case .queryHistory(let handle, _, _):
+            if !connected.contains(handle) { violations.append("\(handle) asked for history before connected") }
         case .callRPC(let handle, _, _, _), .callPublish(let handle, _, _, _, _):
             if !connected.contains(handle) { violations.append("\(handle) rpc or publish called before connected") }
         case .callMessageHandler, .callClientConnected, .callClientDisconnected, .publish, .log, .released, .presenceChanged,

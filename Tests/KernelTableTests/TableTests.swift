@@ -2,8 +2,8 @@ import Testing
 @testable import SwitchboardKernel
 
 /// The generated table against an independent reading of PROTOCOL.md, in every
-/// (state × input × valuation of the guards that can hold for the input): 5 × 39 cells, each
-/// with 2^10 to 2^13 valuations. (Every valuation of all 18 guards would be 51 M checks; a guard
+/// (state × input × valuation of the guards that can hold for the input): 5 × 41 cells, each
+/// with 2^10 to 2^13 valuations. (Every valuation of all 20 guards would be 215 M checks; a guard
 /// limited to some inputs by `holds_for` is false for the others, as the kernel computes it.)
 @Suite struct ExhaustiveTableTests {
     /// PROTOCOL.md 3-6, written by hand from the document (not from the spec).
@@ -113,6 +113,15 @@ import Testing
             case .publishRejected: return (state, ["sendError(publishRejected)"])
             default: return (state, ["sendError(publishFailed)"])
             }
+        // Issue 19, the history query: a member of a room with history reads what it kept; with
+        // no room with history, the original's custom event.
+        case .history:
+            if preAuth.contains(state) { return (state, ["touch", "sendError(notAuthenticated)"]) }
+            guard g.contains(.historyEnabled) else {
+                return g.contains(.messageHandlerConfigured) ? (state, ["touch", "call(messageHandler)"]) : (state, ["touch"])
+            }
+            guard g.contains(.roomHasHistory) else { return (state, ["touch", "sendError(historyNotEnabled)"]) }
+            return g.contains(.inRoom) ? (state, ["touch", "queryHistory"]) : (state, ["touch", "sendError(notInRoom)"])
         case .authTimerFired:
             return state == .unauthorized && g.contains(.timerCurrent)
                 ? (.disconnected, ["close(authTimeout)"] + gone) : (state, ["ignore"])
@@ -169,6 +178,7 @@ import Testing
         case .sendRpcReply: "sendRpcReply"
         case .sendRpcError(let error): "sendRpcError(\(error))"
         case .publishToRoom: "publishToRoom"
+        case .queryHistory: "queryHistory"
         }
     }
 
@@ -181,7 +191,8 @@ import Testing
         case .refreshCurrent: input == .refreshOk || input == .refreshRejected || input == .refreshThrew
         case .refreshSameUser: input == .refreshOk
         case .presenceEnabled, .roomHasPresence: input == .presence
-        case .inRoom: input == .presence || input == .publish || input == .publishOk
+        case .historyEnabled, .roomHasHistory: input == .history
+        case .inRoom: input == .presence || input == .publish || input == .publishOk || input == .history
         default: true
         }
     }
@@ -267,6 +278,7 @@ import Testing
             "Refresh rejected", "Refresh rejected: token is for another user", "Refresh error",
             "Not in room", "Presence not enabled for room",  // not in the seed: presence (issue 19)
             "Join failed", "RPC refused", "RPC failed", "Publish rejected", "Publish failed",  // nor these: proxy hooks (issue 18)
+            "History not enabled for room",  // nor this: the history query (issue 19)
         ])
     }
 }

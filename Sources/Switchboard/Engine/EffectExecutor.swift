@@ -128,6 +128,8 @@ final class EffectExecutor {
             history.append(append)
         case .readHistory(let handle, let request, let room, let since):
             history.read(handle, request: request, room: room, since: since)
+        case .queryHistory(_, let clientID, let query):
+            history.query(clientID: clientID, query)
         case .released(let handle):
             guard let link = links[handle] else { return }
             link.isClient = false

@@ -61,6 +61,38 @@ final class HistoryRelay {
         }
     }
 
+    /// A member's `history` query: read as `query` asks and answer the client with `history`,
+    /// as a delivery to it (its state and the outbound transformer apply, as for `presence`).
+    func query(clientID: String, _ query: HistoryQuery) {
+        let engine = UncheckedBox(self.engine!)
+        let driver = self.driver
+        answer(query) { answer in
+            driver.execute {
+                engine.value.input(.deliver(.toClient(id: clientID, event: KernelMessage.history.event, data: answer.json)))
+            }
+        }
+    }
+
+    /// The answer to `query` (a member's, or the server API's), on any thread. With `since`, the
+    /// messages after it when the store still has them all; else, and without `since`, the last
+    /// `limit` (a second read), with the reason `since` failed.
+    func answer(_ query: HistoryQuery, _ answer: @escaping @Sendable (HistoryAnswer) -> Void) {
+        guard let store else { return answer(.unavailable(query.room)) }
+        let readLast: @Sendable (RecoveryFailure?) -> Void = { reason in
+            store.readLast(room: query.room, count: query.limit) { snapshot in
+                answer(.last(query, epoch: snapshot?.epoch, offset: snapshot?.offset ?? 0,
+                             kept: snapshot?.entries.map { HistoryEntry(offset: $0.offset, message: $0.message) } ?? [],
+                             reason: reason))
+            }
+        }
+        guard let since = query.since else { return readLast(nil) }
+        store.read(room: query.room, after: since.offset) { snapshot in
+            let (found, failure) = HistoryAnswer.after(query, epoch: snapshot?.epoch, offset: snapshot?.offset ?? 0,
+                                                       kept: snapshot?.entries.map { HistoryEntry(offset: $0.offset, message: $0.message) } ?? [])
+            if let found { answer(found) } else { readLast(failure) }
+        }
+    }
+
     func start() { store?.start() }
     func close() { store?.close() }
 }

@@ -295,7 +295,7 @@ struct ReferenceModel {
         if input == "join" || input == "leave", case .array(let names)? = value["data"]?["rooms"] {
             context.rooms = input == "join" ? filterRoomNames(names) : names.compactMap(\.stringValue)
         }
-        if input == "presence" || input == "publish", case .string(let room)? = value["data"]?["room"] { context.room = room }
+        if input == "presence" || input == "publish" || input == "history", case .string(let room)? = value["data"]?["room"] { context.room = room }
         step(h, input, context, now: now)
     }
 

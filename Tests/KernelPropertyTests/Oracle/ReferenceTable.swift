@@ -68,6 +68,11 @@ extension ReferenceModel {
                 case "heartbeat_overdue": holding[declared.name] = now.monotonic - client.lastActivity > settings.heartbeatTimeout
                 case "presence_enabled": holding[declared.name] = !settings.presenceRooms.isEmpty
                 case "room_has_presence": holding[declared.name] = context.room.map(hasPresence) ?? false
+                case "history_enabled": holding[declared.name] = !settings.historyRooms.isEmpty
+                case "room_has_history":
+                    holding[declared.name] = context.room.map { room in
+                        settings.historyRooms.contains { $0.hasSuffix("*") ? room.hasPrefix($0.dropLast()) : room == $0 }
+                    } ?? false
                 case "in_room": holding[declared.name] = context.room.map { client.rooms.contains($0) } ?? false
                 default: break  // unknown to the model: no row can match, and `step` reports it
                 }
@@ -161,6 +166,9 @@ extension ReferenceModel {
             // The scenarios draw no rooms with history (`history_rooms` stays empty), so there is
             // nothing to read; HistoryPropertyTests checks recovery against a model of its own.
             if !settings.historyRooms.isEmpty { problems.append("the model does not know rooms with history") }
+        case "query_history":
+            // As recover_history: no scenario has rooms with history, so no row reaches it.
+            problems.append("the model does not know rooms with history")
         case "send_rpc_reply", "send_rpc_error":
             // `rpc_reply`: the call's id and string method, then the result or the error's message.
             var members: [(String, JSONValue)] = []

@@ -87,6 +87,8 @@ struct TraceLine: Equatable, CustomStringConvertible {
             return [TraceLine(nil, "append history \(append.room) \(String(decoding: append.message, as: UTF8.self))")]
         case .readHistory(let h, let request, let room, let since):
             return [TraceLine(h.rawValue, "read history \(h) request \(request) room \(room) since \(since.map { "\($0.offset)@\($0.epoch)" } ?? "none")")]
+        case .queryHistory(let h, let client, let query):
+            return [TraceLine(h.rawValue, "query history \(h) client \(client) room \(query.room) limit \(query.limit) since \(query.since.map { "\($0.offset)@\($0.epoch)" } ?? "none")")]
         }
     }
 
