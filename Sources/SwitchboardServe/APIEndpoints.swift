@@ -5,7 +5,8 @@ import Switchboard
 /// counters. Disconnect, stats and most presence answers see this instance only (`"scope":
 /// "instance"`): the bus carries deliveries, not queries. The members of a room with presence
 /// (`presenceRooms`) come from the presence store when the instances share a Redis (`"scope":
-/// "fleet"`), with each member's userId and metadata.
+/// "fleet"`), with each member's userId and metadata; so does the history of a room with
+/// history (`historyRooms`).
 struct APIEndpoints: Sendable {
     let server: Server
 
@@ -99,6 +100,45 @@ struct APIEndpoints: Sendable {
         return .ok([("room", .string(room)), ("members", .array(members.map { .string($0.clientID) })),
                     ("presence", .array(members.map(\.json))),
                     ("scope", server.options.redis == nil && server.options.presenceRedis == nil ? "instance" : "fleet")])
+    }
+
+    // MARK: - History
+
+    /// `?limit=N&since=OFFSET&epoch=E`: what a member's `history` query answers (the spec's
+    /// `messages.history`), for a room with history; from the Redis the fleet shares (`"scope":
+    /// "fleet"`) or this instance's memory. Unlike a client, the backend need not be a member.
+    func history(ofRoom room: String, _ parameters: [String: String]) async throws(APIError) -> APIResponse {
+        if let unknown = parameters.keys.sorted().first(where: { !["limit", "since", "epoch"].contains($0) }) {
+            throw APIError.invalid(unknown, "'\(unknown)' is not a parameter of this endpoint; use limit, since and epoch")
+        }
+        var limit = server.options.historySize
+        if let text = parameters["limit"] {
+            guard let value = Int(text), value >= 0 else {
+                throw APIError.invalid("limit", "'limit' must be a whole number from 0 (more than \(limit) is \(limit)), got '\(text)'")
+            }
+            limit = value
+        }
+        var since: HistoryPosition?
+        switch (parameters["since"], parameters["epoch"]) {
+        case (nil, nil): break
+        case (let offset?, let epoch?):
+            guard let value = UInt64(offset) else {
+                throw APIError.invalid("since", "'since' must be a whole number from 0 (a message's offset), got '\(offset)'")
+            }
+            since = HistoryPosition(offset: value, epoch: epoch)
+        case (nil, _?): throw APIError.invalid("epoch", "'epoch' goes with 'since' (the offset in that epoch); add since")
+        case (_?, nil): throw APIError.invalid("since", "'since' needs the 'epoch' its offset belongs to; add epoch")
+        }
+        guard try await ask({ try await server.query { $0.hasHistory(room) } }) else {
+            throw APIError(status: 404, code: "history_not_enabled", field: "room",
+                           message: "room '\(room)' has no history: no rooms.history pattern matches it")
+        }
+        let answer = await server.history(ofRoom: room, limit: limit, since: since)
+        if answer.reason == .unavailable {
+            throw APIError(status: 503, code: "history_unavailable", message: "the history store could not be read; try again")
+        }
+        let fleet = server.options.redis != nil || server.options.historyRedis != nil
+        return .ok(answer.members + [("scope", fleet ? "fleet" : "instance")])
     }
 
     func client(_ id: String) async throws(APIError) -> APIResponse {

@@ -89,7 +89,7 @@ public final class APIListener: Sendable {
                 return
             case .head(let parsed): head = parsed
             }
-            var request = APIRequest(method: head.method, path: head.path, headers: head.headers)
+            var request = APIRequest(method: head.method, path: head.path, query: head.query, headers: head.headers)
             if let refusal = router.refusalBeforeBody(request, contentLength: head.contentLength, chunked: head.chunked) {
                 // The body is never read: the connection cannot be reused after it.
                 write(fd, refusal, keepAlive: false)

@@ -6,13 +6,16 @@ public struct APIRequest: Sendable {
     public var method: String
     /// The path without the query string, still percent-encoded.
     public var path: String
+    /// What follows `?` in the request target (empty without one), still percent-encoded.
+    public var query: String
     /// Header names lower-cased.
     public var headers: [(String, String)]
     public var body: [UInt8]
 
-    public init(method: String, path: String, headers: [(String, String)] = [], body: [UInt8] = []) {
+    public init(method: String, path: String, query: String = "", headers: [(String, String)] = [], body: [UInt8] = []) {
         self.method = method
         self.path = path
+        self.query = query
         self.headers = headers.map { ($0.0.lowercased(), $0.1) }
         self.body = body
     }

@@ -28,7 +28,9 @@ struct APIMount: Sendable {
     }
 
     static func request(_ call: HTTPCall) -> APIRequest {
-        APIRequest(method: call.method, path: call.path, headers: call.headers.map { ($0.name, $0.value) }, body: call.body)
+        let query = call.target.firstIndex(of: "?").map { String(call.target[call.target.index(after: $0)...]) } ?? ""
+        return APIRequest(method: call.method, path: call.path, query: query, headers: call.headers.map { ($0.name, $0.value) },
+                          body: call.body)
     }
 
     /// With the headers `APIListener` writes besides the framing ones.

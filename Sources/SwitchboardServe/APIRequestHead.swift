@@ -8,6 +8,8 @@ struct APIRequestHead {
     var method: String
     /// Without the query string.
     var path: String
+    /// What follows `?` in the target (empty without one).
+    var query = ""
     /// Names lower-cased.
     var headers: [(String, String)]
     var contentLength = 0
@@ -83,6 +85,7 @@ struct APIRequestHead {
         var head = APIRequestHead(method: String(requestLine[0]),
                                   path: String(target.prefix { $0 != "?" }), headers: [])
         head.keepAlive = requestLine[2] == "HTTP/1.1"
+        if let mark = target.firstIndex(of: "?") { head.query = String(target[target.index(after: mark)...]) }
         var length: Int?
         for line in lines {
             guard let colon = line.firstIndex(of: ":"), colon != line.startIndex,

@@ -85,6 +85,9 @@ public struct APIRouter: Sendable {
         case 3 where segments[0] == "rooms" && segments[2] == "members":
             try Self.method(request, "GET")
             return try await endpoints.members(ofRoom: segments[1])
+        case 3 where segments[0] == "rooms" && segments[2] == "history":
+            try Self.method(request, "GET")
+            return try await endpoints.history(ofRoom: segments[1], try Self.parameters(request.query))
         default:
             throw .notFound
         }
@@ -93,6 +96,21 @@ public struct APIRouter: Sendable {
     /// Each endpoint takes one method; any other is 405 with `Allow`.
     private static func method(_ request: APIRequest, _ allowed: String) throws(APIError) {
         guard request.method == allowed else { throw .methodNotAllowed(allowed) }
+    }
+
+    /// The query string's `name=value` pairs, percent-decoded (`+` is a space, as forms write
+    /// it); a name given twice keeps the last value.
+    static func parameters(_ query: String) throws(APIError) -> [String: String] {
+        var parameters: [String: String] = [:]
+        for pair in query.split(separator: "&", omittingEmptySubsequences: true) {
+            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            let plus = { (text: Substring) in Substring(String(text.map { $0 == "+" ? " " : $0 })) }
+            guard let name = percentDecoded(plus(parts[0])), let value = percentDecoded(plus(parts.count > 1 ? parts[1] : "")) else {
+                throw APIError(status: 400, code: "invalid_query", message: "the query string is not valid percent-encoded UTF-8")
+            }
+            parameters[name] = value
+        }
+        return parameters
     }
 
     /// The percent-decoded segments after the prefix (`/users/a%2Fb/clients` -> users, a/b, clients).
