@@ -88,6 +88,10 @@ import Testing
             || (row.input == "connection_opened" && !Harness.spec.states.contains { $0.name == row.state && $0.initial })
             // The pre-auth message limit is counted only before `authenticated`.
             || (row.input == "message_limit_exceeded" && row.state == "authenticated")
+            // No scenario has rooms with history (the model does not know them: see its
+            // `recover_history`), so the history query's rows that need some are left to
+            // HistoryQueryTests and ExhaustiveTableTests.
+            || (row.input == "history" && row.required.contains("history_enabled"))
     }
 
     /// Fresh seeds on every run (more with SWITCHBOARD_ORACLE_SEEDS=N); a failure prints its seed.

@@ -191,7 +191,11 @@ struct Harness {
             let joined = kernel.client(h)?.rooms ?? []
             let room: JSONValue = rng.chance(70) && !joined.isEmpty ? .string(rng.pick(joined))
                 : rng.chance(85) ? .string(Values.roomName(&rng)) : rng.pick([5, .null, ["lobby"]])
-            return .message(h, Array(#"{"event":"presence","data":{"room":\#(room.serialized())}}"#.utf8))
+            // Now and then the history query instead (issue 19), drawn last so that the op's
+            // other draws, and so its seed's run, stay what they were: no scenario has rooms with
+            // history, so it is the custom event, or `Not authenticated` before `connected`.
+            let event = rng.chance(25) ? "history" : "presence"
+            return .message(h, Array(#"{"event":"\#(event)","data":{"room":\#(room.serialized())}}"#.utf8))
         case .proxyCall:
             switch rng.below(100) {
             case 0..<35:
