@@ -38,6 +38,16 @@ import Testing
         (answer["messages"]?.arrayValue ?? []).compactMap { if case .number(let number)? = $0["offset"] { number.int } else { nil } }
     }
 
+    /// What the clients of the two-instance test saw, read off the concurrency pool (a join and
+    /// a room send go through the app's relay, which needs a pool thread).
+    struct Seen: Sendable {
+        var joined: JSONValue = .null
+        var bobJoined: JSONValue = .null
+        var last: JSONValue = .null
+        var answers: [String: JSONValue] = [:]
+        var errors: [String: JSONValue] = [:]
+    }
+
     @Test(.enabled(if: redisServer != nil, "redis-server is not installed"))
     func aMessageSentOnOneInstanceIsReadOnTheOther() async throws {
         let redis = try RedisServer()
@@ -50,47 +60,65 @@ import Testing
         let a = try RunningApp(rooms, environment: environment)
         defer { Task { await a.stop() } }
 
-        let (alice, _) = try a.login("alice-token")
-        let (bob, _) = try b.login("bob-token")
-        let joined = try Self.join(alice, "chat:1")
-        let epoch = try #require(joined["epoch"]?.stringValue)
-        #expect(joined["offset"] == 0)
-        #expect(try Self.join(bob, "chat:1")["epoch"] == .string(epoch))
-
-        // Seven messages from alice on A; bob hears the last on B, so every one is recorded.
-        for index in 1...7 {
-            try alice.send("send", ["room": "chat:1", "event": "chat", "data": .number(JSONNumber(index))])
+        let seen = try await offThePool { () -> Seen in
+            var seen = Seen()
+            let (alice, _) = try a.login("alice-token")
+            let (bob, _) = try b.login("bob-token")
+            defer { alice.close(); bob.close() }
+            seen.joined = try Self.join(alice, "chat:1")
+            seen.bobJoined = try Self.join(bob, "chat:1")
+            let epoch = seen.joined["epoch"]?.stringValue ?? ""
+            // Seven messages from alice on A; bob hears the last on B, so every one is recorded.
+            for index in 1...7 {
+                try alice.send("send", ["room": "chat:1", "event": "chat", "data": .number(JSONNumber(index))])
+            }
+            for _ in 1...7 { seen.last = try Self.whole(bob, "chat") }
+            let since = { (offset: Int, epoch: String) -> JSONValue in ["offset": .number(JSONNumber(offset)), "epoch": .string(epoch)] }
+            let queries: [(String, JSONValue)] = [
+                ("all", ["room": "chat:1"]),
+                ("limit 2", ["room": "chat:1", "limit": 2]),
+                ("limit 500", ["room": "chat:1", "limit": 500]),
+                ("limit 0", ["room": "chat:1", "limit": 0]),
+                ("since 4 limit 2", ["room": "chat:1", "limit": 2, "since": since(4, epoch)]),
+                ("since 7", ["room": "chat:1", "since": since(7, epoch)]),
+                ("since 1", ["room": "chat:1", "since": since(1, epoch)]),
+                ("since another epoch", ["room": "chat:1", "limit": 1, "since": since(4, "nope")]),
+            ]
+            for (name, query) in queries { seen.answers[name] = try Self.ask(bob, query) }
+            for room in ["chat:2", "news"] {
+                try bob.send("history", ["room": .string(room)])
+                seen.errors[room] = try bob.receive(event: "error") ?? .null
+            }
+            return seen
         }
-        var last: JSONValue = .null
-        for _ in 1...7 { last = try Self.whole(bob, "chat") }
-        #expect(last["offset"] == 7 && last["epoch"] == .string(epoch) && last["room"] == "chat:1")
+        let epoch = try #require(seen.joined["epoch"]?.stringValue)
+        #expect(seen.joined["offset"] == 0)
+        #expect(seen.bobJoined["epoch"] == .string(epoch))
+        #expect(seen.last["offset"] == 7 && seen.last["epoch"] == .string(epoch) && seen.last["room"] == "chat:1")
 
         // The member's query on B: the last history_size (5) messages, oldest first, each as
         // the room delivered it.
-        let all = try Self.ask(bob, ["room": "chat:1"])
+        let all = try #require(seen.answers["all"])
         #expect(all["room"] == "chat:1" && all["epoch"] == .string(epoch) && all["offset"] == 7)
         #expect(Self.offsets(all) == [3, 4, 5, 6, 7])
-        #expect(all["messages"]?[4] == last)
+        #expect(all["messages"]?[4] == seen.last)
         #expect(all["messages"]?[0]?["data"]?["data"] == 3 && all["messages"]?[0]?["data"]?["from"] == "alice")
         #expect(all["reason"] == nil)
         // limit, and limit past history_size (capped).
-        #expect(Self.offsets(try Self.ask(bob, ["room": "chat:1", "limit": 2])) == [6, 7])
-        #expect(Self.offsets(try Self.ask(bob, ["room": "chat:1", "limit": 500])) == [3, 4, 5, 6, 7])
-        #expect(Self.offsets(try Self.ask(bob, ["room": "chat:1", "limit": 0])) == [])
+        #expect(Self.offsets(seen.answers["limit 2"] ?? .null) == [6, 7])
+        #expect(Self.offsets(seen.answers["limit 500"] ?? .null) == [3, 4, 5, 6, 7])
+        #expect(Self.offsets(seen.answers["limit 0"] ?? .null) == [] && seen.answers["limit 0"]?["offset"] == 7)
         // since: the first `limit` after it; one no longer kept, or of another epoch, says why.
-        let since = { (offset: Int, epoch: String) -> JSONValue in ["offset": .number(JSONNumber(offset)), "epoch": .string(epoch)] }
-        let paged = try Self.ask(bob, ["room": "chat:1", "limit": 2, "since": since(4, epoch)])
+        let paged = seen.answers["since 4 limit 2"] ?? .null
         #expect(Self.offsets(paged) == [5, 6] && paged["offset"] == 7 && paged["reason"] == nil)
-        #expect(Self.offsets(try Self.ask(bob, ["room": "chat:1", "since": since(7, epoch)])) == [])
-        let tooOld = try Self.ask(bob, ["room": "chat:1", "since": since(1, epoch)])
+        #expect(Self.offsets(seen.answers["since 7"] ?? .null) == [])
+        let tooOld = seen.answers["since 1"] ?? .null
         #expect(tooOld["reason"] == "offset_too_old" && Self.offsets(tooOld) == [3, 4, 5, 6, 7])
-        let otherEpoch = try Self.ask(bob, ["room": "chat:1", "limit": 1, "since": since(4, "nope")])
+        let otherEpoch = seen.answers["since another epoch"] ?? .null
         #expect(otherEpoch["reason"] == "epoch_changed" && Self.offsets(otherEpoch) == [7])
         // Who may ask: a member of a room with history.
-        try bob.send("history", ["room": "chat:2"])
-        #expect(try bob.receive(event: "error") == ["message": "Not in room"])
-        try bob.send("history", ["room": "news"])
-        #expect(try bob.receive(event: "error") == ["message": "History not enabled for room"])
+        #expect(seen.errors["chat:2"] == ["message": "Not in room"])
+        #expect(seen.errors["news"] == ["message": "History not enabled for room"])
 
         // The server API on B answers the same, for the fleet.
         let api = try b.call("GET", "/api/v1/rooms/chat%3A1/history", template: Self.template)
@@ -110,8 +138,6 @@ import Testing
             #expect(bad.status == 400 && APITests.error(bad.json) == ("invalid_field", field), "\(query): \(bad.json)")
         }
         #expect(document.wasAnswered("GET \(Self.template)", status: 200))
-        alice.close()
-        bob.close()
     }
 
     /// Without Redis the history is the instance's own memory (`"scope": "instance"`).
@@ -119,15 +145,17 @@ import Testing
         let rooms = "rooms:\n  default: [news]\n  history: [lobby]\n"
         let app = try APIApp(rooms: rooms, document: try APIDocument())
         defer { Task { await app.stop() } }
-        let (alice, _) = try app.login("alice-token")
-        let joined = try Self.join(alice, "lobby")
-        try alice.send("send", ["room": "lobby", "event": "note", "data": "hi"])
-        let note = try Self.whole(alice, "note")
+        let (joined, note, answer) = try await offThePool { () -> (JSONValue, JSONValue, JSONValue) in
+            let (alice, _) = try app.login("alice-token")
+            defer { alice.close() }
+            let joined = try Self.join(alice, "lobby")
+            try alice.send("send", ["room": "lobby", "event": "note", "data": "hi"])
+            let note = try Self.whole(alice, "note")
+            return (joined, note, try Self.ask(alice, ["room": "lobby"]))
+        }
         #expect(note["offset"] == 1 && note["epoch"] == joined["epoch"])
-        let answer = try Self.ask(alice, ["room": "lobby"])
         #expect(answer["messages"] == [note] && answer["offset"] == 1)
         let api = try app.call("GET", "/api/v1/rooms/lobby/history", template: Self.template)
         #expect(api.json["messages"] == [note] && api.json["scope"] == "instance")
-        alice.close()
     }
 }
