@@ -140,6 +140,29 @@ import Testing
         #expect(document.wasAnswered("GET \(Self.template)", status: 200))
     }
 
+    /// A history store that cannot be read (its Redis killed after the join): the member's
+    /// answer has the reason `unavailable` and nothing else, the server API says 503.
+    @Test(.enabled(if: redisServer != nil, "redis-server is not installed"))
+    func aStoreThatCannotBeReadIsSaid() async throws {
+        let redis = try RedisServer()
+        defer { redis.stop() }
+        let rooms = "rooms:\n  default: [news]\n  history: [lobby]\n"
+        let app = try APIApp(environment: ["SWITCHBOARD_REDIS_URL": "redis://127.0.0.1:\(redis.port)"], rooms: rooms,
+                             document: try APIDocument())
+        defer { Task { await app.stop() } }
+        let (joined, answer) = try await offThePool { () -> (JSONValue, JSONValue) in
+            let (alice, _) = try app.login("alice-token")
+            defer { alice.close() }
+            let joined = try Self.join(alice, "lobby")
+            redis.kill9()
+            return (joined, try Self.ask(alice, ["room": "lobby"]))
+        }
+        #expect(joined["epoch"] != nil)  // it could be read before
+        #expect(answer == ["room": "lobby", "messages": [], "reason": "unavailable"])
+        let api = try app.call("GET", "/api/v1/rooms/lobby/history", template: Self.template)
+        #expect(api.status == 503 && APITests.error(api.json) == ("history_unavailable", nil))
+    }
+
     /// Without Redis the history is the instance's own memory (`"scope": "instance"`).
     @Test func oneInstanceKeepsHistoryInMemory() async throws {
         let rooms = "rooms:\n  default: [news]\n  history: [lobby]\n"
