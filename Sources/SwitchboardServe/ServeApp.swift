@@ -305,9 +305,10 @@ public final class ServeApp: Sendable {
 
     // MARK: - Custom events (on the loop)
 
-    /// Events the app must never let a client send to others: the protocol's own.
+    /// Events the app must never let a client send to others: the protocol's own (`joined` and
+    /// `history` too, so that no one can forge a room's position or history).
     static let reservedEvents: Set<String> = ["connected", "error", "encrypted", "authenticate", "join", "leave",
-                                              "heartbeat", "disconnect", "refresh", "refreshed"]
+                                              "heartbeat", "disconnect", "refresh", "refreshed", "joined", "history"]
 
     private func handle(_ message: ClientMessage) {
         if let limiter, case .limited(let warn) = limiter.take(message.clientID, now: monotonicMilliseconds()) {

@@ -168,17 +168,23 @@ import Testing
         let rooms = "rooms:\n  default: [news]\n  history: [lobby]\n"
         let app = try APIApp(rooms: rooms, document: try APIDocument())
         defer { Task { await app.stop() } }
-        let (joined, note, answer) = try await offThePool { () -> (JSONValue, JSONValue, JSONValue) in
+        let (joined, note, answer, forged) = try await offThePool { () -> (JSONValue, JSONValue, JSONValue, JSONValue?) in
             let (alice, _) = try app.login("alice-token")
             defer { alice.close() }
             let joined = try Self.join(alice, "lobby")
             try alice.send("send", ["room": "lobby", "event": "note", "data": "hi"])
             let note = try Self.whole(alice, "note")
-            return (joined, note, try Self.ask(alice, ["room": "lobby"]))
+            let answer = try Self.ask(alice, ["room": "lobby"])
+            // No client may send others a `history` (or `joined`) of its own making.
+            try alice.send("send", ["room": "lobby", "event": "history", "data": ["room": "lobby", "messages": []]])
+            return (joined, note, answer, try alice.receive(event: "error"))
         }
         #expect(note["offset"] == 1 && note["epoch"] == joined["epoch"])
         #expect(answer["messages"] == [note] && answer["offset"] == 1)
+        #expect(forged?["message"]?.stringValue?.hasPrefix("Invalid message") == true)
         let api = try app.call("GET", "/api/v1/rooms/lobby/history", template: Self.template)
         #expect(api.json["messages"] == [note] && api.json["scope"] == "instance")
+        let published = try app.call("POST", "/api/v1/publish", body: #"{"type":"room","target":"lobby","event":"joined"}"#)
+        #expect(published.status == 400 && APITests.error(published.json) == ("invalid_field", "event"))
     }
 }
