@@ -393,7 +393,8 @@ public final class Server: @unchecked Sendable {
     }
     /// A room's history, as a member's `history` query reads it (`limit` capped at
     /// `historySize`): from Redis when `redis` or `historyRedis` is set, else this process's.
-    /// A room without history answers as a store that cannot be read (`reason` unavailable).
+    /// Ask for rooms with history only (`query { $0.hasHistory(room) }`): the store answers for
+    /// any name (Redis gives it an epoch). Without `historyRooms`, `reason` is unavailable.
     public func history(ofRoom room: String, limit: Int, since: HistoryPosition?) async -> HistoryAnswer {
         let query = HistoryQuery(room: room, limit: min(limit, options.historySize), since: since)
         let relay = UncheckedBox(shards.first.engine.history)

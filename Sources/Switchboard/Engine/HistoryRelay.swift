@@ -4,7 +4,9 @@ import SwitchboardKernel
 /// Connects the kernel's history effects to the history store: a message to a room with
 /// history is recorded once per instance (by the first loop's engine: every loop's kernel asks,
 /// as each performs its part of a delivery) and delivered with its offset; a join of such a
-/// room reads the store and the answer goes back into the kernel of the client's loop.
+/// room reads the store and the answer goes back into the kernel of the client's loop; a
+/// `history` query (a member's, or the server API's) reads it and is answered with
+/// `HistoryAnswer`.
 ///
 /// An in-memory store gives the offset at once: the message goes to every loop's kernel
 /// (`dispatch`, in offset order: it is called under the store's lock) and, when the
