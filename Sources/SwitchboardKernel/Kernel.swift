@@ -223,7 +223,7 @@ public struct Kernel {
         var keys: (serverPublicKey: String, salt: String)?
         /// disconnect_requested: the code of `origin: request` the application chose.
         var closeCode: CloseCode?
-        /// presence, publish: the room asked about (nil when `data.room` is not a string);
+        /// presence, publish, history: the room asked about (nil when `data.room` is not a string);
         /// publish_ok: the room published to.
         var room: String?
         /// join: the `since` of a join naming one room; validate_room_ok: the one of its join;

@@ -163,6 +163,17 @@ import Testing
         #expect(api.status == 503 && APITests.error(api.json) == ("history_unavailable", nil))
     }
 
+    /// The endpoint's query string: percent-decoded, `+` a space, the last of a repeated name;
+    /// one that is not UTF-8 is refused before any endpoint runs.
+    @Test func theQueryStringIsDecoded() throws {
+        #expect(try APIRouter.parameters("limit=2&epoch=a%2Bb+c&since=1&since=3&flag")
+            == ["limit": "2", "epoch": "a+b c", "since": "3", "flag": ""])
+        #expect(try APIRouter.parameters("") == [:])
+        #expect(throws: APIError(status: 400, code: "invalid_query", message: "the query string is not valid percent-encoded UTF-8")) {
+            try APIRouter.parameters("epoch=%zz")
+        }
+    }
+
     /// Without Redis the history is the instance's own memory (`"scope": "instance"`).
     @Test func oneInstanceKeepsHistoryInMemory() async throws {
         let rooms = "rooms:\n  default: [news]\n  history: [lobby]\n"
