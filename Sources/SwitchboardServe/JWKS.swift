@@ -15,6 +15,9 @@ public final class JWKSStore: Sendable {
     /// The key ids of the set in force (empty before the first load).
     public var kids: [String?] { current.withLock { $0?.kids ?? [] } }
 
+    /// Whether a set has been loaded (a loaded set may still be empty).
+    public var isLoaded: Bool { current.withLock { $0 != nil } }
+
     func key(kid: String?, algorithm: JWTVerifier.Algorithm) -> Result<PublicKey, JWTError> {
         guard let set = current.withLock({ $0 }) else { return .failure(.unknownKey("the key set is not loaded yet")) }
         return set.key(kid: kid, algorithm: algorithm)
@@ -77,7 +80,10 @@ public final class JWKSRefresher: Sendable {
     /// Fewest milliseconds between two loads for tokens with an unknown `kid`.
     public let unknownKeyMilliseconds: Int64
     private let task = Mutex<Task<Void, Never>?>(nil)
-    private let lastUnknownKeyLoad = Mutex<ContinuousClock.Instant?>(nil)
+    /// When the last load for an unknown `kid` ran: `[0]` while no set was loaded yet, `[1]`
+    /// once one was. Two clocks, so that a token which raced the first load (and loaded the set
+    /// itself) does not hold back, for the whole interval, a key published just after.
+    private let lastUnknownKeyLoad = Mutex<[ContinuousClock.Instant?]>([nil, nil])
 
     public init(source: JWKSSource, store: JWKSStore, intervalMilliseconds: Int64, unknownKeyMilliseconds: Int64 = 10_000) {
         self.source = source
@@ -92,9 +98,10 @@ public final class JWKSRefresher: Sendable {
     /// set is in force.
     public func refreshForUnknownKey() async -> Bool {
         let now = ContinuousClock.now
+        let clock = store.isLoaded ? 1 : 0
         let due = lastUnknownKeyLoad.withLock { last -> Bool in
-            if let last, now - last < .milliseconds(unknownKeyMilliseconds) { return false }
-            last = now
+            if let previous = last[clock], now - previous < .milliseconds(unknownKeyMilliseconds) { return false }
+            last[clock] = now
             return true
         }
         guard due else { return false }

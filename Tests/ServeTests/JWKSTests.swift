@@ -171,6 +171,28 @@ struct JWKSKeys: Sendable {
         #expect(throws: ConfigErrors.self) { try Authenticator.make(config) }
         #expect(JWKSSource("https://idp.example/.well-known/jwks.json") == .url("https://idp.example/.well-known/jwks.json"))
     }
+
+    /// A token with an unknown kid can arrive before the first load lands and load the set
+    /// itself; a key published right after must still load on its first use, and only then does
+    /// the interval hold further loads back.
+    @Test func aLoadBeforeTheFirstSetDoesNotHoldBackTheNextKid() async throws {
+        let k = try Self.keys()
+        let dir = try TempDir()
+        defer { dir.remove() }
+        let path = try dir.write("jwks.json", JWKSKeys.set([JWKSKeys.jwk(k.ed, kid: "ed")]))
+        let store = JWKSStore()
+        let refresher = JWKSRefresher(source: .file(path), store: store, intervalMilliseconds: 3_600_000,
+                                      unknownKeyMilliseconds: 3_600_000)
+        #expect(!store.isLoaded)
+        #expect(await refresher.refreshForUnknownKey(), "the token that raced the first load loads the set")
+        #expect(store.kids == ["ed"])
+        try dir.write("jwks.json", JWKSKeys.set([JWKSKeys.jwk(k.ed, kid: "ed"), JWKSKeys.jwk(k.ec, kid: "ec")]))
+        #expect(await refresher.refreshForUnknownKey(), "the first unknown kid after the first set loads again")
+        #expect(store.kids == ["ed", "ec"])
+        try dir.write("jwks.json", JWKSKeys.set([JWKSKeys.jwk(k.ec, kid: "ec")]))
+        #expect(await refresher.refreshForUnknownKey() == false, "a second within the interval is held back")
+        #expect(store.kids == ["ed", "ec"])
+    }
 }
 
 extension JSONValue {
