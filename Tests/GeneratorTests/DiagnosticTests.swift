@@ -194,6 +194,10 @@ struct DiagnosticCase: Sendable, CustomTestStringConvertible {
             "55: error: effect 'close' takes no argument; fix: write 'close'",
             "65: error: effect 'close' takes no argument, but the kernel's 'close' takes a close code; fix: write 'argument: close_code'",
             "69: error: effect 'wave' has argument 'texts'; fix: did you mean 'text'?",
+            "70: error: effect 'shout' sends 'greeting', which is not under 'messages:'; fix: describe 'greeting' under 'messages:', or name a message described there",
+            "71: error: effect 'whisper' says who gets what it sends ('to'), but sends nothing; fix: add 'sends: [MESSAGE]' or remove 'to'",
+            "72: error: effect 'murmur' sends to 'everyone'; fix: use client or room",
+            "72: error: effect 'murmur' sends 'greeting', which is not under 'messages:'; fix: describe 'greeting' under 'messages:', or name a message described there",
         ]),
         DiagnosticCase("hook-raises.yaml", [
             "10: error: input 'ready' is in group hook, but no hook raises it; fix: add it to a hook's 'answers' or 'on_throw', or move it to another group",

@@ -172,7 +172,7 @@ struct ModelBuilder {
             }
         case "effects":
             spec.effects = []
-            for (key, line, f) in entries(node, name, "effect", allowed: ["argument", "doc"], required: []) {
+            for (key, line, f) in entries(node, name, "effect", allowed: ["argument", "sends", "to", "doc"], required: []) {
                 let what = "effect '\(key)'"
                 var effect = EffectDeclaration(name: key, line: line, doc: text(f["doc"], "doc", what) ?? "")
                 let otherwise = "use text, error, close_code, timer or hook (or no argument)"
@@ -180,6 +180,11 @@ struct ModelBuilder {
                                                          problem: { "\(what) has argument '\($0)'" },
                                                          fix: { Names.hint(for: $0, among: $1, otherwise: otherwise) }) {
                     effect.argument = argument
+                }
+                if case .names(let messages)? = selector(f["sends"], "sends", kind: "message") { effect.sends = messages }
+                if let recipient: EffectRecipient = choice(f["to"], "to", what, problem: { "\(what) sends to '\($0)'" },
+                                                           fix: { Names.hint(for: $0, among: $1, otherwise: "use client or room") }) {
+                    effect.recipient = recipient
                 }
                 spec.effects.append(effect)
             }

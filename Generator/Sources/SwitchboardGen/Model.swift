@@ -372,6 +372,12 @@ public struct EffectDeclaration: Sendable, Equatable {
     public var line: Int
     public var argument: EffectArgument?
     public var doc = ""
+    /// `sends`: the messages (names under `messages:`) this effect writes, which the rendered
+    /// protocol shows in the cells of the rows that use it, so a client developer sees every
+    /// answer an input can get. Empty: it writes nothing the docs need to name.
+    public var sends: [SpecName] = []
+    /// `to`: who gets `sends`.
+    public var recipient: EffectRecipient = .client
 
     public init(name: String, line: Int, argument: EffectArgument? = nil, doc: String = "") {
         self.name = name
@@ -388,6 +394,11 @@ public struct EffectDeclaration: Sendable, Equatable {
         ("mark_encrypted", nil), ("admit", nil), ("send_connected", nil), ("join_validated_rooms", nil),
         ("leave_rooms", nil), ("deliver", nil), ("release", nil),
     ].map { EffectDeclaration(name: $0.0, line: 0, argument: $0.1) }
+}
+
+/// Who gets an effect's `sends`: the client whose input it is, or the members of a room.
+public enum EffectRecipient: String, Sendable, CaseIterable {
+    case client, room
 }
 
 public enum EffectArgument: String, Sendable, CaseIterable {

@@ -155,7 +155,12 @@ extension Renderer {
             case .leaveRooms:
                 parts.append("leaves the rooms")
             default:
-                break
+                guard let declared = spec.effects.first(where: { $0.name == effect.kind.rawValue }), !declared.sends.isEmpty else { break }
+                let sent = declared.sends.map { name in
+                    let event = spec.messages.first { $0.name == name.name }?.event
+                    return "`" + (event == nil || event == "*" ? name.name : event!) + "`"
+                }
+                parts.append(sent.joined(separator: " / ") + (declared.recipient == .room ? " to the room" : ""))
             }
         }
         if row.next != row.state, let next = spec.states.first(where: { $0.name == row.next }) {

@@ -41,8 +41,21 @@ extension ValidationRun {
         return entry.holdsFor.contains { $0.name == input || $0.name == spec.group.rawValue }
     }
 
-    /// The effects the generator gives meaning to keep the argument it expects.
+    /// The effects the generator gives meaning to keep the argument it expects, and every
+    /// message an effect `sends` is one the spec describes.
     mutating func effects() {
+        let messages = spec.messages.map(\.name)
+        for effect in spec.effects {
+            for message in effect.sends where !messages.contains(message.name) {
+                sink.error(message.line, "effect '\(effect.name)' sends '\(message.name)', which is not under 'messages:'",
+                           fix: Names.hint(for: message.name, among: messages,
+                                           otherwise: "describe '\(message.name)' under 'messages:', or name a message described there"))
+            }
+            if effect.recipient != .client && effect.sends.isEmpty {
+                sink.error(effect.line, "effect '\(effect.name)' says who gets what it sends ('to'), but sends nothing",
+                           fix: "add 'sends: [MESSAGE]' or remove 'to'")
+            }
+        }
         for effect in spec.effects where effect.line > 0 {
             guard let builtIn = EffectDeclaration.builtIn.first(where: { $0.name == effect.name }),
                   builtIn.argument != effect.argument else { continue }
