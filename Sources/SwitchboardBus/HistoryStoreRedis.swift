@@ -75,17 +75,27 @@ public final class RedisHistoryStore: HistoryStore, @unchecked Sendable {
     }
 
     public func append(_ record: HistoryRecord, recorded: (UInt64, String) -> Void) {
-        var dropped = false
+        append(all: [record])
+    }
+
+    /// One lock and one wake-up of the worker for them all: woken at the first of a loop
+    /// turn's appends, it would send that one alone and the rest in a second pipeline, and
+    /// their envelopes would come back in two reads (two loop turns, two writes per recipient).
+    public func append(all records: [HistoryRecord]) {
+        var dropped = 0
         monitor.withLock {
             guard !closed else { return }
-            if jobs.count >= Self.maxQueued, let index = jobs.firstIndex(where: { if case .append = $0 { true } else { false } }) {
-                jobs.remove(at: index)
-                dropped = true
+            for record in records {
+                if jobs.count >= Self.maxQueued,
+                   let index = jobs.firstIndex(where: { if case .append = $0 { true } else { false } }) {
+                    jobs.remove(at: index)
+                    dropped += 1
+                }
+                jobs.append(.append(record))
             }
-            jobs.append(.append(record))
             monitor.broadcast()
         }
-        if dropped { log("history store: \(Self.maxQueued) messages wait for Redis; dropped the oldest") }
+        if dropped > 0 { log("history store: \(Self.maxQueued) messages wait for Redis; dropped the oldest (\(dropped))") }
     }
 
     public func read(room: String, after offset: UInt64?, answer: @escaping @Sendable (HistorySnapshot?) -> Void) {
