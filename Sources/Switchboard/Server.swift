@@ -193,12 +193,14 @@ public final class Server: @unchecked Sendable {
         }
         let ready = Latch<Result<Void, BusError>>()
         let shards = self.shards!
-        bus.start(receive: { channel, message in
+        // What one read of the subscription brought runs in one loop task: its fan-outs are
+        // written together (`Engine.input(busMessages:)`).
+        bus.start(receiveBatch: { messages in
             let entered = monotonicNanoseconds()
             for shard in shards.all {
                 shard.execute { engine in
-                    engine.input(.busMessage(channel: channel, message: message))
-                    engine.stats.fanOutQueued(enteredAt: entered)
+                    engine.input(busMessages: messages)
+                    for _ in messages { engine.stats.fanOutQueued(enteredAt: entered) }
                 }
             }
         }, ready: { ready.set($0) })

@@ -57,6 +57,10 @@ public protocol HistoryStore: AnyObject, Sendable {
     /// were given (under its lock); one that delivers through the bus (Redis: the envelope with
     /// `offset` and `epoch` reaches every instance, this one too) never calls it.
     func append(_ record: HistoryRecord, recorded: (UInt64, String) -> Void)
+    /// For a store that `publishes`: records `records` in order, as `append` one by one would.
+    /// A store with a worker hands them to it together, so they go to Redis in one pipeline
+    /// and come back on the subscription in one read (one loop turn delivers them all).
+    func append(all records: [HistoryRecord])
     /// Where `room` is, and the messages kept after `offset` (none asked for when nil); nil
     /// when the store cannot be read. Answered on any thread.
     func read(room: String, after offset: UInt64?, answer: @escaping @Sendable (HistorySnapshot?) -> Void)
@@ -66,6 +70,12 @@ public protocol HistoryStore: AnyObject, Sendable {
     func readLast(room: String, count: Int, answer: @escaping @Sendable (HistorySnapshot?) -> Void)
     /// Stops the worker; appends still queued may be lost.
     func close()
+}
+
+extension HistoryStore {
+    public func append(all records: [HistoryRecord]) {
+        for record in records { append(record, recorded: { _, _ in }) }
+    }
 }
 
 /// The history of one instance's rooms in its memory: a ring of at most `size` messages per

@@ -84,17 +84,27 @@ public final class RedisHistoryStore: HistoryStore, @unchecked Sendable {
     }
 
     public func append(_ record: HistoryRecord, recorded: (UInt64, String) -> Void) {
-        var dropped = false
+        append(all: [record])
+    }
+
+    /// One lock and one wake-up of the worker for them all: woken at the first of a loop
+    /// turn's appends, it would send that one alone and the rest in a second pipeline, and
+    /// their envelopes would come back in two reads (two loop turns, two writes per recipient).
+    public func append(all records: [HistoryRecord]) {
+        var dropped = 0
         monitor.withLock {
             guard !closed else { return }
-            if jobs.count >= Self.maxQueued, let index = jobs.firstIndex(where: { if case .append = $0 { true } else { false } }) {
-                jobs.remove(at: index)
-                dropped = true
+            for record in records {
+                if jobs.count >= Self.maxQueued,
+                   let index = jobs.firstIndex(where: { if case .append = $0 { true } else { false } }) {
+                    jobs.remove(at: index)
+                    dropped += 1
+                }
+                jobs.append(.append(record))
             }
-            jobs.append(.append(record))
             monitor.broadcast()
         }
-        if dropped { log("history store: \(Self.maxQueued) messages wait for Redis; dropped the oldest") }
+        if dropped > 0 { log("history store: \(Self.maxQueued) messages wait for Redis; dropped the oldest (\(dropped))") }
     }
 
     public func read(room: String, after offset: UInt64?, answer: @escaping @Sendable (HistorySnapshot?) -> Void) {
@@ -230,12 +240,25 @@ public final class RedisHistoryStore: HistoryStore, @unchecked Sendable {
     private func write(_ job: Job, _ shas: (append: String, read: String, last: String), into writer: inout RESPCommands) {
         switch job {
         case .append(let record):
-            let parts = record.envelopeParts + Array(repeating: [], count: max(0, 3 - record.envelopeParts.count))
-            writer.command([Array("EVALSHA".utf8), Array(shas.append.utf8), Array("2".utf8),
-                            Array((metaPrefix + record.room).utf8), Array((streamPrefix + record.room).utf8),
-                            nextEpochCandidate(), Array(String(size).utf8), Array(String(ttl).utf8), Array(String(epochTTL).utf8),
-                            Array(record.channel.utf8), parts[0], parts[1], parts[2],
-                            Array((record.offsetFirst ? "o" : "e").utf8), record.message])
+            // Written argument by argument into the batch's buffer: one per broadcast, and built
+            // as fifteen small arrays it was most of the worker's cost (bench/redis.md).
+            epochCounter += 1
+            writer.begin(15)
+            writer.argument("EVALSHA".utf8)
+            writer.argument(shas.append.utf8)
+            writer.argument("2".utf8)
+            writer.argument(metaPrefix.utf8, record.room.utf8)
+            writer.argument(streamPrefix.utf8, record.room.utf8)
+            writer.argument(epochPrefix.utf8, hex: epochCounter)
+            writer.argument(decimal: UInt64(size))
+            writer.argument(decimal: UInt64(ttl))
+            writer.argument(decimal: UInt64(epochTTL))
+            writer.argument(record.channel.utf8)
+            for index in 0..<3 {
+                writer.argument(index < record.envelopeParts.count ? record.envelopeParts[index] : [])
+            }
+            writer.argument((record.offsetFirst ? "o" : "e").utf8)
+            writer.argument(record.message)
         case .read(let room, let after, _):
             writer.command([Array("EVALSHA".utf8), Array(shas.read.utf8), Array("2".utf8),
                             Array((metaPrefix + room).utf8), Array((streamPrefix + room).utf8),
@@ -343,9 +366,66 @@ public final class RedisHistoryStore: HistoryStore, @unchecked Sendable {
         """
 }
 
-/// RESP commands of binary-safe arguments into one buffer.
+/// RESP commands of binary-safe arguments into one buffer: whole (`command`), or argument by
+/// argument after `begin`, with no array per argument.
 struct RESPCommands {
     var bytes: [UInt8] = []
+
+    /// A command of `count` arguments; exactly that many `argument` calls follow.
+    mutating func begin(_ count: Int) {
+        bytes.append(UInt8(ascii: "*"))
+        digits(UInt64(count), radix: 10)
+        bytes.append(contentsOf: [13, 10])
+    }
+
+    mutating func argument(_ value: some Collection<UInt8>) {
+        header(value.count)
+        bytes.append(contentsOf: value)
+        bytes.append(contentsOf: [13, 10])
+    }
+
+    /// Two pieces as one argument (a key prefix and a room).
+    mutating func argument(_ first: String.UTF8View, _ second: String.UTF8View) {
+        header(first.count + second.count)
+        bytes.append(contentsOf: first)
+        bytes.append(contentsOf: second)
+        bytes.append(contentsOf: [13, 10])
+    }
+
+    /// `prefix`, then `value` in lowercase hexadecimal, as one argument.
+    mutating func argument(_ prefix: String.UTF8View, hex value: UInt64) {
+        header(prefix.count + Self.digitCount(value, radix: 16))
+        bytes.append(contentsOf: prefix)
+        digits(value, radix: 16)
+        bytes.append(contentsOf: [13, 10])
+    }
+
+    mutating func argument(decimal value: UInt64) {
+        header(Self.digitCount(value, radix: 10))
+        digits(value, radix: 10)
+        bytes.append(contentsOf: [13, 10])
+    }
+
+    private mutating func header(_ length: Int) {
+        bytes.append(UInt8(ascii: "$"))
+        digits(UInt64(length), radix: 10)
+        bytes.append(contentsOf: [13, 10])
+    }
+
+    private mutating func digits(_ value: UInt64, radix: UInt64) {
+        if value >= radix { digits(value / radix, radix: radix) }
+        let digit = UInt8(value % radix)
+        bytes.append(digit < 10 ? UInt8(ascii: "0") + digit : UInt8(ascii: "a") + digit - 10)
+    }
+
+    private static func digitCount(_ value: UInt64, radix: UInt64) -> Int {
+        var count = 1, rest = value
+        while rest >= radix {
+            rest /= radix
+            count += 1
+        }
+        return count
+    }
 
     mutating func command(_ arguments: [[UInt8]]) {
         bytes.append(UInt8(ascii: "*"))

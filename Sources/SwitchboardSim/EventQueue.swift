@@ -24,6 +24,8 @@ struct EventQueue<Payload> {
     var count: Int { keys.count }
     var isEmpty: Bool { keys.isEmpty }
     var nextTime: Int64? { keys.first?.time }
+    /// The event `pop()` would return, left in the queue.
+    var next: (key: Key, payload: Payload)? { keys.isEmpty ? nil : (keys[0], payloads[0]) }
 
     mutating func push(_ payload: Payload, at time: Int64, lane: UInt64) {
         sequence += 1

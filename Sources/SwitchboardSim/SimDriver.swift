@@ -180,7 +180,8 @@ final class ReadGate: DriverEvents {
 public final class SimBus: MessageBus, @unchecked Sendable {
     unowned let world: SimWorld
     let server: Int
-    var receiver: (@Sendable (String, [UInt8]) -> Void)?
+    /// Takes the messages of one read (`SimWorld.busRead`).
+    var receiver: (@Sendable ([BusMessage]) -> Void)?
     let closed = Atomic<Bool>(false)
 
     init(world: SimWorld, server: Int) {
@@ -192,7 +193,12 @@ public final class SimBus: MessageBus, @unchecked Sendable {
 
     public func start(receive: @escaping @Sendable (String, [UInt8]) -> Void,
                       ready: @escaping @Sendable (Result<Void, BusError>) -> Void) {
-        receiver = receive
+        start(receiveBatch: { for item in $0 { receive(item.channel, item.message) } }, ready: ready)
+    }
+
+    public func start(receiveBatch: @escaping @Sendable ([BusMessage]) -> Void,
+                      ready: @escaping @Sendable (Result<Void, BusError>) -> Void) {
+        receiver = receiveBatch
         ready(.success(()))
     }
 

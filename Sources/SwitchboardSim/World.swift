@@ -36,7 +36,8 @@ enum SimEvent {
 
 enum WorkTag {
     case hookAnswer(HookAnswer)
-    case bus(BusDelivery)
+    /// The bus messages of one read (`MessageBus.start(receiveBatch:)`), in order.
+    case bus([BusDelivery])
 }
 
 /// One virtual TCP connection: the server's send buffer drained at a seeded rate into a
@@ -124,7 +125,7 @@ public final class SimWorld: @unchecked Sendable {
     /// A hook's Task is running (on this thread, through `hookExecutor`).
     var runningHook = false
     let hookExecutor = InlineExecutor()
-    var currentBus: BusDelivery?
+    var currentBus: [BusDelivery]?
     /// The client whose bytes a server is reading now: an id the server draws meanwhile is
     /// that client's (the engine names a client when its upgrade completes).
     var readingFor: Int?
@@ -261,10 +262,10 @@ public final class SimWorld: @unchecked Sendable {
                 model.hookAnswered(answer, server: driver)
                 body()
                 return "S\(driver) answer \(answer.label)"
-            case .bus(let delivery)?:
-                model.busArrived(delivery)
+            case .bus(let deliveries)?:
+                for delivery in deliveries { model.busArrived(delivery) }
                 body()
-                return "S\(driver) bus-in m\(delivery.serial) \(delivery.channel)"
+                return "S\(driver) bus-in " + deliveries.map { "m\($0.serial) \($0.channel)" }.joined(separator: ", ")
             case nil:
                 body()
                 return "S\(driver) work"
@@ -322,10 +323,11 @@ public final class SimWorld: @unchecked Sendable {
             guard !busDetached[delivery.to], let receive = buses[delivery.to].receiver else {
                 return "bus m\(delivery.serial) to S\(delivery.to) dropped (detached)"
             }
-            currentBus = delivery
-            receive(delivery.channel, delivery.message)
+            let batch = busRead(delivery)
+            currentBus = batch
+            receive(batch.map { BusMessage(channel: $0.channel, message: $0.message) })
             currentBus = nil
-            return "bus m\(delivery.serial) S\(delivery.from)>S\(delivery.to)"
+            return "bus " + batch.map { "m\($0.serial)" }.joined(separator: ",") + " S\(delivery.from)>S\(delivery.to)"
         case .worldAction(let index):
             return performWorldAction(config.actions[index])
         case .end:
@@ -578,6 +580,21 @@ public final class SimWorld: @unchecked Sendable {
 
     // MARK: - Bus
 
+    /// `first` and the messages of its link due at the same instant: one read of the
+    /// subscription, handed over as one batch, as a Redis subscriber hands over what one read
+    /// brought (the kernel then writes their fan-outs together).
+    private func busRead(_ first: BusDelivery) -> [BusDelivery] {
+        var batch = [first]
+        let lane = SimWorld.busLane(first.from, first.to)
+        while let next = queue.next, next.key.time == now, next.key.lane == lane,
+              case .bus(let delivery) = next.payload {
+            _ = queue.pop()
+            batch.append(delivery)
+        }
+        if batch.count > 1 { stats.busBatched += batch.count }
+        return batch
+    }
+
     func busPublish(from server: Int, channel: String, message: [UInt8]) {
         busSerial += 1
         let serial = busSerial
@@ -686,6 +703,8 @@ public struct SimStats: Sendable, CustomStringConvertible {
     public var spawns = 0
     public var published = 0
     public var busLost = 0
+    /// Bus messages handed over in a read with others (`SimWorld.busRead`).
+    public var busBatched = 0
     public var bytesWritten = 0
     public var deliveriesChecked = 0
     public var excusedLosses = 0
@@ -695,7 +714,7 @@ public struct SimStats: Sendable, CustomStringConvertible {
     public var description: String {
         let closeText = closes.sorted { $0.key < $1.key }.map { "\($0.key)x\($0.value)" }.joined(separator: " ")
         return "events \(events), hooks \(spawns), deliveries \(deliveriesChecked) (excused \(excusedLosses)), "
-            + "published \(published) (lost \(busLost)), stale answers \(staleAnswers), closes [\(closeText)]"
+            + "published \(published) (lost \(busLost), \(busBatched) in shared reads), stale answers \(staleAnswers), closes [\(closeText)]"
     }
 }
 

@@ -117,6 +117,36 @@ extension RedisServerTests {
             #expect(bus.stats.connected)
         }
 
+        /// What one read of the subscription brings is one batch, in Redis's order (the server
+        /// runs it in one loop turn and writes its fan-outs together); the next read, the next
+        /// batch. Each of the fake's writes is one small send, which one read takes whole.
+        @Test func theMessagesOfOneReadAreHandedOverAsOneBatch() throws {
+            let fake = try FakeRedis()
+            let batches = BatchInbox()
+            let ready = OneShot<Result<Void, BusError>>()
+            let bus = RedisBus(url: RedisURL(nodes: [RedisURL.Node(host: "127.0.0.1", port: fake.port)]),
+                               channels: specChannels, patterns: specPatterns)
+            defer { bus.close() }
+            bus.start(receiveBatch: batches.receive, ready: { ready.set($0) })
+            let subscriber = try fake.acceptSubscriber(until: "ws:user:*")
+            try fake.send(subscriber.fd, resp(["subscribe", "ws:broadcast"], count: 1)
+                + resp(["psubscribe", "ws:room:*"], count: 2) + resp(["psubscribe", "ws:client:*"], count: 3)
+                + resp(["psubscribe", "ws:user:*"], count: 4))
+            #expect(ready.wait().map { (try? $0.get()) != nil } == true)
+            try fake.send(subscriber.fd, resp(["message", "ws:broadcast", "one"])
+                + resp(["pmessage", "ws:room:*", "ws:room:r", "two"]) + resp(["message", "ws:broadcast", "three"]))
+            #expect(batches.wait { $0.count == 1 })
+            try fake.send(subscriber.fd, resp(["pmessage", "ws:user:*", "ws:user:u", "four"]))
+            #expect(batches.wait { $0.count == 2 })
+            #expect(batches.all == [
+                [BusMessage(channel: "ws:broadcast", message: utf8Bytes("one")),
+                 BusMessage(channel: "ws:room:r", message: utf8Bytes("two")),
+                 BusMessage(channel: "ws:broadcast", message: utf8Bytes("three"))],
+                [BusMessage(channel: "ws:user:u", message: utf8Bytes("four"))],
+            ])
+            #expect(bus.stats.received == 4)
+        }
+
         @Test func killAndRestartReconnectsResubscribesAndFlushesTheOutagePublishes() throws {
             let server = try RedisServer()
             let inboxA = Inbox(), inboxB = Inbox()

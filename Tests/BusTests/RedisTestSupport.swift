@@ -55,6 +55,35 @@ final class Inbox: @unchecked Sendable {
     }
 }
 
+/// Collects the batches a bus hands to `start(receiveBatch:)`, each as it came.
+final class BatchInbox: @unchecked Sendable {
+    private let condition = NSCondition()
+    private var items: [[BusMessage]] = []
+
+    var receive: @Sendable ([BusMessage]) -> Void {
+        { [self] batch in
+            condition.lock()
+            items.append(batch)
+            condition.broadcast()
+            condition.unlock()
+        }
+    }
+
+    var all: [[BusMessage]] { condition.lock(); defer { condition.unlock() }; return items }
+
+    /// Waits until `predicate` holds for the batches so far; false on timeout.
+    @discardableResult
+    func wait(timeout: Double = 10, until predicate: ([[BusMessage]]) -> Bool) -> Bool {
+        let deadline = Date().addingTimeInterval(timeout)
+        condition.lock()
+        defer { condition.unlock() }
+        while !predicate(items) {
+            if !condition.wait(until: deadline) { return predicate(items) }
+        }
+        return true
+    }
+}
+
 /// A value set once by another thread, awaited with a timeout.
 final class OneShot<Value: Sendable>: @unchecked Sendable {
     private let condition = NSCondition()

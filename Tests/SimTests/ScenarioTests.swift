@@ -74,6 +74,25 @@ struct ScenarioTests {
         #expect(report.clients[2].tagsRead == ["c0/1", "c0/2", "c0/3", "c0/4"], "local: \(report.clients[2].tagsRead)")
     }
 
+    @Test("Bus messages that arrive together are one read: delivered in order, their fan-outs written together")
+    func busMessagesReadTogether() async {
+        var config = Self.world(seed: 108, servers: 2, duration: 3000)
+        // One delay for every message: those published in one instant arrive in one.
+        config.bus.delay = 5...5
+        config.clients = [
+            // Three broadcasts and a room message in one chunk: published in one event.
+            Self.client(0, at: 1, [(5, Self.ok("u0")), (501, .app(.broadcast, pad: 0)), (501, .app(.broadcast, pad: 0)),
+                                   (501, .app(.toRoom("r2"), pad: 0)), (501, .app(.broadcast, pad: 0))]),
+            Self.client(1, at: 1, [(5, Self.ok("u1")), (50, .join(["r2"]))]),
+            Self.client(1, at: 1, [(5, Self.ok("u2"))]),
+        ]
+        let report = await Simulation.run(config)
+        Self.check(report)
+        #expect(report.stats.busBatched >= 2, "no read carried several messages: \(report.stats)")
+        #expect(report.clients[1].tagsRead == ["c0/1", "c0/2", "c0/3", "c0/4"], "member: \(report.clients[1].tagsRead)")
+        #expect(report.clients[2].tagsRead == ["c0/1", "c0/2", "c0/4"], "not a member: \(report.clients[2].tagsRead)")
+    }
+
     @Test("A stalled client is closed with 1008 under closeOnBackpressureLimit; the others keep receiving")
     func stalledClientClosedOnBackpressure() async {
         var config = Self.world(seed: 103, duration: 3000)

@@ -24,6 +24,9 @@ final class HistoryRelay {
     var dispatch: (@Sendable (HistoryMessage) -> Void)?
     /// Set once by the engine after it is built (as the other parts' back references).
     unowned(unsafe) var engine: Engine?
+    /// For a store that publishes: the records of the current loop event, handed to the store
+    /// together when it ends (`submitRecords`).
+    private var unsubmitted: [HistoryRecord] = []
 
     init(store: (any HistoryStore)?, records: Bool, driver: any Driver, bus: any MessageBus) {
         self.store = store
@@ -37,6 +40,16 @@ final class HistoryRelay {
         let (parts, offsetFirst) = append.envelope.encodedAroundStamp()
         let record = HistoryRecord(room: append.room, message: append.message, channel: append.envelope.channel,
                                    envelopeParts: parts, offsetFirst: offsetFirst)
+        if store.publishes {
+            // Delivered when the subscription hears it: the event's messages (a client read of
+            // many) go to Redis together and come back in one read (`append(all:)`).
+            unsubmitted.append(record)
+            if unsubmitted.count == 1 {
+                let engine = UncheckedBox(engine!)
+                driver.execute { engine.value.history.submitRecords() }
+            }
+            return
+        }
         let deliver = dispatch ?? { [engine = UncheckedBox(engine!)] message in
             engine.value.driver.execute { engine.value.inputQueued(.historyMessage(message)) }
         }
@@ -49,7 +62,17 @@ final class HistoryRelay {
         }
     }
 
+    /// Hands the records collected in this loop event to the store.
+    func submitRecords() {
+        guard !unsubmitted.isEmpty, let store else { return }
+        let taken = unsubmitted
+        unsubmitted = []
+        store.append(all: taken)
+    }
+
     func read(_ handle: ClientHandle, request: UInt64, room: String, since: HistoryPosition?) {
+        // The appends made before this read reach the store before it, as they were made.
+        submitRecords()
         guard let store else {
             engine!.input(.historyRead(handle, request: request, room: room, .failed(nil, .unavailable)))
             return
