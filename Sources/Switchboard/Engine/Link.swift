@@ -19,7 +19,8 @@ final class Link {
     let openedAt: Int64
     let peer: String
     /// The request-head parser; nil once the head is complete (its buffers are freed).
-    var parser: HTTPRequestParser?
+    /// Unchecked: fed and then dropped once per connection, two dynamic checks for nothing.
+    @exclusivity(unchecked) var parser: HTTPRequestParser?
     /// The frame decoder; nil until the upgrade (so `decoder == nil` means "still HTTP").
     @exclusivity(unchecked) var decoder: FrameDecoder?
     /// Negotiated permessage-deflate; dropped when the close frame is sent.
