@@ -36,8 +36,8 @@ final class Link {
     var drops = 0
     /// The kernel has a record for it (upgraded, not raw echo, not released).
     @exclusivity(unchecked) var isClient = false
-    /// The client's wire id once upgraded.
-    var clientID: String?
+    /// The client's wire id once upgraded. Unchecked: set once per connection.
+    @exclusivity(unchecked) var clientID: String?
     /// Async hook calls spawned for it and not answered yet (`InboundFlow`).
     var pendingHookCalls = 0
     /// `InboundFlow` asked the driver to stop reading from it.
