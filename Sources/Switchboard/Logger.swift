@@ -156,10 +156,9 @@ public struct IDGenerator: Sendable {
     /// How many loops an id can name (`ServerOptions.loops` is at most this).
     static let shardLimit = 1024
 
-    public init(random: @escaping @Sendable () -> (UInt64, UInt64) = {
-        var generator = SystemRandomNumberGenerator()
-        return (generator.next(), generator.next())
-    }) {
+    /// `random` gives two random words per id; by default from `RandomPool` (kernel randomness
+    /// read in bulk, not a system call per word).
+    public init(random: @escaping @Sendable () -> (UInt64, UInt64) = { RandomPool.shared.pair() }) {
         self.next = random
     }
 

@@ -61,9 +61,13 @@ public struct HTTPRequestHead: Sendable, Equatable {
 
     /// The value of header `name` (case-insensitive); repeated fields are joined with ", ".
     public func header(_ name: String) -> String? {
-        let wanted = asciiLowercased(name)
+        header(lowercased: asciiLowercased(name))
+    }
+
+    /// `header(_:)` for a name given in lowercase (the upgrade checks' literals): not lowercased again.
+    func header(lowercased wanted: String) -> String? {
         var result: String?
-        for field in headers where field.name == wanted {
+        for field in headers where Self.name(field.name, is: wanted) {
             if let existing = result {
                 result = existing + ", " + field.value
             } else {
@@ -75,9 +79,13 @@ public struct HTTPRequestHead: Sendable, Equatable {
 
     /// The comma-separated elements of header `name` over all its fields, trimmed, case preserved, empties dropped.
     public func headerList(_ name: String) -> [String] {
-        let wanted = asciiLowercased(name)
+        headerList(lowercased: asciiLowercased(name))
+    }
+
+    /// `headerList(_:)` for a name given in lowercase.
+    func headerList(lowercased wanted: String) -> [String] {
         var items: [String] = []
-        for field in headers where field.name == wanted {
+        for field in headers where Self.name(field.name, is: wanted) {
             for item in field.value.utf8.split(separator: UInt8(ascii: ","), omittingEmptySubsequences: true) {
                 let trimmed = trimOWS(item)
                 if !trimmed.isEmpty { items.append(String(decoding: trimmed, as: UTF8.self)) }
@@ -92,11 +100,10 @@ public struct HTTPRequestHead: Sendable, Equatable {
     }
 
     /// Whether `headerTokens(name)` contains `token` (lowercase ASCII), found in place: no list,
-    /// no strings built (the upgrade checks run once per connection).
+    /// no strings built (the upgrade checks run once per connection). `name` is lowercase.
     func hasToken(_ name: String, _ token: StaticString) -> Bool {
-        let wanted = asciiLowercased(name)
         let tokenBytes = UnsafeRawBufferPointer(start: token.utf8Start, count: token.utf8CodeUnitCount)
-        for field in headers where field.name == wanted {
+        for field in headers where Self.name(field.name, is: name) {
             var value = field.value
             let found = value.withUTF8 { bytes in
                 var start = 0
@@ -110,6 +117,14 @@ public struct HTTPRequestHead: Sendable, Equatable {
             if found { return true }
         }
         return false
+    }
+
+    /// Whether a field's lowercase name is `wanted` (lowercase). The byte counts first: they
+    /// differ for almost every pair a lookup meets, and a native string knows its count, while
+    /// `==` on two heap strings goes through the general comparison.
+    @inline(__always)
+    static func name(_ name: String, is wanted: String) -> Bool {
+        name.utf8.count == wanted.utf8.count && name == wanted
     }
 
     /// Whether `path == wanted`, deciding the common origin form (`/path`, no query) without

@@ -14,7 +14,8 @@ final class ClientRecord {
     @exclusivity(unchecked) var userID: String?
     var metadata: JSONValue?
     @exclusivity(unchecked) var encrypted = false
-    var rooms: Set<String> = []
+    /// Unchecked too: every client joins its own room (and the default ones) when admitted.
+    @exclusivity(unchecked) var rooms: Set<String> = []
     @exclusivity(unchecked) var lastActivity: Int64
     /// The current hook attempt; answers for another one are stale.
     var attempt: AttemptID?

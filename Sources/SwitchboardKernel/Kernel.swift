@@ -542,8 +542,11 @@ public struct Kernel {
 
     /// `connected` with the members of the spec's `messages.connected` in its order; an
     /// optional member is left out when the client has no value for it.
+    /// Built as the object's own members: an array of `(String, JSONValue)` handed to
+    /// `JSONObject.init(_:)` was cast to labelled pairs and mapped again (~2,400 instructions a
+    /// connection).
     func connectedPayload(_ record: ClientRecord, now: Now) -> Payload {
-        var members: [(String, JSONValue)] = []
+        var members: [JSONObject.Member] = []
         members.reserveCapacity(ConnectedField.wireOrder.count)
         for field in ConnectedField.wireOrder {
             let value: String?
@@ -554,9 +557,9 @@ public struct Kernel {
             case .serverPublicKey: value = record.serverPublicKey
             case .salt: value = record.salt
             }
-            if let value { members.append((field.wireName, .string(value))) }
+            if let value { members.append(JSONObject.Member(key: field.wireName, value: .string(value))) }
         }
-        return Payload(event: KernelMessage.connected.event, data: .object(JSONObject(members)))
+        return Payload(event: KernelMessage.connected.event, data: .object(JSONObject(members: members)))
     }
 
     /// The `data` of `refreshed`: the members of the spec's `messages.refreshed` in its order.

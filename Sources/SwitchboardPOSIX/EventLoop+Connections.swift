@@ -77,7 +77,10 @@ extension EventLoop {
     /// Closes the descriptor, frees the slot and queues the single close notification.
     func destroy(_ c: ConnectionSlot, _ reason: CloseReason, drainInput: Bool = false) {
         let raw = c.id
-        _ = control(LinuxABI.epollCtlDel, c.fd, 0, 0)
+        // No EPOLL_CTL_DEL: closing the last descriptor of the socket takes it out of the epoll
+        // set, and the loop holds the only one (accepted CLOEXEC, never duplicated), so the
+        // call was one system call per connection for nothing. Were a child forked in between
+        // to hold it until its exec, its late events carry this slot's old id and are ignored.
         if drainInput {
             // Unread input makes close() send RST; discard a bounded amount first.
             var reads = 0

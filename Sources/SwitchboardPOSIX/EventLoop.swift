@@ -53,8 +53,9 @@ public final class EventLoop: @unchecked Sendable {
     // thread properties go without (7,687 with them unmarked). `tlsStaging` and `tlsReadBatch`
     // serve TLS records only, which that measurement does not exercise: marked.
     @exclusivity(unchecked) var slots: [ConnectionSlot] = []
-    var freeSlots: [Int] = []
-    public internal(set) var connectionCount = 0
+    // Taken and counted for every connection registered (two checks per connection).
+    @exclusivity(unchecked) var freeSlots: [Int] = []
+    @exclusivity(unchecked) public internal(set) var connectionCount = 0
     var listeners: [Int32] = []
     /// The TLS context of each listener (parallel to `listeners`), nil for plain TCP.
     var listenerTLS: [TLSContext?] = []

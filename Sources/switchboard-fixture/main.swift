@@ -138,7 +138,9 @@ func unwrapSlow(_ token: String) async -> String {
 }
 
 func authenticate(_ data: JSONValue) async throws -> AuthResult? {
-    let (token, throwConnected) = splitThrowConnected(await unwrapSlow(data["token"]?.stringValue ?? ""))
+    // Only a `slow:` token awaits: every other one is answered without a suspension point.
+    let raw = data["token"]?.stringValue ?? ""
+    let (token, throwConnected) = splitThrowConnected(raw.hasPrefix("slow:") ? await unwrapSlow(raw) : raw)
     let result = try authenticate(token: token)
     return throwConnected ? result.map(markThrowConnected) : result
 }

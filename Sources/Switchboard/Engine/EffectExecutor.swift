@@ -16,7 +16,9 @@ final class EffectExecutor {
     private let stats: Stats
     private let log: Logger
     private let outboundTransformer: (@Sendable (OutboundMessage) throws -> (event: String, data: JSONValue?)?)?
-    private var timers = Timers()
+    /// Unchecked: armed and cancelled for every connection (the authentication timer, the
+    /// heartbeat), a dynamic exclusivity check each; only `perform` on the loop touches it.
+    @exclusivity(unchecked) private var timers = Timers()
     /// The kernel, for the outbound transformer's client (set once by the engine after it is built).
     unowned(unsafe) var engine: Engine?
 

@@ -80,7 +80,8 @@ final class Engine: DriverEvents {
     let presence: PresenceRelay
     let history: HistoryRelay
 
-    private var ids: IDGenerator
+    /// Unchecked: one id per connection, and `uuid()` mutates it (a dynamic check each).
+    @exclusivity(unchecked) private var ids: IDGenerator
     /// Inputs raised while a step's effects are performed, handled after it (step 4).
     @exclusivity(unchecked) private var pending: [KernelInput] = []
     /// Inside the outermost `input`: new inputs go to `pending`.

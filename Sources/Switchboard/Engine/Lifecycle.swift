@@ -47,7 +47,8 @@ final class Lifecycle {
     private let upgrade: Upgrade
     private let frames: FrameHandler
     private let hooks: HookScheduler
-    private var shutdown: Shutdown?
+    /// Unchecked: read (`isShuttingDown`) for every connection opened and upgraded.
+    @exclusivity(unchecked) private var shutdown: Shutdown?
     /// Where `.shutdown` goes (set once by the engine after it is built).
     unowned(unsafe) var engine: Engine?
 

@@ -19,7 +19,8 @@ final class Link {
     let openedAt: Int64
     let peer: String
     /// The request-head parser; nil once the head is complete (its buffers are freed).
-    var parser: HTTPRequestParser?
+    /// Unchecked: fed and then dropped once per connection, two dynamic checks for nothing.
+    @exclusivity(unchecked) var parser: HTTPRequestParser?
     /// The frame decoder; nil until the upgrade (so `decoder == nil` means "still HTTP").
     @exclusivity(unchecked) var decoder: FrameDecoder?
     /// Negotiated permessage-deflate; dropped when the close frame is sent.
@@ -35,8 +36,8 @@ final class Link {
     var drops = 0
     /// The kernel has a record for it (upgraded, not raw echo, not released).
     @exclusivity(unchecked) var isClient = false
-    /// The client's wire id once upgraded.
-    var clientID: String?
+    /// The client's wire id once upgraded. Unchecked: set once per connection.
+    @exclusivity(unchecked) var clientID: String?
     /// Async hook calls spawned for it and not answered yet (`InboundFlow`).
     var pendingHookCalls = 0
     /// `InboundFlow` asked the driver to stop reading from it.

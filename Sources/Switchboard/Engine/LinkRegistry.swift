@@ -8,13 +8,16 @@
 final class LinkRegistry {
     private let maxHeaderBytes: Int
     private let maxPerPeer: Int
-    private var byID: [ConnectionID: Link] = [:]
+    /// Unchecked: read for every read from a socket (`Engine.bytesReceived`), and written with
+    /// `freeSlots` and `generation` for every connection opened: the dynamic exclusivity check
+    /// was one per echo round trip and three per connection (scripts/callgrind; see `Engine`).
+    @exclusivity(unchecked) private var byID: [ConnectionID: Link] = [:]
     /// Unchecked: read for every message written and every fan-out recipient. Without the mark,
     /// one more dynamic exclusivity check per echo round trip: 7,748 instead of 7,658
     /// instructions (callgrind; see `Engine`).
     @exclusivity(unchecked) private var slots: [Link?] = []
-    private var freeSlots: [Int] = []
-    private var generation: UInt64 = 0
+    @exclusivity(unchecked) private var freeSlots: [Int] = []
+    @exclusivity(unchecked) private var generation: UInt64 = 0
     /// Open connections per client address (only with a per-address limit), shared with the
     /// server's other loops.
     private let perPeer: PeerCounts
