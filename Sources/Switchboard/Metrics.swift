@@ -58,7 +58,7 @@ extension Engine {
         snapshot.closes = stats.closes
         snapshot.rooms = kernel.roomNames.count
         snapshot.users = kernel.userIDs.count
-        snapshot.hookLatency = stats.hookLatency
+        snapshot.hookLatency = stats.hookLatencyByName
         snapshot.fanOutLatency = stats.fanOutLatency
         return snapshot
     }

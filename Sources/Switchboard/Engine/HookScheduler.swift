@@ -44,7 +44,7 @@ final class HookScheduler {
 
     private func authenticate(_ handle: ClientHandle, _ attempt: AttemptID,
                               _ call: @escaping @Sendable () async throws -> AuthResult?) {
-        ask("authenticate", for: handle) {
+        ask(.authenticate, for: handle) {
             do {
                 if let result = try await call() {
                     return .authenticateReturned(handle, attempt, .ok(userID: result.userID, metadata: result.metadata,
@@ -59,7 +59,7 @@ final class HookScheduler {
 
     func handshake(_ handle: ClientHandle, _ attempt: AttemptID, clientID: String, userID: String?, data: JSONValue) {
         guard let handshake = hooks.handshake else { return }
-        ask("handshake", for: handle) {
+        ask(.handshake, for: handle) {
             do {
                 if let result = try await handshake(HandshakeRequest(clientID: clientID, userID: userID, data: data)) {
                     return .handshakeReturned(handle, attempt, .ok(serverPublicKey: result.serverPublicKey, salt: result.salt))
@@ -73,7 +73,7 @@ final class HookScheduler {
 
     func validateRoom(_ handle: ClientHandle, _ attempt: AttemptID, clientID: String, userID: String?, rooms: [String]) {
         guard let validate = hooks.validateRoom else { return }
-        ask("validateRoom", for: handle) {
+        ask(.validateRoom, for: handle) {
             do {
                 let allowed = try await validate(RoomRequest(clientID: clientID, userID: userID, rooms: rooms))
                 return .validateRoomReturned(handle, attempt, .ok(allowed))
@@ -85,7 +85,7 @@ final class HookScheduler {
 
     func refresh(_ handle: ClientHandle, _ attempt: AttemptID, clientID: String, userID: String?, data: JSONValue) {
         guard let refresh = hooks.refresh else { return }
-        ask("refresh", for: handle) {
+        ask(.refresh, for: handle) {
             do {
                 if let result = try await refresh(RefreshRequest(clientID: clientID, userID: userID, data: data)) {
                     return .refreshReturned(handle, attempt, .ok(userID: result.userID, expiresAt: result.expiresAt))
@@ -101,7 +101,7 @@ final class HookScheduler {
         guard let rpc = hooks.rpc else { return }
         let method: String? = if case .string(let name)? = call.data?["method"] { name } else { nil }
         let request = RPCRequest(clientID: clientID, userID: userID, method: method, data: call.data?["data"])
-        ask("rpc", for: handle) {
+        ask(.rpc, for: handle) {
             do {
                 if let result = try await rpc(request) { return .rpcReturned(handle, call: call, .ok(result.result)) }
                 return .rpcReturned(handle, call: call, .rejected)
@@ -113,7 +113,7 @@ final class HookScheduler {
 
     func publish(_ handle: ClientHandle, clientID: String, userID: String?, room: String, data: JSONValue?) {
         guard let publish = hooks.publish else { return }
-        ask("publish", for: handle) {
+        ask(.publish, for: handle) {
             do {
                 let request = PublishRequest(clientID: clientID, userID: userID, room: room, data: data)
                 if let result = try await publish(request) { return .publishReturned(handle, room: room, .ok(result.data)) }
@@ -138,12 +138,12 @@ final class HookScheduler {
 
     func clientConnected(clientID: String, userID: String?, metadata: JSONValue?) {
         guard let connected = hooks.clientConnected else { return }
-        notify("clientConnected", clientID: clientID, userID: userID) { try await connected(ClientEvent(clientID: clientID, userID: userID, metadata: metadata)) }
+        notify(.clientConnected, clientID: clientID, userID: userID) { try await connected(ClientEvent(clientID: clientID, userID: userID, metadata: metadata)) }
     }
 
     func clientDisconnected(clientID: String, userID: String?) {
         guard let disconnected = hooks.clientDisconnected else { return }
-        notify("clientDisconnected", clientID: clientID, userID: userID) { try await disconnected(ClientEvent(clientID: clientID, userID: userID, metadata: nil)) }
+        notify(.clientDisconnected, clientID: clientID, userID: userID) { try await disconnected(ClientEvent(clientID: clientID, userID: userID, metadata: nil)) }
     }
 
     func clientReleased(_ clientID: String) {
@@ -152,7 +152,7 @@ final class HookScheduler {
 
     /// Runs an async hook off the loop; its answer comes back as a kernel input on the loop.
     /// Its latency (effect to the loop turn taking the answer) goes to `stats.hookLatency[hook]`.
-    private func ask(_ hook: String, for handle: ClientHandle, _ body: @escaping @Sendable () async -> KernelInput) {
+    private func ask(_ hook: Hook, for handle: ClientHandle, _ body: @escaping @Sendable () async -> KernelInput) {
         let driver = self.driver
         let engine = UncheckedBox(self.engine!)
         let stats = UncheckedBox(self.stats)
@@ -170,7 +170,7 @@ final class HookScheduler {
     }
 
     /// A callback whose throw is logged and changes nothing; counted while it runs.
-    private func notify(_ name: String, clientID: String, userID: String?, _ body: @escaping @Sendable () async throws -> Void) {
+    private func notify(_ hook: Hook, clientID: String, userID: String?, _ body: @escaping @Sendable () async throws -> Void) {
         let log = self.log
         let scheduler = UncheckedBox(self)
         let driver = self.driver
@@ -179,11 +179,11 @@ final class HookScheduler {
         driver.spawn {
             var failed = false
             do { try await body() } catch {
-                log.write(.warning, "\(name)Fn threw: \(error)", metadata: Logger.client(clientID, userID: userID))
+                log.write(.warning, "\(hook)Fn threw: \(error)", metadata: Logger.client(clientID, userID: userID))
                 failed = true
             }
             driver.execute { [failed] in
-                scheduler.value.stats.hookAnswered(name, startedAt: start, now: driver.now.monotonic)
+                scheduler.value.stats.hookAnswered(hook, startedAt: start, now: driver.now.monotonic)
                 scheduler.value.finished(failed: failed)
             }
         }
