@@ -26,6 +26,9 @@ public final class Server: @unchecked Sendable {
     public let serverID: String
     /// The driver of the first loop (the only one with `loops: 1`).
     public let driver: any Driver
+    /// Every loop's driver, the first's first: what is done to the listener or the TLS context
+    /// (a drain's `stopAccepting`, a certificate reload) is done to each.
+    public var drivers: [any Driver] { shards.all.map(\.driver) }
     public let bus: any MessageBus
     private let hooks: Hooks
     private let log: Logger
