@@ -413,7 +413,8 @@ public final class Server: @unchecked Sendable {
     /// the other instances' from Redis when `redis` and `presenceRooms` are set), sorted by
     /// client id.
     public func presence(ofRoom room: String) async throws -> [PresenceMember] {
-        let local = try await queryEach { $0.localPresence(room) }.flatMap { $0 }
+        // Each loop's members are sorted; all of them together must be sorted again.
+        let local = try await queryEach { $0.localPresence(room) }.flatMap { $0 }.sorted { $0.clientID < $1.clientID }
         let relay = UncheckedBox(shards.first.engine.presence)
         return await withCheckedContinuation { continuation in
             relay.value.members(room: room, local: local) { continuation.resume(returning: $0) }
