@@ -19,8 +19,6 @@ public final class POSIXDriver: Driver, EventLoopHandler, @unchecked Sendable {
     /// Listen with `SO_REUSEPORT`: set by the server when it runs several loops on one port
     /// (`ServerOptions.loops`), before `start`.
     public var reusePort = false
-    /// Does not listen: serves the connections another driver accepts for it (`accept(for:)`).
-    public var takesHandedOffConnections = false
     /// Where failed TLS handshakes are reported (the server sets it to its logger).
     public var logTLSFailure: (@Sendable (String) -> Void)?
 
@@ -54,7 +52,6 @@ public final class POSIXDriver: Driver, EventLoopHandler, @unchecked Sendable {
     public func start(host: String, port: Int, events: DriverEvents) throws -> Int {
         self.events = events
         loop.handler = self
-        if takesHandedOffConnections { return port }
         do {
             return try loop.listen(host: host, port: port, tls: tls, reusePort: reusePort).port
         } catch {
@@ -64,19 +61,6 @@ public final class POSIXDriver: Driver, EventLoopHandler, @unchecked Sendable {
 
     public func run() {
         loop.run()
-    }
-
-    /// Accept hand-off: this driver's listener accepts for `drivers` (itself among them) in
-    /// turn, posting each other driver's connections to its loop. Before `start`.
-    public func accept(for drivers: [POSIXDriver]) {
-        var next = 0
-        loop.acceptHandOff = { [unowned self] fd, peer in
-            let target = drivers[next]
-            next = next + 1 == drivers.count ? 0 : next + 1
-            guard target !== self else { return false }
-            target.loop.post { target.loop.adopt(fd, peer: peer) }
-            return true
-        }
     }
 
     public func stop() { loop.stop() }

@@ -51,10 +51,6 @@ public final class Server: @unchecked Sendable {
 
     private enum Phase { case created, running(port: Int), stopped }
 
-    /// `SWITCHBOARD_ACCEPT_HANDOFF=1`: with several loops, the first accepts every connection
-    /// and hands them to the loops in turn, instead of `SO_REUSEPORT` (measured in bench/README.md).
-    static let acceptHandOff = getenv("SWITCHBOARD_ACCEPT_HANDOFF").map { String(cString: $0) == "1" } ?? false
-
     /// Validates the configuration (PROTOCOL.md 11). Nothing is bound until `start()`/`run()`.
     public init(options: ServerOptions = ServerOptions(), hooks: Hooks, driver: (any Driver)? = nil,
                 bus: (any MessageBus)? = nil, logger: Logger = Logger(), ids: IDGenerator = IDGenerator()) throws {
@@ -88,12 +84,8 @@ public final class Server: @unchecked Sendable {
                 let posix = try POSIXDriver(tlsCertificateFile: options.tlsCertificateFile, tlsKeyFile: options.tlsKeyFile,
                                            hooksOnLoop: options.hooksOnLoop)
                 posix.logTLSFailure = { logger.info($0) }
-                posix.reusePort = options.loops > 1 && !Self.acceptHandOff
-                posix.takesHandedOffConnections = Self.acceptHandOff && !drivers.isEmpty
+                posix.reusePort = options.loops > 1
                 drivers.append(posix)
-            }
-            if Self.acceptHandOff, options.loops > 1, let first = drivers.first as? POSIXDriver {
-                first.accept(for: drivers.compactMap { $0 as? POSIXDriver })
             }
         }
         // Presence across instances: in Redis when the fleet shares one, else the kernel's rooms.

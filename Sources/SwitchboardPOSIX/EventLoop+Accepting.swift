@@ -111,33 +111,24 @@ extension EventLoop {
             }
             var one: Int32 = 1
             _ = setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
-            if let acceptHandOff, acceptHandOff(fd, PeerAddress(storage)) { continue }
-            accepted(fd, peer: PeerAddress(storage), tls: listenerTLS[index], listener: index)
-        }
-    }
-
-    /// A connection another loop accepted and handed over (`acceptHandOff`), on this loop.
-    public func adopt(_ fd: Int32, peer: PeerAddress) {
-        accepted(fd, peer: peer, tls: nil, listener: 0)
-    }
-
-    private func accepted(_ fd: Int32, peer: PeerAddress, tls: TLSContext?, listener index: Int) {
-        guard let c = register(fd) else {
-            Glibc.close(fd)
-            return
-        }
-        let raw = c.id
-        if let tls {
-            guard let ssl = tls.makeConnection(for: c) else {
-                unregister(c)  // out of memory: dropped before anyone saw it
-                return
+            guard let c = register(fd) else {
+                Glibc.close(fd)
+                continue
             }
-            startHandshake(c, ssl, tls)
+            let raw = c.id
+            let tls = listenerTLS[index]
+            if let tls {
+                guard let ssl = tls.makeConnection(for: c) else {
+                    unregister(c)  // out of memory: dropped before anyone saw it
+                    continue
+                }
+                startHandshake(c, ssl, tls)
+            }
+            turnHandler?.connectionAccepted(SocketID(rawValue: raw), peer: PeerAddress(storage),
+                                            listener: ListenerID(rawValue: index))
+            // The ClientHello has usually arrived by the time the accept is reported.
+            if tls != nil, c.id == raw { advanceHandshake(c) }
         }
-        turnHandler?.connectionAccepted(SocketID(rawValue: raw), peer: peer,
-                                        listener: ListenerID(rawValue: index))
-        // The ClientHello has usually arrived by the time the accept is reported.
-        if tls != nil, c.id == raw { advanceHandshake(c) }
     }
 
     /// Out of descriptors: accept and drop one pending connection using the reserved

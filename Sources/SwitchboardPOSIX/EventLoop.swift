@@ -58,9 +58,6 @@ public final class EventLoop: @unchecked Sendable {
     var listeners: [Int32] = []
     /// The TLS context of each listener (parallel to `listeners`), nil for plain TCP.
     var listenerTLS: [TLSContext?] = []
-    /// Accept hand-off (`EventLoop+Accepting`): offered each accepted connection first; true:
-    /// it took the descriptor, for another loop to `adopt`.
-    public var acceptHandOff: ((_ fd: Int32, _ peer: PeerAddress) -> Bool)?
     /// One record of plaintext, gathered from small queued segments before `SSL_write`.
     @exclusivity(unchecked) var tlsStaging: UnsafeMutableRawPointer?
     /// TLS connections to read in the next turn (input buffered inside OpenSSL).
