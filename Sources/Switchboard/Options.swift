@@ -1,4 +1,7 @@
 import SwitchboardBus
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Server options; defaults are PROTOCOL.md 10, from the spec (`ProtocolDefaults`).
 public struct ServerOptions: Sendable {
@@ -102,11 +105,28 @@ public struct ServerOptions: Sendable {
     /// Event loops in this process, each on a thread of its own with its own clients, all
     /// listening on `port` (`SO_REUSEPORT`: the kernel spreads connections over them). A
     /// client lives on one loop; a delivery to a room, a user or everyone reaches every loop
-    /// (see `Server`, "Several loops"). Hooks then run on several threads at once, one loop's
-    /// clients' hooks on that loop's thread. More than 1 needs the built-in `POSIXDriver`.
-    /// `Server.queryOnLoop` and `metricsOnLoop` then see the calling loop's clients only;
-    /// `Server.queryEach`, `metrics()` and the other queries see all of them.
+    /// (see `Server`, "Several loops"), and what a client publishes (a `publish`, a presence
+    /// join or leave) reaches the other loops' clients as it reaches other instances'. Every
+    /// query and `metrics()`/`metricsOnLoop()` see all loops; `queryOnLoop` sees the calling
+    /// loop's clients only. More than 1 needs the built-in `POSIXDriver`.
+    ///
+    /// What differs from one loop: hooks run on several threads at once (one loop's clients'
+    /// hooks on that loop's thread, in that client's order), so state a hook shares across
+    /// clients needs its own lock or actor.
+    ///
+    /// That is why the library's default stays 1: an app that embeds `Server` may have hooks
+    /// written for one thread (Bun's model, which the original shares), or pass a `driver` of
+    /// its own, which runs one loop; neither should change behaviour by moving to a bigger
+    /// machine. `switchboard serve` and the test fixture, whose hooks are the gateway's own and
+    /// thread-safe, default to `onlineCPUs` (`loops: auto`). Set `loops = ServerOptions.onlineCPUs`
+    /// to use every core.
     public var loops = 1
+
+    /// The CPUs online on this machine (`sysconf(_SC_NPROCESSORS_ONLN)`), at least 1 and at
+    /// most the loops a server may have: `loops: auto`.
+    public static var onlineCPUs: Int {
+        min(max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))), IDGenerator.shardLimit)
+    }
 
     public init() {}
 

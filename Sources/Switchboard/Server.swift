@@ -26,6 +26,9 @@ public final class Server: @unchecked Sendable {
     public let serverID: String
     /// The driver of the first loop (the only one with `loops: 1`).
     public let driver: any Driver
+    /// Every loop's driver, the first's first: what is done to the listener or the TLS context
+    /// (a drain's `stopAccepting`, a certificate reload) is done to each.
+    public var drivers: [any Driver] { shards.all.map(\.driver) }
     public let bus: any MessageBus
     private let hooks: Hooks
     private let log: Logger
@@ -37,6 +40,8 @@ public final class Server: @unchecked Sendable {
     /// there were loops, with no layer between (`scripts/callgrind echo` counts it). Nil with
     /// several loops.
     private var onlyEngine: Engine?
+    /// `metricsOnLoop` over several loops; nil with one.
+    private var loopMetrics: LoopMetrics?
     /// Where presence is kept across instances (Redis), shared by every loop's engine; nil
     /// without presence rooms or Redis.
     private var presenceStore: (any PresenceStore)?
@@ -108,19 +113,31 @@ public final class Server: @unchecked Sendable {
         self.historyStore = historyStore
         self.driver = drivers[0]
         // Every kernel has the server's id: a bus message this process published is dropped by
-        // every shard alike. Only the first shard's bus publishes (`LocalOnlyBus`).
+        // every shard alike. With several loops each engine publishes through a `ShardBus`.
         let bus = self.bus
         let peers = PeerCounts()
+        let shardBuses = drivers.count == 1 ? [] : drivers.indices.map { ShardBus(real: bus, index: $0) }
         self.shards = ShardSet(drivers.enumerated().map { index, driver in
             var shardIDs = ids
             if drivers.count > 1 { shardIDs.shard = UInt64(index) }
             return Shard(driver: driver, engine: Engine(options: options, hooks: hooks, driver: driver,
-                                                        bus: index == 0 ? bus : LocalOnlyBus(),
+                                                        bus: shardBuses.isEmpty ? bus : shardBuses[index],
                                                         serverID: serverID, ids: shardIDs, log: logger,
                                                         presenceStore: presenceStore, peers: peers,
                                                         historyStore: historyStore, recordsHistory: index == 0))
-        }, serverID: serverID)
-        if drivers.count == 1 { onlyEngine = shards.first.engine }
+        }, serverID: serverID, numberStyle: options.numberStyle)
+        if drivers.count == 1 { onlyEngine = shards.first.engine } else { loopMetrics = LoopMetrics(loops: drivers.count) }
+        for (index, shardBus) in shardBuses.enumerated() {
+            shardBus.shards = shards
+            shardBus.engine = shards.all[index].engine
+            if presenceStore == nil {
+                // In-process presence: a client's `presence` query reads the other loops too.
+                shards.all[index].engine.presence.otherLoops = { [weak shards] room, answer in
+                    guard let shards else { return answer([]) }
+                    shards.presence(ofRoom: room, except: index, answer: answer)
+                }
+            }
+        }
         // A message the in-memory store recorded reaches every loop's kernel, in offset order
         // (the store calls this under its lock; each loop's queue keeps the order).
         let shards = self.shards!
@@ -358,11 +375,14 @@ public final class Server: @unchecked Sendable {
         return body(here.engine.kernel)
     }
 
-    /// The snapshot of the loop it is called on (the whole server's with `loops: 1`), for
-    /// handlers that run on a loop (e.g. an `httpHandler`).
+    /// `metrics()` for handlers that run on a loop and cannot await (e.g. an `httpHandler`):
+    /// every loop's counters, as `metrics()` gives them; nil off the loops. With several loops
+    /// the calling loop waits for the others to read theirs (`LoopMetrics` says how that never
+    /// deadlocks, and when a loop's part can be one request old).
     public func metricsOnLoop() -> ServerMetrics? {
         guard let here = shards.current else { return nil }
-        return here.engine.metrics()
+        guard let loopMetrics else { return here.engine.metrics() }
+        return loopMetrics.combined(asking: shards, here: shards.all.firstIndex { $0 === here }!)
     }
 
     public func clients() async throws -> [ClientInfo] {
@@ -387,7 +407,8 @@ public final class Server: @unchecked Sendable {
     /// the other instances' from Redis when `redis` and `presenceRooms` are set), sorted by
     /// client id.
     public func presence(ofRoom room: String) async throws -> [PresenceMember] {
-        let local = try await queryEach { $0.localPresence(room) }.flatMap { $0 }
+        // Each loop's members are sorted; all of them together must be sorted again.
+        let local = try await queryEach { $0.localPresence(room) }.flatMap { $0 }.sorted { $0.clientID < $1.clientID }
         let relay = UncheckedBox(shards.first.engine.presence)
         return await withCheckedContinuation { continuation in
             relay.value.members(room: room, local: local) { continuation.resume(returning: $0) }

@@ -27,8 +27,9 @@ public struct ServeConfig: Sendable {
     public var maxHeaderBytes = 16384
     /// Negotiate permessage-deflate (RFC 7692) with clients that offer it.
     public var perMessageDeflate = false
-    /// `loops`: event loops in the process, each with its own clients (`ServerOptions.loops`).
-    public var loops = 1
+    /// `loops`: event loops in the process, each with its own clients (`ServerOptions.loops`);
+    /// 0 (`auto`, the default): one per online CPU (`ServerOptions.onlineCPUs`).
+    public var loops = 0
     /// Messages shorter than this (bytes) go out uncompressed.
     public var compressionThreshold = 64
 
@@ -107,7 +108,7 @@ public struct ServeConfig: Sendable {
         options.tlsCertificateFile = tls?.certificate
         options.tlsKeyFile = tls?.privateKey
         options.perMessageDeflate = perMessageDeflate
-        options.loops = loops
+        options.loops = loops == 0 ? ServerOptions.onlineCPUs : loops
         options.compressionThreshold = compressionThreshold
         options.maxConnectionsPerIP = abuse.maxConnectionsPerIP
         options.trustedProxies = trustedProxies

@@ -18,7 +18,7 @@ enum ConfigRender {
             .merging(ProxyConfig.renderers) { own, _ in own }  // the backend hooks' section (ProxyConfig.swift)
 
     private static let ownRenderers: [String: @Sendable (ServeConfig, _ mask: Bool) -> Rendered] = [
-        "loops": { config, _ in .value("\(config.loops)") },
+        "loops": { config, _ in .value(config.loops == 0 ? "auto" : "\(config.loops)") },
         "listen.host": { config, _ in .value(quoted(config.host)) },
         "listen.port": { config, _ in .value("\(config.port)") },
         "listen.path": { config, _ in .value(quoted(config.path)) },

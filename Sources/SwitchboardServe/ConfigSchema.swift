@@ -31,6 +31,8 @@ enum FieldKind: Sendable {
     case text
     case urlPath
     case integer(ClosedRange<Int>)
+    /// An integer in the range, or `auto` (read as 0).
+    case integerOrAuto(ClosedRange<Int>)
     case bool
     /// Milliseconds, at least the bound.
     case duration(min: Int64)
@@ -56,6 +58,7 @@ enum FieldKind: Sendable {
         case .urlPath: "a path starting with '/'"
         case .integer(let range): range.upperBound == .max ? "an integer of at least \(range.lowerBound)"
             : "an integer from \(range.lowerBound) to \(range.upperBound)"
+        case .integerOrAuto(let range): "auto or an integer from \(range.lowerBound) to \(range.upperBound)"
         case .bool: "true or false"
         case .duration(let min): "a duration (500ms, 5s, 2m, 1h, or a number of milliseconds) of at least \(min) ms"
         case .size(let range): "a size (bytes, or with KiB/MiB/GiB/KB/MB/GB) from \(range.lowerBound) to \(range.upperBound) bytes"
@@ -142,6 +145,12 @@ enum FieldKind: Sendable {
             guard text.hasPrefix("/"), !text.contains(" ") else { return failure("expected \(expected), \(got)") }
             return .success(.text(text))
         case .integer(let range):
+            guard plain, let value = Int(text), range.contains(value) else {
+                return failure("expected \(expected), \(got)\(quotedNumber)")
+            }
+            return .success(.int(value))
+        case .integerOrAuto(let range):
+            if text == "auto" { return .success(.int(0)) }
             guard plain, let value = Int(text), range.contains(value) else {
                 return failure("expected \(expected), \(got)\(quotedNumber)")
             }
@@ -300,7 +309,7 @@ enum ConfigSchema {
     }
 
     static let fields: [ConfigField] = [
-        field("loops", .integer(1...1024)) { $0.loops = $1.int },
+        field("loops", .integerOrAuto(1...1024)) { $0.loops = $1.int },
         field("listen.host", .text) { $0.host = $1.text },
         field("listen.port", .integer(0...65535)) { $0.port = $1.int },
         field("listen.path", .urlPath) { $0.path = $1.text },

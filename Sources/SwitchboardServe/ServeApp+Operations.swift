@@ -15,8 +15,7 @@ extension ServeApp {
     public func shutdown() async {
         let first = !shuttingDown.exchange(true, ordering: .acquiringAndReleasing)
         if first {
-            let driver = server.driver
-            driver.execute { driver.stopAccepting() }
+            for driver in server.drivers { driver.execute { driver.stopAccepting() } }
             if config.drainDelay > 0 {
                 log.info("draining: no new connections, /readyz answers 503; clients are closed in "
                          + ConfigRender.duration(config.drainDelay))
@@ -39,9 +38,11 @@ extension ServeApp {
     @discardableResult
     public func reload() -> [String] {
         var problems: [String] = []
-        if let tls = (server.driver as? POSIXDriver)?.tls {
+        // Each loop's driver has a context of its own: every one reloads.
+        let contexts = server.drivers.compactMap { ($0 as? POSIXDriver)?.tls }
+        if let tls = contexts.first {
             do {
-                try tls.reload()
+                for context in contexts { try context.reload() }
                 log.info("reload: TLS certificate \(tls.certificateChainFile) loaded")
             } catch {
                 problems.append("TLS: \(error) (the previous certificate stays in use)")

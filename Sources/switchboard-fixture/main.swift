@@ -45,6 +45,9 @@ struct Flags {
     var driver = "posix"
     /// `--print-driver`: print `DRIVER <name>` (the driver chosen, after a fallback) and exit.
     var printDriver = false
+    /// `--loops N`; nil: one per online CPU on the POSIX driver, 1 on the others (one driver
+    /// runs one loop).
+    var loops: Int?
 }
 
 func parseFlags(_ arguments: [String]) -> Flags {
@@ -112,7 +115,7 @@ func parseFlags(_ arguments: [String]) -> Flags {
         case "--allowed-origins": flags.options.allowedOrigins = list(value(flag))
         case "--max-connections-per-ip": flags.options.maxConnectionsPerIP = number(flag, Int.self)
         case "--trusted-proxies": flags.options.trustedProxies = list(value(flag))
-        case "--loops": flags.options.loops = max(1, number(flag, Int.self))
+        case "--loops": flags.loops = max(1, number(flag, Int.self))
         default: fail("unknown flag \(flag) (see docs/contract.md)")
         }
     }
@@ -232,6 +235,7 @@ do {
         emit("DRIVER \(driver is URingDriver ? "uring" : driver is NIODriver ? "nio" : "posix")")
         exit(0)
     }
+    options.loops = flags.loops ?? (driver == nil ? ServerOptions.onlineCPUs : 1)
     server = try Server(options: options, hooks: hooks, driver: driver, logger: Logger(level: .warning))
     box.withLock { $0 = server }
 } catch {

@@ -19,8 +19,11 @@ extension EndToEnd {
         /// A two-loop server: token `user:X` logs in as user X, every client is in the default
         /// room `all`, and the messageHandler relays `to-room {room, data}` and
         /// `to-user {user, data}` from the loop it runs on.
-        static func makeServer(hub: InProcessBus.Hub? = nil) throws -> (Server, port: UInt16) {
-            final class Reference: @unchecked Sendable { var server: Server? }
+        /// `configure` changes the options and hooks before the server is made; `reference`
+        /// is the server, for hooks of its own.
+        static func makeServer(hub: InProcessBus.Hub? = nil,
+                               configure: (inout ServerOptions, inout Hooks, Reference) -> Void = { _, _, _ in })
+            throws -> (Server, port: UInt16) {
             let reference = Reference()
             var options = ServerOptions()
             options.loops = 2
@@ -42,11 +45,15 @@ extension EndToEnd {
                     break
                 }
             }
+            configure(&options, &hooks, reference)
             let server = try Server(options: options, hooks: hooks, bus: hub.map { InProcessBus(hub: $0) },
                                     logger: Logger(level: .warning))
             reference.server = server
             return (server, UInt16(try server.start()))
         }
+
+        /// The server, for hooks made before it.
+        final class Reference: @unchecked Sendable { var server: Server? }
 
         /// Connects clients with `token(i)` until there are at least `minimum` and both loops
         /// hold one (the kernel picks the loop from a hash of the client's port, so a few tries

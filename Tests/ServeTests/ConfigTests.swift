@@ -146,7 +146,7 @@ private func errors(_ yaml: String?, env: [String: String] = [:]) -> [String] {
 
     @Test func wrongTypes() {
         #expect(errors("listen: 5\n") == ["test.yaml:1: listen: expected a mapping of keys, got a scalar"])
-        #expect(errors("loops: 0\n") == ["test.yaml:1: loops: expected an integer from 1 to 1024, got '0'"])
+        #expect(errors("loops: 0\n") == ["test.yaml:1: loops: expected auto or an integer from 1 to 1024, got '0'"])
         #expect(errors("listen:\n  port: [1]\n") == ["test.yaml:2: listen.port: expected an integer from 0 to 65535, got a list"])
         #expect(errors("rooms:\n  default: lobby\n") == ["test.yaml:2: rooms.default: expected a list of room names, got 'lobby'"])
         #expect(errors("listen:\n  port: \"8080\"\n")
@@ -347,9 +347,12 @@ private func errors(_ yaml: String?, env: [String: String] = [:]) -> [String] {
 }
 
 @Suite struct LoopsConfigTests {
-    /// `loops` (top level) and `SWITCHBOARD_LOOPS` reach `ServerOptions.loops`; 1 by default.
+    /// `loops` (top level) and `SWITCHBOARD_LOOPS` reach `ServerOptions.loops`; `auto`, one per
+    /// online CPU, by default.
     @Test func loopsReachTheServerOptions() throws {
-        #expect(try load("listen:\n  port: 0\n").serverOptions.loops == 1)
+        #expect(try load("listen:\n  port: 0\n").serverOptions.loops == ServerOptions.onlineCPUs)
+        #expect(try load("loops: auto\n").serverOptions.loops == ServerOptions.onlineCPUs)
+        #expect(try load("loops: 3\n", env: ["SWITCHBOARD_LOOPS": "auto"]).serverOptions.loops == ServerOptions.onlineCPUs)
         #expect(try load("loops: 3\n").serverOptions.loops == 3)
         #expect(try load("loops: 3\n", env: ["SWITCHBOARD_LOOPS": "2"]).serverOptions.loops == 2)
     }

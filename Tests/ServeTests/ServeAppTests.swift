@@ -249,30 +249,35 @@ final class RunningApp: @unchecked Sendable {
     }
 }
 
-/// `loops: 2`: the relay checks a sender's rooms on whichever loop holds it.
-@Suite struct ServeLoopsTests {
-    @Test func roomSendsFromBothLoopsReachEveryMember() async throws {
-        let running = try RunningApp("loops: 2\nrooms:\n  allow_prefixes: [public-]\n")
-        defer { Task { await running.stop() } }
-        var clients: [(WSClient, String)] = []
-        for index in 0..<64 {
-            let (client, hello) = try running.login(index % 2 == 0 ? "alice-token" : "bob-token")
-            clients.append((client, try #require(hello?["id"]?.stringValue)))
-            let perLoop = try await running.app.server.queryEach { $0.authenticatedCount }
-            if clients.count >= 4, perLoop.allSatisfy({ $0 > 0 }) { break }
-        }
-        let loops = try await running.app.server.queryEach { kernel in
-            Set(kernel.clientHandles.compactMap { kernel.client($0)?.id })
-        }
-        #expect(loops.count == 2 && loops.allSatisfy { !$0.isEmpty }, "clients on one loop only")
-        for (client, _) in clients { try running.join(client, "public-a") }
-        for (sender, senderID) in clients {
-            try sender.send("send", ["room": "public-a", "event": "chat", "data": .string(senderID)])
-            for (receiver, _) in clients {
-                #expect(try receiver.receive(event: "chat")?["data"] == .string(senderID))
+/// `loops: 2`: the relay checks a sender's rooms on whichever loop holds it. Nested in the
+/// serialized `ServeAppTests`: run beside one of them, each test blocks a pool thread in a
+/// socket read while its app's relay task waits for one, and on two cores neither goes on
+/// (both time out, on main too).
+extension ServeAppTests {
+    @Suite struct Loops {
+        @Test func roomSendsFromBothLoopsReachEveryMember() async throws {
+            let running = try RunningApp("loops: 2\nrooms:\n  allow_prefixes: [public-]\n")
+            defer { Task { await running.stop() } }
+            var clients: [(WSClient, String)] = []
+            for index in 0..<64 {
+                let (client, hello) = try running.login(index % 2 == 0 ? "alice-token" : "bob-token")
+                clients.append((client, try #require(hello?["id"]?.stringValue)))
+                let perLoop = try await running.app.server.queryEach { $0.authenticatedCount }
+                if clients.count >= 4, perLoop.allSatisfy({ $0 > 0 }) { break }
             }
+            let loops = try await running.app.server.queryEach { kernel in
+                Set(kernel.clientHandles.compactMap { kernel.client($0)?.id })
+            }
+            #expect(loops.count == 2 && loops.allSatisfy { !$0.isEmpty }, "clients on one loop only")
+            for (client, _) in clients { try running.join(client, "public-a") }
+            for (sender, senderID) in clients {
+                try sender.send("send", ["room": "public-a", "event": "chat", "data": .string(senderID)])
+                for (receiver, _) in clients {
+                    #expect(try receiver.receive(event: "chat")?["data"] == .string(senderID))
+                }
+            }
+            try clients[0].0.send("send", ["room": "public-b", "event": "chat", "data": 1])
+            #expect(try clients[0].0.receive(event: "error") == ["message": "Not in room public-b"])
         }
-        try clients[0].0.send("send", ["room": "public-b", "event": "chat", "data": 1])
-        #expect(try clients[0].0.receive(event: "error") == ["message": "Not in room public-b"])
     }
 }

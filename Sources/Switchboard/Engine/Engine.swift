@@ -92,6 +92,9 @@ final class Engine: DriverEvents {
     @exclusivity(unchecked) private var receiving = false
     /// A flush of the fan-outs of `inputQueued` inputs is queued behind them on the loop.
     private var queuedFlush = false
+    /// The step being performed is an application delivery (`.deliver`): what it publishes the
+    /// application asked for, not a client (`ShardBus`, with several loops, tells them apart).
+    private(set) var stepDelivers = false
 
     /// `peers`: the per-address connection counts, shared by the engines of one server's loops.
     init(options: ServerOptions, hooks: Hooks, driver: any Driver, bus: any MessageBus, serverID: String,
@@ -223,6 +226,9 @@ final class Engine: DriverEvents {
 
     @inline(__always)
     private func step(_ input: KernelInput) {
+        let outer = stepDelivers
+        if case .deliver = input { stepDelivers = true } else { stepDelivers = false }
+        defer { stepDelivers = outer }
         var current = effects.take()
         kernel.handle(input, now: driver.now, into: &current)
         executor.perform(all: &current)

@@ -3,7 +3,8 @@ import SwitchboardKernel
 
 /// Connects the kernel's presence effects to the presence store: room changes are written to
 /// it, and a `presence` query is answered with the kernel's local members merged with the
-/// store's (other instances). Without a store (one instance) the local members are the answer.
+/// store's (other instances). Without a store (one instance) the local members are the answer,
+/// with those of the process's other loops (`otherLoops`) when it runs several.
 ///
 /// The answer goes back into the kernel as a delivery to the asking client, so it meets the
 /// same rules as any message to it (its state, the outbound transformer).
@@ -12,6 +13,10 @@ final class PresenceRelay {
     private let driver: any Driver
     /// Set once by the engine after it is built (as the other parts' back references).
     unowned(unsafe) var engine: Engine?
+    /// With several loops and no store: reads a room's members on the other loops and answers
+    /// on any thread (set by the server: `ShardSet.presence(ofRoom:except:answer:)`). With a
+    /// store, every loop writes its members there, and the store's answer has them all.
+    var otherLoops: ((_ room: String, _ answer: @escaping @Sendable ([PresenceMember]) -> Void) -> Void)?
 
     init(store: (any PresenceStore)?, driver: any Driver) {
         self.store = store
@@ -26,12 +31,15 @@ final class PresenceRelay {
     }
 
     func query(clientID: String, room: String, local: [PresenceMember]) {
-        guard let store else {
-            answer(clientID: clientID, room: room, local: local, remote: [])
-            return
-        }
         let relay = UncheckedBox(self)
         let driver = self.driver
+        guard let store else {
+            guard let otherLoops else { return answer(clientID: clientID, room: room, local: local, remote: []) }
+            otherLoops(room) { others in
+                driver.execute { relay.value.answer(clientID: clientID, room: room, local: local, remote: others) }
+            }
+            return
+        }
         store.members(room: room) { entries in
             let remote = Self.members(entries)
             driver.execute { relay.value.answer(clientID: clientID, room: room, local: local, remote: remote) }

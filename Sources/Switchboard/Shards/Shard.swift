@@ -8,9 +8,10 @@ final class Shard: @unchecked Sendable {
     let driver: any Driver
     let engine: Engine
 
-    /// A delivery handed to another loop, with the moment it entered (0: untimed).
+    /// An input handed to another loop (an application delivery, or a message a client of
+    /// this loop published), with the moment it entered (0: untimed).
     struct HandOff: Sendable {
-        let delivery: Delivery
+        let input: KernelInput
         let entered: UInt64
     }
     /// On this shard's loop only: deliveries made here for each other shard, handed over
@@ -41,12 +42,12 @@ final class Shard: @unchecked Sendable {
         }
     }
 
-    /// Deliveries another loop made in one of its turns, performed here in order, their
-    /// fan-outs written together (`Engine.inputQueued`).
+    /// Inputs another loop made in one of its turns, performed here in order, their fan-outs
+    /// written together (`Engine.inputQueued`).
     func post(_ batch: [HandOff]) {
         execute { engine in
             for handOff in batch {
-                engine.inputQueued(.deliver(handOff.delivery))
+                engine.inputQueued(handOff.input)
                 if handOff.entered != 0 { engine.stats.fanOutQueued(enteredAt: handOff.entered) }
             }
         }
@@ -59,18 +60,4 @@ final class Shard: @unchecked Sendable {
             execute { continuation.resume(returning: body($0)) }
         }
     }
-}
-
-/// The bus of every shard but the first. The kernel publishes only when the application asks
-/// (`Server.send`, `Server.publish`), and `ShardRouting` gives those requests to the first shard
-/// alone (the others get their local part): a publish reaching this bus would be a second copy
-/// of one the first shard made, and stops here. Nothing is received through it (the server
-/// fans the real bus's messages out to every shard).
-final class LocalOnlyBus: MessageBus {
-    func start(receive: @escaping @Sendable (String, [UInt8]) -> Void,
-               ready: @escaping @Sendable (Result<Void, BusError>) -> Void) {
-        ready(.success(()))
-    }
-    func publish(channel: String, message: [UInt8]) {}
-    func close() {}
 }

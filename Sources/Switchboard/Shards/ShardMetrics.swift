@@ -22,10 +22,11 @@ struct ShardMetrics: Sendable {
             let counters: [WritableKeyPath<ServerMetrics, Int>] = [
                 \.connections, \.connectionsAccepted, \.upgrades, \.messagesIn, \.messagesOut, \.bytesIn,
                 \.bytesOut, \.backpressureDrops, \.backpressuredClients, \.hookFailures, \.idleTimeouts,
-                \.upgradeTimeouts, \.rejectedConnections, \.compressedPayloads,
+                \.upgradeTimeouts, \.rejectedConnections, \.compressedPayloads, \.published,
             ]
             for counter in counters { total[keyPath: counter] += other[keyPath: counter] }
-            // `published` is the first shard's alone: only its bus publishes (`LocalOnlyBus`).
+            // `published`: an application's publish is the first shard's alone (`ShardBus`); a
+            // client's is counted by the shard of the client.
             for (code, count) in other.closes { total.closes[code, default: 0] += count }
             for (hook, histogram) in other.hookLatency {
                 if total.hookLatency[hook] == nil {

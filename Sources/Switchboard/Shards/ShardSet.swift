@@ -11,7 +11,7 @@ import Synchronization
 /// - A delivery to a room, a user or everyone (`Server.send...`, `broadcast`) reaches every
 ///   shard; each kernel delivers to its own clients and encodes the frame once for them. One
 ///   to a client reaches its shard alone (its id names it). Only the first shard publishes
-///   on the bus (`ShardRouting`; the others' bus is a `LocalOnlyBus`), so the other instances
+///   on the bus (`ShardRouting`; the others' `ShardBus` drops an application's publish), so the other instances
 ///   get one envelope, as from a server with one loop.
 /// - Order: from a thread off the loops, a delivery is queued on every shard before the call
 ///   returns, so one caller's deliveries reach each shard, and each client, in the order made.
@@ -19,16 +19,22 @@ import Synchronization
 ///   contract) and handed to the others, in the order made, with the rest of that loop turn's
 ///   deliveries (`handOff`). No lock is taken beyond each shard's own queue
 ///   (`Driver.execute`), once per loop turn.
+/// - What a shard's client makes the kernel publish (a hook-allowed `publish`, a presence join
+///   or leave) goes on the real bus from that shard and, as a bus message from a sibling, to
+///   the other shards (`ShardBus`, `relay`), handed over with the rest of that loop turn's.
 /// - A message from the bus goes to every shard (`Server.bind`): one subscription per process.
-/// - Queries and metrics ask every shard and combine the answers.
+/// - Queries and metrics ask every shard and combine the answers; so does a client's `presence`
+///   query without a presence store (`presence(ofRoom:except:answer:)`).
 final class ShardSet: @unchecked Sendable {
     let all: [Shard]
     private let routing: ShardRouting
+    private let numberStyle: JSONNumberStyle
 
-    init(_ shards: [Shard], serverID: String) {
+    init(_ shards: [Shard], serverID: String, numberStyle: JSONNumberStyle = .exact) {
         precondition(!shards.isEmpty)
         all = shards
         routing = ShardRouting(count: shards.count, serverID: serverID)
+        self.numberStyle = numberStyle
     }
 
     var first: Shard { all[0] }
@@ -49,21 +55,51 @@ final class ShardSet: @unchecked Sendable {
         for (index, shard) in all.enumerated() {
             guard let part = routing.part(of: delivery, forShard: index) else { continue }
             if let here, shard !== here {
-                handOff(part, entered: entered, from: here, to: index)
+                handOff(.deliver(part), entered: entered, from: here, to: index)
             } else {
                 deliver(part, on: shard, here: shard === here, entered: entered)
             }
         }
     }
 
-    /// Queues `delivery` for shard `index`, to be handed over with the others made on this
+    /// `message`, published on the loop of shard `origin` by one of its clients, for every other
+    /// shard: under a sibling's server id (`<id>#loop<origin>`), since a kernel drops envelopes
+    /// of its own id, and in the hand-off of this loop turn, after the deliveries made before
+    /// it. Decoded and encoded once per message, not per shard; only clients' publishes and
+    /// presence changes take this path, never a fan-out the application asks for.
+    func relay(channel: String, message: [UInt8], from origin: Int) {
+        guard case .success(var envelope) = BusEnvelope.decode(message, numbers: numberStyle) else { return }
+        envelope.serverID += "#loop\(origin)"
+        let input = KernelInput.busMessage(channel: channel, message: envelope.encoded())
+        let entered = monotonicNanoseconds()
+        for index in all.indices where index != origin {
+            handOff(input, entered: entered, from: all[origin], to: index)
+        }
+    }
+
+    /// The members of `room` on every shard but `origin`, each read on its loop; `answer` runs
+    /// on the loop of the last to answer. For a client's `presence` query without a presence
+    /// store (with one, every loop's members are in it).
+    func presence(ofRoom room: String, except origin: Int,
+                  answer: @escaping @Sendable ([PresenceMember]) -> Void) {
+        let others = all.indices.filter { $0 != origin }
+        guard !others.isEmpty else { return answer([]) }
+        let gathered = Gathered(count: others.count)
+        for index in others {
+            all[index].execute { engine in
+                if let members = gathered.add(engine.kernel.localPresence(room)) { answer(members) }
+            }
+        }
+    }
+
+    /// Queues `input` for shard `index`, to be handed over with the others made on this
     /// loop in this turn: one queue hand-off per loop and turn rather than one per delivery,
     /// so that the receiving loop writes many messages to a recipient at once, as the loop
     /// that read them does. Performed one by one, a fan-out spread over two loops cost 1.4 to
     /// 1.7 times the instructions per delivery of one loop (`scripts/callgrind fanout`).
-    private func handOff(_ delivery: Delivery, entered: UInt64, from origin: Shard, to index: Int) {
+    private func handOff(_ input: KernelInput, entered: UInt64, from origin: Shard, to index: Int) {
         if origin.outgoing.isEmpty { origin.outgoing = Array(repeating: [], count: all.count) }
-        origin.outgoing[index].append(Shard.HandOff(delivery: delivery, entered: entered))
+        origin.outgoing[index].append(Shard.HandOff(input: input, entered: entered))
         guard !origin.handOffQueued else { return }
         origin.handOffQueued = true
         // On the loop, `execute` runs the work later in this turn, after the events at hand.
@@ -103,6 +139,20 @@ final class ShardSet: @unchecked Sendable {
                     engine.beginShutdown { if remaining.tick() { continuation.resume() } }
                 }
             }
+        }
+    }
+}
+
+/// Members gathered from several loops, from any thread.
+private final class Gathered: Sendable {
+    private let state: Mutex<(remaining: Int, members: [PresenceMember])>
+    init(count: Int) { state = Mutex((count, [])) }
+    /// Adds one loop's members; every loop's once the last has answered, else nil.
+    func add(_ members: [PresenceMember]) -> [PresenceMember]? {
+        state.withLock { state in
+            state.members += members
+            state.remaining -= 1
+            return state.remaining == 0 ? state.members : nil
         }
     }
 }
