@@ -1,3 +1,7 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
 extension JSONValue {
     /// Compact JSON text, byte for byte what `JSON.stringify` writes for the equivalent JS value
     /// (see `serialize(into:)`).
@@ -209,7 +213,16 @@ extension JSONValue {
 }
 
 /// Key equality as JavaScript sees it: same UTF-8 bytes (no Unicode canonical equivalence).
+/// The byte counts first (constant time for native strings): most keys a lookup passes differ
+/// in length, and walking two UTF-8 views costs about a hundred instructions even when the
+/// first bytes differ (a bus envelope's eight lookups took 9,300 instructions).
+/// Equal counts are compared as two buffers (the generic walk of two views took about 380).
 @inline(__always)
 func sameKey(_ a: String, _ b: String) -> Bool {
-    a.utf8.elementsEqual(b.utf8)
+    let count = a.utf8.count
+    guard count == b.utf8.count else { return false }
+    let equal = a.utf8.withContiguousStorageIfAvailable { x in
+        b.utf8.withContiguousStorageIfAvailable { y in count == 0 || memcmp(x.baseAddress!, y.baseAddress!, count) == 0 }
+    }
+    return (equal ?? nil) ?? a.utf8.elementsEqual(b.utf8)
 }
