@@ -148,7 +148,7 @@ public final class RedisHistoryStore: HistoryStore, @unchecked Sendable {
     /// its reads with nil; the next batch reconnects after a pause.
     private func run() {
         var connection: RedisConnection?
-        var shas: (append: String, read: String, last: String) = ("", "", "")
+        var shas: (append: String, read: String) = ("", "")
         while true {
             var batch: [Job] = []
             let stop = monitor.withLock { () -> Bool in
@@ -165,8 +165,8 @@ public final class RedisHistoryStore: HistoryStore, @unchecked Sendable {
                 if let connection {
                     link = connection
                 } else {
-                    link = try open()
-                    shas = (try load(link, Self.appendScript), try load(link, Self.readScript), try load(link, Self.lastScript))
+                    link = try RedisConnection.connect(url.nodes[0], of: url, deadline: redisNow() + 2_000_000_000, wakeFD: wake.read)
+                    shas = (try load(link, Self.appendScript), try load(link, Self.readScript))
                     connection = link
                 }
                 var writer = RESPCommands()
@@ -210,13 +210,6 @@ public final class RedisHistoryStore: HistoryStore, @unchecked Sendable {
         connection?.close()
     }
 
-    private func open() throws(RedisIOError) -> RedisConnection {
-        let deadline = redisNow() + 2_000_000_000
-        let link = try RedisConnection.open(url.nodes[0], deadline: deadline, wakeFD: wake.read)
-        try link.handshake(url, deadline: deadline)
-        return link
-    }
-
     /// `SCRIPT LOAD`: the script's SHA1 for EVALSHA (a new connection loads again, so a Redis
     /// restart, which forgets scripts, is followed by a load before the next call).
     private func load(_ link: RedisConnection, _ script: String) throws(RedisIOError) -> String {
@@ -237,7 +230,7 @@ public final class RedisHistoryStore: HistoryStore, @unchecked Sendable {
         return Array((epochPrefix + String(epochCounter, radix: 16)).utf8)
     }
 
-    private func write(_ job: Job, _ shas: (append: String, read: String, last: String), into writer: inout RESPCommands) {
+    private func write(_ job: Job, _ shas: (append: String, read: String), into writer: inout RESPCommands) {
         switch job {
         case .append(let record):
             // Written argument by argument into the batch's buffer: one per broadcast, and built
@@ -260,16 +253,19 @@ public final class RedisHistoryStore: HistoryStore, @unchecked Sendable {
             writer.argument((record.offsetFirst ? "o" : "e").utf8)
             writer.argument(record.message)
         case .read(let room, let after, _):
-            writer.command([Array("EVALSHA".utf8), Array(shas.read.utf8), Array("2".utf8),
-                            Array((metaPrefix + room).utf8), Array((streamPrefix + room).utf8),
-                            nextEpochCandidate(), Array(String(epochTTL).utf8), Array((after.map { String($0) } ?? "-1").utf8),
-                            Array(String(size).utf8), Array(String(ttl).utf8)])
+            writeRead(room: room, after: after.map { String($0) } ?? "-1", last: 0, sha: shas.read, into: &writer)
         case .readLast(let room, let count, _):
-            writer.command([Array("EVALSHA".utf8), Array(shas.last.utf8), Array("2".utf8),
-                            Array((metaPrefix + room).utf8), Array((streamPrefix + room).utf8),
-                            nextEpochCandidate(), Array(String(epochTTL).utf8), Array(String(count).utf8),
-                            Array(String(ttl).utf8)])
+            writeRead(room: room, after: "-1", last: count, sha: shas.read, into: &writer)
         }
+    }
+
+    /// The read script's call: the messages after `after` (-1: none), or with `last` above 0 the
+    /// last `last` kept messages.
+    private func writeRead(room: String, after: String, last: Int, sha: String, into writer: inout RESPCommands) {
+        writer.command([Array("EVALSHA".utf8), Array(sha.utf8), Array("2".utf8),
+                        Array((metaPrefix + room).utf8), Array((streamPrefix + room).utf8),
+                        nextEpochCandidate(), Array(String(epochTTL).utf8), Array(after.utf8),
+                        Array(String(size).utf8), Array(String(ttl).utf8), Array(String(last).utf8)])
     }
 
     /// The read script's reply: `[epoch, last offset, [offset, message, offset, message, ...]]`.
@@ -316,44 +312,25 @@ public final class RedisHistoryStore: HistoryStore, @unchecked Sendable {
         """
 
     /// KEYS: meta, stream. ARGV: epoch candidate, epoch ttl ms, after (-1: no messages asked
-    /// for), size, ttl ms. Answers `[epoch, last offset, [offset, message, ...]]`: the kept
-    /// messages after `after`, oldest first, none when more were missed than `size` (they
-    /// cannot all be there) and none older than the ttl by Redis's clock.
+    /// for), size, ttl ms, last (0: none). Answers `[epoch, last offset, [offset, message, ...]]`:
+    /// oldest first and none older than the ttl by Redis's clock, the kept messages after
+    /// `after`, none when more were missed than `size` (they cannot all be there); or, with
+    /// `last` above 0 (the `history` query), the last `last` kept messages.
     static let readScript = """
         redis.call('HSETNX', KEYS[1], 'epoch', ARGV[1])
         redis.call('PEXPIRE', KEYS[1], ARGV[2])
         local epoch = redis.call('HGET', KEYS[1], 'epoch')
         local last = tonumber(redis.call('HGET', KEYS[1], 'offset') or '0')
         local after = tonumber(ARGV[3])
+        local count = tonumber(ARGV[6])
+        if count == 0 and after >= 0 and last > after and last - after <= tonumber(ARGV[4]) then
+          count = last - after
+        end
         local entries = {}
-        if after >= 0 and last > after and last - after <= tonumber(ARGV[4]) then
+        if count > 0 then
           local t = redis.call('TIME')
           local oldest = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) - tonumber(ARGV[5])
-          local range = redis.call('XREVRANGE', KEYS[2], '+', '-', 'COUNT', tostring(last - after))
-          for i = #range, 1, -1 do
-            local ms = tonumber(string.match(range[i][1], '^(%d+)'))
-            if ms >= oldest then
-              entries[#entries + 1] = range[i][2][2]
-              entries[#entries + 1] = range[i][2][4]
-            end
-          end
-        end
-        return {epoch, tostring(last), entries}
-        """
-
-    /// KEYS: meta, stream. ARGV: epoch candidate, epoch ttl ms, count, ttl ms. Answers as the
-    /// read script: `[epoch, last offset, [offset, message, ...]]`, here the last `count` kept
-    /// messages, oldest first, none older than the ttl by Redis's clock (the `history` query).
-    static let lastScript = """
-        redis.call('HSETNX', KEYS[1], 'epoch', ARGV[1])
-        redis.call('PEXPIRE', KEYS[1], ARGV[2])
-        local epoch = redis.call('HGET', KEYS[1], 'epoch')
-        local last = tonumber(redis.call('HGET', KEYS[1], 'offset') or '0')
-        local entries = {}
-        if tonumber(ARGV[3]) > 0 then
-          local t = redis.call('TIME')
-          local oldest = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) - tonumber(ARGV[4])
-          local range = redis.call('XREVRANGE', KEYS[2], '+', '-', 'COUNT', ARGV[3])
+          local range = redis.call('XREVRANGE', KEYS[2], '+', '-', 'COUNT', tostring(count))
           for i = #range, 1, -1 do
             local ms = tonumber(string.match(range[i][1], '^(%d+)'))
             if ms >= oldest then

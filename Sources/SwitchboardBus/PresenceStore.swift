@@ -146,7 +146,7 @@ public final class RedisPresenceStore: PresenceStore, @unchecked Sendable {
                 if let connection {
                     link = connection
                 } else {
-                    link = try open()
+                    link = try RedisConnection.connect(url.nodes[0], of: url, deadline: redisNow() + 2_000_000_000, wakeFD: wake.read)
                     connection = link
                     // The heartbeat before the fields: a reader that saw our fields without it
                     // would take this instance for dead and delete them.
@@ -195,13 +195,6 @@ public final class RedisPresenceStore: PresenceStore, @unchecked Sendable {
             if stop { break }
         }
         connection?.close()
-    }
-
-    private func open() throws(RedisIOError) -> RedisConnection {
-        let deadline = redisNow() + 2_000_000_000
-        let link = try RedisConnection.open(url.nodes[0], deadline: deadline, wakeFD: wake.read)
-        try link.handshake(url, deadline: deadline)
-        return link
     }
 
     /// One command and its reply as strings (an array's elements, or the one value).

@@ -207,6 +207,13 @@ final class RedisConnection {
         "protocol error: " + withUnsafeBytes(of: reader.pointee.errstr) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
     }
 
+    /// `open` and `handshake`, both before `deadline`: a connection ready for commands.
+    static func connect(_ node: RedisURL.Node, of url: RedisURL, deadline: UInt64, wakeFD: Int32) throws(RedisIOError) -> RedisConnection {
+        let connection = try open(node, deadline: deadline, wakeFD: wakeFD)
+        try connection.handshake(url, deadline: deadline)
+        return connection
+    }
+
     /// Sends `AUTH` and `SELECT` as the URL asks and checks their replies.
     func handshake(_ url: RedisURL, deadline: UInt64) throws(RedisIOError) {
         var writer = RESPWriter()

@@ -13,8 +13,7 @@ public enum RedisPublisher {
             let deadline = redisNow() + timeout.redisNanoseconds
             let connection: RedisConnection
             do throws(RedisIOError) {
-                connection = try RedisConnection.open(node, deadline: deadline, wakeFD: -1)
-                try connection.handshake(url, deadline: deadline)
+                connection = try RedisConnection.connect(node, of: url, deadline: deadline, wakeFD: -1)
             } catch {
                 failures.append("\(node): \(error)")
                 continue
