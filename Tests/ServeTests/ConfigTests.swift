@@ -3,12 +3,14 @@ import Switchboard
 import Testing
 @testable import SwitchboardServe
 
-private func load(_ yaml: String?, env: [String: String] = [:], base: String = "/etc/sb") throws(ConfigErrors) -> ServeConfig {
+/// A configuration read from `yaml` as the file `test.yaml` in `base` (the config suites share
+/// this and `errors`).
+func load(_ yaml: String?, env: [String: String] = [:], base: String = "/etc/sb") throws(ConfigErrors) -> ServeConfig {
     try ConfigLoader.load(bytes: yaml.map { Array($0.utf8) }, file: "test.yaml", baseDirectory: base, environment: env)
 }
 
 /// Every error of a configuration that must fail, as printed.
-private func errors(_ yaml: String?, env: [String: String] = [:]) -> [String] {
+func errors(_ yaml: String?, env: [String: String] = [:]) -> [String] {
     do {
         _ = try load(yaml, env: env)
         Issue.record("the configuration loaded but should not have")

@@ -6,20 +6,6 @@ import Testing
 /// `rooms.history*`: the keys that turn history and recovery on for `switchboard serve`, from
 /// the file and from `SWITCHBOARD_ROOMS_HISTORY*`, and what reaches the server's options.
 @Suite struct HistoryConfigTests {
-    private func load(_ yaml: String?, env: [String: String] = [:]) throws(ConfigErrors) -> ServeConfig {
-        try ConfigLoader.load(bytes: yaml.map { Array($0.utf8) }, file: "test.yaml", baseDirectory: "/etc/sb", environment: env)
-    }
-
-    private func errors(_ yaml: String?, env: [String: String] = [:]) -> [String] {
-        do {
-            _ = try load(yaml, env: env)
-            Issue.record("the configuration loaded but should not have")
-            return []
-        } catch {
-            return error.errors.map(\.description)
-        }
-    }
-
     @Test func theDefaultsAreTheSpecsAndHistoryIsOff() throws {
         let options = try load(nil).serverOptions
         #expect(options.historyRooms == ProtocolDefaults.historyRooms && options.historyRooms.isEmpty)
