@@ -18,9 +18,11 @@ final class Link {
     let handle: ClientHandle
     let openedAt: Int64
     let peer: String
-    /// The request-head parser; nil once the head is complete (its buffers are freed).
-    /// Unchecked: fed and then dropped once per connection, two dynamic checks for nothing.
-    @exclusivity(unchecked) var parser: HTTPRequestParser?
+    /// The request-head parser; nil once the head is complete. Boxed: inline, its fields
+    /// took 130 bytes of every upgraded connection's record for the rest of its life, 5% of an
+    /// idle connection's memory in `make bench`. Unchecked: fed and then dropped once per
+    /// connection, two dynamic checks for nothing.
+    @exclusivity(unchecked) var request: RequestHead?
     /// The frame decoder; nil until the upgrade (so `decoder == nil` means "still HTTP").
     @exclusivity(unchecked) var decoder: FrameDecoder?
     /// Negotiated permessage-deflate; dropped when the close frame is sent.
@@ -52,9 +54,18 @@ final class Link {
         self.peer = peer
         self.openedAt = now
         self.lastReceive = now
-        self.parser = HTTPRequestParser(maxHeaderBytes: maxHeaderBytes)
+        self.request = RequestHead(HTTPRequestParser(maxHeaderBytes: maxHeaderBytes))
     }
 
     /// Past the HTTP upgrade: its bytes are frames (before it, they are the request head).
     var isUpgraded: Bool { decoder != nil }
+}
+
+/// A connection's request-head parser, held by reference until the head is complete.
+final class RequestHead {
+    var parser: HTTPRequestParser
+
+    init(_ parser: HTTPRequestParser) {
+        self.parser = parser
+    }
 }

@@ -48,15 +48,15 @@ final class Upgrade {
 
     /// Feeds request bytes of a connection that is not upgraded yet.
     func receive(_ link: Link, _ bytes: UnsafeRawBufferPointer) -> Outcome {
-        guard link.parser != nil else { return .needMore }
-        switch link.parser!.feed(bytes) {
+        guard let request = link.request else { return .needMore }
+        switch request.parser.feed(bytes) {
         case .needMore:
             return .needMore
         case .failed(let error):
             answer(link, .spec(Upgrade.answer(to: error)))
             return .answered
         case .complete(let head, let consumed):
-            link.parser = nil  // its buffers are not needed after the head
+            link.request = nil  // not needed after the head
             switch classifyUpgrade(head, path: path) {
             case .upgrade(let key, let extensions, _):
                 if let refusal = refusal(link, head) {
