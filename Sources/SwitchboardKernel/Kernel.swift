@@ -292,7 +292,7 @@ public struct Kernel {
             return
         }
         if let timer = context.timer, holding.contains(.timerCurrent) {
-            record.timers[Int(timer.kind.rawValue)] = 0  // it fired: no longer armed
+            record.timers[timer.kind] = 0  // it fired: no longer armed
         }
         run(row, record, &context, now: now, into: &out)
     }
@@ -322,7 +322,7 @@ public struct Kernel {
                 cancelTimer(kind, of: record, into: &out)
                 guard let deadline = deadline(of: kind, for: record, now: now) else { break }
                 generation += 1
-                record.timers[Int(kind.rawValue)] = generation
+                record.timers[kind] = generation
                 out.append(.armTimer(TimerID(.client(handle, kind), generation: generation), deadline: deadline))
             case .cancelTimer(let kind):
                 cancelTimer(kind, of: record, into: &out)
@@ -397,10 +397,10 @@ public struct Kernel {
     }
 
     mutating func cancelTimer(_ kind: TimerKind, of record: ClientRecord, into out: inout [Effect]) {
-        let armed = record.timers[Int(kind.rawValue)]
+        let armed = record.timers[kind]
         guard armed != 0 else { return }
         out.append(.cancelTimer(TimerID(.client(record.handle, kind), generation: armed)))
-        record.timers[Int(kind.rawValue)] = 0
+        record.timers[kind] = 0
     }
 
     mutating func call(_ hook: Hook, _ record: ClientRecord, _ context: inout Context, into out: inout [Effect]) {

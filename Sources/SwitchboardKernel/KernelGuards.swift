@@ -10,7 +10,7 @@ extension Kernel: GuardComputing {
     @inline(__always)
     func timerCurrent(_ record: ClientRecord, _ context: Context, now: Now) -> Bool {
         guard let timer = context.timer else { return false }
-        return record.timers[Int(timer.kind.rawValue)] == timer.generation
+        return record.timers[timer.kind] == timer.generation
     }
 
     @inline(__always)

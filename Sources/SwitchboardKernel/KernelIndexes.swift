@@ -16,14 +16,14 @@ extension Kernel {
     }
 
     mutating func join(_ record: ClientRecord, _ room: String) {
-        guard record.rooms.insert(room).inserted else { return }
+        guard record.rooms.insert(room) else { return }
         rooms[room, default: RoomMembers()].insert(record.handle, encrypted: record.encrypted)
         notePresence(record, room, joined: true)
         noteHistory(room)
     }
 
     mutating func leave(_ record: ClientRecord, _ room: String) {
-        guard record.rooms.remove(room) != nil else { return }
+        guard record.rooms.remove(room) else { return }
         rooms[room]?.remove(record.handle)
         if rooms[room]?.isEmpty == true { rooms[room] = nil }
         notePresence(record, room, joined: false)

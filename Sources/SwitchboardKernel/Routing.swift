@@ -230,8 +230,8 @@ extension Kernel {
         var timers = Set<TimerID>()
         for handle in live.members {
             guard let record = clients[handle] else { continue }
-            for kind in TimerKind.allCases where record.timers[Int(kind.rawValue)] != 0 {
-                timers.insert(TimerID(.client(handle, kind), generation: record.timers[Int(kind.rawValue)]))
+            for kind in TimerKind.allCases where record.timers[kind] != 0 {
+                timers.insert(TimerID(.client(handle, kind), generation: record.timers[kind]))
             }
         }
         for timer in ServerTimer.allCases where serverTimers[Int(timer.rawValue)] != 0 {
