@@ -62,6 +62,9 @@ final class ClientRecord {
         set { updateExtras(newValue == nil) { $0.joinSince = newValue } }
     }
 
+    /// Whether any out-of-line field is set (the extras are allocated).
+    var hasExtras: Bool { extras != nil }
+
     /// Sets a field of the extras, allocating them for a value and dropping them once every
     /// field is clear again. `clearing`: the new value is the field's empty one.
     private func updateExtras(_ clearing: Bool, _ set: (ClientExtras) -> Void) {
