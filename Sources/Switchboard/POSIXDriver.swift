@@ -77,11 +77,12 @@ public final class POSIXDriver: Driver, EventLoopHandler, @unchecked Sendable {
     }
 
     /// Hooks run as tasks that prefer the loop's thread (see `init`), or on the global pool.
+    /// The task runs `operation` itself (a closure around it cost an allocation per hook call).
     public func spawn(_ operation: @escaping @Sendable () async -> Void) {
         if let executor {
-            Task(executorPreference: executor) { await operation() }
+            Task(executorPreference: executor, operation: operation)
         } else {
-            Task { await operation() }
+            Task(operation: operation)
         }
     }
     public var inLoop: Bool { loop.isLoopThread }

@@ -36,25 +36,27 @@ final class HookScheduler {
             link?.clientContext = nil
             let request = AuthenticateRequest(clientID: link?.clientID ?? "", remoteAddress: context?.address ?? link?.peer ?? "",
                                               headers: context?.headers ?? [], data: data)
-            return authenticate(handle, attempt) { try await withClient(request) }
+            return ask(.authenticate, for: handle) {
+                do { return Self.authenticated(handle, attempt, try await withClient(request)) } catch {
+                    return .authenticateReturned(handle, attempt, .threw(String(describing: error)))
+                }
+            }
         }
         guard let authenticate = hooks.authenticate else { return }
-        self.authenticate(handle, attempt) { try await authenticate(data) }
-    }
-
-    private func authenticate(_ handle: ClientHandle, _ attempt: AttemptID,
-                              _ call: @escaping @Sendable () async throws -> AuthResult?) {
+        // The hook is called in the task's own closure: wrapped in a closure of its own (one
+        // shared by both hooks above), each login allocated one more context.
         ask(.authenticate, for: handle) {
-            do {
-                if let result = try await call() {
-                    return .authenticateReturned(handle, attempt, .ok(userID: result.userID, metadata: result.metadata,
-                                                                      expiresAt: result.expiresAt, rooms: result.rooms))
-                }
-                return .authenticateReturned(handle, attempt, .rejected)
-            } catch {
+            do { return Self.authenticated(handle, attempt, try await authenticate(data)) } catch {
                 return .authenticateReturned(handle, attempt, .threw(String(describing: error)))
             }
         }
+    }
+
+    /// authenticateFn's answer (nil: rejected) as the kernel's input.
+    private static func authenticated(_ handle: ClientHandle, _ attempt: AttemptID, _ result: AuthResult?) -> KernelInput {
+        guard let result else { return .authenticateReturned(handle, attempt, .rejected) }
+        return .authenticateReturned(handle, attempt, .ok(userID: result.userID, metadata: result.metadata,
+                                                          expiresAt: result.expiresAt, rooms: result.rooms))
     }
 
     func handshake(_ handle: ClientHandle, _ attempt: AttemptID, clientID: String, userID: String?, data: JSONValue) {
@@ -138,12 +140,12 @@ final class HookScheduler {
 
     func clientConnected(clientID: String, userID: String?, metadata: JSONValue?) {
         guard let connected = hooks.clientConnected else { return }
-        notify(.clientConnected, clientID: clientID, userID: userID) { try await connected(ClientEvent(clientID: clientID, userID: userID, metadata: metadata)) }
+        notify(.clientConnected, connected, ClientEvent(clientID: clientID, userID: userID, metadata: metadata))
     }
 
     func clientDisconnected(clientID: String, userID: String?) {
         guard let disconnected = hooks.clientDisconnected else { return }
-        notify(.clientDisconnected, clientID: clientID, userID: userID) { try await disconnected(ClientEvent(clientID: clientID, userID: userID, metadata: nil)) }
+        notify(.clientDisconnected, disconnected, ClientEvent(clientID: clientID, userID: userID, metadata: nil))
     }
 
     func clientReleased(_ clientID: String) {
@@ -169,8 +171,10 @@ final class HookScheduler {
         }
     }
 
-    /// A callback whose throw is logged and changes nothing; counted while it runs.
-    private func notify(_ hook: Hook, clientID: String, userID: String?, _ body: @escaping @Sendable () async throws -> Void) {
+    /// A callback whose throw is logged and changes nothing; counted while it runs. The task
+    /// calls `callback` itself: a closure around the call cost one more allocation per call.
+    private func notify(_ hook: Hook, _ callback: @escaping @Sendable (ClientEvent) async throws -> Void,
+                        _ event: ClientEvent) {
         let log = self.log
         let scheduler = UncheckedBox(self)
         let driver = self.driver
@@ -178,8 +182,8 @@ final class HookScheduler {
         running += 1
         driver.spawn {
             var failed = false
-            do { try await body() } catch {
-                log.write(.warning, "\(hook)Fn threw: \(error)", metadata: Logger.client(clientID, userID: userID))
+            do { try await callback(event) } catch {
+                log.write(.warning, "\(hook)Fn threw: \(error)", metadata: Logger.client(event.clientID, userID: event.userID))
                 failed = true
             }
             driver.execute { [failed] in
