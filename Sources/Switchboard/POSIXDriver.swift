@@ -16,6 +16,8 @@ public final class POSIXDriver: Driver, EventLoopHandler, @unchecked Sendable {
     /// for new handshakes (SIGHUP in `switchboard serve`).
     public let tls: TLSContext?
     private var executor: LoopTaskExecutor?
+    /// The tasks hooks run on, with `hooksOnLoop`: reused from one hook to the next.
+    private var hookTasks: HookTaskPool?
     /// Listen with `SO_REUSEPORT`: set by the server when it runs several loops on one port
     /// (`ServerOptions.loops`), before `start`.
     public var reusePort = false
@@ -46,7 +48,11 @@ public final class POSIXDriver: Driver, EventLoopHandler, @unchecked Sendable {
         clock_gettime(CLOCK_REALTIME, &wall)
         let wallNow = Int64(wall.tv_sec) * 1000 + Int64(wall.tv_nsec) / 1_000_000
         self.wallOffset = wallNow - Instant.monotonic.milliseconds
-        if hooksOnLoop { self.executor = LoopTaskExecutor(loop: loop) }
+        if hooksOnLoop {
+            let executor = LoopTaskExecutor(loop: loop)
+            self.executor = executor
+            self.hookTasks = HookTaskPool(executor: executor)
+        }
     }
 
     public func start(host: String, port: Int, events: DriverEvents) throws -> Int {
@@ -76,11 +82,12 @@ public final class POSIXDriver: Driver, EventLoopHandler, @unchecked Sendable {
         if loop.isLoopThread { loop.runSoon(work) } else { loop.post(work) }
     }
 
-    /// Hooks run as tasks that prefer the loop's thread (see `init`), or on the global pool.
-    /// The task runs `operation` itself (a closure around it cost an allocation per hook call).
+    /// Hooks run as tasks that prefer the loop's thread (see `init`), reused from one hook to
+    /// the next (`HookTaskPool`), or as tasks of their own on the global pool. The task runs
+    /// `operation` itself (a closure around it cost an allocation per hook call).
     public func spawn(_ operation: @escaping @Sendable () async -> Void) {
-        if let executor {
-            Task(executorPreference: executor, operation: operation)
+        if let hookTasks {
+            hookTasks.spawn(operation)
         } else {
             Task(operation: operation)
         }
