@@ -1,5 +1,3 @@
-import SwitchboardDriverSupport
-
 /// The tasks a loop runs its hooks on, each kept for another hook when its own is done.
 ///
 /// A `Task` with an executor preference costs about 4,000 instructions to make and to tear
@@ -17,11 +15,11 @@ import SwitchboardDriverSupport
 final class HookTaskPool: @unchecked Sendable {
     typealias Operation = @Sendable () async -> Void
 
-    private let executor: LoopTaskExecutor
+    private let executor: any TaskExecutor
     private let limit: Int
     private var parked: [UnsafeContinuation<Operation?, Never>] = []
 
-    init(executor: LoopTaskExecutor, limit: Int = 64) {
+    init(executor: any TaskExecutor, limit: Int = 64) {
         self.executor = executor
         self.limit = limit
     }

@@ -15,7 +15,7 @@ public final class POSIXDriver: Driver, EventLoopHandler, @unchecked Sendable {
     /// The `wss://` certificate and key, nil for plain `ws://`; `TLSContext.reload()` swaps them
     /// for new handshakes (SIGHUP in `switchboard serve`).
     public let tls: TLSContext?
-    private var executor: LoopTaskExecutor?
+    private var executor: EventLoopTaskExecutor?
     /// The tasks hooks run on, with `hooksOnLoop`: reused from one hook to the next.
     private var hookTasks: HookTaskPool?
     /// Listen with `SO_REUSEPORT`: set by the server when it runs several loops on one port
@@ -49,7 +49,7 @@ public final class POSIXDriver: Driver, EventLoopHandler, @unchecked Sendable {
         let wallNow = Int64(wall.tv_sec) * 1000 + Int64(wall.tv_nsec) / 1_000_000
         self.wallOffset = wallNow - Instant.monotonic.milliseconds
         if hooksOnLoop {
-            let executor = LoopTaskExecutor(loop: loop)
+            let executor = EventLoopTaskExecutor(loop: loop)
             self.executor = executor
             self.hookTasks = HookTaskPool(executor: executor)
         }
