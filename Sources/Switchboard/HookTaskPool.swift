@@ -34,14 +34,11 @@ final class HookTaskPool: @unchecked Sendable {
             var next: Operation? = operation
             while let current = next {
                 await current()
-                next = await park()
+                // Parks (written here, not in an async method: each call of one checks the
+                // task's executor preference under a lock), or ends when enough tasks wait.
+                guard parked.count < limit else { return }
+                next = await withUnsafeContinuation { parked.append($0) }
             }
         }
-    }
-
-    /// Waits for the next operation; nil (end the task) when enough tasks wait already.
-    private func park() async -> Operation? {
-        guard parked.count < limit else { return nil }
-        return await withUnsafeContinuation { parked.append($0) }
     }
 }
