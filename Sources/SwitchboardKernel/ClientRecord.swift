@@ -25,7 +25,7 @@ final class ClientRecord {
     /// answered; nil: never. The `token_expiry` timer runs until it.
     var expiresAt: Int64?
     /// Generation of each armed timer by `TimerKind.rawValue`; 0 = not armed.
-    @exclusivity(unchecked) var timers: [UInt64] = Array(repeating: 0, count: TimerKind.allCases.count)
+    @exclusivity(unchecked) var timers = TimerGenerations()
     /// The rooms authenticateFn answered, joined by `admit` (kept across the handshake).
     var admissionRooms: [String] = []
     /// The `authenticate` data, kept for handshakeFn until the handshake is called.
@@ -52,6 +52,34 @@ final class ClientRecord {
     var info: ClientInfo {
         ClientInfo(handle: handle, id: id, state: state, userID: userID, metadata: metadata,
                    encrypted: encrypted, rooms: rooms.sorted(), lastActivity: lastActivity, expiresAt: expiresAt)
+    }
+}
+
+/// A client's timer generations, one per `TimerKind`, held in the record itself: an array was
+/// one more allocation per connection (and a bounds and uniqueness check per access). Room for
+/// four kinds; the spec has three, and a fifth stops at its first use.
+struct TimerGenerations {
+    private var words: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
+
+    subscript(kind: Int) -> UInt64 {
+        get {
+            switch kind {
+            case 0: words.0
+            case 1: words.1
+            case 2: words.2
+            case 3: words.3
+            default: preconditionFailure("timer kind \(kind): TimerGenerations holds four")
+            }
+        }
+        set {
+            switch kind {
+            case 0: words.0 = newValue
+            case 1: words.1 = newValue
+            case 2: words.2 = newValue
+            case 3: words.3 = newValue
+            default: preconditionFailure("timer kind \(kind): TimerGenerations holds four")
+            }
+        }
     }
 }
 
