@@ -33,10 +33,11 @@ final class ClientRecord {
     var serverPublicKey: String?
     var salt: String?
     /// Rooms with history this client joined whose store answer has not come (empty: none).
-    var recoveries: [String: Recovery] = [:]
+    /// Unchecked, as `floors`: both are tested for every room a client leaves.
+    @exclusivity(unchecked) var recoveries: [String: Recovery] = [:]
     /// Rooms whose recovery ended at this position: live messages up to it are dropped for this
     /// client (it got them from the store) until one past it arrives.
-    var floors: [String: HistoryPosition] = [:]
+    @exclusivity(unchecked) var floors: [String: HistoryPosition] = [:]
     /// The `since` of the join whose validateRoomFn answer is awaited, and the room it names.
     var joinSince: (attempt: AttemptID, room: String, position: HistoryPosition)?
     /// Messages counted by each active limit, by `MessageLimit.rawValue` (empty while no limit
