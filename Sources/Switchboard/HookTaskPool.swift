@@ -10,14 +10,15 @@
 ///
 /// Loop-confined, no lock: `spawn` is called on the loop, and a task parks from the loop's
 /// executor (its preference brings it back there when the operation returns, wherever the
-/// operation went). At most `limit` tasks wait; one that finishes beyond that ends. Parked
-/// tasks stay suspended when the loop stops (a few, holding no connection's state).
+/// operation went). At most `limit` tasks wait; one that finishes beyond that ends. When the
+/// loop has stopped, `close` ends the parked tasks (each holds the loop through its executor).
 final class HookTaskPool: @unchecked Sendable {
     typealias Operation = @Sendable () async -> Void
 
     private let executor: any TaskExecutor
     private let limit: Int
     private var parked: [UnsafeContinuation<Operation?, Never>] = []
+    private var closed = false
 
     init(executor: any TaskExecutor, limit: Int = 64) {
         self.executor = executor
@@ -36,9 +37,18 @@ final class HookTaskPool: @unchecked Sendable {
                 await current()
                 // Parks (written here, not in an async method: each call of one checks the
                 // task's executor preference under a lock), or ends when enough tasks wait.
-                guard parked.count < limit else { return }
+                guard !closed, parked.count < limit else { return }
                 next = await withUnsafeContinuation { parked.append($0) }
             }
         }
+    }
+
+    /// Ends the parked tasks (resumed with no operation: their jobs go to the loop's queue, to
+    /// be run once more), and every task that finishes from now on. On the loop's thread.
+    func close() {
+        closed = true
+        let waiting = parked
+        parked = []
+        for task in waiting { task.resume(returning: nil) }
     }
 }

@@ -67,6 +67,12 @@ public final class POSIXDriver: Driver, EventLoopHandler, @unchecked Sendable {
 
     public func run() {
         loop.run()
+        // The hook tasks parked for reuse end here: each holds the loop (its sockets and epoll
+        // descriptor) through its executor.
+        if let hookTasks {
+            hookTasks.close()
+            loop.runQueuedWork()
+        }
     }
 
     public func stop() { loop.stop() }

@@ -198,6 +198,13 @@ public final class EventLoop: @unchecked Sendable {
         return pthread_equal(thread, pthread_self()) != 0
     }
 
+    /// Runs the work queued with `runSoon` (and its jobs) after `run()` has returned, on the
+    /// thread that ran it: for a driver that ends its tasks once the loop has stopped.
+    public func runQueuedWork() {
+        precondition(isLoopThread, "runQueuedWork off the loop's thread")
+        runLocal()
+    }
+
     /// Runs the work queued with `runSoon`, including work it queues in turn.
     func runLocal() {
         while !localWork.isEmpty {
