@@ -25,6 +25,9 @@ final class HookTaskPool: @unchecked Sendable {
         self.limit = limit
     }
 
+    /// How many tasks wait for an operation (for tests).
+    var waiting: Int { parked.count }
+
     /// Runs `operation` on a parked task, or on a new one.
     func spawn(_ operation: @escaping Operation) {
         if let task = parked.popLast() {
