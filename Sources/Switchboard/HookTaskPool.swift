@@ -17,8 +17,10 @@ final class HookTaskPool: @unchecked Sendable {
 
     private let executor: any TaskExecutor
     private let limit: Int
-    private var parked: [UnsafeContinuation<Operation?, Never>] = []
-    private var closed = false
+    /// Unchecked (loop-confined, no access overlaps another): touched twice per hook call,
+    /// a dynamic exclusivity check each otherwise.
+    @exclusivity(unchecked) private var parked: [UnsafeContinuation<Operation?, Never>] = []
+    @exclusivity(unchecked) private var closed = false
 
     init(executor: any TaskExecutor, limit: Int = 64) {
         self.executor = executor

@@ -17,8 +17,9 @@ final class HookScheduler {
     unowned(unsafe) var engine: Engine?
     /// Counts each client's unanswered calls, pausing its reading past the bound.
     private let flow: InboundFlow
-    /// clientConnected/clientDisconnected calls still running.
-    private(set) var running = 0
+    /// clientConnected/clientDisconnected calls still running. Unchecked: counted up and down
+    /// for every callback, on the loop only.
+    @exclusivity(unchecked) private(set) var running = 0
 
     init(hooks: Hooks, driver: any Driver, stats: Stats, log: Logger, flow: InboundFlow) {
         self.flow = flow
