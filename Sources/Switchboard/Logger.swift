@@ -167,20 +167,27 @@ public struct IDGenerator: Sendable {
         high = (high & 0xFFFF_FFFF_FFFF_0FFF) | 0x0000_0000_0000_4000  // version 4
         low = (low & 0x3FFF_FFFF_FFFF_FFFF) | 0x8000_0000_0000_0000    // variant 10
         if let shard { low = (low & ~UInt64(Self.shardLimit - 1)) | shard }
-        // Written into the string's own storage: one allocation (once per connection).
-        let digits: StaticString = "0123456789abcdef"
+        // Written into the string's own storage: one allocation (once per connection). The
+        // words are read in place (a `[high, low]` to loop over was a second allocation).
+        let digits = ("0123456789abcdef" as StaticString).utf8Start
         return String(unsafeUninitializedCapacity: 36) { out in
             var at = 0
-            for (index, word) in [high, low].enumerated() {
-                for nibble in 0..<16 {
-                    let position = index * 16 + nibble
-                    if position == 8 || position == 12 || position == 16 || position == 20 {
-                        out[at] = UInt8(ascii: "-")
-                        at += 1
-                    }
-                    out[at] = digits.utf8Start[Int((word >> UInt64(60 - nibble * 4)) & 0xF)]
+            // 8-4-4-4-12 digits: dashes before nibbles 8 and 12 of the high word, 0 and 4 of the low.
+            for nibble in 0..<16 {
+                if nibble == 8 || nibble == 12 {
+                    out[at] = UInt8(ascii: "-")
                     at += 1
                 }
+                out[at] = digits[Int((high >> UInt64(60 - nibble * 4)) & 0xF)]
+                at += 1
+            }
+            for nibble in 0..<16 {
+                if nibble == 0 || nibble == 4 {
+                    out[at] = UInt8(ascii: "-")
+                    at += 1
+                }
+                out[at] = digits[Int((low >> UInt64(60 - nibble * 4)) & 0xF)]
+                at += 1
             }
             return at
         }

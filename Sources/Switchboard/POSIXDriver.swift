@@ -15,7 +15,9 @@ public final class POSIXDriver: Driver, EventLoopHandler, @unchecked Sendable {
     /// The `wss://` certificate and key, nil for plain `ws://`; `TLSContext.reload()` swaps them
     /// for new handshakes (SIGHUP in `switchboard serve`).
     public let tls: TLSContext?
-    private var executor: LoopTaskExecutor?
+    private var executor: EventLoopTaskExecutor?
+    /// The tasks hooks run on, with `hooksOnLoop`: reused from one hook to the next.
+    private var hookTasks: HookTaskPool?
     /// Listen with `SO_REUSEPORT`: set by the server when it runs several loops on one port
     /// (`ServerOptions.loops`), before `start`.
     public var reusePort = false
@@ -46,7 +48,11 @@ public final class POSIXDriver: Driver, EventLoopHandler, @unchecked Sendable {
         clock_gettime(CLOCK_REALTIME, &wall)
         let wallNow = Int64(wall.tv_sec) * 1000 + Int64(wall.tv_nsec) / 1_000_000
         self.wallOffset = wallNow - Instant.monotonic.milliseconds
-        if hooksOnLoop { self.executor = LoopTaskExecutor(loop: loop) }
+        if hooksOnLoop {
+            let executor = EventLoopTaskExecutor(loop: loop)
+            self.executor = executor
+            self.hookTasks = HookTaskPool(executor: executor)
+        }
     }
 
     public func start(host: String, port: Int, events: DriverEvents) throws -> Int {
@@ -61,6 +67,12 @@ public final class POSIXDriver: Driver, EventLoopHandler, @unchecked Sendable {
 
     public func run() {
         loop.run()
+        // The hook tasks parked for reuse end here: each holds the loop (its sockets and epoll
+        // descriptor) through its executor.
+        if let hookTasks {
+            hookTasks.close()
+            loop.runQueuedWork()
+        }
     }
 
     public func stop() { loop.stop() }
@@ -76,12 +88,14 @@ public final class POSIXDriver: Driver, EventLoopHandler, @unchecked Sendable {
         if loop.isLoopThread { loop.runSoon(work) } else { loop.post(work) }
     }
 
-    /// Hooks run as tasks that prefer the loop's thread (see `init`), or on the global pool.
+    /// Hooks run as tasks that prefer the loop's thread (see `init`), reused from one hook to
+    /// the next (`HookTaskPool`), or as tasks of their own on the global pool. The task runs
+    /// `operation` itself (a closure around it cost an allocation per hook call).
     public func spawn(_ operation: @escaping @Sendable () async -> Void) {
-        if let executor {
-            Task(executorPreference: executor) { await operation() }
+        if let hookTasks {
+            hookTasks.spawn(operation)
         } else {
-            Task { await operation() }
+            Task(operation: operation)
         }
     }
     public var inLoop: Bool { loop.isLoopThread }

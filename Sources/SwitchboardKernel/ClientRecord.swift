@@ -25,10 +25,11 @@ final class ClientRecord {
     /// Generation of each armed timer by kind; 0 = not armed.
     @exclusivity(unchecked) var timers = TimerGenerations()
     /// Rooms with history this client joined whose store answer has not come (empty: none).
-    var recoveries: [String: Recovery] = [:]
+    /// Unchecked, as `floors`: both are tested for every room a client leaves.
+    @exclusivity(unchecked) var recoveries: [String: Recovery] = [:]
     /// Rooms whose recovery ended at this position: live messages up to it are dropped for this
     /// client (it got them from the store) until one past it arrives.
-    var floors: [String: HistoryPosition] = [:]
+    @exclusivity(unchecked) var floors: [String: HistoryPosition] = [:]
     /// What the handshake and a few rare requests keep (see `ClientExtras`); nil while none
     /// of it is set.
     private var extras: ClientExtras?

@@ -15,6 +15,11 @@ struct RoomSet: Sequence {
     var isEmpty: Bool { names.isEmpty }
     var count: Int { names.count }
 
+    /// Makes room for `count` names in all (past `indexedAbove`, the index is built as it grows).
+    mutating func reserveCapacity(_ count: Int) {
+        names.reserveCapacity(count)
+    }
+
     func contains(_ room: String) -> Bool {
         if let index { return index.contains(room) }
         return names.contains(room)

@@ -94,8 +94,16 @@ public final class EventLoop: @unchecked Sendable {
     let posted = Mutex(PostQueue())
     @exclusivity(unchecked) var postBatch: [@Sendable () -> Void] = []
     /// Work queued from the loop thread itself: no lock, no wake-up; runs later this turn.
-    @exclusivity(unchecked) var localWork: [() -> Void] = []
-    @exclusivity(unchecked) var localBatch: [() -> Void] = []
+    @exclusivity(unchecked) var localWork: [LocalWork] = []
+    @exclusivity(unchecked) var localBatch: [LocalWork] = []
+
+    /// One piece of `localWork`: a closure (`runSoon`), or a job of a task that prefers the
+    /// loop's executor (`runSoon(job:on:)`), queued as it is: a closure around each job was
+    /// an allocation per hook resumed (`EventLoopTaskExecutor`).
+    enum LocalWork {
+        case closure(() -> Void)
+        case job(UnownedJob, UnownedTaskExecutor)
+    }
     /// The thread running `run()`, for `isLoopThread`.
     var loopThread: pthread_t?
     let stopRequested = Atomic<Bool>(false)
@@ -175,7 +183,13 @@ public final class EventLoop: @unchecked Sendable {
     /// Runs `work` later in this turn (after the current event). Loop thread only; from any
     /// other thread use `post`.
     public func runSoon(_ work: @escaping () -> Void) {
-        localWork.append(work)
+        localWork.append(.closure(work))
+    }
+
+    /// Runs `job` on `executor` later in this turn, in order with `runSoon`'s work. Loop
+    /// thread only.
+    public func runSoon(job: UnownedJob, on executor: UnownedTaskExecutor) {
+        localWork.append(.job(job, executor))
     }
 
     /// True on the thread running the loop.
@@ -184,12 +198,22 @@ public final class EventLoop: @unchecked Sendable {
         return pthread_equal(thread, pthread_self()) != 0
     }
 
+    /// Runs the work queued with `runSoon` (and its jobs) after `run()` has returned, on the
+    /// thread that ran it: for a driver that ends its tasks once the loop has stopped.
+    public func runQueuedWork() {
+        precondition(isLoopThread, "runQueuedWork off the loop's thread")
+        runLocal()
+    }
+
     /// Runs the work queued with `runSoon`, including work it queues in turn.
     func runLocal() {
         while !localWork.isEmpty {
             swap(&localWork, &localBatch)
             for i in localBatch.indices {
-                localBatch[i]()
+                switch localBatch[i] {
+                case .closure(let work): work()
+                case .job(let job, let executor): job.runSynchronously(on: executor)
+                }
                 deliverNotes()
             }
             localBatch.removeAll(keepingCapacity: true)

@@ -26,7 +26,8 @@ final class Stats {
     /// Async hooks only (never per message): see `HookScheduler`.
     /// Indexed by `Hook.rawValue`: a hook's answer records without hashing its name (a String
     /// key cost about 800 instructions per connection); `hookLatencyByName` names them.
-    var hookLatency = [LatencyHistogram?](repeating: nil, count: Hook.allCases.count)
+    /// Unchecked: written for every hook answer (two a connection), a dynamic check each.
+    @exclusivity(unchecked) var hookLatency = [LatencyHistogram?](repeating: nil, count: Hook.allCases.count)
     /// Bus messages and API deliveries but `toClient`: see `ServerMetrics.fanOutLatency`.
     var fanOutLatency = LatencyHistogram(bounds: LatencyHistogram.fanOutBounds)
 
