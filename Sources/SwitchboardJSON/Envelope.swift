@@ -18,7 +18,7 @@ public enum InboundEnvelope: Hashable, Sendable {
     /// when keys are written with escapes (`"\u0065vent"` is `event`).
     ///
     /// A `data` object written canonically (as `JSONValue.serialize` would write it) is kept as
-    /// its text, copied out of `bytes`, and parsed only when a member is read. `numbers` is how
+    /// its text, copied out of `bytes`, and parsed only where a member is read. `numbers` is how
     /// `data` and `id` keep their numbers (see `JSONNumberStyle`).
     public static func read(_ bytes: UnsafeRawBufferPointer, maxDepth: Int = JSONValue.defaultMaxDepth,
                             numbers: JSONNumberStyle = .exact) -> InboundEnvelope {
