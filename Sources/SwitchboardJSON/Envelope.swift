@@ -18,17 +18,17 @@ public enum InboundEnvelope: Hashable, Sendable {
     /// when keys are written with escapes (`"\u0065vent"` is `event`).
     ///
     /// A `data` object written canonically (as `JSONValue.serialize` would write it) is kept as
-    /// its text, copied out of `bytes`, and parsed only when a member is read. `numbers` is how
+    /// its text, copied out of `bytes`, and parsed only where a member is read. `numbers` is how
     /// `data` and `id` keep their numbers (see `JSONNumberStyle`).
     public static func read(_ bytes: UnsafeRawBufferPointer, maxDepth: Int = JSONValue.defaultMaxDepth,
                             numbers: JSONNumberStyle = .exact) -> InboundEnvelope {
-        read(bytes, maxDepth: maxDepth, numbers: numbers) { ArraySlice(UnsafeRawBufferPointer(rebasing: bytes[$0])) }
+        read(bytes, maxDepth: maxDepth, numbers: numbers) { JSONText(Array(UnsafeRawBufferPointer(rebasing: bytes[$0])), 0..<$0.count) }
     }
 
     /// Classifies one message; a canonical `data` object shares the array's storage (no copy).
     public static func read(_ bytes: [UInt8], maxDepth: Int = JSONValue.defaultMaxDepth,
                             numbers: JSONNumberStyle = .exact) -> InboundEnvelope {
-        bytes.withUnsafeBytes { buffer in read(buffer, maxDepth: maxDepth, numbers: numbers) { bytes[$0] } }
+        bytes.withUnsafeBytes { buffer in read(buffer, maxDepth: maxDepth, numbers: numbers) { JSONText(bytes, $0) } }
     }
 
     /// Classifies one message given as UTF-8 bytes; see `read(_: UnsafeRawBufferPointer)`.
@@ -43,7 +43,7 @@ public enum InboundEnvelope: Hashable, Sendable {
     }
 
     private static func read(_ bytes: UnsafeRawBufferPointer, maxDepth: Int, numbers: JSONNumberStyle,
-                             text: (Range<Int>) -> ArraySlice<UInt8>) -> InboundEnvelope {
+                             text: (Range<Int>) -> JSONText) -> InboundEnvelope {
         guard let base = bytes.baseAddress, bytes.count > 0 else { return .invalidJSON }
         var parser = JSONParser(base, count: bytes.count, maxDepth: maxDepth, numbers: numbers)
         if let envelope = parser.readStringifiedEnvelope(text: text) { return envelope }
@@ -81,13 +81,13 @@ public enum OutboundEnvelope {
     /// instructions (`scripts/callgrind echo`).
     @inline(__always)
     static func appendPassThrough(event: String, data: JSONValue?, to out: inout [UInt8]) -> Bool {
-        let text: ArraySlice<UInt8>?
+        let text: JSONText?
         switch data {
         case nil:
             text = nil
         case .object(let object)?:
             guard case .text(let held) = object.storage else { return false }
-            text = held.bytes
+            text = held
         default:
             return false
         }
@@ -111,7 +111,7 @@ public enum OutboundEnvelope {
                 put(base, name.count)
                 if let text {
                     put(middle.utf8Start, middle.utf8CodeUnitCount)
-                    text.withUnsafeBytes { put($0.baseAddress!, textCount) }
+                    text.withBytes { put($0.baseAddress!, textCount) }
                 } else {
                     at.pointee = UInt8(ascii: "\"")
                     at += 1
@@ -139,8 +139,8 @@ public enum OutboundEnvelope {
 extension JSONParser {
     enum EnvelopeField { case event, data, id, other }
 
-    /// `text` gives the bytes of a canonical `data` object, by its range in the input.
-    mutating func readEnvelope(text: (Range<Int>) -> ArraySlice<UInt8>) throws(JSONParseError) -> InboundEnvelope {
+    /// `text` holds a canonical `data` object as its text, by its range in the input.
+    mutating func readEnvelope(text: (Range<Int>) -> JSONText) throws(JSONParseError) -> InboundEnvelope {
         skipWhitespace()
         guard pos < count else { throw JSONParseError(.unexpectedEnd, at: count) }
         guard byte(at: pos) == UInt8(ascii: "{") else {
@@ -171,7 +171,7 @@ extension JSONParser {
                         try skipValue(depth: 1)
                     }
                 case .data:
-                    canonicalData = try readCanonicalObject()
+                    canonicalData = count <= JSONText.maxOffset ? try readCanonicalObject() : nil
                     if canonicalData == nil { data = try parseValue(depth: 1) }
                 case .id: id = try parseValue(depth: 1)
                 case .other: try skipValue(depth: 1)
@@ -181,7 +181,7 @@ extension JSONParser {
         }
         try finish()
         guard let event, !event.isEmpty else { return .noEvent }
-        if let canonicalData { data = .object(JSONObject(text: JSONText(text(canonicalData)))) }
+        if let canonicalData { data = .object(JSONObject(text: text(canonicalData))) }
         return .message(event: event, data: data, id: id)
     }
 
@@ -202,14 +202,14 @@ extension JSONParser {
     /// The fast path for `JSON.stringify({event, data})` with a plain event name and a canonical
     /// `data` object (or none): `{"event":"name","data":{...}}`, nothing around it. Anything else
     /// (nil) is read by the general path.
-    mutating func readStringifiedEnvelope(text: (Range<Int>) -> ArraySlice<UInt8>) -> InboundEnvelope? {
+    mutating func readStringifiedEnvelope(text: (Range<Int>) -> JSONText) -> InboundEnvelope? {
         let prefix: StaticString = #"{"event":""#
         let separator: StaticString = #","data":"#
         @inline(__always) func matches(_ literal: StaticString, at offset: Int) -> Bool {
             let length = literal.utf8CodeUnitCount
             return offset + length <= count && memcmp(base + offset, literal.utf8Start, length) == 0
         }
-        guard matches(prefix, at: 0) else { return nil }
+        guard count <= JSONText.maxOffset, matches(prefix, at: 0) else { return nil }
         let nameStart = prefix.utf8CodeUnitCount
         var nameEnd = nameStart
         while nameEnd < count {
@@ -219,7 +219,13 @@ extension JSONParser {
             nameEnd += 1
         }
         guard nameEnd < count, nameEnd > nameStart else { return nil }
-        let event = String(decoding: UnsafeRawBufferPointer(start: base + nameStart, count: nameEnd - nameStart), as: UTF8.self)
+        // Printable ASCII, checked above: built in place, where `String(decoding:as:)` validated
+        // it again (144 instructions for "echo", 112 so: a name of up to 15 bytes is not validated).
+        let name = UnsafeRawBufferPointer(start: base + nameStart, count: nameEnd - nameStart)
+        let event = String(unsafeUninitializedCapacity: name.count) { buffer in
+            UnsafeMutableRawBufferPointer(buffer).copyMemory(from: name)
+            return name.count
+        }
         let afterName = nameEnd + 1
         if afterName + 1 == count, byte(at: afterName) == UInt8(ascii: "}") {
             return .message(event: event, data: nil, id: nil)
@@ -229,7 +235,7 @@ extension JSONParser {
               let dataEnd = CanonicalScan.object(base, from: dataStart, count: count, depthLimit: maxDepth, numbers: numbers),
               dataEnd + 1 == count, byte(at: dataEnd) == UInt8(ascii: "}")
         else { return nil }
-        return .message(event: event, data: .object(JSONObject(text: JSONText(text(dataStart..<dataEnd)))), id: nil)
+        return .message(event: event, data: .object(JSONObject(text: text(dataStart..<dataEnd))), id: nil)
     }
 
     /// Reads the key whose opening quote is at `pos` and tells which envelope field it names.

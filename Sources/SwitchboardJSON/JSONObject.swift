@@ -53,7 +53,7 @@ public struct JSONObject: Hashable, Sendable {
 
     enum Storage: Sendable {
         case members([Member])
-        /// Canonical text, parsed on first use.
+        /// Canonical text, read where it lies (see `JSONText`).
         case text(JSONText)
     }
 
@@ -94,7 +94,7 @@ public struct JSONObject: Hashable, Sendable {
 
     /// Structural, as for the members (the same text is the same object without a parse).
     public static func == (a: JSONObject, b: JSONObject) -> Bool {
-        if case .text(let x) = a.storage, case .text(let y) = b.storage, x === y { return true }
+        if case .text(let x) = a.storage, case .text(let y) = b.storage, x.bytes == y.bytes { return true }
         return a.members == b.members
     }
 
@@ -108,6 +108,7 @@ public struct JSONObject: Hashable, Sendable {
     /// as a JS assignment keeps it), or appends a member; setting `nil` removes every member named `key`.
     public subscript(key: String) -> JSONValue? {
         get {
+            if case .text(let text) = storage, let found = text.member(key) { return found }
             let members = self.members
             if let index = JSONObject.lastIndex(of: key, in: members) { return members[index].value }
             return nil
@@ -145,6 +146,21 @@ public struct JSONObject: Hashable, Sendable {
 
 extension JSONObject: RandomAccessCollection {
     public typealias Element = (key: String, value: JSONValue)
+
+    /// Walks the members read once: an object held as text parses them on every `members`.
+    public struct Iterator: IteratorProtocol {
+        let members: [Member]
+        var index = 0
+
+        public mutating func next() -> (key: String, value: JSONValue)? {
+            guard index < members.count else { return nil }
+            defer { index += 1 }
+            return (members[index].key, members[index].value)
+        }
+    }
+
+    public func makeIterator() -> Iterator { Iterator(members: members) }
+
     public var startIndex: Int { 0 }
     public var endIndex: Int { members.count }
     public subscript(position: Int) -> (key: String, value: JSONValue) {

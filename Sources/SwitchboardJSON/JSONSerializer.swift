@@ -120,7 +120,7 @@ extension JSONValue {
     /// also JS order (no array-index key, no duplicate); if not, rewinds and writes them in JS order.
     static func writeObject(_ object: JSONObject, to writer: inout ByteWriter) {
         if case .text(let text) = object.storage {
-            return text.bytes.withUnsafeBytes { writer.write($0.baseAddress!, count: $0.count) }
+            return text.withBytes { writer.write($0.baseAddress!, count: $0.count) }
         }
         let members = object.members
         let mark = writer.count

@@ -1,4 +1,3 @@
-import Synchronization
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -6,28 +5,85 @@ import Darwin
 #endif
 
 /// The validated text of one JSON object that is already canonical: byte for byte what
-/// `JSONValue.serialize` writes for the value parsed from it. It is written out as it is and
-/// parsed only when a member is first read (then once; the members are kept).
+/// `JSONValue.serialize` writes for the value parsed from it. It is written out as it is, and
+/// read where it lies: a member asked for by key is found by stepping over the text's members
+/// and only its value is parsed; the whole member list is parsed each time it is asked for.
 ///
 /// A message's `data` passed through a handler untouched (an echo, a broadcast, a room
 /// message) is thus never built as a tree nor encoded again: its bytes are copied.
-final class JSONText: Sendable {
-    /// The object's text, `{` to `}`, validated and canonical.
-    let bytes: ArraySlice<UInt8>
-    private let parsed = Mutex<[JSONObject.Member]?>(nil)
+///
+/// A value, not an object: the array already is the message's storage, and a box around it
+/// (with a lock for the parse it cached) was one allocation and one free per message, about
+/// 540 of an echo round trip's instructions with the copy it took (`scripts/callgrind echo
+/// --depth 16`). What the box saved, a second parse of the members, only code that reads a
+/// message's `data` member by member pays; a lookup by key (the kernel's `data.room`, a
+/// handler's field) parses less than before, and iterating (`JSONObject.makeIterator`) parses once.
+///
+/// Held as the message's array and two 32-bit offsets (16 bytes, as a `String`), not as an
+/// `ArraySlice` (32): a larger `JSONObject` made every `JSONValue` copy and destroy an outlined
+/// call of about 160 instructions, and the echo round trip about 1,100 instructions longer.
+struct JSONText: Sendable {
+    private let start: UInt32
+    private let end: UInt32
+    private let storage: [UInt8]
 
-    init(_ bytes: ArraySlice<UInt8>) { self.bytes = bytes }
+    /// The largest text offset this can hold: a longer input is read without it.
+    static let maxOffset = Int(UInt32.max)
+
+    /// The text at `range` of `storage`, which ends at most at `maxOffset`.
+    init(_ storage: [UInt8], _ range: Range<Int>) {
+        precondition(range.upperBound <= JSONText.maxOffset, "text offsets are 32-bit")
+        self.start = UInt32(truncatingIfNeeded: range.lowerBound)
+        self.end = UInt32(truncatingIfNeeded: range.upperBound)
+        self.storage = storage
+    }
+
+    /// The object's text, `{` to `}`, validated and canonical.
+    var bytes: ArraySlice<UInt8> { storage[Int(start)..<Int(end)] }
+
+    /// The text's byte count.
+    var count: Int { Int(end &- start) }
+
+    /// Runs `body` on the text's bytes, in place: no slice made, nothing retained.
+    @inline(__always)
+    func withBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        try storage.withUnsafeBytes { all in
+            try body(UnsafeRawBufferPointer(start: all.baseAddress! + Int(start), count: Int(end &- start)))
+        }
+    }
 
     var members: [JSONObject.Member] {
-        parsed.withLock { parsed in
-            if let parsed { return parsed }
-            let members = bytes.withUnsafeBytes { bytes in
-                // Validated (within the depth limit) when it was read: this parse cannot fail.
+        withBytes { bytes in
+            // Validated (within the depth limit) when it was read: this parse cannot fail.
+            var parser = JSONParser(bytes.baseAddress!, count: bytes.count, maxDepth: .max)
+            return (try? parser.parseObject(depth: 0))?.members ?? []
+        }
+    }
+
+    /// The value of the member named `key`: `.some(nil)` when there is none, nil when a key
+    /// written with an escape is met before it (then `members` decides). A canonical object has
+    /// no duplicate keys, so the first match is the last, and the text has no whitespace.
+    func member(_ key: String) -> JSONValue?? {
+        var key = key
+        return key.withUTF8 { wanted in
+            withBytes { bytes -> JSONValue?? in
                 var parser = JSONParser(bytes.baseAddress!, count: bytes.count, maxDepth: .max)
-                return (try? parser.parseObject(depth: 0))?.members ?? []
+                parser.pos = 1
+                guard parser.byte(at: 1) != UInt8(ascii: "}") else { return .some(nil) }
+                do {
+                    while true {
+                        guard let name = try parser.scanPlainString(keep: false) else { return nil }
+                        let matches = name.count == wanted.count
+                            && (wanted.isEmpty || memcmp(name.baseAddress!, wanted.baseAddress!, wanted.count) == 0)
+                        parser.pos += 1  // the colon
+                        if matches { return .some(try parser.parseValue(depth: 1)) }
+                        try parser.skipValue(depth: 1)
+                        if try parser.endOfMember(closer: UInt8(ascii: "}")) { return .some(nil) }
+                    }
+                } catch {
+                    return nil
+                }
             }
-            parsed = members
-            return members
         }
     }
 }

@@ -16,8 +16,19 @@ public final class Payload: @unchecked Sendable, Equatable, CustomStringConverti
     // check exclusivity dynamically on every access to a mutable stored property of a class.
     // Without these two marks measured: 391 instructions per echo round trip
     // (scripts/callgrind-echo, 7,687 -> 8,078).
-    @exclusivity(unchecked) private var storedBytes: [UInt8]
+    // `storedBytes` is visible to inlined code (`withUnsafeBytes`), not to other modules' source.
+    @exclusivity(unchecked) @usableFromInline internal private(set) var storedBytes: [UInt8]
     @exclusivity(unchecked) private var storedCache: AnyObject?
+
+    /// `bytes.count`, without the retain and release of the array that reading `bytes` costs
+    /// another module (with `withUnsafeBytes`: Outbox.send 621 -> 558 instructions per echo).
+    public var count: Int { storedBytes.count }
+
+    /// Runs `body` on the bytes in place (see `count`); inlined, so specialized where it is used.
+    @inlinable
+    public func withUnsafeBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        try storedBytes.withUnsafeBytes(body)
+    }
 
     public init(bytes: [UInt8]) { self.storedBytes = bytes }
     public convenience init(event: String, data: JSONValue?) {

@@ -15,7 +15,7 @@ final class Outbox {
     static let copyThreshold = 512
     /// Its frame (header at most 10 bytes) is within `copyThreshold`: copied, not shared.
     @inline(__always)
-    static func isSmall(_ payload: Payload) -> Bool { payload.bytes.count + 10 <= copyThreshold }
+    static func isSmall(_ payload: Payload) -> Bool { payload.count + 10 <= copyThreshold }
 
     private let driver: any Driver
     private let stats: Stats
@@ -79,18 +79,17 @@ final class Outbox {
         // (no temporary buffer, and no closure context retaining what it captures).
         var header: (UInt64, UInt64) = (0, 0)
         let headerCount = withUnsafeMutableBytes(of: &header) {
-            FrameEncoder.writeHeader(opcode: .text, payloadCount: payload.bytes.count, to: $0.baseAddress!)
+            FrameEncoder.writeHeader(opcode: .text, payloadCount: payload.count, to: $0.baseAddress!)
         }
-        let bytes = payload.bytes
         let queued = withUnsafeBytes(of: &header) { header in
-            bytes.withUnsafeBytes {
+            payload.withUnsafeBytes {
                 driver.write(link.id, copying: UnsafeRawBufferPointer(rebasing: header[..<headerCount]), $0,
                              ifBufferedAtMost: backpressureLimit)
             }
         }
         guard queued else { return dropped(link) }
         stats.messagesOut += 1
-        stats.bytesOut += headerCount + bytes.count
+        stats.bytesOut += headerCount + payload.count
     }
 
     /// One payload to many. A small frame joins the batch of fan-outs to the same recipients
