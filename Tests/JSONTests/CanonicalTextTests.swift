@@ -241,7 +241,8 @@ import Testing
         #expect(Set([JSONValue.object(original), try JSONValue.parse(#"{"a":1,"b":"x"}"#)]).count == 1)
     }
 
-    @Test func membersAreParsedOnceAcrossThreads() async {
+    /// A text-backed object is an immutable value: read from many tasks at once, each gets the member.
+    @Test func membersReadFromManyTasksAgree() async {
         guard case .object(let object)? = CanonicalTextTests.readData(Array(#"{"n":[1,2,3],"s":"t"}"#.utf8))?.data else {
             Issue.record("not an object")
             return
