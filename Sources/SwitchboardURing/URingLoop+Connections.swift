@@ -69,6 +69,7 @@ extension URingLoop {
                 if code != ENOBUFS, code != ECANCELED, code != EINTR, code != EAGAIN { destroy(c) }
             }
         }
+        if result == -ENOBUFS { buffers.ranDry() }
         guard last else { return }
         c.requests -= 1
         requestsInKernel -= 1
