@@ -31,8 +31,10 @@ final class BufferRing {
     private let buffersBytes: Int
     private let mask: UInt16
     @exclusivity(unchecked) private var tail: UInt16 = 0
-    /// Buffers given back and not in the ring, the most recently used on top.
-    @exclusivity(unchecked) private var free: [UInt16]
+    /// Buffers given back and not in the ring, the most recently used on top (`freeCount` of
+    /// them; a plain stack of `count` ids: no array's uniqueness and bounds checks per buffer).
+    private let free: UnsafeMutablePointer<UInt16>
+    @exclusivity(unchecked) private var freeCount: Int
     /// Buffers in the ring that no completion has named yet.
     @exclusivity(unchecked) private var offered = 0
     /// How many buffers `publish` keeps in the ring.
@@ -68,8 +70,9 @@ final class BufferRing {
             throw URingUnavailable(step: "IORING_REGISTER_PBUF_RING (provided buffer rings: Linux 5.19)", code: -registered)
         }
         // Buffer 0 on top: the first ones offered are the first in memory.
-        free = (0..<count).reversed().map { UInt16($0) }
-        free.reserveCapacity(count)
+        free = .allocate(capacity: count)
+        for i in 0..<count { free[i] = UInt16(count - 1 - i) }
+        freeCount = count
         publish()
     }
 
@@ -79,6 +82,8 @@ final class BufferRing {
         munmap(ring, ringBytes)
         munmap(buffers, buffersBytes)
     }
+
+    deinit { free.deallocate() }
 
     /// The memory of buffer `id`.
     @inline(__always)
@@ -90,7 +95,8 @@ final class BufferRing {
     @inline(__always)
     func recycle(_ id: UInt16) {
         offered -= 1
-        free.append(id)
+        free[freeCount] = id
+        freeCount += 1
     }
 
     /// A receive found no buffer: the next `publish` offers twice as many (once however
@@ -107,8 +113,10 @@ final class BufferRing {
             dry = false
             depth = min(count, depth * 2)
         }
-        guard offered < depth, !free.isEmpty else { return }
-        while offered < depth, let id = free.popLast() {
+        guard offered < depth, freeCount > 0 else { return }
+        while offered < depth, freeCount > 0 {
+            freeCount -= 1
+            let id = free[freeCount]
             sb_buf_ring_add(ring, mask, tail, buffers + Int(id) * size, UInt32(size), id)
             tail &+= 1
             offered += 1
