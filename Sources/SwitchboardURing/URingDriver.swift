@@ -29,8 +29,9 @@ public final class URingDriver: Driver, @unchecked Sendable {
     /// - Parameters:
     ///   - hooksOnLoop: hooks run as tasks on the loop's thread (`.hooksOnLoop`), as with
     ///     `POSIXDriver`; false runs them on the global pool.
-    ///   - receiveBuffers: buffers in the receive pool (a power of two); a turn with more
-    ///     receives than this re-arms the rest one turn later.
+    ///   - receiveBuffers: buffers in the receive pool (a power of two). The kernel is
+    ///     offered 64 at first, twice as many each time a turn's receives took them all (those
+    ///     left without one are re-armed a turn later), at most the whole pool.
     ///   - receiveBufferSize: bytes per buffer; a longer read comes as several completions.
     ///   - lingerMilliseconds: how long `close(flushFirst: true)` waits for the peer's FIN.
     public init(hooksOnLoop: Bool = true, receiveBuffers: Int = 512, receiveBufferSize: Int = 4096,

@@ -69,6 +69,7 @@ extension URingLoop {
                 if code != ENOBUFS, code != ECANCELED, code != EINTR, code != EAGAIN { destroy(c) }
             }
         }
+        if result == -ENOBUFS { buffers.ranDry() }
         guard last else { return }
         c.requests -= 1
         requestsInKernel -= 1
@@ -251,6 +252,9 @@ extension URingLoop {
         let result = completion.result
         if result >= 0 {
             c.outgoing.consume(Int(result))
+            // The emptied queue takes the writes again: its copy buffer and segment list are
+            // reused, and an idle connection keeps one set of them, not one in each queue.
+            if c.outgoing.isEmpty { swap(&c.outgoing, &c.queued) }
             if c.buffered > 0 || c.closing {
                 markDirty(c)
             } else if c.drainOwed {
