@@ -8,10 +8,16 @@ extension SimConfig {
 
     /// A whole world drawn from `seed`: counts, timeouts, latencies, fault rates ("swarm testing":
     /// every seed also draws how hostile its world is), then every client's plan.
-    public static func swarm(seed: UInt64) -> SimConfig {
+    ///
+    /// Each server's event loops are drawn from `loops` with a generator of their own, so a
+    /// seed draws the same world whatever the range, but for its loops.
+    public static func swarm(seed: UInt64, loops: ClosedRange<Int> = 1...3) -> SimConfig {
         var r = SimRandom(seed: seed, domain: 1)
         var config = SimConfig(seed: seed)
         config.serverCount = [1, 2, 2, 3, 3][r.int(0...4)]
+        var loopRNG = SimRandom(seed: seed, domain: 13)
+        config.loops = (0..<config.serverCount).map { _ in loopRNG.int(loops) }
+        config.handOffDelay = 0...loopRNG.int64(0...8)
         let clientCount = switch r.weighted([0.3, 0.45, 0.25]) {
         case 0: r.int(1...10)
         case 1: r.int(11...60)
