@@ -336,10 +336,12 @@ public final class SimWorld: @unchecked Sendable {
                 return "\(name(driver)) bus-in " + deliveries.map { "m\($0.serial) \($0.channel)" }.joined(separator: ", ")
             case .handOff(let from)?:
                 model.handOffPerformed(from: from, to: driver)
+                stats.handOffs += 1
                 body()
                 return "\(name(driver)) hand-off from \(name(from))"
             case .appPost(let call)?:
                 model.appPostPerformed(call, loop: driver)
+                stats.appPosts += 1
                 body()
                 return "\(name(driver)) app-post a\(call)"
             case .flush?:
@@ -516,6 +518,9 @@ public struct SimStats: Sendable, CustomStringConvertible {
     public var busLost = 0
     /// Bus messages handed over in a read with others (`SimWorld.busRead`).
     public var busBatched = 0
+    /// Hand-offs between the loops of a server performed, and app calls' parts posted to loops.
+    public var handOffs = 0
+    public var appPosts = 0
     public var bytesWritten = 0
     public var deliveriesChecked = 0
     public var excusedLosses = 0
@@ -528,7 +533,7 @@ public struct SimStats: Sendable, CustomStringConvertible {
     public var description: String {
         let closeText = closes.sorted { $0.key < $1.key }.map { "\($0.key)x\($0.value)" }.joined(separator: " ")
         return "events \(events), hooks \(spawns), deliveries \(deliveriesChecked) (excused \(excusedLosses)), "
-            + "published \(published) (lost \(busLost), \(busBatched) in shared reads), stale answers \(staleAnswers), closes [\(closeText)]"
+            + "published \(published) (lost \(busLost), \(busBatched) in shared reads), hand-offs \(handOffs), app posts \(appPosts), stale answers \(staleAnswers), closes [\(closeText)]"
     }
 }
 
