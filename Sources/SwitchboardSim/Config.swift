@@ -34,6 +34,11 @@ public struct SimConfig: Sendable {
     public struct Faults: Sendable {
         /// Lose the n-th hand-off between two loops of a server (1: the first).
         public var dropHandOff: Int?
+        /// Perform the n-th hand-off twice.
+        public var duplicateHandOff: Int?
+        /// Hold the n-th hand-off back until the next one to the same loop has been posted,
+        /// and post it behind that one: the two swap.
+        public var delayHandOff: Int?
         public init() {}
     }
 

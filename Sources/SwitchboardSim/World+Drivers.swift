@@ -129,17 +129,29 @@ extension SimWorld {
         if let from = active, from != SimWorld.offLoops, driverServer[from] == driverServer[driver] {
             handOffsPosted += 1
             tag = .handOff(from: from)
-            if handOffsPosted == config.faults.dropHandOff {
-                // The seeded fault: this hand-off is lost. The model must notice.
-                trace.append("\(now) \(name(from)) hand-off to \(name(driver)) DROPPED (fault)")
-                model.handOffPosted(from: from, to: driver)
-                return
-            }
             model.handOffPosted(from: from, to: driver)
+            // Seeded faults (`SimConfig.Faults`), which the model must notice.
+            switch handOffsPosted {
+            case config.faults.dropHandOff:
+                trace.append("\(now) \(name(from)) hand-off to \(name(driver)) DROPPED (fault)")
+                return
+            case config.faults.duplicateHandOff:
+                trace.append("\(now) \(name(from)) hand-off to \(name(driver)) DUPLICATED (fault)")
+                push(.work(driver: driver, body: work, tag: tag), at: SimWorld.odd(now), lane: SimWorld.mailboxLane(driver))
+            case config.faults.delayHandOff:
+                trace.append("\(now) \(name(from)) hand-off to \(name(driver)) HELD BACK (fault)")
+                heldBack[driver] = (work, tag)
+                return
+            default:
+                break
+            }
         }
         let time = SimWorld.odd(max(now + mailboxRNG.int64(config.handOffDelay), lastMailbox[driver]))
         lastMailbox[driver] = time
         push(.work(driver: driver, body: work, tag: tag), at: time, lane: SimWorld.mailboxLane(driver))
+        if case .handOff? = tag, let held = heldBack.removeValue(forKey: driver) {
+            push(.work(driver: driver, body: held.body, tag: held.tag), at: time, lane: SimWorld.mailboxLane(driver))
+        }
     }
 
     // MARK: - Bus

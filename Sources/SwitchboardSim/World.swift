@@ -126,6 +126,8 @@ public final class SimWorld: @unchecked Sendable {
     var lastMailbox: [Int64] = []
     /// Between events, work posted to a loop runs at once (`metrics(ofServer:)`).
     var answering = false
+    /// A hand-off `SimConfig.faults.delayHandOff` holds back, by target loop.
+    var heldBack: [Int: (body: @Sendable () -> Void, tag: WorkTag?)] = [:]
     /// Hand-offs posted so far; `SimConfig.faults.dropHandOff` drops one of them.
     var handOffsPosted = 0
     public private(set) var servers: [Server] = []

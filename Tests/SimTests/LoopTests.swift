@@ -66,6 +66,27 @@ struct LoopTests {
         #expect(report.problems.contains { $0.contains("never performed the hand-off") }, Comment(rawValue: report.failureText))
     }
 
+    @Test("A hand-off performed twice is caught by the model", arguments: [1, 3])
+    func duplicatedHandOffIsCaught(_ which: Int) async {
+        var config = Self.world(seed: 304)
+        config.faults.duplicateHandOff = which
+        let report = await Simulation.run(config)
+        #expect(!report.passed, "performing hand-off \(which) twice went unnoticed: \(report)")
+        #expect(report.problems.contains { $0.contains("never posted (or twice)") }, Comment(rawValue: report.failureText))
+    }
+
+    @Test("A hand-off overtaken by a later one is caught by the model", arguments: [1, 2])
+    func reorderedHandOffIsCaught(_ which: Int) async {
+        var config = Self.world(seed: 305)
+        config.faults.delayHandOff = which
+        let report = await Simulation.run(config)
+        #expect(!report.passed, "swapping hand-off \(which) with the next went unnoticed: \(report)")
+        // The model performs the batches in the order posted: the swapped pair's messages are
+        // missing where it expects them and unexpected where they arrive.
+        #expect(report.problems.contains { $0.contains("never got") || $0.contains("should not get") },
+                Comment(rawValue: report.failureText))
+    }
+
     /// Seeds of the swarm with 2 or 3 loops on every server, in worlds cut small enough for
     /// three hundred to run in about the time of the fixed seeds (every one of them hands off
     /// between loops; `scripts/sim` runs whole worlds, with 1-3 loops).
