@@ -47,6 +47,7 @@ extension SimWorld {
     func stopAccepting(_ driver: Int) {
         guard drivers[driver].accepting else { return }
         drivers[driver].accepting = false
+        guard driverServer.indices.contains(driver) else { return }  // a standalone driver
         let server = driverServer[driver]
         if serverDrivers[server].allSatisfy({ !drivers[$0].accepting }) { busDetached[server] = true }
         model.shutdownBegan(loop: driver)

@@ -274,6 +274,7 @@ public final class SimWorld: @unchecked Sendable {
 
     /// A driver's name in the trace: `S1` for a server with one loop, `S1.0` for its first of several.
     func name(_ driver: Int) -> String {
+        guard driverServer.indices.contains(driver) else { return "S\(driver)" }  // a standalone driver
         let server = driverServer[driver]
         let loops = serverDrivers[server]
         return loops.count == 1 ? "S\(server)" : "S\(server).\(driver - loops[0])"
