@@ -12,6 +12,10 @@ import SwitchboardDriverSupport
 /// predicts every write, hook call, publish and close, and reconciles at the end of each event:
 /// a server writes synchronously, so whatever it should have written in an event is there by
 /// the event's end. The only excuse for a missing message is backpressure seen in that event.
+///
+/// A server of several event loops is, to the model, one kernel per loop (its clients, sweep
+/// and shutdown) under one server id and one publisher; what one loop does for the others
+/// arrives in their later turns, checked when they perform it (`ReferenceModel+Loops`).
 final class ReferenceModel {
     let config: SimConfig
     let wallBase: Int64
