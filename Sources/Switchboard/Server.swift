@@ -52,15 +52,28 @@ public final class Server: @unchecked Sendable {
     private enum Phase { case created, running(port: Int), stopped }
 
     /// Validates the configuration (PROTOCOL.md 11). Nothing is bound until `start()`/`run()`.
-    public init(options: ServerOptions = ServerOptions(), hooks: Hooks, driver: (any Driver)? = nil,
+    public convenience init(options: ServerOptions = ServerOptions(), hooks: Hooks, driver: (any Driver)? = nil,
+                            bus: (any MessageBus)? = nil, logger: Logger = Logger(), ids: IDGenerator = IDGenerator()) throws {
+        if options.loops > 1, let driver {
+            throw StartupError(message: "loops: \(options.loops) needs the built-in POSIXDriver, not \(type(of: driver)) "
+                + "(one driver runs one loop; leave loops at 1 with a driver of your own)")
+        }
+        try self.init(options: options, hooks: hooks, drivers: driver.map { [$0] }, bus: bus, logger: logger, ids: ids)
+    }
+
+    /// A server whose loops run on the given drivers, one per loop (`options.loops` of them),
+    /// the first's first. The deterministic simulation runs several loops this way, each on a
+    /// simulated driver; each driver's `run()` is called as a POSIX driver's would be (the first
+    /// on `run`'s thread, the others on threads of their own), so a driver of a shared loop
+    /// steps it from the first and returns at once from the others. Nil: POSIX drivers.
+    public init(options: ServerOptions = ServerOptions(), hooks: Hooks, drivers: [any Driver]?,
                 bus: (any MessageBus)? = nil, logger: Logger = Logger(), ids: IDGenerator = IDGenerator()) throws {
         guard hooks.authenticate != nil || hooks.authenticateClient != nil || options.rawEcho else { throw StartupError(.invalidAuthenticateFn) }
         guard (1...IDGenerator.shardLimit).contains(options.loops) else {
             throw StartupError(message: "loops: must be from 1 to \(IDGenerator.shardLimit) (got \(options.loops))")
         }
-        if options.loops > 1, let driver {
-            throw StartupError(message: "loops: \(options.loops) needs the built-in POSIXDriver, not \(type(of: driver)) "
-                + "(one driver runs one loop; leave loops at 1 with a driver of your own)")
+        if let given = drivers, given.count != options.loops {
+            throw StartupError(message: "loops: \(options.loops) needs as many drivers, one per loop (got \(given.count))")
         }
         var ids = ids
         self.options = options
@@ -75,10 +88,11 @@ public final class Server: @unchecked Sendable {
         } else {
             self.bus = bus ?? InProcessBus()
         }
+        let given = drivers
         var drivers: [any Driver] = []
-        if let driver {
-            try Self.check(options, against: driver)
-            drivers.append(driver)
+        if let given {
+            for driver in given { try Self.check(options, against: driver) }
+            drivers = given
         } else {
             for _ in 0..<options.loops {
                 let posix = try POSIXDriver(tlsCertificateFile: options.tlsCertificateFile, tlsKeyFile: options.tlsKeyFile,

@@ -129,10 +129,25 @@ extension SimWorld {
         }
     }
 
-    /// A scheduled API call on one instance (event `app`, tagged `app<server>/<n>`).
+    /// A scheduled API call on one instance (event `app`, tagged `app<server>/<n>`). On a
+    /// server with several loops the seed makes it from one of them (as a hook would, tagged
+    /// `app<server>@<loop>/<n>`: order is promised per calling thread) or off them all.
     func appCall(server index: Int, _ call: AppCall) -> String {
         appSeq[index] += 1
-        let tag = Tag(from: "app\(index)", seq: appSeq[index])
+        var origin: Int? = serverDrivers[index][0]
+        var from = "app\(index)"
+        if isSharded(driver: serverDrivers[index][0]) {
+            let loops = serverDrivers[index]
+            let pick = worldRNG.int(0...loops.count)
+            if pick < loops.count {
+                origin = loops[pick]
+                from += "@\(pick)"
+            } else {
+                origin = nil
+            }
+            active = origin ?? SimWorld.offLoops
+        }
+        let tag = Tag(from: from, seq: appSeq[index])
         let excluded: (Int) -> [String] = { count in
             var known = self.model.knownIDs()
             var out: [String] = []
@@ -152,7 +167,12 @@ extension SimWorld {
         }
         let server = servers[index]
         let data = tag.json
-        model.appCall(server: index, resolved, tag: tag)
+        model.appCall(server: index, resolved, tag: tag, origin: origin, post: appSeq[index] * 16 + index)
+        if origin == nil { currentAppPost = appSeq[index] * 16 + index }
+        defer {
+            currentAppPost = nil
+            active = nil
+        }
         do {
             switch resolved {
             case .broadcast(let exclude): try server.broadcast(event: "app", data: data, exclude: exclude)
@@ -167,6 +187,7 @@ extension SimWorld {
         } catch {
             model.appCallReturned(server: index, threw: String(describing: error))
         }
-        return "S\(index) app \(call) \(tag)"
+        let place = origin.map { isSharded(driver: $0) ? " on \(name($0))" : "" } ?? " off the loops"
+        return "S\(index) app \(call) \(tag)\(place)"
     }
 }

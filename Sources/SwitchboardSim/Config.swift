@@ -6,6 +6,15 @@ public struct SimConfig: Sendable {
     public var seed: UInt64
     /// Server instances sharing the virtual clock and the bus (1...3).
     public var serverCount = 1
+    /// Event loops of each server (`ServerOptions.loops`), by server index; a server not
+    /// listed runs one. Each loop has its own simulated driver; connections are spread over
+    /// them by the seed, as SO_REUSEPORT spreads them.
+    public var loops: [Int] = []
+    /// How long work posted to a loop from elsewhere (another loop's hand-off, the bus reader,
+    /// an application thread) waits before the loop takes it (virtual ms).
+    public var handOffDelay: ClosedRange<Int64> = 0...3
+    /// Faults seeded on purpose, to prove the model catches them.
+    public var faults = Faults()
     public var options = ServerOptions()
     public var hooks = HookSettings()
     public var network = NetworkSettings()
@@ -21,6 +30,21 @@ public struct SimConfig: Sendable {
 
     public enum Ending: Sendable, Equatable { case clientsLeave, shutdown }
 
+    /// Faults the world makes in the library's machinery (none by default).
+    public struct Faults: Sendable {
+        /// Lose the n-th hand-off between two loops of a server (1: the first).
+        public var dropHandOff: Int?
+        /// Perform the n-th hand-off twice.
+        public var duplicateHandOff: Int?
+        /// Hold the n-th hand-off back until the next one to the same loop has been posted,
+        /// and post it behind that one: the two swap.
+        public var delayHandOff: Int?
+        public init() {}
+    }
+
+    /// The loops of server `index`.
+    public func loopCount(_ index: Int) -> Int { loops.indices.contains(index) ? loops[index] : 1 }
+
     public init(seed: UInt64) { self.seed = seed }
 
     /// Adjusts timings so that every kernel timer fires at an even millisecond and every input
@@ -34,6 +58,7 @@ public struct SimConfig: Sendable {
         options.idleTimeout = (options.idleTimeout + 7) / 8 * 8
         options.upgradeTimeout = (options.upgradeTimeout + 3) / 4 * 4
         serverCount = max(1, min(serverCount, 8))
+        loops = (0..<serverCount).map { max(1, min(loopCount($0), 4)) }
         for index in clients.indices {
             clients[index].server = min(max(0, clients[index].server), serverCount - 1)
         }
@@ -118,6 +143,8 @@ public struct ClientPlan: Sendable {
     public var fragmentChance = 0.0
     /// Sends frames right behind the upgrade request instead of waiting for the 101.
     public var pipelines = false
+    /// The loop of its server that accepts it (for scenarios); nil: drawn by the seed.
+    public var loop: Int?
 
     public init(server: Int = 0, connectAt: Int64 = 1) {
         self.server = server

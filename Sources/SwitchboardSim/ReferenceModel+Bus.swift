@@ -24,23 +24,23 @@ extension ReferenceModel {
         if !lost { publishes[serial] = expected }
     }
 
-    func busArrived(_ delivery: BusDelivery) {
+    /// A bus message performed on one loop of its subscriber (each loop gets every message).
+    func busArrived(_ delivery: BusDelivery, loop: Int) {
         advance()
         guard let publish = publishes[delivery.serial] else {
             problem("bus message m\(delivery.serial) arrived but was never published (or was lost)")
             return
         }
-        let s = delivery.to
-        guard s != publish.server, !serverDown[s] else { return }
+        guard loopServer[loop] != publish.server, !serverDown[loop] else { return }
         switch publish.type {
         case "broadcast":
-            for r in authenticated[s] where !excluded(r, publish.exclude) { expect(r, publish.tag, publish.event) }
+            for r in authenticated[loop] where !excluded(r, publish.exclude) { expect(r, publish.tag, publish.event) }
         case "room":
-            for r in roomMembers(s, publish.target ?? "") where !excluded(r, publish.exclude) { expect(r, publish.tag, publish.event) }
+            for r in roomMembers(loop, publish.target ?? "") where !excluded(r, publish.exclude) { expect(r, publish.tag, publish.event) }
         case "user":
-            for r in userMembers(s, publish.target ?? "") { expect(r, publish.tag, publish.event) }
+            for r in userMembers(loop, publish.target ?? "") { expect(r, publish.tag, publish.event) }
         default:
-            if let r = idIndex[publish.target ?? ""], clients[r].server == s, clients[r].phase == .authenticated {
+            if let r = idIndex[publish.target ?? ""], clients[r].loop == loop, clients[r].phase == .authenticated {
                 expect(r, publish.tag, publish.event)
             }
         }
@@ -51,29 +51,25 @@ extension ReferenceModel {
         return ids.contains(id)
     }
 
-    func appCall(server s: Int, _ call: SimWorld.ResolvedCall, tag: Tag) {
+    /// An application's API call on server `s`, made on loop `origin` (a hook's thread) or off
+    /// the loops (nil; its parts are posted to the loops as call `post`).
+    func appCall(server s: Int, _ call: SimWorld.ResolvedCall, tag: Tag, origin: Int?, post: Int) {
         advance()
         guard world?.shutdownRequested[s] != true else {
             expectThrow = true
             return
         }
         expectThrow = false
-        switch call {
-        case .broadcast(let exclude):
-            for r in authenticated[s] where !excluded(r, exclude) { expect(r, tag, "app") }
-        case .toRoom(let room, let exclude):
-            for r in roomMembers(s, room) where !excluded(r, exclude) { expect(r, tag, "app") }
-        case .toUser(let user):
-            for r in userMembers(s, user) { expect(r, tag, "app") }
-        case .toClient(let id):
-            if let r = idIndex[id], clients[r].server == s, clients[r].phase == .authenticated { expect(r, tag, "app") }
-        case .send(let destination):
-            send(server: s, destination: destination, event: "app", tag: tag)
-        case .publishBroadcast(let exclude):
-            expectPublish(Publish(server: s, channel: "ws:broadcast", type: "broadcast", target: nil, event: "app", tag: tag, exclude: exclude))
-        case .publishRoom(let room, let exclude):
-            expectPublish(Publish(server: s, channel: "ws:room:\(room)", type: "room", target: room, event: "app", tag: tag, exclude: exclude))
+        let routed: RoutedCall = switch call {
+        case .broadcast(let exclude): .broadcast(exclude: exclude)
+        case .toRoom(let room, let exclude): .toRoom(room, exclude: exclude)
+        case .toUser(let user): .toUser(user)
+        case .toClient(let id): .toClient(id)
+        case .send(let destination): .send(destination)
+        case .publishBroadcast(let exclude): .publish(type: "broadcast", target: nil, exclude: exclude)
+        case .publishRoom(let room, let exclude): .publish(type: "room", target: room, exclude: exclude)
         }
+        route(routed, server: s, origin: origin, post: post, tag: tag, event: "app")
     }
 
     func appCallReturned(server s: Int, threw: String?) {

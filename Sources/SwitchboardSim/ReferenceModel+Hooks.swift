@@ -108,7 +108,7 @@ extension ReferenceModel {
         c.rooms = Set(config.options.defaultRooms)
         c.expectConnected = Connected(userID: c.userID, keys: keys)
         clients[k] = c
-        authenticated[c.server].insert(k)
+        authenticated[c.loop].insert(k)
         touch(k)
     }
 

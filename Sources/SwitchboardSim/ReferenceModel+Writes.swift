@@ -103,6 +103,7 @@ extension ReferenceModel {
         if code == 1008, c.overLimitEvent == event || world?.isOverLimit(client: k) == true, c.isLive,
            config.options.closeOnBackpressureLimit {
             if reason != "Backpressure limit exceeded" { problem("c\(k) 1008 with reason \"\(reason)\"") }
+            c.backpressureClosed = event
             clients[k] = c
             release(k)
             c = clients[k]
@@ -158,10 +159,11 @@ extension ReferenceModel {
         clients[k].everOverLimit = true
     }
 
-    func shutdownBegan(server s: Int) {
+    /// One loop stopped accepting: its engine began shutting down.
+    func shutdownBegan(loop: Int) {
         advance()
-        serverDown[s] = true
-        for k in clients.indices where clients[k].server == s {
+        serverDown[loop] = true
+        for k in clients.indices where clients[k].loop == loop {
             if clients[k].phase == .accepted {
                 touch(k)
                 clients[k].expectHTTP.append(503)

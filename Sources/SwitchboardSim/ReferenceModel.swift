@@ -12,6 +12,10 @@ import SwitchboardDriverSupport
 /// predicts every write, hook call, publish and close, and reconciles at the end of each event:
 /// a server writes synchronously, so whatever it should have written in an event is there by
 /// the event's end. The only excuse for a missing message is backpressure seen in that event.
+///
+/// A server of several event loops is, to the model, one kernel per loop (its clients, sweep
+/// and shutdown) under one server id and one publisher; what one loop does for the others
+/// arrives in their later turns, checked when they perform it (`ReferenceModel+Loops`).
 final class ReferenceModel {
     let config: SimConfig
     let wallBase: Int64
@@ -19,9 +23,23 @@ final class ReferenceModel {
     var serverIDs: [String] = []
     var clients: [Client] = []
     var idIndex: [String: Int] = [:]
+    /// By loop (driver index): a server with several loops has one kernel, clients, timers and
+    /// shutdown per loop (`setUp(loops:)`).
     var serverDown: [Bool]
     var authenticated: [Set<Int>]
     var nextSweep: [Int64]
+    /// The server of each loop, and each server's loops.
+    var loopServer: [Int] = []
+    var serverLoops: [[Int]] = []
+    /// What one loop hands another: items not yet posted, and posted batches not yet performed,
+    /// by origin and target loop. Parts of application calls made off the loops, by call and loop.
+    var unposted: [[[LoopItem]]] = []
+    var posted: [[[[LoopItem]]]] = []
+    var appPosts: [Int: [Int: LoopItem]] = [:]
+    /// Clients whose expectations wait for a loop's flush (`WorkTag.flush`), by loop; the loop
+    /// whose hand-off or app post this event performs.
+    var held: [[Int]] = []
+    var holding: Int?
     var timers = TimerHeap()
     var dueTimers: [TimerHeap.Entry] = []
     var touched: [Int] = []
@@ -38,6 +56,8 @@ final class ReferenceModel {
         enum Phase: String { case waiting, refused, accepted, unauthorized, authenticating, handshaking, authenticated, closed }
         let index: Int
         let server: Int
+        /// The loop (driver index) that accepted it; -1 before.
+        var loop = -1
         var phase = Phase.waiting
         var acceptedAt: Int64 = 0
         var lastReceive: Int64 = 0
@@ -57,6 +77,8 @@ final class ReferenceModel {
         var closing = false
         var aborted = false
         var overLimitEvent = -1
+        /// The event in which the server closed it with 1008 for backpressure.
+        var backpressureClosed = -1
         var everOverLimit = false
         var connectedCalls = 0
         var disconnectedCalls = 0
@@ -110,6 +132,19 @@ final class ReferenceModel {
         nextSweep = Array(repeating: config.options.heartbeatInterval, count: config.serverCount)
     }
 
+    /// The loops of every server (driver indices), the first's first.
+    func setUp(loops: [[Int]]) {
+        serverLoops = loops
+        loopServer = loops.enumerated().flatMap { server, drivers in drivers.map { _ in server } }
+        let count = loopServer.count
+        serverDown = Array(repeating: false, count: count)
+        authenticated = Array(repeating: [], count: count)
+        nextSweep = Array(repeating: config.options.heartbeatInterval, count: count)
+        unposted = Array(repeating: Array(repeating: [], count: count), count: count)
+        posted = Array(repeating: Array(repeating: [], count: count), count: count)
+        held = Array(repeating: [], count: count)
+    }
+
     func setUp(clients plans: [ClientPlan]) {
         clients = plans.enumerated().map { Client(index: $0.offset, server: $0.element.server) }
         touchedFlags = Array(repeating: false, count: plans.count)
@@ -158,7 +193,7 @@ final class ReferenceModel {
         while true {
             var sweepServer = -1
             var sweepTime = Int64.max
-            for s in 0..<config.serverCount where !serverDown[s] && nextSweep[s] < sweepTime {
+            for s in nextSweep.indices where !serverDown[s] && nextSweep[s] < sweepTime {
                 sweepTime = nextSweep[s]
                 sweepServer = s
             }
@@ -208,17 +243,18 @@ final class ReferenceModel {
 
     func release(_ k: Int) {
         var c = clients[k]
-        if c.phase == .authenticated { authenticated[c.server].remove(k) }
+        if c.phase == .authenticated { authenticated[c.loop].remove(k) }
         c.phase = .closed
         c.rooms = []
         c.ownRoom = false
         clients[k] = c
     }
 
-    func accepted(client k: Int, connection: ConnectionID) {
+    func accepted(client k: Int, connection: ConnectionID, loop: Int) {
         advance()
         let s = clients[k].server
-        if serverDown[s] { problem("c\(k) accepted by S\(s) after it stopped accepting") }
+        clients[k].loop = loop
+        if serverDown[loop] { problem("c\(k) accepted by S\(s) (loop \(loop)) after it stopped accepting") }
         clients[k].phase = .accepted
         clients[k].acceptedAt = now
         clients[k].lastReceive = now
@@ -227,7 +263,7 @@ final class ReferenceModel {
     func refused(client k: Int) {
         advance()
         let s = clients[k].server
-        if !serverDown[s] { problem("c\(k) refused by S\(s) while it accepts") }
+        if !serverLoops[s].allSatisfy({ serverDown[$0] }) { problem("c\(k) refused by S\(s) while it accepts") }
         clients[k].phase = .refused
     }
 
@@ -347,46 +383,35 @@ final class ReferenceModel {
         }
     }
 
-    /// The app's messageHandler routing (AppHooks.handleMessage), predicted.
+    /// The app's messageHandler routing (AppHooks.handleMessage), predicted. It runs on the
+    /// sender's loop: what it sends is done there now and handed to the server's other loops.
     func appMessage(from k: Int, _ target: Target, _ tag: Tag) {
         let s = clients[k].server
+        let origin = clients[k].loop
+        // Once `Server.shutdown()` was called every API call throws, also from a loop that has
+        // not begun shutting down yet (with several loops it begins a turn later): nothing is sent.
+        guard world?.shutdownRequested[s] != true else { return }
         switch target {
         case .echo:
             expect(k, tag, "echo")
         case .broadcast:
-            send(server: s, destination: nil, event: "broadcast", tag: tag)
+            route(.send(nil), server: s, origin: origin, tag: tag, event: "broadcast")
         case .room(let room):
-            send(server: s, destination: room, event: "room-message", tag: tag)
+            route(.send(room), server: s, origin: origin, tag: tag, event: "room-message")
         case .client(let id):
-            send(server: s, destination: id, event: "client-message", tag: tag)
+            route(.send(id), server: s, origin: origin, tag: tag, event: "client-message")
         case .user(let user):
-            for r in userMembers(s, user) { expect(r, tag, "user-message") }
-            expectPublish(Publish(server: s, channel: "ws:user:\(user)", type: "user", target: user, event: "user-message", tag: tag, exclude: []))
+            route(.toUser(user), server: s, origin: origin, tag: tag, event: "user-message")
+            route(.publish(type: "user", target: user, exclude: []), server: s, origin: origin, tag: tag, event: "user-message")
         }
     }
 
-    /// `Server.send(destination?, topic, data)`: PROTOCOL.md 7.
-    func send(server s: Int, destination: String?, event: String, tag: Tag) {
-        guard let destination else {
-            for r in authenticated[s] { expect(r, tag, event) }
-            expectPublish(Publish(server: s, channel: "ws:broadcast", type: "broadcast", target: nil, event: event, tag: tag, exclude: []))
-            return
-        }
-        if let r = idIndex[destination], clients[r].server == s, clients[r].isLive {
-            if clients[r].phase == .authenticated { expect(r, tag, event) }
-            expectPublish(Publish(server: s, channel: "ws:client:\(destination)", type: "client", target: destination, event: event, tag: tag, exclude: []))
-        } else {
-            for r in roomMembers(s, destination) { expect(r, tag, event) }
-            expectPublish(Publish(server: s, channel: "ws:room:\(destination)", type: "room", target: destination, event: event, tag: tag, exclude: []))
-        }
+    func roomMembers(_ loop: Int, _ room: String) -> [Int] {
+        authenticated[loop].filter { clients[$0].rooms.contains(room) || (clients[$0].ownRoom && clients[$0].id == room) }
     }
 
-    func roomMembers(_ s: Int, _ room: String) -> [Int] {
-        authenticated[s].filter { clients[$0].rooms.contains(room) || (clients[$0].ownRoom && clients[$0].id == room) }
-    }
-
-    func userMembers(_ s: Int, _ user: String) -> [Int] {
-        authenticated[s].filter { clients[$0].userID == user }
+    func userMembers(_ loop: Int, _ user: String) -> [Int] {
+        authenticated[loop].filter { clients[$0].userID == user }
     }
 
     func expect(_ k: Int, _ tag: Tag, _ event: String) {
@@ -406,6 +431,12 @@ final class ReferenceModel {
 
     /// Every write, hook call and publish of an event happens within it.
     func endOfEvent() {
+        if let loop = holding {
+            // A hand-off or app post: its frames are written at the loop's flush, reconciled then.
+            held[loop] += touched
+            touched.removeAll(keepingCapacity: true)
+            holding = nil
+        }
         for k in touched {
             touchedFlags[k] = false
             var c = clients[k]
@@ -419,6 +450,10 @@ final class ReferenceModel {
             if !missing.isEmpty {
                 if excused {
                     world?.stats.excusedLosses += missing.count
+                    // Closed for backpressure in this event: the engine counts the messages it
+                    // dropped before the close, at least the one that closed it, not those due
+                    // to a client already gone.
+                    if c.backpressureClosed == event { world?.stats.excusedUncounted += missing.count - 1 }
                 } else {
                     problem("c\(k) never got \(missing.joined(separator: ", ")) (phase \(c.phase))")
                 }
@@ -459,6 +494,7 @@ final class ReferenceModel {
     /// After the run: every client gone, every close sent, callbacks exactly once.
     func finish() {
         advance()
+        finishLoops()
         for c in clients {
             if c.phase != .closed && c.phase != .refused {
                 problem("c\(c.index) still \(c.phase) at S\(c.server) at the end")

@@ -26,11 +26,16 @@ public final class SimDriver: Driver, @unchecked Sendable {
     /// The world of a `standalone()` driver, kept alive by it (a simulation's world owns its
     /// drivers instead).
     private let ownWorld: SimWorld?
+    /// `run()` steps the world: the first loop of each server. The server starts its other
+    /// loops' `run()` on threads of their own, as with POSIX drivers; theirs return at once,
+    /// since every loop's events are the one world's, stepped on the sim thread.
+    private let steps: Bool
 
-    init(world: SimWorld, index: Int, owningWorld: Bool = false) {
+    init(world: SimWorld, index: Int, owningWorld: Bool = false, steps: Bool = true) {
         self.world = world
         self.index = index
         self.ownWorld = owningWorld ? world : nil
+        self.steps = steps
     }
 
     /// Timer tokens armed now (for leak checks).
@@ -48,7 +53,7 @@ public final class SimDriver: Driver, @unchecked Sendable {
     public func run() {
         if ownWorld != nil {
             runStandalone()
-        } else {
+        } else if steps {
             world.run(until: world.horizon)
         }
     }
@@ -59,8 +64,10 @@ public final class SimDriver: Driver, @unchecked Sendable {
     }
     public func stopAccepting() { world.stopAccepting(index) }
     public func execute(_ work: @escaping @Sendable () -> Void) { world.execute(driver: index, work) }
-    /// True on the sim thread, except inside a hook (hooks run off the loop, as with a real driver).
-    public var inLoop: Bool { world.isSimThread && !world.runningHook }
+    /// True on the sim thread, except inside a hook (hooks run off the loop, as with a real
+    /// driver); of a server with several loops, only while this loop's event is processed (or
+    /// between events, where the world queries the servers).
+    public var inLoop: Bool { world.isSimThread && !world.runningHook && world.isCurrent(index) }
     public var now: Now { Now(monotonic: world.now, wall: world.wallBase + world.now) }
     public func write(_ connection: ConnectionID, _ bytes: SharedBytes) { world.serverWrite(index, connection, bytes) }
     public func bufferedAmount(_ connection: ConnectionID) -> Int { world.sockets[connection]?.bufferedAmount ?? 0 }
@@ -73,7 +80,7 @@ public final class SimDriver: Driver, @unchecked Sendable {
     /// Chunks that arrive for a paused connection wait in the gate, as unread bytes wait in a
     /// socket's receive buffer.
     public func pauseReading(_ connection: ConnectionID) {
-        guard let socket = world.sockets[connection], socket.server == index, !socket.destroyed else { return }
+        guard let socket = world.sockets[connection], socket.loop == index, !socket.destroyed else { return }
         gate.paused.insert(connection)
     }
 

@@ -8,16 +8,26 @@ extension SimConfig {
 
     /// A whole world drawn from `seed`: counts, timeouts, latencies, fault rates ("swarm testing":
     /// every seed also draws how hostile its world is), then every client's plan.
-    public static func swarm(seed: UInt64) -> SimConfig {
+    ///
+    /// Each server's event loops are drawn from `loops` with a generator of their own, so a
+    /// seed draws the same world whatever the range, but for its loops. `maxClients`,
+    /// `maxDuration` and `fanOut` (about how many broadcast deliveries a run makes) cut a world
+    /// small, its clients' plans drawn for the cut, for suites that run many seeds.
+    public static func swarm(seed: UInt64, loops: ClosedRange<Int> = 1...3, maxClients: Int = .max,
+                             maxDuration: Int64 = .max, fanOut: Double = 6000) -> SimConfig {
         var r = SimRandom(seed: seed, domain: 1)
         var config = SimConfig(seed: seed)
         config.serverCount = [1, 2, 2, 3, 3][r.int(0...4)]
-        let clientCount = switch r.weighted([0.3, 0.45, 0.25]) {
+        var loopRNG = SimRandom(seed: seed, domain: 13)
+        config.loops = (0..<config.serverCount).map { _ in loopRNG.int(loops) }
+        config.handOffDelay = 0...loopRNG.int64(0...8)
+        let drawnCount = switch r.weighted([0.3, 0.45, 0.25]) {
         case 0: r.int(1...10)
         case 1: r.int(11...60)
         default: r.int(61...200)
         }
-        config.duration = r.int64(2000...9000)
+        let clientCount = min(drawnCount, maxClients)
+        config.duration = min(r.int64(2000...9000), maxDuration)
 
         var options = ServerOptions()
         options.authTimeout = r.int64(200...2500)
@@ -87,7 +97,7 @@ extension SimConfig {
         }
         rates.actions = clientCount > 100 ? r.int(0...6) : (clientCount > 30 ? r.int(2...12) : r.int(4...30))
         // Fan-out budget: about this many broadcast deliveries per run.
-        rates.broadcastsPerClient = Double(6000) / Double(clientCount * clientCount)
+        rates.broadcastsPerClient = fanOut / Double(clientCount * clientCount)
         rates.clientCount = clientCount
 
         for index in 0..<clientCount {

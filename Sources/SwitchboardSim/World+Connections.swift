@@ -13,22 +13,30 @@ extension SimWorld {
     func connect(_ k: Int) -> String {
         let client = clients[k]
         let s = client.plan.server
-        guard drivers[s].accepting else {
+        // SO_REUSEPORT: the kernel picks one of the listening loops, here by the seed.
+        let listening = serverDrivers[s].filter { drivers[$0].accepting }
+        guard !listening.isEmpty else {
             client.refused = true
             client.done = true
             model.refused(client: k)
             return "c\(k) refused by S\(s)"
         }
+        var pick = SimRandom(seed: config.seed, domain: 12, index: UInt64(k))
+        var loop = listening.count == 1 ? listening[0] : listening[pick.int(0...(listening.count - 1))]
+        if let pinned = client.plan.loop, serverDrivers[s].indices.contains(pinned), listening.contains(serverDrivers[s][pinned]) {
+            loop = serverDrivers[s][pinned]
+        }
         let id = nextConnection
         nextConnection += 1
-        let socket = Socket(id: id, server: s, client: k, rng: SimRandom(seed: config.seed, domain: 6, index: id),
+        let socket = Socket(id: id, server: s, loop: loop, client: k, rng: SimRandom(seed: config.seed, domain: 6, index: id),
                             network: config.network)
         sockets[id] = socket
         client.conn = id
-        model.accepted(client: k, connection: id)
-        drivers[s].events?.connectionOpened(id, peer: "sim-client-\(k)")
+        model.accepted(client: k, connection: id, loop: loop)
+        active = loop
+        drivers[loop].events?.connectionOpened(id, peer: "sim-client-\(k)")
         client.opened(world: self)
-        return "c\(k) connect S\(s) #\(id)"
+        return "c\(k) connect \(name(loop)) #\(id)"
     }
 
     /// Bytes a client writes: split at seeded points, each chunk arriving after a latency,
@@ -96,14 +104,14 @@ extension SimWorld {
             socket.arrivedBytes += piece.count
             cursor = end
             readingFor = socket.client
-            piece.withUnsafeBytes { drivers[socket.server].events?.bytesReceived(id, $0) }
+            piece.withUnsafeBytes { drivers[socket.loop].events?.bytesReceived(id, $0) }
             readingFor = nil
         }
         if socket.itemHead > 256 {
             socket.items.removeFirst(socket.itemHead)
             socket.itemHead = 0
         }
-        return "S\(socket.server) #\(id) <c\(socket.client) \(chunk.count)B \(labels.joined(separator: " "))"
+        return "\(name(socket.loop)) #\(id) <c\(socket.client) \(chunk.count)B \(labels.joined(separator: " "))"
     }
 
     /// Gone at the server: queued output dropped, the engine told once (after this event).

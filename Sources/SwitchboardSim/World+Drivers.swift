@@ -11,9 +11,9 @@ import Glibc
 /// simulated bus between servers.
 extension SimWorld {
     func serverWrite(_ driver: Int, _ id: ConnectionID, _ bytes: SharedBytes) {
-        guard let socket = sockets[id], socket.server == driver else { return }
+        guard let socket = sockets[id], socket.loop == driver else { return }
         if socket.closeRequested {
-            record("S\(driver) wrote \(bytes.count) bytes to #\(id) after closing it")
+            record("\(name(driver)) wrote \(bytes.count) bytes to #\(id) after closing it")
             return
         }
         guard !socket.destroyed else { return }
@@ -29,7 +29,7 @@ extension SimWorld {
     }
 
     func serverClose(_ driver: Int, _ id: ConnectionID, flushFirst: Bool) {
-        guard let socket = sockets[id], socket.server == driver, !socket.destroyed else { return }
+        guard let socket = sockets[id], socket.loop == driver, !socket.destroyed else { return }
         socket.closeRequested = true
         if !flushFirst {
             model.serverAborted(client: socket.client, why: drivers[driver].accepting ? .abort : .shutdown)
@@ -42,15 +42,20 @@ extension SimWorld {
         scheduleDrain(socket)
     }
 
+    /// One loop stopped accepting (its engine began shutting down); the server's bus link goes
+    /// once every loop has.
     func stopAccepting(_ driver: Int) {
         guard drivers[driver].accepting else { return }
         drivers[driver].accepting = false
-        busDetached[driver] = true
-        model.shutdownBegan(server: driver)
+        guard driverServer.indices.contains(driver) else { return }  // a standalone driver
+        let server = driverServer[driver]
+        if serverDrivers[server].allSatisfy({ !drivers[$0].accepting }) { busDetached[server] = true }
+        model.shutdownBegan(loop: driver)
     }
 
-    /// `Driver.execute`: from a hook's Task (after its latency), from the loop (now), or from
-    /// another thread (collected; the sim thread takes it at its next synchronisation point).
+    /// `Driver.execute`: from a hook's Task (after its latency), from the loop (now), from
+    /// another loop or an application thread (the target's mailbox), or from another thread
+    /// (collected; the sim thread takes it at its next synchronisation point).
     func execute(driver: Int, _ work: @escaping @Sendable () -> Void) {
         if runningHook, let context = spawnContext {
             let latency = context.latency ?? 1
@@ -60,7 +65,22 @@ extension SimWorld {
             return
         }
         if isSimThread {
-            push(.work(driver: driver, body: work, tag: currentBus.map(WorkTag.bus)), at: now, lane: SimWorld.workLane(driver))
+            if answering { return work() }
+            // One loop alone, and every loop's start-up (`Server.bind` starts each engine before
+            // the world runs): now, in the loop's own queue.
+            if !isSharded(driver: driver) || active == nil && now == 0 && !running {
+                push(.work(driver: driver, body: work, tag: currentBus.map(WorkTag.bus)), at: now, lane: SimWorld.workLane(driver))
+            } else if active == driver {
+                // The loop's own `execute`: later in this turn. After a hand-off or an app post
+                // it is the flush that writes their frames.
+                let tag: WorkTag? = switch processing {
+                case .handOff?, .appPost?: .flush
+                default: nil
+                }
+                push(.work(driver: driver, body: work, tag: tag), at: now, lane: SimWorld.workLane(driver))
+            } else {
+                post(work, to: driver)
+            }
             return
         }
         foreign.withLock { $0.append((driver, work)) }
@@ -92,8 +112,47 @@ extension SimWorld {
     /// client, so the model knows every client's id, also of one that never authenticates.
     func idDrawn(_ bits: (UInt64, UInt64)) {
         guard let k = readingFor else { return }
-        var replay = IDGenerator { bits }
+        var low = bits.1
+        if let id = clients[k].conn, let socket = sockets[id], isSharded(driver: socket.loop) {
+            // A loop of several writes its index into the id's last 10 bits (`IDGenerator`).
+            low = (low & ~UInt64(1023)) | UInt64(socket.loop - serverDrivers[socket.server][0])
+        }
+        let drawn = (bits.0, low)
+        var replay = IDGenerator { drawn }
         model.assigned(id: replay.uuid(), to: k)
+    }
+
+    /// Work for a loop of a sharded server from elsewhere: from another of its loops (a
+    /// hand-off: `ShardSet` posts nothing else between loops here), from the bus reader, or
+    /// from an application thread. Performed after a seeded delay, in the order posted.
+    func post(_ work: @escaping @Sendable () -> Void, to driver: Int) {
+        var tag = currentBus.map(WorkTag.bus) ?? currentAppPost.map(WorkTag.appPost)
+        if let from = active, from != SimWorld.offLoops, driverServer[from] == driverServer[driver] {
+            handOffsPosted += 1
+            tag = .handOff(from: from)
+            model.handOffPosted(from: from, to: driver)
+            // Seeded faults (`SimConfig.Faults`), which the model must notice.
+            switch handOffsPosted {
+            case config.faults.dropHandOff:
+                trace.append("\(now) \(name(from)) hand-off to \(name(driver)) DROPPED (fault)")
+                return
+            case config.faults.duplicateHandOff:
+                trace.append("\(now) \(name(from)) hand-off to \(name(driver)) DUPLICATED (fault)")
+                push(.work(driver: driver, body: work, tag: tag), at: SimWorld.odd(now), lane: SimWorld.mailboxLane(driver))
+            case config.faults.delayHandOff:
+                trace.append("\(now) \(name(from)) hand-off to \(name(driver)) HELD BACK (fault)")
+                heldBack[driver] = (work, tag)
+                return
+            default:
+                break
+            }
+        }
+        let time = SimWorld.odd(max(now + mailboxRNG.int64(config.handOffDelay), lastMailbox[driver]))
+        lastMailbox[driver] = time
+        push(.work(driver: driver, body: work, tag: tag), at: time, lane: SimWorld.mailboxLane(driver))
+        if case .handOff? = tag, let held = heldBack.removeValue(forKey: driver) {
+            push(.work(driver: driver, body: held.body, tag: held.tag), at: time, lane: SimWorld.mailboxLane(driver))
+        }
     }
 
     // MARK: - Bus

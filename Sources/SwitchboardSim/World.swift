@@ -38,6 +38,14 @@ enum WorkTag {
     case hookAnswer(HookAnswer)
     /// The bus messages of one read (`MessageBus.start(receiveBatch:)`), in order.
     case bus([BusDelivery])
+    /// What another loop of the server (its driver index) handed over in one of its turns:
+    /// `ShardSet`'s hand-off, posted from that loop to this one.
+    case handOff(from: Int)
+    /// The part of an application's call (the model's number for it) made off the loops.
+    case appPost(Int)
+    /// The loop's queued flush after a hand-off or an app post (`Engine.inputQueued`): the
+    /// frames those inputs made are written here.
+    case flush
 }
 
 /// One virtual TCP connection: the server's send buffer drained at a seeded rate into a
@@ -45,6 +53,8 @@ enum WorkTag {
 final class Socket {
     let id: ConnectionID
     let server: Int
+    /// The driver (a loop of `server`) that accepted it.
+    let loop: Int
     let client: Int
     var rng: SimRandom
     let window: Int
@@ -74,9 +84,10 @@ final class Socket {
     var serverOut = FrameReader()
     var maxBuffered = 0
 
-    init(id: ConnectionID, server: Int, client: Int, rng: SimRandom, network: NetworkSettings) {
+    init(id: ConnectionID, server: Int, loop: Int, client: Int, rng: SimRandom, network: NetworkSettings) {
         self.id = id
         self.server = server
+        self.loop = loop
         self.client = client
         var rng = rng
         self.window = rng.int(network.window)
@@ -95,7 +106,30 @@ public final class SimWorld: @unchecked Sendable {
     public private(set) var now: Int64 = 0
     /// The wall clock at virtual time 0 (2025-11-25T22:00:00.000Z).
     public let wallBase: Int64 = 1_764_108_000_000
+    /// Every server's drivers, one per loop: a server's loops are consecutive, its first first.
     public private(set) var drivers: [SimDriver] = []
+    /// The server of each driver, and each server's drivers.
+    var driverServer: [Int] = []
+    var serverDrivers: [[Int]] = []
+    /// The loop (driver) whose event is processed now: its driver alone is `inLoop` then, in a
+    /// server with several loops. Nil between such events (every loop counts as the caller's,
+    /// as the sim thread always did); `offLoops`: none (an application thread).
+    var active: Int?
+    static let offLoops = -1
+    /// The tag of the work item being processed.
+    var processing: WorkTag?
+    /// The application call whose parts are being posted now (`WorkTag.appPost`).
+    var currentAppPost: Int?
+    /// Cross-loop posts (`Driver.execute` from another thread) reach a loop after a seeded
+    /// delay, in the order posted: one queue per loop, as a driver's mailbox.
+    var mailboxRNG: SimRandom
+    var lastMailbox: [Int64] = []
+    /// Between events, work posted to a loop runs at once (`metrics(ofServer:)`).
+    var answering = false
+    /// A hand-off `SimConfig.faults.delayHandOff` holds back, by target loop.
+    var heldBack: [Int: (body: @Sendable () -> Void, tag: WorkTag?)] = [:]
+    /// Hand-offs posted so far; `SimConfig.faults.dropHandOff` drops one of them.
+    var handOffsPosted = 0
     public private(set) var servers: [Server] = []
     var buses: [SimBus] = []
     var clients: [SimClient] = []
@@ -148,6 +182,7 @@ public final class SimWorld: @unchecked Sendable {
         config.normalize()
         self.config = config
         self.worldRNG = SimRandom(seed: config.seed, domain: 3)
+        self.mailboxRNG = SimRandom(seed: config.seed, domain: 11)
         self.model = ReferenceModel(config: config, wallBase: wallBase)
         self.shutdownReturned = Locked(Array(repeating: false, count: config.serverCount))
     }
@@ -163,6 +198,7 @@ public final class SimWorld: @unchecked Sendable {
     static func timerLane(_ driver: Int) -> UInt64 { 10 + 2 * UInt64(driver) }
     static func workLane(_ driver: Int) -> UInt64 { 11 + 2 * UInt64(driver) }
     static func busLane(_ from: Int, _ to: Int) -> UInt64 { 100 + 16 * UInt64(from) + UInt64(to) }
+    static func mailboxLane(_ driver: Int) -> UInt64 { 500 + UInt64(driver) }
     static func clientLane(_ client: Int) -> UInt64 { 1000 + UInt64(client) }
     static func connectionLane(_ connection: ConnectionID) -> UInt64 { 1_000_000 + connection }
 
@@ -193,9 +229,19 @@ public final class SimWorld: @unchecked Sendable {
         }
         model.setUp(clients: config.clients)
         for index in 0..<config.serverCount {
-            let driver = SimDriver(world: self, index: index)
+            var loops: [SimDriver] = []
+            for loop in 0..<config.loopCount(index) {
+                let driver = SimDriver(world: self, index: drivers.count, steps: loop == 0)
+                loops.append(driver)
+                driverServer.append(index)
+                drivers.append(driver)
+            }
+            serverDrivers.append(loops.map(\.index))
+        }
+        lastMailbox = Array(repeating: 0, count: drivers.count)
+        model.setUp(loops: serverDrivers)
+        for index in 0..<config.serverCount {
             let bus = SimBus(world: self, server: index)
-            drivers.append(driver)
             buses.append(bus)
             let ref = WorldRef(self)
             let logger = Logger(level: .warning) { level, message in ref.world?.log(level, message) }
@@ -205,8 +251,10 @@ public final class SimWorld: @unchecked Sendable {
                 ref.world?.idDrawn(bits)
                 return bits
             }
-            let server = try Server(options: config.options, hooks: makeHooks(server: index), driver: driver, bus: bus,
-                                    logger: logger, ids: ids)
+            var options = config.options
+            options.loops = serverDrivers[index].count
+            let server = try Server(options: options, hooks: makeHooks(server: index),
+                                    drivers: serverDrivers[index].map { drivers[$0] }, bus: bus, logger: logger, ids: ids)
             servers.append(server)
             model.serverIDs.append(server.serverID)
             try server.run { _ in }
@@ -224,6 +272,25 @@ public final class SimWorld: @unchecked Sendable {
     func attach(_ driver: SimDriver) { drivers.append(driver) }
     func detachDrivers() { drivers.removeAll() }
 
+    /// A driver's name in the trace: `S1` for a server with one loop, `S1.0` for its first of several.
+    func name(_ driver: Int) -> String {
+        guard driverServer.indices.contains(driver) else { return "S\(driver)" }  // a standalone driver
+        let server = driverServer[driver]
+        let loops = serverDrivers[server]
+        return loops.count == 1 ? "S\(server)" : "S\(server).\(driver - loops[0])"
+    }
+
+    /// Whether a driver is one of several loops of its server (one alone keeps the sim's first
+    /// rules: on the sim thread it is always the loop, and `execute` runs its work now).
+    func isSharded(driver: Int) -> Bool {
+        driverServer.indices.contains(driver) && serverDrivers[driverServer[driver]].count > 1
+    }
+
+    /// Whether the sim thread counts as this driver's loop now (`SimDriver.inLoop`).
+    func isCurrent(_ driver: Int) -> Bool {
+        !isSharded(driver: driver) || active == nil || active == driver
+    }
+
     func log(_ level: LogLevel, _ message: String) {
         trace.append("\(now) log \(level) \(message.prefix(160))")
     }
@@ -239,7 +306,10 @@ public final class SimWorld: @unchecked Sendable {
             let (key, event) = queue.pop()!
             now = key.time
             writesThisEvent.removeAll(keepingCapacity: true)
+            active = loop(of: event)
             let line = process(event)
+            active = nil
+            processing = nil
             if !writesThisEvent.isEmpty {
                 writesThisEvent.sort { $0.0 < $1.0 }
                 trace.append("\(now) \(line) w" + writesThisEvent.map { "\($0.0):\($0.1)" }.joined(separator: ","))
@@ -257,24 +327,39 @@ public final class SimWorld: @unchecked Sendable {
     func process(_ event: SimEvent) -> String {
         switch event {
         case .work(let driver, let body, let tag):
+            processing = tag
             switch tag {
             case .hookAnswer(let answer)?:
                 model.hookAnswered(answer, server: driver)
                 body()
-                return "S\(driver) answer \(answer.label)"
+                return "\(name(driver)) answer \(answer.label)"
             case .bus(let deliveries)?:
-                for delivery in deliveries { model.busArrived(delivery) }
+                for delivery in deliveries { model.busArrived(delivery, loop: driver) }
                 body()
-                return "S\(driver) bus-in " + deliveries.map { "m\($0.serial) \($0.channel)" }.joined(separator: ", ")
+                return "\(name(driver)) bus-in " + deliveries.map { "m\($0.serial) \($0.channel)" }.joined(separator: ", ")
+            case .handOff(let from)?:
+                model.handOffPerformed(from: from, to: driver)
+                stats.handOffs += 1
+                body()
+                return "\(name(driver)) hand-off from \(name(from))"
+            case .appPost(let call)?:
+                model.appPostPerformed(call, loop: driver)
+                stats.appPosts += 1
+                body()
+                return "\(name(driver)) app-post a\(call)"
+            case .flush?:
+                body()
+                model.flushed(loop: driver)
+                return "\(name(driver)) flush"
             case nil:
                 body()
-                return "S\(driver) work"
+                return "\(name(driver)) work"
             }
         case .timer(let driver, let token, let generation):
-            guard drivers[driver].timers[token] == generation else { return "S\(driver) stale-timer \(token)" }
+            guard drivers[driver].timers[token] == generation else { return "\(name(driver)) stale-timer \(token)" }
             drivers[driver].timers[token] = nil
             drivers[driver].events?.timerFired(token)
-            return "S\(driver) timer \(token)"
+            return "\(name(driver)) timer \(token)"
         case .connect(let k):
             return connect(k)
         case .clientAction(let k, let index):
@@ -308,17 +393,17 @@ public final class SimWorld: @unchecked Sendable {
             guard let socket = sockets[id], !socket.notified else { return "#\(id) closed (again)" }
             socket.notified = true
             model.transportClosed(client: socket.client)
-            drivers[socket.server].events?.connectionClosed(id)
-            return "S\(socket.server) #\(id) closed"
+            drivers[socket.loop].events?.connectionClosed(id)
+            return "\(name(socket.loop)) #\(id) closed"
         case .notifyDrained(let id):
             guard let socket = sockets[id], !socket.destroyed, !socket.closing else { return "#\(id) drained (gone)" }
-            drivers[socket.server].events?.connectionDrained(id)
-            return "S\(socket.server) #\(id) drained"
+            drivers[socket.loop].events?.connectionDrained(id)
+            return "\(name(socket.loop)) #\(id) drained"
         case .linger(let id):
             guard let socket = sockets[id], !socket.destroyed else { return "#\(id) linger (done)" }
             model.serverAborted(client: socket.client, why: .linger)
             destroy(socket, resetClient: true)
-            return "S\(socket.server) #\(id) linger-expired"
+            return "\(name(socket.loop)) #\(id) linger-expired"
         case .bus(let delivery):
             guard !busDetached[delivery.to], let receive = buses[delivery.to].receiver else {
                 return "bus m\(delivery.serial) to S\(delivery.to) dropped (detached)"
@@ -332,6 +417,17 @@ public final class SimWorld: @unchecked Sendable {
             return performWorldAction(config.actions[index])
         case .end:
             return end()
+        }
+    }
+
+    /// The loop an event is processed on (see `active`): a driver's work and timers, and what a
+    /// connection's driver reports; nil for clients, the bus reader and the operator.
+    func loop(of event: SimEvent) -> Int? {
+        switch event {
+        case .work(let driver, _, _), .timer(let driver, _, _): return driver
+        case .toServer(let id, _), .finToServer(let id), .notifyClosed(let id), .notifyDrained(let id), .linger(let id):
+            return sockets[id]?.loop
+        default: return nil
         }
     }
 
@@ -425,16 +521,22 @@ public struct SimStats: Sendable, CustomStringConvertible {
     public var busLost = 0
     /// Bus messages handed over in a read with others (`SimWorld.busRead`).
     public var busBatched = 0
+    /// Hand-offs between the loops of a server performed, and app calls' parts posted to loops.
+    public var handOffs = 0
+    public var appPosts = 0
     public var bytesWritten = 0
     public var deliveriesChecked = 0
     public var excusedLosses = 0
+    /// Of those, how many the engine may not count: due to a client it closed for
+    /// backpressure in the same event, after the close.
+    public var excusedUncounted = 0
     public var staleAnswers = 0
     public var closes: [String: Int] = [:]
 
     public var description: String {
         let closeText = closes.sorted { $0.key < $1.key }.map { "\($0.key)x\($0.value)" }.joined(separator: " ")
         return "events \(events), hooks \(spawns), deliveries \(deliveriesChecked) (excused \(excusedLosses)), "
-            + "published \(published) (lost \(busLost), \(busBatched) in shared reads), stale answers \(staleAnswers), closes [\(closeText)]"
+            + "published \(published) (lost \(busLost), \(busBatched) in shared reads), hand-offs \(handOffs), app posts \(appPosts), stale answers \(staleAnswers), closes [\(closeText)]"
     }
 }
 

@@ -2,7 +2,9 @@
 // every fault the swarm draws: encryption with and without handshakeFn, no validateRoomFn, no
 // pings, bus outages, closes 1001/1002/1007/1008/1009/4001/4002/4003/4004, stale hook answers,
 // backpressure-heavy worlds, one to three instances, 1 to 200 clients, shutdown endings.
-// When the swarm changes, re-pick them (`scripts/sim 1-1200` prints each seed's summary).
+// When the swarm changes, re-pick them (`scripts/sim 1-1200` prints each seed's summary). The
+// event loops of each server (1-3) are drawn by a generator of their own: adding them left every
+// seed's faults as they were, and most of these seeds now run a server of several loops.
 import SwitchboardSim
 import Testing
 
