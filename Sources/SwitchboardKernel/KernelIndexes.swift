@@ -68,3 +68,19 @@ extension Kernel {
         record.authData = nil
     }
 }
+
+extension Dictionary {
+    /// Stores `value` under `key` unless the key has a value already (then false, and nothing
+    /// changes). The key is hashed once, through the subscript's in-place access: checking
+    /// first and storing after hashes it twice.
+    mutating func insertNew(_ value: Value, forKey key: Key) -> Bool {
+        Self.fill(&self[key], with: value)
+    }
+
+    @inline(__always)
+    private static func fill(_ slot: inout Value?, with value: Value) -> Bool {
+        guard slot == nil else { return false }
+        slot = value
+        return true
+    }
+}
