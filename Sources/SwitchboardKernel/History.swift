@@ -128,8 +128,10 @@ extension Kernel {
         guard !pendingHistory.isEmpty else { return }
         for room in pendingHistory {
             historyRequests += 1
-            if record.recoveries[room] == nil { recovering[room, default: 0] += 1 }
-            record.recoveries[room] = Recovery(request: historyRequests)
+            // Stored and checked with one hash of the name (a lookup before the store was a second).
+            if record.recoveries.updateValue(Recovery(request: historyRequests), forKey: room) == nil {
+                recovering[room, default: 0] += 1
+            }
             let since = context.since.flatMap { $0.room == room ? $0.position : nil }
             out.append(.readHistory(record.handle, request: historyRequests, room: room, since: since))
         }
@@ -144,14 +146,19 @@ extension Kernel {
 
     mutating func endRecovery(_ record: ClientRecord, _ room: String) {
         guard record.recoveries.removeValue(forKey: room) != nil else { return }
-        let left = (recovering[room] ?? 1) - 1
-        recovering[room] = left > 0 ? left : nil
+        Self.countDown(&recovering, room)
     }
 
     mutating func dropFloor(_ record: ClientRecord, _ room: String) {
         guard record.floors.removeValue(forKey: room) != nil else { return }
-        let left = (floored[room] ?? 1) - 1
-        floored[room] = left > 0 ? left : nil
+        Self.countDown(&floored, room)
+    }
+
+    /// One client fewer for `room` in `counts`; the room is dropped at none. Found once: a read
+    /// and then a write hashed the name twice.
+    private static func countDown(_ counts: inout [String: Int], _ room: String) {
+        guard let index = counts.index(forKey: room) else { return }
+        if counts.values[index] > 1 { counts.values[index] -= 1 } else { counts.remove(at: index) }
     }
 
     /// A message to a room with history becomes an append for the store, instead of a delivery.
@@ -172,8 +179,8 @@ extension Kernel {
         if recovering[message.room] != nil || floored[message.room] != nil {
             for handle in members.plain.members + members.encrypted.members {
                 guard let record = clients[handle], !message.exclude.contains(record.id) else { continue }
-                if record.recoveries[message.room] != nil {
-                    record.recoveries[message.room]!.held.append(message)
+                if let index = record.recoveries.index(forKey: message.room) {
+                    record.recoveries.values[index].held.append(message)
                     exclude.append(record.id)
                 } else if let floor = record.floors[message.room] {
                     if message.epoch == floor.epoch && message.offset <= floor.offset {
@@ -219,8 +226,7 @@ extension Kernel {
         // A message the store had when it answered may still be on its way here (with Redis it
         // comes on the subscription, unordered with the answer): the floor drops it then.
         if let position {
-            if record.floors[room] == nil { floored[room, default: 0] += 1 }
-            record.floors[room] = position
+            if record.floors.updateValue(position, forKey: room) == nil { floored[room, default: 0] += 1 }
         }
         for message in recovery.held {
             if let position, message.epoch == position.epoch, message.offset <= position.offset { continue }
