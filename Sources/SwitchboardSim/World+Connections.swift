@@ -7,6 +7,56 @@ import Synchronization
 import Glibc
 #endif
 
+/// One virtual TCP connection: the server's send buffer drained at a seeded rate into a
+/// window the client reads (or, stalled, does not), and the client's bytes in chunks.
+final class Socket {
+    let id: ConnectionID
+    let server: Int
+    /// The driver (a loop of `server`) that accepted it.
+    let loop: Int
+    let client: Int
+    var rng: SimRandom
+    let window: Int
+    let drainPerTick: Int
+
+    /// The server's send buffer: `bufferedAmount`.
+    var out = ByteQueue()
+    var inFlight = 0
+    var drainScheduled = false
+    var backlogged = false
+    /// The engine called `close(flushFirst: true)`.
+    var closing = false
+    /// The engine called `close` at all (writes after it are a bug).
+    var closeRequested = false
+    /// Gone at the server: the engine was (or is about to be) told `connectionClosed`.
+    var destroyed = false
+    var notified = false
+    var eofSent = false
+    var lastToClient: Int64 = 0
+    var lastToServer: Int64 = 0
+    /// Client-to-server byte offsets: sent, arrived, and where each sent item ends.
+    var sentBytes = 0
+    var arrivedBytes = 0
+    var items: [(end: Int, item: SentItem)] = []
+    var itemHead = 0
+    /// The server's output, decoded where it is written.
+    var serverOut = FrameReader()
+    var maxBuffered = 0
+
+    init(id: ConnectionID, server: Int, loop: Int, client: Int, rng: SimRandom, network: NetworkSettings) {
+        self.id = id
+        self.server = server
+        self.loop = loop
+        self.client = client
+        var rng = rng
+        self.window = rng.int(network.window)
+        self.drainPerTick = rng.int(network.drainPerTick)
+        self.rng = rng
+    }
+
+    var bufferedAmount: Int { destroyed ? 0 : out.count }
+}
+
 /// The simulated network: connecting, bytes travelling in chunks both ways, draining, and
 /// sockets going away.
 extension SimWorld {

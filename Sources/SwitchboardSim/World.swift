@@ -48,56 +48,6 @@ enum WorkTag {
     case flush
 }
 
-/// One virtual TCP connection: the server's send buffer drained at a seeded rate into a
-/// window the client reads (or, stalled, does not), and the client's bytes in chunks.
-final class Socket {
-    let id: ConnectionID
-    let server: Int
-    /// The driver (a loop of `server`) that accepted it.
-    let loop: Int
-    let client: Int
-    var rng: SimRandom
-    let window: Int
-    let drainPerTick: Int
-
-    /// The server's send buffer: `bufferedAmount`.
-    var out = ByteQueue()
-    var inFlight = 0
-    var drainScheduled = false
-    var backlogged = false
-    /// The engine called `close(flushFirst: true)`.
-    var closing = false
-    /// The engine called `close` at all (writes after it are a bug).
-    var closeRequested = false
-    /// Gone at the server: the engine was (or is about to be) told `connectionClosed`.
-    var destroyed = false
-    var notified = false
-    var eofSent = false
-    var lastToClient: Int64 = 0
-    var lastToServer: Int64 = 0
-    /// Client-to-server byte offsets: sent, arrived, and where each sent item ends.
-    var sentBytes = 0
-    var arrivedBytes = 0
-    var items: [(end: Int, item: SentItem)] = []
-    var itemHead = 0
-    /// The server's output, decoded where it is written.
-    var serverOut = FrameReader()
-    var maxBuffered = 0
-
-    init(id: ConnectionID, server: Int, loop: Int, client: Int, rng: SimRandom, network: NetworkSettings) {
-        self.id = id
-        self.server = server
-        self.loop = loop
-        self.client = client
-        var rng = rng
-        self.window = rng.int(network.window)
-        self.drainPerTick = rng.int(network.drainPerTick)
-        self.rng = rng
-    }
-
-    var bufferedAmount: Int { destroyed ? 0 : out.count }
-}
-
 /// The shared simulated world: one virtual clock and event heap for every server instance,
 /// client and bus link. Runs on one thread; hooks run in Tasks while that thread waits.
 public final class SimWorld: @unchecked Sendable {
@@ -430,81 +380,6 @@ public final class SimWorld: @unchecked Sendable {
         default: return nil
         }
     }
-
-    // MARK: - World actions
-
-    func performWorldAction(_ action: WorldAction) -> String {
-        switch action.kind {
-        case .shutdown(let server):
-            beginShutdown(server)
-            return "S\(server) shutdown requested"
-        case .app(let server, let call):
-            return appCall(server: server, call)
-        }
-    }
-
-    func end() -> String {
-        switch config.ending {
-        case .clientsLeave:
-            for client in clients where !client.done {
-                push(.clientFinal(client: client.index), at: now + worldRNG.int64(0...20), lane: SimWorld.clientLane(client.index))
-            }
-            return "end: clients leave"
-        case .shutdown:
-            for server in 0..<config.serverCount { beginShutdown(server) }
-            return "end: every server shuts down"
-        }
-    }
-
-    /// `Server.shutdown()` in a Task whose jobs this thread runs: it posts its work to the loop
-    /// (at the current virtual time) and waits; when the loop finishes it resumes, after that
-    /// event, and closes the bus and stops the driver.
-    func beginShutdown(_ server: Int) {
-        guard !shutdownRequested[server] else { return }
-        shutdownRequested[server] = true
-        let instance = servers[server]
-        let returned = shutdownReturned
-        Task(executorPreference: hookExecutor) {
-            await instance.shutdown()
-            returned.withLock { $0[server] = true }
-        }
-        hookExecutor.runPending()
-    }
-
-    /// Runs an async call against the servers (e.g. `Server.query`) on this thread; work it
-    /// posts from elsewhere is taken from `foreign`. Only at quiet points: it does not step time.
-    func bridge<T: Sendable>(_ operation: @escaping @Sendable () async -> T) -> T? {
-        let box = Locked<T?>(nil)
-        let signal = foreignSignal
-        Task(executorPreference: hookExecutor) {
-            let value = await operation()
-            box.withLock { $0 = value }
-            signal.signal()
-        }
-        while true {
-            hookExecutor.runPending()
-            if let value = box.withLock({ $0 }) { return value }
-            let works = foreign.withLock { list -> [(driver: Int, work: @Sendable () -> Void)] in
-                defer { list.removeAll() }
-                return list
-            }
-            for (_, work) in works { work() }
-            if !works.isEmpty { continue }
-            if foreignSignal.wait(timeout: .now() + .seconds(60)) == .timedOut {
-                record("a query never finished")
-                return nil
-            }
-        }
-    }
-
-    /// Whether every requested `Server.shutdown()` returned.
-    func shutdownTasksReturned() -> Bool {
-        let pending = shutdownReturned.withLock { returned in
-            returned.indices.filter { shutdownRequested[$0] && !returned[$0] }
-        }
-        if !pending.isEmpty { record("Server.shutdown() of \(pending.map { "S\($0)" }.joined(separator: ",")) never returned") }
-        return pending.isEmpty
-    }
 }
 
 /// A weak handle for closures the servers keep (hooks, logger), so no cycle outlives the run.
@@ -537,14 +412,6 @@ public struct SimStats: Sendable, CustomStringConvertible {
         let closeText = closes.sorted { $0.key < $1.key }.map { "\($0.key)x\($0.value)" }.joined(separator: " ")
         return "events \(events), hooks \(spawns), deliveries \(deliveriesChecked) (excused \(excusedLosses)), "
             + "published \(published) (lost \(busLost), \(busBatched) in shared reads), hand-offs \(handOffs), app posts \(appPosts), stale answers \(staleAnswers), closes [\(closeText)]"
-    }
-}
-
-extension SimWorld {
-    /// Whether the client's connection has more unsent bytes than backpressureLimit.
-    func isOverLimit(client k: Int) -> Bool {
-        guard let id = clients[k].conn, let socket = sockets[id], !socket.destroyed else { return false }
-        return socket.out.count > config.options.backpressureLimit
     }
 }
 
